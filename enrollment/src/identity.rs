@@ -1,0 +1,362 @@
+//! Device identity: which certificate signed a request, and does it chain to our CA.
+
+use base64::Engine;
+use openssl::hash::MessageDigest;
+use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
+use openssl::stack::Stack;
+use openssl::x509::store::{X509Store, X509StoreBuilder};
+use openssl::x509::{X509StoreContext, X509};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    #[error("request carries no device identity (no Mdm-Signature header)")]
+    Missing,
+    #[error("Mdm-Signature is not valid base64")]
+    NotBase64,
+    #[error("Mdm-Signature is not a PKCS#7/CMS SignedData structure")]
+    NotCms,
+    #[error("Mdm-Signature names no signer certificate")]
+    NoSigner,
+    #[error("the signature does not match the request body")]
+    BadSignature,
+    #[error("the device certificate does not chain to the device CA: {0}")]
+    Untrusted(String),
+    #[error("Client-Cert header is not an RFC 9440 byte sequence (:base64:)")]
+    BadClientCertHeader,
+    #[error("client certificate is not a DER X.509 certificate")]
+    BadCertificate,
+    #[error("device CA file holds no certificate")]
+    EmptyCa,
+}
+
+/// The certificate a request was proven to come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    /// SHA-256 of the certificate's DER, lower-case hex: what a UDID is bound to.
+    pub fingerprint: String,
+    pub subject: String,
+    pub serial: String,
+    pub not_after: String,
+}
+
+impl VerifiedIdentity {
+    fn of(cert: &X509) -> Self {
+        let subject = cert
+            .subject_name()
+            .entries()
+            .map(|e| {
+                let key = e.object().nid().short_name().unwrap_or("?");
+                let value = e
+                    .data()
+                    .to_string()
+                    .unwrap_or_default();
+                format!("{key}={value}")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        VerifiedIdentity {
+            fingerprint: fingerprint(cert),
+            subject,
+            serial: cert
+                .serial_number()
+                .to_bn()
+                .ok()
+                .and_then(|bn| bn.to_hex_str().ok())
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            not_after: cert.not_after().to_string(),
+        }
+    }
+}
+
+pub fn fingerprint(cert: &X509) -> String {
+    cert.digest(MessageDigest::sha256())
+        .map(|d| hex::encode(&*d))
+        .unwrap_or_default()
+}
+
+/// The trust anchors device certificates must chain to.
+pub struct DeviceCa {
+    store: X509Store,
+    count: usize,
+}
+
+impl DeviceCa {
+    /// Reads one or more PEM certificates (a CA and its intermediates).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, IdentityError> {
+        let certs = X509::stack_from_pem(pem).map_err(|_| IdentityError::EmptyCa)?;
+        Self::from_certs(certs)
+    }
+
+    pub fn from_certs(certs: Vec<X509>) -> Result<Self, IdentityError> {
+        if certs.is_empty() {
+            return Err(IdentityError::EmptyCa);
+        }
+        let mut builder = X509StoreBuilder::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        let count = certs.len();
+        for cert in certs {
+            builder
+                .add_cert(cert)
+                .map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        }
+        Ok(DeviceCa {
+            store: builder.build(),
+            count,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Verifies an `Mdm-Signature` header: a base64 detached CMS SignedData over
+    /// `body`, signed by a certificate that chains to this CA.
+    pub fn verify_mdm_signature(
+        &self,
+        header: &str,
+        body: &[u8],
+    ) -> Result<VerifiedIdentity, IdentityError> {
+        let compact: String = header.split_whitespace().collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(compact.as_bytes())
+            .map_err(|_| IdentityError::NotBase64)?;
+        let p7 = Pkcs7::from_der(&der).map_err(|_| IdentityError::NotCms)?;
+        let no_extra = Stack::new().map_err(|_| IdentityError::NotCms)?;
+        let signers = p7
+            .signers(&no_extra, Pkcs7Flags::empty())
+            .map_err(|_| IdentityError::NoSigner)?;
+        let signer = signers.get(0).ok_or(IdentityError::NoSigner)?.to_owned();
+        // First the signature alone (NOVERIFY: no chain building inside PKCS7_verify,
+        // whose S/MIME purpose rules do not fit device certificates), then the chain
+        // on our own terms below.
+        p7.verify(
+            &no_extra,
+            &self.store,
+            Some(body),
+            None,
+            Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
+        )
+        .map_err(|_| IdentityError::BadSignature)?;
+        let bundled = p7
+            .signed()
+            .and_then(|s| s.certificates())
+            .map(|certs| certs.iter().map(|c| c.to_owned()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        self.verify_chain(&signer, bundled)?;
+        Ok(VerifiedIdentity::of(&signer))
+    }
+
+    /// Verifies a client certificate (DER) presented to a TLS-terminating proxy.
+    pub fn verify_certificate(&self, der: &[u8]) -> Result<VerifiedIdentity, IdentityError> {
+        let cert = X509::from_der(der).map_err(|_| IdentityError::BadCertificate)?;
+        self.verify_chain(&cert, Vec::new())?;
+        Ok(VerifiedIdentity::of(&cert))
+    }
+
+    fn verify_chain(&self, cert: &X509, intermediates: Vec<X509>) -> Result<(), IdentityError> {
+        let mut chain = Stack::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        for c in intermediates {
+            chain
+                .push(c)
+                .map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        }
+        let mut ctx = X509StoreContext::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        let outcome = ctx
+            .init(&self.store, cert, &chain, |c| {
+                let ok = c.verify_cert()?;
+                Ok((ok, c.error()))
+            })
+            .map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        match outcome {
+            (true, _) => Ok(()),
+            (false, err) => Err(IdentityError::Untrusted(err.error_string().to_string())),
+        }
+    }
+}
+
+/// Reads an RFC 9440 `Client-Cert` header: a structured-field byte sequence,
+/// `:` base64 DER `:`.
+pub fn parse_client_cert_header(value: &str) -> Result<Vec<u8>, IdentityError> {
+    let inner = value
+        .trim()
+        .strip_prefix(':')
+        .and_then(|v| v.strip_suffix(':'))
+        .ok_or(IdentityError::BadClientCertHeader)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(inner)
+        .map_err(|_| IdentityError::BadClientCertHeader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::testing::*;
+
+    #[test]
+    fn accepts_a_signature_from_a_ca_issued_certificate() {
+        let ca = TestCa::new("Device CA");
+        let (key, cert) = ca.issue("device-1");
+        let body = b"<plist>hello</plist>";
+        let header = sign_detached(&key, &cert, body);
+        let trust = DeviceCa::from_certs(vec![ca.cert.clone()]).unwrap();
+        let id = trust.verify_mdm_signature(&header, body).unwrap();
+        assert_eq!(id.fingerprint, fingerprint(&cert));
+        assert!(id.subject.contains("CN=device-1"));
+    }
+
+    #[test]
+    fn refuses_tampered_body_foreign_ca_and_garbage() {
+        let ca = TestCa::new("Device CA");
+        let other = TestCa::new("Someone else");
+        let (key, cert) = ca.issue("device-1");
+        let trust = DeviceCa::from_certs(vec![ca.cert.clone()]).unwrap();
+        let header = sign_detached(&key, &cert, b"body");
+        assert_eq!(
+            trust.verify_mdm_signature(&header, b"other body"),
+            Err(IdentityError::BadSignature)
+        );
+        let (fkey, fcert) = other.issue("intruder");
+        let foreign = sign_detached(&fkey, &fcert, b"body");
+        assert!(matches!(
+            trust.verify_mdm_signature(&foreign, b"body"),
+            Err(IdentityError::Untrusted(_))
+        ));
+        assert_eq!(
+            trust.verify_mdm_signature("***", b"body"),
+            Err(IdentityError::NotBase64)
+        );
+        assert_eq!(
+            trust.verify_mdm_signature("aGVsbG8=", b"body"),
+            Err(IdentityError::NotCms)
+        );
+    }
+
+    #[test]
+    fn client_cert_header() {
+        let ca = TestCa::new("Device CA");
+        let (_, cert) = ca.issue("device-2");
+        let der = cert.to_der().unwrap();
+        let header = format!(
+            ":{}:",
+            base64::engine::general_purpose::STANDARD.encode(&der)
+        );
+        let trust = DeviceCa::from_certs(vec![ca.cert.clone()]).unwrap();
+        let parsed = parse_client_cert_header(&header).unwrap();
+        assert_eq!(trust.verify_certificate(&parsed).unwrap().fingerprint, fingerprint(&cert));
+        assert_eq!(
+            parse_client_cert_header("no-colons"),
+            Err(IdentityError::BadClientCertHeader)
+        );
+    }
+}
+
+/// Helpers to make a throw-away CA and device certificates (tests, simulator, bench).
+pub mod testing {
+    use base64::Engine;
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
+    use openssl::pkey::{PKey, Private};
+    use openssl::stack::Stack;
+    use openssl::x509::extension::{BasicConstraints, KeyUsage};
+    use openssl::x509::{X509Builder, X509NameBuilder, X509};
+
+    pub struct TestCa {
+        pub key: PKey<Private>,
+        pub cert: X509,
+    }
+
+    pub fn p256_key() -> PKey<Private> {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("P-256 exists");
+        PKey::from_ec_key(EcKey::generate(&group).expect("EC keygen")).expect("EC key")
+    }
+
+    fn builder(cn: &str, key: &PKey<Private>, days: u32) -> X509Builder {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        let mut serial = BigNum::new().unwrap();
+        serial.rand(127, MsbOption::MAYBE_ZERO, false).unwrap();
+        b.set_serial_number(&serial.to_asn1_integer().unwrap()).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_pubkey(key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(days).unwrap()).unwrap();
+        b
+    }
+
+    impl TestCa {
+        pub fn new(cn: &str) -> Self {
+            let key = p256_key();
+            let mut b = builder(cn, &key, 3650);
+            let subject = {
+                let mut n = X509NameBuilder::new().unwrap();
+                n.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+                n.build()
+            };
+            b.set_issuer_name(&subject).unwrap();
+            b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                .unwrap();
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            b.sign(&key, MessageDigest::sha256()).unwrap();
+            TestCa {
+                key,
+                cert: b.build(),
+            }
+        }
+
+        /// A device identity: fresh P-256 key and a certificate for it.
+        pub fn issue(&self, cn: &str) -> (PKey<Private>, X509) {
+            let key = p256_key();
+            (key.clone(), self.issue_for(cn, &key))
+        }
+
+        pub fn issue_for(&self, cn: &str, key: &PKey<Private>) -> X509 {
+            let mut b = builder(cn, key, 365);
+            b.set_issuer_name(self.cert.subject_name()).unwrap();
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .key_encipherment()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            b.sign(&self.key, MessageDigest::sha256()).unwrap();
+            b.build()
+        }
+    }
+
+    /// Signs `body` the way an Apple device does for the `Mdm-Signature` header:
+    /// detached CMS SignedData, signer certificate included, base64.
+    pub fn sign_detached(key: &PKey<Private>, cert: &X509, body: &[u8]) -> String {
+        let extra = Stack::new().unwrap();
+        let p7 = Pkcs7::sign(
+            cert,
+            key,
+            &extra,
+            body,
+            Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY,
+        )
+        .expect("sign");
+        base64::engine::general_purpose::STANDARD.encode(p7.to_der().expect("der"))
+    }
+}

@@ -1,0 +1,15 @@
+//! Database schema, one migration per change. A migration is never edited after it
+//! lands; a change to the schema is a new migration.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_protocol_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_protocol_core::Migration)]
+    }
+}

@@ -1,0 +1,34 @@
+//! Apple MDM protocol types, kept apart from storage and HTTP.
+//!
+//! * [`checkin`]: the messages a device sends to the CheckInURL.
+//! * [`report`]: what a device sends to the ServerURL (Idle or a command result),
+//!   and parsers for the results that update the device record.
+//! * [`commands`]: typed builders for the commands an admin can queue, producing the
+//!   exact plists Apple documents.
+//!
+//! Pure code: no I/O, no clocks, no randomness except command UUIDs.
+
+pub mod checkin;
+pub mod commands;
+pub mod report;
+
+/// A plist that could not be read as the message it claims to be.
+///
+/// Carries a short excerpt of the offending bytes so that the log can show what the
+/// device sent without dumping secrets or megabytes.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct ParseError {
+    pub reason: String,
+    pub excerpt: String,
+}
+
+impl ParseError {
+    pub fn new(reason: impl Into<String>, bytes: &[u8]) -> Self {
+        let shown = &bytes[..bytes.len().min(200)];
+        ParseError {
+            reason: reason.into(),
+            excerpt: String::from_utf8_lossy(shown).into_owned(),
+        }
+    }
+}

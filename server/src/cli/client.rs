@@ -1,0 +1,145 @@
+//! The admin API client behind the CLI.
+
+use super::ApiArgs;
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot reach the server: {0}")]
+    Connect(String),
+    #[error("{message} (HTTP {status})")]
+    Api { status: u16, message: String },
+}
+
+impl ClientError {
+    /// 1: the server refused or failed; 2: the command line was wrong; 3: no server.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Api { .. } => 1,
+            ClientError::Usage(_) => 2,
+            ClientError::Connect(_) => 3,
+        }
+    }
+}
+
+/// `~/.config/mdm/cli.toml` (or $MDM_CLI_CONFIG): server = "...", token = "...".
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CliFile {
+    server: Option<String>,
+    token: Option<String>,
+    ca_cert: Option<PathBuf>,
+}
+
+fn cli_file() -> Result<CliFile, ClientError> {
+    let path = std::env::var_os("MDM_CLI_CONFIG").map(PathBuf::from).or_else(|| {
+        std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .map(|dir| dir.join("mdm").join("cli.toml"))
+    });
+    match path {
+        Some(p) if p.exists() => {
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", p.display())))?;
+            toml::from_str(&text).map_err(|e| ClientError::Usage(format!("{}: {e}", p.display())))
+        }
+        _ => Ok(CliFile::default()),
+    }
+}
+
+/// Percent-encodes one path segment.
+pub fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    pub fn from_args(args: &ApiArgs) -> Result<Self, ClientError> {
+        let file = cli_file()?;
+        let server = args
+            .server
+            .clone()
+            .or_else(|| std::env::var("MDM_SERVER").ok())
+            .or(file.server)
+            .ok_or_else(|| ClientError::Usage("no server given: use --server URL or MDM_SERVER".into()))?;
+        let token = std::env::var("MDM_TOKEN")
+            .ok()
+            .or(file.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ClientError::Usage("no API token: set MDM_TOKEN (create one with `mdm token create`)".into()))?;
+        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120));
+        let ca = args
+            .ca_cert
+            .clone()
+            .or_else(|| std::env::var_os("MDM_CA_CERT").map(PathBuf::from))
+            .or(file.ca_cert);
+        if let Some(path) = ca {
+            let pem = std::fs::read(&path)
+                .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if args.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| ClientError::Usage(e.to_string()))?;
+        Ok(Client {
+            http,
+            base: format!("{}/api/v1", server.trim_end_matches('/')),
+            token,
+        })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| ClientError::Connect(e.to_string()))?;
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            Ok(body)
+        } else {
+            let message = body
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| body.to_string());
+            Err(ClientError::Api { status: status.as_u16(), message })
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn get_query(&self, path: &str, query: &[(String, String)]) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base)).query(query)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(format!("{}{path}", self.base))).await
+    }
+}

@@ -1,0 +1,379 @@
+//! The `mdm` command line: `serve` and `token` act on the server host; every other
+//! command talks to a running server over the admin API.
+
+mod client;
+mod output;
+
+use crate::config::ServeArgs;
+use clap::{Args, Parser, Subcommand};
+use client::{Client, ClientError};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "mdm", version, about = "Mobile device management server for Apple and Android devices")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (embedded SQLite in ./mdm-data unless told otherwise).
+    Serve(ServeArgs),
+    /// Admin API tokens (run on the server host: talks to the database directly).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Enrolled devices.
+    Devices {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Queued commands and their results.
+    Commands {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: CommandsCommand,
+    },
+    /// The event stream: device, security and admin events.
+    Events {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Only events of this device.
+        #[arg(long)]
+        device: Option<String>,
+        /// A kind (device.enrolled) or a prefix ending in '.' (security.).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token; it is printed once and stored only as a hash.
+    Create {
+        /// Who or what uses the token (e.g. "alice", "siem-export").
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+/// How to reach the server. The token comes from MDM_TOKEN or the config file, never
+/// from a flag, so that it does not show in the process list or shell history.
+#[derive(Args, Clone)]
+pub struct ApiArgs {
+    /// Server base URL. [env: MDM_SERVER; or `server` in the CLI config file]
+    #[arg(long, global = true)]
+    server: Option<String>,
+    /// PEM CA certificate to trust for the server's TLS certificate. [env: MDM_CA_CERT]
+    #[arg(long, global = true)]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Skip TLS verification (only for a first look at a self-signed test server).
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// List devices.
+    List {
+        #[arg(long)]
+        enrolled: Option<bool>,
+        #[arg(long)]
+        platform: Option<String>,
+        /// Substring of name, serial number, model or UDID.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Show one device (by id, UDID or serial number).
+    Show { id: String },
+    /// Lock a device now.
+    Lock {
+        id: String,
+        /// Shown on the lock screen.
+        #[arg(long)]
+        message: Option<String>,
+        /// Shown on the lock screen.
+        #[arg(long)]
+        phone_number: Option<String>,
+        /// macOS only: 6-digit PIN to unlock the Mac.
+        #[arg(long)]
+        pin: Option<String>,
+    },
+    /// Erase a device. Needs its serial number as confirmation.
+    Wipe {
+        id: String,
+        /// The device's serial number (or UDID when it has none).
+        #[arg(long)]
+        confirm: String,
+        /// macOS only: 6-digit PIN for Find My recovery.
+        #[arg(long)]
+        pin: Option<String>,
+        #[arg(long)]
+        preserve_data_plan: bool,
+        #[arg(long)]
+        disallow_proximity_setup: bool,
+    },
+    /// A device's commands, newest first.
+    Commands {
+        id: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommandsCommand {
+    /// Queue a command to one or more devices.
+    ///
+    /// Example: mdm commands send --device ID DeviceLock --param message="Call IT"
+    Send {
+        /// Device id (repeat for several devices: queued in one transaction).
+        #[arg(long = "device", required = true)]
+        devices: Vec<String>,
+        /// The command type: DeviceLock, EraseDevice, DeviceInformation, SecurityInfo,
+        /// ProfileList, InstallProfile, RemoveProfile, CertificateList,
+        /// InstalledApplicationList, RestartDevice, ShutDownDevice, ClearPasscode,
+        /// EnableLostMode, DisableLostMode, DeviceLocation, PlayLostModeSound, Raw.
+        #[arg(value_name = "TYPE")]
+        request_type: String,
+        /// Command parameter as key=value (snake_case keys; JSON values allowed:
+        /// --param queries='["OSVersion"]').
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Read a raw command plist from this file (for TYPE Raw).
+        #[arg(long)]
+        plist_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        priority: Option<i32>,
+        /// Expire the command if not answered within this many seconds.
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+    /// Show a command's status and result.
+    Show { uuid: String },
+    /// Cancel a pending command.
+    Cancel { uuid: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match args.resolve() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            // actix-web wants its own system; run it on a plain thread with the runtime.
+            match actix_web::rt::System::new().block_on(crate::serve::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Token { command: TokenCommand::Create { name, serve } } => {
+            runtime.block_on(async move {
+                match create_token(&name, &serve).await {
+                    Ok(secret) => {
+                        println!("{secret}");
+                        eprintln!("Token {name:?} created. It is shown only this once; store it safely (MDM_TOKEN).");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+        Command::Devices { api, command } => run_api(&runtime, &api, |c| devices(c, command)),
+        Command::Commands { api, command } => run_api(&runtime, &api, |c| commands(c, command)),
+        Command::Events { api, device, kind, limit } => run_api(&runtime, &api, move |c| async move {
+            let mut query = vec![("limit".to_owned(), limit.to_string())];
+            if let Some(d) = device {
+                query.push(("device_id".into(), d));
+            }
+            if let Some(k) = kind {
+                query.push(("kind".into(), k));
+            }
+            let v = c.get_query("/events", &query).await?;
+            Ok(Output::Table(output::events(&v), v))
+        }),
+    }
+}
+
+fn init_logging(server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn create_token(name: &str, serve: &ServeArgs) -> anyhow::Result<String> {
+    let config = serve.resolve()?;
+    let store: std::sync::Arc<dyn crate::storage::Storage> =
+        std::sync::Arc::new(crate::serve::open_store(&config).await?);
+    let service = crate::services::tokens::TokenService::new(store, None);
+    let (_, secret) = service
+        .create(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(secret)
+}
+
+/// What a command prints: a table for people, or the JSON for scripts.
+enum Output {
+    Table(String, Value),
+}
+
+fn run_api<F, Fut>(runtime: &tokio::runtime::Runtime, api: &ApiArgs, f: F) -> ExitCode
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<Output, ClientError>>,
+{
+    let client = match Client::from_args(api) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(f(client)) {
+        Ok(Output::Table(table, json)) => {
+            if api.json {
+                println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            } else {
+                print!("{table}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientError> {
+    match command {
+        DeviceCommand::List { enrolled, platform, search, offset, limit } => {
+            let mut query = vec![("offset".to_owned(), offset.to_string()), ("limit".to_owned(), limit.to_string())];
+            if let Some(e) = enrolled {
+                query.push(("enrolled".into(), e.to_string()));
+            }
+            if let Some(p) = platform {
+                query.push(("platform".into(), p));
+            }
+            if let Some(s) = search {
+                query.push(("search".into(), s));
+            }
+            let v = c.get_query("/devices", &query).await?;
+            Ok(Output::Table(output::device_list(&v), v))
+        }
+        DeviceCommand::Show { id } => {
+            let v = c.get(&format!("/devices/{}", client::segment(&id))).await?;
+            Ok(Output::Table(output::device(&v), v))
+        }
+        DeviceCommand::Lock { id, message, phone_number, pin } => {
+            let body = json!({ "message": message, "phone_number": phone_number, "pin": pin });
+            let v = c.post(&format!("/devices/{}/lock", client::segment(&id)), &strip_nulls(body)).await?;
+            Ok(Output::Table(output::queued(&v), v))
+        }
+        DeviceCommand::Wipe { id, confirm, pin, preserve_data_plan, disallow_proximity_setup } => {
+            let body = json!({
+                "confirm": confirm, "pin": pin,
+                "preserve_data_plan": preserve_data_plan.then_some(true),
+                "disallow_proximity_setup": disallow_proximity_setup.then_some(true),
+            });
+            let v = c.post(&format!("/devices/{}/wipe", client::segment(&id)), &strip_nulls(body)).await?;
+            Ok(Output::Table(output::queued(&v), v))
+        }
+        DeviceCommand::Commands { id, limit } => {
+            let v = c
+                .get_query(&format!("/devices/{}/commands", client::segment(&id)), &[("limit".into(), limit.to_string())])
+                .await?;
+            Ok(Output::Table(output::command_list(&v), v))
+        }
+    }
+}
+
+async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientError> {
+    match command {
+        CommandsCommand::Send { devices, request_type, params, plist_file, priority, expires_in } => {
+            let mut body = serde_json::Map::new();
+            body.insert("type".into(), Value::String(request_type));
+            for param in params {
+                let (key, value) = param.split_once('=').ok_or_else(|| {
+                    ClientError::Usage(format!("--param {param:?} must be KEY=VALUE"))
+                })?;
+                let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+                body.insert(key.trim().to_owned(), value);
+            }
+            if let Some(path) = plist_file {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
+                body.insert("plist".into(), Value::String(text));
+            }
+            if let Some(p) = priority {
+                body.insert("priority".into(), json!(p));
+            }
+            if let Some(secs) = expires_in {
+                body.insert("expires_in_seconds".into(), json!(secs));
+            }
+            let v = if devices.len() == 1 {
+                c.post(&format!("/devices/{}/commands", client::segment(&devices[0])), &Value::Object(body)).await?
+            } else {
+                body.insert("device_ids".into(), json!(devices));
+                c.post("/commands", &Value::Object(body)).await?
+            };
+            Ok(Output::Table(output::queued(&v), v))
+        }
+        CommandsCommand::Show { uuid } => {
+            let v = c.get(&format!("/commands/{}", client::segment(&uuid))).await?;
+            Ok(Output::Table(output::command(&v), v))
+        }
+        CommandsCommand::Cancel { uuid } => {
+            let v = c.delete(&format!("/commands/{}", client::segment(&uuid))).await?;
+            Ok(Output::Table(output::command(&v), v))
+        }
+    }
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        other => other,
+    }
+}

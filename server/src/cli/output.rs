@@ -1,0 +1,165 @@
+//! Human-readable tables for the CLI.
+
+use serde_json::Value;
+
+fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ");
+        out.truncate(out.trim_end().len());
+        out + "\n"
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out += &line(row);
+    }
+    out
+}
+
+fn fields(v: &Value, keys: &[&str]) -> String {
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    keys.iter()
+        .map(|k| format!("{k:<width$}  {}\n", s(v, k)))
+        .collect()
+}
+
+pub fn device_list(v: &Value) -> String {
+    let rows = v["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|d| {
+                    vec![
+                        s(d, "id"),
+                        s(d, "platform"),
+                        s(d, "serial_number"),
+                        s(d, "device_name"),
+                        s(d, "os_family"),
+                        s(d, "os_version"),
+                        if d["enrolled"].as_bool() == Some(true) { "yes".into() } else { "no".into() },
+                        s(d, "last_seen_at"),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = table(
+        &["ID", "PLATFORM", "SERIAL", "NAME", "OS", "VERSION", "ENROLLED", "LAST SEEN"],
+        rows,
+    );
+    out += &format!("{} of {} device(s)\n", v["items"].as_array().map_or(0, Vec::len), s(v, "total"));
+    out
+}
+
+pub fn device(v: &Value) -> String {
+    fields(
+        v,
+        &[
+            "id", "platform", "udid", "serial_number", "device_name", "model", "model_name",
+            "product_name", "os_family", "os_version", "build_version", "enrolled", "enrolled_at",
+            "last_seen_at", "topic", "push_token", "has_unlock_token", "has_bootstrap_token",
+            "hardware_encrypted", "passcode_present", "passcode_compliant", "identity_fingerprint",
+            "identity_subject",
+        ],
+    )
+}
+
+pub fn queued(v: &Value) -> String {
+    let items: Vec<&Value> = match v.get("commands").and_then(Value::as_array) {
+        Some(list) => list.iter().collect(),
+        None => vec![v],
+    };
+    table(
+        &["DEVICE", "COMMAND UUID", "TYPE"],
+        items
+            .into_iter()
+            .map(|q| vec![s(q, "device_id"), s(q, "command_uuid"), s(q, "request_type")])
+            .collect(),
+    )
+}
+
+pub fn command(v: &Value) -> String {
+    let mut out = fields(
+        v,
+        &[
+            "uuid", "device_id", "request_type", "status", "priority", "created_by", "created_at",
+            "expires_at", "delivered_at", "completed_at", "delivery_count", "not_now_count",
+        ],
+    );
+    if let Some(result) = v.get("result").filter(|r| !r.is_null()) {
+        out += &format!(
+            "result\n{}\n",
+            serde_json::to_string_pretty(result).unwrap_or_default()
+        );
+    }
+    out
+}
+
+pub fn command_list(v: &Value) -> String {
+    table(
+        &["COMMAND UUID", "TYPE", "STATUS", "PRIORITY", "CREATED", "BY"],
+        v["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            s(c, "uuid"),
+                            s(c, "request_type"),
+                            s(c, "status"),
+                            s(c, "priority"),
+                            s(c, "created_at"),
+                            s(c, "created_by"),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
+pub fn events(v: &Value) -> String {
+    table(
+        &["ID", "TIME", "KIND", "SEVERITY", "DEVICE", "ACTOR", "MESSAGE"],
+        v["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            s(e, "id"),
+                            s(e, "occurred_at"),
+                            s(e, "kind"),
+                            s(e, "severity"),
+                            s(e, "device_id"),
+                            s(e, "actor"),
+                            s(e, "message"),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}

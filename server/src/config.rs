@@ -1,0 +1,243 @@
+//! `mdm serve` configuration: flags, environment variables and an optional TOML file,
+//! in that order of precedence, resolved into one [`ServeConfig`].
+
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Options of `mdm serve`. Every flag also reads an environment variable, and every
+/// one can be set in the TOML file given by --config (same names, with underscores).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the options below (keys use underscores: data_dir = "...").
+    #[arg(long, env = "MDM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Folder for the SQLite database, the master key and generated certificates.
+    /// [default: ./mdm-data]
+    #[arg(long, env = "MDM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: postgres://user@host/db for PostgreSQL, sqlite://path for SQLite.
+    /// [default: SQLite in the data folder]
+    #[arg(long, env = "MDM_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address and port to listen on. [default: 0.0.0.0:8443]
+    #[arg(long, env = "MDM_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Serve plain HTTP instead of HTTPS: behind a TLS-terminating proxy, or in tests.
+    #[arg(long, env = "MDM_PLAIN_HTTP")]
+    pub plain_http: bool,
+    /// PEM certificate (chain) for HTTPS. Without it a self-signed certificate is
+    /// created in the data folder.
+    #[arg(long, env = "MDM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "MDM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Base URL devices reach this server at; written into what devices receive.
+    /// [default: https://<hostname>:<port>]
+    #[arg(long, env = "MDM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// PEM file with the CA certificate(s) device identity certificates chain to.
+    #[arg(long, env = "MDM_DEVICE_CA")]
+    pub device_ca: Option<PathBuf>,
+    /// Accept the device certificate from an RFC 9440 Client-Cert header set by a
+    /// TLS-terminating proxy (only behind a proxy that strips it from clients).
+    #[arg(long, env = "MDM_TRUST_CLIENT_CERT_HEADER")]
+    pub trust_client_cert_header: bool,
+    /// File holding the 32-byte master key (base64) that encrypts secrets at rest.
+    /// Created with mode 0600 on first start. [default: <data-dir>/master.key]
+    #[arg(long, env = "MDM_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Largest request body a device may send, in bytes. [default: 10485760]
+    #[arg(long, env = "MDM_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Days a command stays queued before it expires, unless the admin sets its
+    /// expiry. [default: 30]
+    #[arg(long, env = "MDM_COMMAND_TTL_DAYS")]
+    pub command_ttl_days: Option<i64>,
+    /// Days results of finished commands are kept. [default: 90]
+    #[arg(long, env = "MDM_RESULT_RETENTION_DAYS")]
+    pub result_retention_days: Option<i64>,
+    /// Seconds between queue maintenance runs (expiry, pruning). [default: 60]
+    #[arg(long, env = "MDM_MAINTENANCE_INTERVAL_SECS")]
+    pub maintenance_interval_secs: Option<u64>,
+    /// Worker threads for HTTP. [default: number of CPUs]
+    #[arg(long, env = "MDM_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// The TOML file's shape: the same options, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    listen: Option<SocketAddr>,
+    plain_http: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    public_url: Option<String>,
+    device_ca: Option<PathBuf>,
+    trust_client_cert_header: Option<bool>,
+    master_key_file: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+    command_ttl_days: Option<i64>,
+    result_retention_days: Option<i64>,
+    maintenance_interval_secs: Option<u64>,
+    workers: Option<usize>,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub plain_http: bool,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub public_url: String,
+    pub device_ca: Option<PathBuf>,
+    pub trust_client_cert_header: bool,
+    pub master_key_file: PathBuf,
+    pub max_body_bytes: usize,
+    pub command_ttl: chrono::Duration,
+    pub result_retention: chrono::Duration,
+    pub maintenance_interval: std::time::Duration,
+    pub workers: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("config file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("mdm.sqlite").display())
+}
+
+impl ServeArgs {
+    pub fn resolve(&self) -> Result<ServeConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.clone(), e))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::Parse(path.clone(), e))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("mdm-data"));
+        let database_url = self
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| sqlite_url(&data_dir));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database URL must start with sqlite:, postgres:// or postgresql://, got {:?}",
+                database_url.split(':').next().unwrap_or_default()
+            )));
+        }
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "0.0.0.0:8443".parse().expect("valid default address"));
+        let plain_http = self.plain_http || file.plain_http.unwrap_or(false);
+        let tls = match (
+            self.tls_cert.clone().or(file.tls_cert),
+            self.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert and tls_key go together".into(),
+                ))
+            }
+        };
+        let scheme = if plain_http { "http" } else { "https" };
+        let public_url = self
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| {
+                let host = hostname().unwrap_or_else(|| "localhost".into());
+                format!("{scheme}://{host}:{}", listen.port())
+            });
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid(format!(
+                "public URL must be an http(s) URL, got {public_url:?}"
+            )));
+        }
+        let days = |v: Option<i64>, name: &str, default: i64| -> Result<chrono::Duration, ConfigError> {
+            let d = v.unwrap_or(default);
+            if d <= 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1 day")));
+            }
+            Ok(chrono::Duration::days(d))
+        };
+        let max_body_bytes = self
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(10 * 1024 * 1024);
+        if max_body_bytes < 4096 {
+            return Err(ConfigError::Invalid("max_body_bytes must be at least 4096".into()));
+        }
+        Ok(ServeConfig {
+            master_key_file: self
+                .master_key_file
+                .clone()
+                .or(file.master_key_file)
+                .unwrap_or_else(|| data_dir.join("master.key")),
+            data_dir,
+            database_url,
+            listen,
+            plain_http,
+            tls,
+            public_url,
+            device_ca: self.device_ca.clone().or(file.device_ca),
+            trust_client_cert_header: self.trust_client_cert_header
+                || file.trust_client_cert_header.unwrap_or(false),
+            max_body_bytes,
+            command_ttl: days(self.command_ttl_days.or(file.command_ttl_days), "command_ttl_days", 30)?,
+            result_retention: days(
+                self.result_retention_days.or(file.result_retention_days),
+                "result_retention_days",
+                90,
+            )?,
+            maintenance_interval: std::time::Duration::from_secs(
+                self.maintenance_interval_secs
+                    .or(file.maintenance_interval_secs)
+                    .unwrap_or(60)
+                    .max(1),
+            ),
+            workers: self
+                .workers
+                .or(file.workers)
+                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+                .max(1),
+        })
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}

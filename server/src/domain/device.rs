@@ -1,0 +1,93 @@
+use chrono::{DateTime, Utc};
+use profiles::report::InstalledProfile;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Apple,
+    Android,
+}
+
+impl Platform {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Platform::Apple => "apple",
+            Platform::Android => "android",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Platform> {
+        match s {
+            "apple" => Some(Platform::Apple),
+            "android" => Some(Platform::Android),
+            _ => None,
+        }
+    }
+}
+
+/// A managed device, whatever its platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    pub id: String,
+    pub platform: Platform,
+    /// Apple: UDID (or the EnrollmentID of a user enrollment).
+    pub udid: Option<String>,
+    pub serial_number: Option<String>,
+    pub imei: Option<String>,
+    pub model: Option<String>,
+    pub model_name: Option<String>,
+    pub product_name: Option<String>,
+    /// iOS, iPadOS, macOS, ... as far as the server knows.
+    pub os_family: String,
+    pub os_version: Option<String>,
+    pub build_version: Option<String>,
+    pub device_name: Option<String>,
+    pub topic: Option<String>,
+    pub push_token: Option<String>,
+    pub push_magic: Option<String>,
+    pub has_unlock_token: bool,
+    pub has_bootstrap_token: bool,
+    pub awaiting_configuration: bool,
+    pub identity_fingerprint: Option<String>,
+    pub identity_subject: Option<String>,
+    pub identity_not_after: Option<String>,
+    pub enrolled: bool,
+    pub enrolled_at: Option<DateTime<Utc>>,
+    pub unenrolled_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub hardware_encrypted: Option<bool>,
+    pub passcode_present: Option<bool>,
+    pub passcode_compliant: Option<bool>,
+    pub installed_profiles: Option<Vec<InstalledProfile>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing devices; every field narrows the result.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeviceFilter {
+    pub platform: Option<String>,
+    pub enrolled: Option<bool>,
+    pub serial_number: Option<String>,
+    pub udid: Option<String>,
+    pub os_family: Option<String>,
+    /// Case-sensitive substring of device name, serial number, model or UDID.
+    pub search: Option<String>,
+    pub offset: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+/// The name stored in `os_family` for an Apple OS ("iOS", "iPadOS", "macOS", ...).
+pub fn os_family_name(os: profiles::commands::AppleOs) -> String {
+    serde_json::to_value(os)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Reads `os_family` back; anything unrecognised is `Unknown`.
+pub fn os_from_family(family: &str) -> profiles::commands::AppleOs {
+    serde_json::from_value(serde_json::Value::String(family.to_owned()))
+        .unwrap_or(profiles::commands::AppleOs::Unknown)
+}

@@ -1,0 +1,94 @@
+//! The event log: one append-only stream that device, security and admin events go
+//! to. Incidents, webhooks, SIEM export and the audit trail read from it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Event kinds written today. Strings, not an enum, in storage: later modules add
+/// kinds without a migration.
+pub mod kinds {
+    pub const DEVICE_AUTHENTICATED: &str = "device.authenticated";
+    pub const DEVICE_ENROLLED: &str = "device.enrolled";
+    pub const DEVICE_TOKEN_UPDATED: &str = "device.token_updated";
+    pub const DEVICE_CHECKED_OUT: &str = "device.checked_out";
+    pub const DEVICE_IDENTITY_REBOUND: &str = "device.identity_rebound";
+    pub const DEVICE_BOOTSTRAP_TOKEN_SET: &str = "device.bootstrap_token_set";
+    pub const DEVICE_BOOTSTRAP_TOKEN_READ: &str = "device.bootstrap_token_read";
+    pub const COMMAND_RESULT: &str = "command.result";
+    pub const SECURITY_IDENTITY_MISMATCH: &str = "security.identity_mismatch";
+    pub const SECURITY_FOREIGN_RESULT: &str = "security.foreign_command_result";
+    pub const ADMIN_COMMAND_QUEUED: &str = "admin.command_queued";
+    pub const ADMIN_COMMAND_CANCELLED: &str = "admin.command_cancelled";
+    pub const ADMIN_DEVICE_LOCK: &str = "admin.device_lock";
+    pub const ADMIN_DEVICE_WIPE: &str = "admin.device_wipe";
+    pub const ADMIN_WIPE_REFUSED: &str = "admin.device_wipe_refused";
+    pub const ADMIN_TOKEN_CREATED: &str = "admin.token_created";
+}
+
+/// Severity on the register's 0-5 scale (0 non-critical ... 5 emergency).
+pub mod severity {
+    pub const NON_CRITICAL: i16 = 0;
+    pub const LOW: i16 = 1;
+    pub const MEDIUM: i16 = 2;
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub severity: Option<i16>,
+    pub device_id: Option<String>,
+    pub actor: Option<String>,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        NewEvent {
+            kind,
+            severity: None,
+            device_id: None,
+            actor: None,
+            message: message.into(),
+            data: serde_json::Value::Null,
+        }
+    }
+    pub fn device(mut self, id: impl Into<String>) -> Self {
+        self.device_id = Some(id.into());
+        self
+    }
+    pub fn actor(mut self, who: impl Into<String>) -> Self {
+        self.actor = Some(who.into());
+        self
+    }
+    pub fn severity(mut self, level: i16) -> Self {
+        self.severity = Some(level);
+        self
+    }
+    pub fn data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub kind: String,
+    pub severity: Option<i16>,
+    pub device_id: Option<String>,
+    pub actor: Option<String>,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventFilter {
+    pub device_id: Option<String>,
+    /// A kind, or a prefix ending in '.' such as "security.".
+    pub kind: Option<String>,
+    /// Only events with an id greater than this (for tailing the stream).
+    pub after_id: Option<i64>,
+    pub limit: Option<u64>,
+}

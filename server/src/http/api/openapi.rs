@@ -1,0 +1,187 @@
+//! The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
+//! Written by hand next to the handlers; a test walks every path in it against the
+//! running server so the two cannot drift apart silently.
+
+use actix_web::HttpResponse;
+use serde_json::{json, Value};
+
+fn error_responses() -> Value {
+    json!({
+        "400": { "$ref": "#/components/responses/Error" },
+        "401": { "$ref": "#/components/responses/Error" },
+        "404": { "$ref": "#/components/responses/Error" }
+    })
+}
+
+fn with_errors(mut ok: Value) -> Value {
+    if let (Some(map), Some(errors)) = (ok.as_object_mut(), error_responses().as_object()) {
+        for (k, v) in errors {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    ok
+}
+
+fn id_param(name: &str, what: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" }, "description": what })
+}
+
+pub fn spec() -> Value {
+    let device_id = id_param("id", "Device id, UDID or serial number");
+    let command_uuid = id_param("uuid", "CommandUUID");
+    let json_body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
+    let ok = |code: &str, schema: &str, what: &str| json!({ code: { "description": what, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } } });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MDM server admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Devices, commands and events. Every call needs 'Authorization: Bearer <token>' (mdm token create, or MDM_ADMIN_TOKEN). Errors are {\"error\": \"message\"}."
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/devices": { "get": {
+                "summary": "List devices",
+                "parameters": [
+                    { "name": "platform", "in": "query", "schema": { "type": "string", "enum": ["apple", "android"] } },
+                    { "name": "enrolled", "in": "query", "schema": { "type": "boolean" } },
+                    { "name": "serial_number", "in": "query", "schema": { "type": "string" } },
+                    { "name": "udid", "in": "query", "schema": { "type": "string" } },
+                    { "name": "os_family", "in": "query", "schema": { "type": "string" } },
+                    { "name": "search", "in": "query", "schema": { "type": "string" }, "description": "substring of name, serial, model or UDID" },
+                    { "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+                ],
+                "responses": with_errors(ok("200", "DevicePage", "A page of devices"))
+            }},
+            "/devices/{id}": { "get": {
+                "summary": "Show a device", "parameters": [device_id],
+                "responses": with_errors(ok("200", "Device", "The device"))
+            }},
+            "/devices/{id}/commands": {
+                "post": {
+                    "summary": "Queue a command to a device", "parameters": [device_id],
+                    "requestBody": json_body("CommandRequest"),
+                    "responses": with_errors(ok("202", "Queued", "Queued"))
+                },
+                "get": {
+                    "summary": "A device's commands, newest first", "parameters": [device_id,
+                        { "name": "offset", "in": "query", "schema": { "type": "integer" } },
+                        { "name": "limit", "in": "query", "schema": { "type": "integer" } }],
+                    "responses": with_errors(ok("200", "CommandPage", "A page of commands"))
+                }
+            },
+            "/devices/{id}/lock": { "post": {
+                "summary": "Lock a device now (DeviceLock, urgent priority)", "parameters": [device_id],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LockRequest" } } } },
+                "responses": with_errors(ok("202", "Queued", "Lock queued"))
+            }},
+            "/devices/{id}/wipe": { "post": {
+                "summary": "Erase a device; needs the serial number as confirmation", "parameters": [device_id],
+                "requestBody": json_body("WipeRequest"),
+                "responses": with_errors(ok("202", "Queued", "Wipe queued"))
+            }},
+            "/commands": { "post": {
+                "summary": "Queue one command to many devices in one transaction",
+                "requestBody": json_body("BulkCommandRequest"),
+                "responses": with_errors(json!({ "202": { "description": "Queued to all devices",
+                    "content": { "application/json": { "schema": { "type": "object", "properties": {
+                        "count": { "type": "integer" },
+                        "commands": { "type": "array", "items": { "$ref": "#/components/schemas/Queued" } } } } } } } }))
+            }},
+            "/commands/{uuid}": {
+                "get": { "summary": "A command with its status and result", "parameters": [command_uuid],
+                         "responses": with_errors(ok("200", "Command", "The command")) },
+                "delete": { "summary": "Cancel a pending command", "parameters": [command_uuid],
+                         "responses": with_errors(json!({
+                            "200": { "description": "Cancelled", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Command" } } } },
+                            "409": { "$ref": "#/components/responses/Error" } })) }
+            },
+            "/events": { "get": {
+                "summary": "The event stream (device, security and admin events), oldest first",
+                "parameters": [
+                    { "name": "device_id", "in": "query", "schema": { "type": "string" } },
+                    { "name": "kind", "in": "query", "schema": { "type": "string" }, "description": "a kind, or a prefix ending in '.'" },
+                    { "name": "after_id", "in": "query", "schema": { "type": "integer" } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer" } }
+                ],
+                "responses": with_errors(json!({ "200": { "description": "Events", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } } } } } } } }))
+            }},
+            "/openapi.json": { "get": { "summary": "This document", "security": [],
+                "responses": { "200": { "description": "OpenAPI document" } } } }
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "responses": { "Error": { "description": "Error", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } } } } } },
+            "schemas": {
+                "Device": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "platform": { "type": "string", "enum": ["apple", "android"] },
+                    "udid": { "type": ["string", "null"] }, "serial_number": { "type": ["string", "null"] },
+                    "model": { "type": ["string", "null"] }, "product_name": { "type": ["string", "null"] },
+                    "os_family": { "type": "string" }, "os_version": { "type": ["string", "null"] },
+                    "build_version": { "type": ["string", "null"] }, "device_name": { "type": ["string", "null"] },
+                    "topic": { "type": ["string", "null"] }, "push_token": { "type": ["string", "null"], "description": "hex" },
+                    "push_magic": { "type": ["string", "null"] }, "has_unlock_token": { "type": "boolean" },
+                    "has_bootstrap_token": { "type": "boolean" }, "enrolled": { "type": "boolean" },
+                    "enrolled_at": { "type": ["string", "null"], "format": "date-time" },
+                    "last_seen_at": { "type": ["string", "null"], "format": "date-time" },
+                    "identity_fingerprint": { "type": ["string", "null"], "description": "SHA-256 of the identity certificate" },
+                    "hardware_encrypted": { "type": ["boolean", "null"] }, "passcode_present": { "type": ["boolean", "null"] },
+                    "passcode_compliant": { "type": ["boolean", "null"] },
+                    "installed_profiles": { "type": ["array", "null"], "items": { "type": "object" } } } },
+                "DevicePage": { "type": "object", "properties": {
+                    "items": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } },
+                    "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" } } },
+                "CommandSpec": { "type": "object", "required": ["type"], "description": "snake_case parameters of the Apple command named by type",
+                    "properties": { "type": { "type": "string", "enum": [
+                        "DeviceLock", "EraseDevice", "InstallProfile", "RemoveProfile", "ProfileList", "DeviceInformation",
+                        "SecurityInfo", "CertificateList", "InstalledApplicationList", "RestartDevice", "ShutDownDevice",
+                        "ClearPasscode", "EnableLostMode", "DisableLostMode", "DeviceLocation", "PlayLostModeSound", "Raw"] },
+                        "message": { "type": "string" }, "phone_number": { "type": "string" }, "pin": { "type": "string", "pattern": "^[0-9]{6}$" },
+                        "footnote": { "type": "string" }, "payload": { "type": "string", "contentEncoding": "base64" },
+                        "identifier": { "type": "string" }, "queries": { "type": "array", "items": { "type": "string" } },
+                        "identifiers": { "type": "array", "items": { "type": "string" } }, "managed_apps_only": { "type": "boolean" },
+                        "notify_user": { "type": "boolean" }, "preserve_data_plan": { "type": "boolean" },
+                        "disallow_proximity_setup": { "type": "boolean" }, "plist": { "type": "string", "description": "Raw: the command plist (XML)" } } },
+                "QueueOptions": { "type": "object", "properties": {
+                    "priority": { "type": "integer", "minimum": -1000, "maximum": 1000, "description": "higher first; default 0" },
+                    "expires_at": { "type": "string", "format": "date-time" },
+                    "expires_in_seconds": { "type": "integer", "minimum": 1 } } },
+                "CommandRequest": { "allOf": [ { "$ref": "#/components/schemas/CommandSpec" }, { "$ref": "#/components/schemas/QueueOptions" } ] },
+                "BulkCommandRequest": { "allOf": [ { "$ref": "#/components/schemas/CommandRequest" },
+                    { "type": "object", "required": ["device_ids"], "properties": { "device_ids": { "type": "array", "items": { "type": "string" }, "maxItems": 100000 } } } ] },
+                "LockRequest": { "type": "object", "properties": { "message": { "type": "string" }, "phone_number": { "type": "string" }, "pin": { "type": "string" } } },
+                "WipeRequest": { "type": "object", "required": ["confirm"], "properties": {
+                    "confirm": { "type": "string", "description": "the device's serial number (or UDID if it has none)" },
+                    "pin": { "type": "string" }, "preserve_data_plan": { "type": "boolean" }, "disallow_proximity_setup": { "type": "boolean" } } },
+                "Queued": { "type": "object", "properties": { "device_id": { "type": "string" }, "command_uuid": { "type": "string" }, "request_type": { "type": "string" } } },
+                "Command": { "type": "object", "properties": {
+                    "uuid": { "type": "string" }, "device_id": { "type": "string" }, "request_type": { "type": "string" },
+                    "priority": { "type": "integer" },
+                    "status": { "type": "string", "enum": ["pending", "sent", "not_now", "acknowledged", "error", "command_format_error", "cancelled", "expired"] },
+                    "created_by": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" },
+                    "expires_at": { "type": ["string", "null"], "format": "date-time" },
+                    "delivered_at": { "type": ["string", "null"], "format": "date-time" },
+                    "completed_at": { "type": ["string", "null"], "format": "date-time" },
+                    "delivery_count": { "type": "integer" }, "not_now_count": { "type": "integer" },
+                    "result_raw": { "type": ["string", "null"], "description": "the device's report, XML plist" },
+                    "result": { "type": ["object", "null"], "description": "status, error_chain and fields of the report" } } },
+                "CommandPage": { "type": "object", "properties": {
+                    "items": { "type": "array", "items": { "$ref": "#/components/schemas/Command" } },
+                    "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" } } },
+                "Event": { "type": "object", "properties": {
+                    "id": { "type": "integer" }, "occurred_at": { "type": "string", "format": "date-time" },
+                    "kind": { "type": "string" }, "severity": { "type": ["integer", "null"], "minimum": 0, "maximum": 5 },
+                    "device_id": { "type": ["string", "null"] }, "actor": { "type": ["string", "null"] },
+                    "message": { "type": "string" }, "data": {} } }
+            }
+        }
+    })
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(spec())
+}

@@ -1,0 +1,103 @@
+//! Device-facing Apple endpoints: the profile's CheckInURL and ServerURL.
+//! Thin adapters: establish the device identity, decode, call the service, answer.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::services::ServiceError;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use enrollment::identity::{parse_client_cert_header, VerifiedIdentity};
+use profiles::{checkin, report};
+
+pub const CHECKIN_PATH: &str = "/mdm/checkin";
+pub const SERVER_PATH: &str = "/mdm/connect";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(CHECKIN_PATH)
+            .route(web::put().to(checkin_endpoint))
+            .route(web::post().to(checkin_endpoint)),
+    )
+    .service(
+        web::resource(SERVER_PATH)
+            .route(web::put().to(server_endpoint))
+            .route(web::post().to(server_endpoint)),
+    );
+}
+
+/// Who sent this request: proven by the Mdm-Signature header, or by the client
+/// certificate a trusted proxy forwarded. Nothing is written before this passes.
+fn identify(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<VerifiedIdentity, ApiError> {
+    let ca = state.device_ca.as_ref().ok_or_else(|| {
+        ApiError::unauthorized("this server has no device CA configured, so no device can be verified")
+    })?;
+    let result = if let Some(header) = state
+        .trust_client_cert_header
+        .then(|| req.headers().get("Client-Cert"))
+        .flatten()
+    {
+        header
+            .to_str()
+            .map_err(|_| enrollment::identity::IdentityError::BadClientCertHeader)
+            .and_then(parse_client_cert_header)
+            .and_then(|der| ca.verify_certificate(&der))
+    } else {
+        match req.headers().get("Mdm-Signature") {
+            None => Err(enrollment::identity::IdentityError::Missing),
+            Some(sig) => sig
+                .to_str()
+                .map_err(|_| enrollment::identity::IdentityError::NotBase64)
+                .and_then(|sig| ca.verify_mdm_signature(sig, body)),
+        }
+    };
+    result.map_err(|e| {
+        tracing::warn!(peer = ?req.peer_addr(), path = req.path(), error = %e, "device request refused");
+        ApiError::unauthorized(e.to_string())
+    })
+}
+
+fn device_error(e: ServiceError) -> ApiError {
+    if let ServiceError::NotFound(m) | ServiceError::Unauthorized(m) = &e {
+        tracing::warn!(reason = %m, "device request refused");
+    }
+    e.into()
+}
+
+async fn checkin_endpoint(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let identity = identify(&state, &req, &body)?;
+    let message = checkin::decode(&body).map_err(|e| {
+        tracing::warn!(reason = %e.reason, excerpt = %e.excerpt, "malformed check-in");
+        ApiError::bad_request(format!("malformed check-in message: {}", e.reason))
+    })?;
+    match state.apple.checkin(&identity, message).await {
+        Ok(crate::services::apple::CheckinReply::Ok) => Ok(HttpResponse::Ok().finish()),
+        Ok(crate::services::apple::CheckinReply::Plist(body)) => Ok(HttpResponse::Ok()
+            .content_type("application/xml")
+            .body(body)),
+        Err(e) => Err(device_error(e)),
+    }
+}
+
+async fn server_endpoint(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let identity = identify(&state, &req, &body)?;
+    let report = report::decode(&body).map_err(|e| {
+        tracing::warn!(reason = %e.reason, excerpt = %e.excerpt, "malformed command report");
+        ApiError::bad_request(format!("malformed command report: {}", e.reason))
+    })?;
+    match state.apple.report(&identity, report).await {
+        Ok(Some(command)) => Ok(HttpResponse::Ok()
+            .content_type("application/xml")
+            .body(command)),
+        // An empty 200 tells the device the queue is empty.
+        Ok(None) => Ok(HttpResponse::new(StatusCode::OK)),
+        Err(e) => Err(device_error(e)),
+    }
+}

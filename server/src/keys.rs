@@ -1,0 +1,114 @@
+//! The master key that seals secrets at rest, and the server's TLS identity.
+
+use base64::Engine;
+use enrollment::seal::{Sealer, KEY_LEN};
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
+use openssl::x509::{X509Builder, X509NameBuilder};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const TLS_KEY_PURPOSE: &str = "server.tls_key";
+
+/// Loads the master key: `MDM_MASTER_KEY` (base64) if set, else the key file, which
+/// is created (mode 0600) when missing. A key file others can read is refused.
+pub fn load_master_key(file: &Path) -> anyhow::Result<Sealer> {
+    if let Ok(b64) = std::env::var("MDM_MASTER_KEY") {
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| anyhow::anyhow!("MDM_MASTER_KEY is not base64"))?;
+        return Ok(Sealer::new(&key)?);
+    }
+    if file.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(file)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                anyhow::bail!(
+                    "master key file {} is readable by others (mode {:o}); run chmod 600 on it",
+                    file.display(),
+                    mode & 0o777
+                );
+            }
+        }
+        let text = std::fs::read_to_string(file)?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| anyhow::anyhow!("master key file {} is not base64", file.display()))?;
+        return Ok(Sealer::new(&key)?);
+    }
+    let key: [u8; KEY_LEN] = Sealer::generate_key();
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(file)?;
+    writeln!(f, "{}", base64::engine::general_purpose::STANDARD.encode(key))?;
+    tracing::info!(path = %file.display(), "created a new master key; back it up: without it sealed secrets are lost");
+    Ok(Sealer::new(&key)?)
+}
+
+/// The TLS certificate and key to serve HTTPS with: the admin's files, or a
+/// self-signed pair made once in the data folder (key sealed with the master key).
+pub fn tls_identity(
+    given: Option<&(PathBuf, PathBuf)>,
+    data_dir: &Path,
+    public_host: &str,
+    sealer: &Sealer,
+) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    if let Some((cert, key)) = given {
+        return Ok((std::fs::read(cert)?, std::fs::read(key)?));
+    }
+    let dir = data_dir.join("tls");
+    let cert_path = dir.join("server.pem");
+    let key_path = dir.join("server.key.sealed");
+    if cert_path.exists() && key_path.exists() {
+        let key = sealer.open(TLS_KEY_PURPOSE, &std::fs::read(&key_path)?)?;
+        return Ok((std::fs::read(&cert_path)?, key));
+    }
+    std::fs::create_dir_all(&dir)?;
+    let group = openssl::ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let key = PKey::from_ec_key(openssl::ec::EcKey::generate(&group)?)?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, public_host)?;
+    name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "MDM server (self-signed)")?;
+    let name = name.build();
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(&key)?;
+    let not_before = Asn1Time::days_from_now(0)?;
+    let not_after = Asn1Time::days_from_now(825)?;
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
+    b.append_extension(BasicConstraints::new().build()?)?;
+    b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+    b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+    let mut san = SubjectAlternativeName::new();
+    san.dns(public_host).dns("localhost").ip("127.0.0.1");
+    let san = san.build(&b.x509v3_context(None, None))?;
+    b.append_extension(san)?;
+    b.sign(&key, MessageDigest::sha256())?;
+    let cert_pem = b.build().to_pem()?;
+    let key_pem = key.private_key_to_pem_pkcs8()?;
+    std::fs::write(&cert_path, &cert_pem)?;
+    std::fs::write(&key_path, sealer.seal(TLS_KEY_PURPOSE, &key_pem)?)?;
+    tracing::info!(path = %cert_path.display(), "created a self-signed TLS certificate; give --tls-cert/--tls-key for a trusted one");
+    Ok((cert_pem, key_pem))
+}

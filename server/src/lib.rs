@@ -1,0 +1,13 @@
+//! The `mdm` server: configuration, storage, services, HTTP and the CLI.
+//!
+//! Requests flow HTTP adapter -> service -> storage trait; see docs/architecture.md.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod keys;
+pub mod plist_json;
+pub mod serve;
+pub mod services;
+pub mod storage;

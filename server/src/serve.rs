@@ -1,0 +1,125 @@
+//! `mdm serve`: open the store, load keys, start the HTTP server and upkeep.
+
+use crate::config::ServeConfig;
+use crate::http::{self, AppState};
+use crate::services::apple::AppleService;
+use crate::services::commands::CommandService;
+use crate::services::maintenance::Maintenance;
+use crate::services::tokens::TokenService;
+use crate::services::wake::NoPushConfigured;
+use crate::storage::{SqlStore, Storage};
+use actix_web::{web, App, HttpServer};
+use enrollment::identity::DeviceCa;
+use openssl::pkey::PKey;
+use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::x509::X509;
+use std::io::Write;
+use std::sync::Arc;
+
+/// Opens (and migrates) the database the configuration names.
+pub async fn open_store(config: &ServeConfig) -> anyhow::Result<SqlStore> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create data folder {}: {e}", config.data_dir.display())
+        })?;
+    }
+    SqlStore::connect(&config.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
+}
+
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data folder {}: {e}", config.data_dir.display()))?;
+    let sealer = crate::keys::load_master_key(&config.master_key_file)?;
+    let store: Arc<dyn Storage> = Arc::new(open_store(&config).await?);
+    let device_ca = match &config.device_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read device CA {}: {e}", path.display()))?;
+            let ca = DeviceCa::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("device CA {}: {e}", path.display()))?;
+            tracing::info!(certificates = ca.len(), path = %path.display(), "device CA loaded");
+            Some(ca)
+        }
+        None => {
+            tracing::warn!("no device CA configured (--device-ca): devices cannot check in until one is");
+            None
+        }
+    };
+    let env_token = std::env::var("MDM_ADMIN_TOKEN").ok();
+    let state = web::Data::new(AppState {
+        apple: AppleService::new(store.clone(), sealer.clone()),
+        commands: CommandService::new(
+            store.clone(),
+            sealer.clone(),
+            Arc::new(NoPushConfigured),
+            config.command_ttl,
+        ),
+        tokens: TokenService::new(store.clone(), env_token.as_deref()),
+        store: store.clone(),
+        device_ca,
+        trust_client_cert_header: config.trust_client_cert_header,
+        public_url: config.public_url.clone(),
+    });
+    Maintenance {
+        store: store.clone(),
+        retention: config.result_retention,
+        interval: config.maintenance_interval,
+    }
+    .spawn();
+
+    let max_body = config.max_body_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms"))
+            .configure(|cfg| http::configure(cfg, max_body))
+    })
+    .workers(config.workers);
+    let (server, scheme) = if config.plain_http {
+        (server.bind(config.listen)?, "http")
+    } else {
+        let host = config
+            .public_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split([':', '/']).next())
+            .unwrap_or("localhost");
+        let (cert_pem, key_pem) =
+            crate::keys::tls_identity(config.tls.as_ref(), &config.data_dir, host, &sealer)?;
+        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+        let mut chain = X509::stack_from_pem(&cert_pem)?.into_iter();
+        let leaf = chain
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("TLS certificate file holds no certificate"))?;
+        acceptor.set_certificate(&leaf)?;
+        for extra in chain {
+            acceptor.add_extra_chain_cert(extra)?;
+        }
+        let key = PKey::private_key_from_pem(&key_pem)?;
+        acceptor.set_private_key(&key)?;
+        acceptor.check_private_key()?;
+        (server.bind_openssl(config.listen, acceptor)?, "https")
+    };
+    for addr in server.addrs() {
+        // Tests and scripts read this line to learn the port when --listen used :0.
+        println!("mdm listening on {scheme}://{addr}");
+    }
+    std::io::stdout().flush().ok();
+    tracing::info!(public_url = %config.public_url, database = %redact_url(&config.database_url), "server started");
+    server.run().await?;
+    Ok(())
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

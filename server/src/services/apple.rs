@@ -1,0 +1,403 @@
+//! The Apple device protocol: check-in messages and command reports.
+//!
+//! Every call arrives with a [`VerifiedIdentity`] (the certificate that signed the
+//! request, already checked against the device CA by the HTTP layer). Except on
+//! Authenticate, that certificate must be the one bound to the UDID.
+
+use super::{seal_purpose, ServiceError, ServiceResult};
+use crate::domain::event::{kinds, severity, NewEvent};
+use crate::domain::device::os_family_name;
+use crate::domain::CommandStatus;
+use crate::storage::{
+    AuthenticateRecord, DeviceIdentityRow, ResultRecord, Storage, TokenUpdateRecord,
+    UserChannelRecord,
+};
+use chrono::Utc;
+use enrollment::identity::VerifiedIdentity;
+use enrollment::seal::Sealer;
+use profiles::checkin::{self, CheckinMessage};
+use profiles::commands::AppleOs;
+use profiles::report::{self, CommandReport, ReportStatus};
+use std::sync::Arc;
+
+/// What to answer a check-in with.
+#[derive(Debug, PartialEq)]
+pub enum CheckinReply {
+    /// 200 with an empty body.
+    Ok,
+    /// 200 with a plist body.
+    Plist(Vec<u8>),
+}
+
+pub struct AppleService {
+    store: Arc<dyn Storage>,
+    sealer: Sealer,
+}
+
+impl AppleService {
+    pub fn new(store: Arc<dyn Storage>, sealer: Sealer) -> Self {
+        AppleService { store, sealer }
+    }
+
+    pub async fn checkin(
+        &self,
+        identity: &VerifiedIdentity,
+        message: CheckinMessage,
+    ) -> ServiceResult<CheckinReply> {
+        let udid = message
+            .enrollment()
+            .device_key()
+            .unwrap_or_default()
+            .to_owned();
+        match message {
+            CheckinMessage::Authenticate(a) => self.authenticate(identity, udid, a).await,
+            CheckinMessage::TokenUpdate(t) => {
+                let device = self.authorize(identity, &udid).await?;
+                let token_hex = t.token.as_ref().map(|d| hex::encode(d.as_ref()));
+                if t.enrollment.is_user_channel() {
+                    self.store
+                        .user_token_update(
+                            &device.id,
+                            UserChannelRecord {
+                                user_id: t.enrollment.user_id.clone().unwrap_or_default(),
+                                user_short_name: t.enrollment.user_short_name.clone(),
+                                user_long_name: t.enrollment.user_long_name.clone(),
+                                push_token_hex: token_hex,
+                                push_magic: t.push_magic.clone(),
+                            },
+                        )
+                        .await?;
+                    return Ok(CheckinReply::Ok);
+                }
+                let unlock_token_sealed = match &t.unlock_token {
+                    Some(token) => Some(self.seal(seal_purpose::UNLOCK_TOKEN, token.as_ref())?),
+                    None => None,
+                };
+                let first = self
+                    .store
+                    .token_update(
+                        &device.id,
+                        TokenUpdateRecord {
+                            topic: t.topic.clone(),
+                            push_token_hex: token_hex,
+                            push_magic: t.push_magic.clone(),
+                            unlock_token_sealed,
+                            awaiting_configuration: t.awaiting_configuration,
+                        },
+                    )
+                    .await?;
+                let (kind, text) = if first {
+                    (kinds::DEVICE_ENROLLED, format!("device {udid} enrolled"))
+                } else {
+                    (kinds::DEVICE_TOKEN_UPDATED, format!("device {udid} updated its push token"))
+                };
+                self.store
+                    .record(NewEvent::new(kind, text).device(&device.id).actor("device"))
+                    .await?;
+                Ok(CheckinReply::Ok)
+            }
+            CheckinMessage::CheckOut(_) => {
+                let device = self.authorize(identity, &udid).await?;
+                let cancelled = self.store.check_out(&device.id).await?;
+                self.store
+                    .record(
+                        NewEvent::new(
+                            kinds::DEVICE_CHECKED_OUT,
+                            format!("device {udid} removed its MDM profile"),
+                        )
+                        .device(&device.id)
+                        .actor("device")
+                        .severity(severity::LOW)
+                        .data(serde_json::json!({ "cancelled_commands": cancelled })),
+                    )
+                    .await?;
+                Ok(CheckinReply::Ok)
+            }
+            CheckinMessage::SetBootstrapToken(s) => {
+                let device = self.authorize(identity, &udid).await?;
+                let sealed = match &s.bootstrap_token {
+                    Some(token) => Some(self.seal(seal_purpose::BOOTSTRAP_TOKEN, token.as_ref())?),
+                    None => None,
+                };
+                let present = sealed.is_some();
+                self.store.set_bootstrap_token(&device.id, sealed).await?;
+                self.store
+                    .record(
+                        NewEvent::new(
+                            kinds::DEVICE_BOOTSTRAP_TOKEN_SET,
+                            if present {
+                                "bootstrap token escrowed"
+                            } else {
+                                "bootstrap token cleared"
+                            },
+                        )
+                        .device(&device.id)
+                        .actor("device"),
+                    )
+                    .await?;
+                Ok(CheckinReply::Ok)
+            }
+            CheckinMessage::GetBootstrapToken(_) => {
+                let device = self.authorize(identity, &udid).await?;
+                let secrets = self.store.secrets(&device.id).await?;
+                let sealed = secrets.bootstrap_token_sealed.ok_or_else(|| {
+                    ServiceError::NotFound("no bootstrap token is escrowed for this device".into())
+                })?;
+                let token = self
+                    .sealer
+                    .open(seal_purpose::BOOTSTRAP_TOKEN, &sealed)
+                    .map_err(|e| ServiceError::Internal(format!("bootstrap token: {e}")))?;
+                self.store
+                    .record(
+                        NewEvent::new(kinds::DEVICE_BOOTSTRAP_TOKEN_READ, "bootstrap token handed back to the device")
+                            .device(&device.id)
+                            .actor("device"),
+                    )
+                    .await?;
+                Ok(CheckinReply::Plist(checkin::bootstrap_token_reply(&token)))
+            }
+            CheckinMessage::UserAuthenticate(_) => {
+                self.authorize(identity, &udid).await?;
+                // Apple: a server that does not support user authentication answers
+                // 410 Gone; the device then continues without a user channel.
+                Err(ServiceError::Gone(
+                    "this server does not support UserAuthenticate (user channel authentication)"
+                        .into(),
+                ))
+            }
+            CheckinMessage::DeclarativeManagement(_) => {
+                self.authorize(identity, &udid).await?;
+                Err(ServiceError::NotImplemented(
+                    "declarative device management is not supported by this server yet".into(),
+                ))
+            }
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        identity: &VerifiedIdentity,
+        udid: String,
+        a: checkin::Authenticate,
+    ) -> ServiceResult<CheckinReply> {
+        let os = a
+            .product_name
+            .as_deref()
+            .or(a.model.as_deref())
+            .map(AppleOs::from_product)
+            .unwrap_or(AppleOs::Unknown);
+        let outcome = self
+            .store
+            .authenticate(AuthenticateRecord {
+                udid: udid.clone(),
+                serial_number: a.serial_number,
+                imei: a.imei,
+                model: a.model,
+                model_name: a.model_name,
+                product_name: a.product_name,
+                os_family: os_family_name(os),
+                os_version: a.os_version,
+                build_version: a.build_version,
+                device_name: a.device_name,
+                topic: a.topic,
+                identity_fingerprint: identity.fingerprint.clone(),
+                identity_subject: identity.subject.clone(),
+                identity_not_after: identity.not_after.clone(),
+            })
+            .await?;
+        let mut event = NewEvent::new(
+            kinds::DEVICE_AUTHENTICATED,
+            format!("device {udid} started enrollment"),
+        )
+        .device(&outcome.device_id)
+        .actor("device")
+        .data(serde_json::json!({
+            "re_enrollment": outcome.was_known,
+            "cancelled_commands": outcome.cancelled_commands,
+            "certificate": { "fingerprint": identity.fingerprint, "subject": identity.subject },
+        }));
+        self.store.record(event.clone()).await?;
+        if let Some(previous) = outcome
+            .previous_fingerprint
+            .filter(|p| *p != identity.fingerprint)
+        {
+            // Re-enrollment brings a new identity certificate; worth a look if it
+            // was not expected, so it is an event of its own.
+            event = NewEvent::new(
+                kinds::DEVICE_IDENTITY_REBOUND,
+                format!("device {udid} re-enrolled with a new identity certificate"),
+            )
+            .device(&outcome.device_id)
+            .actor("device")
+            .severity(severity::NON_CRITICAL)
+            .data(serde_json::json!({ "previous": previous, "current": identity.fingerprint }));
+            self.store.record(event).await?;
+        }
+        Ok(CheckinReply::Ok)
+    }
+
+    /// Takes a device's report and returns the next command plist, if any.
+    pub async fn report(
+        &self,
+        identity: &VerifiedIdentity,
+        report: CommandReport,
+    ) -> ServiceResult<Option<Vec<u8>>> {
+        let udid = report.enrollment.device_key().unwrap_or_default().to_owned();
+        let device = self.authorize(identity, &udid).await?;
+        let now = Utc::now();
+        if device
+            .last_seen_at
+            .is_none_or(|seen| now - seen > chrono::Duration::seconds(30))
+        {
+            self.store.touch(&device.id, now).await?;
+        }
+        if report.enrollment.is_user_channel() {
+            // No user-channel commands exist yet; the user channel is answered empty.
+            return Ok(None);
+        }
+        if let Some(uuid) = &report.command_uuid {
+            self.store_result(&device, uuid, &report).await?;
+        }
+        // A NotNow'd command waits for the device's next Idle: the device says NotNow
+        // when it cannot act (locked, busy), and asking again at once would loop.
+        let include_not_now = report.status == ReportStatus::Idle;
+        let Some(delivery) = self
+            .store
+            .deliver_next(&device.id, include_not_now, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let plist = if delivery.payload_sealed {
+            self.sealer
+                .open(seal_purpose::COMMAND_PAYLOAD, &delivery.payload)
+                .map_err(|e| ServiceError::Internal(format!("command {}: {e}", delivery.uuid)))?
+        } else {
+            delivery.payload
+        };
+        Ok(Some(plist))
+    }
+
+    async fn store_result(
+        &self,
+        device: &DeviceIdentityRow,
+        uuid: &str,
+        report: &CommandReport,
+    ) -> ServiceResult<()> {
+        let status = match report.status {
+            ReportStatus::Idle => return Ok(()),
+            ReportStatus::Acknowledged => CommandStatus::Acknowledged,
+            ReportStatus::Error => CommandStatus::Error,
+            ReportStatus::CommandFormatError => CommandStatus::CommandFormatError,
+            ReportStatus::NotNow => CommandStatus::NotNow,
+        };
+        let mut raw = Vec::new();
+        plist::Value::Dictionary(report.raw.clone())
+            .to_writer_xml(&mut raw)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut fields = report.raw.clone();
+        for envelope in ["UDID", "Status", "CommandUUID", "ErrorChain", "UserID", "EnrollmentID"] {
+            fields.remove(envelope);
+        }
+        let parsed = serde_json::json!({
+            "status": report.status.as_str(),
+            "error_chain": report.error_chain,
+            "fields": crate::plist_json::to_json(&plist::Value::Dictionary(fields)),
+        });
+        let Some(command) = self
+            .store
+            .record_result(&device.id, uuid, ResultRecord { status, raw, parsed }, Utc::now())
+            .await?
+        else {
+            self.store
+                .record(
+                    NewEvent::new(
+                        kinds::SECURITY_FOREIGN_RESULT,
+                        format!("device reported a result for command {uuid}, which was never queued for it"),
+                    )
+                    .device(&device.id)
+                    .actor("device")
+                    .severity(severity::LOW)
+                    .data(serde_json::json!({ "command_uuid": uuid, "status": report.status.as_str() })),
+                )
+                .await?;
+            return Ok(());
+        };
+        if status == CommandStatus::Acknowledged {
+            if let Some(facts) = report::device_facts(&command.request_type, &report.raw) {
+                let family = facts
+                    .product_name
+                    .as_deref()
+                    .map(|p| os_family_name(AppleOs::from_product(p)));
+                self.store
+                    .apply_facts(&device.id, &facts, family.as_deref())
+                    .await?;
+            }
+        }
+        if status != CommandStatus::NotNow {
+            self.store
+                .record(
+                    NewEvent::new(
+                        kinds::COMMAND_RESULT,
+                        format!("{} {}", command.request_type, status.as_str()),
+                    )
+                    .device(&device.id)
+                    .actor("device")
+                    .data(serde_json::json!({
+                        "command_uuid": uuid,
+                        "request_type": command.request_type,
+                        "status": status.as_str(),
+                    })),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The device this request may speak for: known, and bound to this certificate.
+    async fn authorize(
+        &self,
+        identity: &VerifiedIdentity,
+        udid: &str,
+    ) -> ServiceResult<DeviceIdentityRow> {
+        let device = self
+            .store
+            .identity_by_udid(udid)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("device {udid} is not enrolled")))?;
+        if device.identity_fingerprint.as_deref() != Some(identity.fingerprint.as_str()) {
+            tracing::warn!(
+                udid,
+                presented = %identity.fingerprint,
+                "request signed by a certificate not bound to this device"
+            );
+            self.store
+                .record(
+                    NewEvent::new(
+                        kinds::SECURITY_IDENTITY_MISMATCH,
+                        format!("request for device {udid} was signed by a certificate bound to another identity"),
+                    )
+                    .device(&device.id)
+                    .actor("device")
+                    .severity(severity::MEDIUM)
+                    .data(serde_json::json!({
+                        "udid": udid,
+                        "expected": device.identity_fingerprint,
+                        "presented": identity.fingerprint,
+                        "presented_subject": identity.subject,
+                    })),
+                )
+                .await?;
+            return Err(ServiceError::Unauthorized(
+                "the signing certificate is not the one this device enrolled with".into(),
+            ));
+        }
+        Ok(device)
+    }
+
+    fn seal(&self, purpose: &str, secret: &[u8]) -> ServiceResult<Vec<u8>> {
+        self.sealer
+            .seal(purpose, secret)
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+}

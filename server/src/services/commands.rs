@@ -1,0 +1,313 @@
+//! Commands from admins: queue to one or many devices, cancel, lock, wipe.
+//! Platform-neutral at the edges (device ids, JSON specs); Apple plists are built
+//! by `profiles::commands` and Android will plug in its own builder.
+
+use super::wake::DeviceWaker;
+use super::{seal_purpose, ServiceError, ServiceResult};
+use crate::domain::device::os_from_family;
+use crate::domain::event::{kinds, NewEvent};
+use crate::domain::{CommandRecord, NewCommand};
+use crate::services::tokens::AdminIdentity;
+use crate::storage::Storage;
+use chrono::{DateTime, Utc};
+use enrollment::seal::Sealer;
+use profiles::commands::{BuildContext, CommandSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Lock and wipe jump the queue: a lost phone should not first install ten profiles.
+pub const URGENT_PRIORITY: i32 = 100;
+pub const MAX_PRIORITY: i32 = 1000;
+/// One request may address at most this many devices.
+pub const MAX_DEVICES_PER_REQUEST: usize = 100_000;
+
+/// Options that apply to any command.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueOptions {
+    /// Higher first; equal priorities go in the order queued. Default 0.
+    pub priority: Option<i32>,
+    /// When the command is dropped if not yet answered (RFC 3339).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Alternative to `expires_at`: seconds from now.
+    pub expires_in_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Queued {
+    pub device_id: String,
+    pub command_uuid: String,
+    pub request_type: String,
+}
+
+pub struct CommandService {
+    store: Arc<dyn Storage>,
+    sealer: Sealer,
+    waker: Arc<dyn DeviceWaker>,
+    default_ttl: chrono::Duration,
+}
+
+impl CommandService {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        sealer: Sealer,
+        waker: Arc<dyn DeviceWaker>,
+        default_ttl: chrono::Duration,
+    ) -> Self {
+        CommandService {
+            store,
+            sealer,
+            waker,
+            default_ttl,
+        }
+    }
+
+    /// Queues `spec` to every device in one transaction, then wakes them.
+    /// Either all devices get the command or none does.
+    pub async fn queue(
+        &self,
+        admin: &AdminIdentity,
+        device_ids: &[String],
+        spec: &CommandSpec,
+        options: &QueueOptions,
+    ) -> ServiceResult<Vec<Queued>> {
+        let mut seen = HashSet::with_capacity(device_ids.len());
+        let ids: Vec<String> = device_ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            return Err(ServiceError::BadRequest("no device ids given".into()));
+        }
+        if ids.len() > MAX_DEVICES_PER_REQUEST {
+            return Err(ServiceError::BadRequest(format!(
+                "at most {MAX_DEVICES_PER_REQUEST} devices per request"
+            )));
+        }
+        let priority = options.priority.unwrap_or(0);
+        if priority.abs() > MAX_PRIORITY {
+            return Err(ServiceError::BadRequest(format!(
+                "priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}"
+            )));
+        }
+        let now = Utc::now();
+        let expires_at = match (options.expires_at, options.expires_in_seconds) {
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::BadRequest(
+                    "give expires_at or expires_in_seconds, not both".into(),
+                ))
+            }
+            (Some(at), None) => at,
+            (None, Some(secs)) if secs > 0 => now + chrono::Duration::seconds(secs),
+            (None, Some(_)) => {
+                return Err(ServiceError::BadRequest(
+                    "expires_in_seconds must be positive".into(),
+                ))
+            }
+            (None, None) => now + self.default_ttl,
+        };
+        if expires_at <= now {
+            return Err(ServiceError::BadRequest("expires_at is in the past".into()));
+        }
+
+        let found = self.store.existing_devices(&ids).await?;
+        if found.len() != ids.len() {
+            let known: HashSet<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+            let missing: Vec<&str> = ids
+                .iter()
+                .map(String::as_str)
+                .filter(|id| !known.contains(id))
+                .take(10)
+                .collect();
+            return Err(ServiceError::NotFound(format!(
+                "unknown device id(s): {}; nothing was queued",
+                missing.join(", ")
+            )));
+        }
+
+        let needs_unlock_token = matches!(spec, CommandSpec::ClearPasscode);
+        let mut commands = Vec::with_capacity(found.len());
+        let mut queued = Vec::with_capacity(found.len());
+        for (device_id, family) in &found {
+            let unlock_token = if needs_unlock_token {
+                self.unlock_token(device_id).await?
+            } else {
+                None
+            };
+            let ctx = BuildContext {
+                os: os_from_family(family),
+                unlock_token: unlock_token.as_deref(),
+            };
+            let built = spec.build(&ctx).map_err(|e| {
+                ServiceError::BadRequest(format!("device {device_id}: {e}; nothing was queued"))
+            })?;
+            let payload = if built.sensitive {
+                self.sealer
+                    .seal(seal_purpose::COMMAND_PAYLOAD, &built.plist_xml)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?
+            } else {
+                built.plist_xml
+            };
+            queued.push(Queued {
+                device_id: device_id.clone(),
+                command_uuid: built.command_uuid.clone(),
+                request_type: built.request_type.clone(),
+            });
+            commands.push(NewCommand {
+                uuid: built.command_uuid,
+                device_id: device_id.clone(),
+                request_type: built.request_type,
+                payload,
+                payload_sealed: built.sensitive,
+                priority,
+                expires_at: Some(expires_at),
+                created_by: admin.name.clone(),
+            });
+        }
+        self.store.enqueue(commands).await?;
+
+        // One audit event per request, not per device: a fleet-wide command stays one
+        // line in the trail, with the devices listed when the list is short.
+        let request_type = queued
+            .first()
+            .map(|q| q.request_type.clone())
+            .unwrap_or_default();
+        let mut event = NewEvent::new(
+            kinds::ADMIN_COMMAND_QUEUED,
+            format!("{request_type} queued to {} device(s)", queued.len()),
+        )
+        .actor(&admin.name)
+        .data(serde_json::json!({
+            "request_type": request_type,
+            "device_count": queued.len(),
+            "priority": priority,
+            "expires_at": expires_at,
+            "commands": queued.iter().take(100).collect::<Vec<_>>(),
+        }));
+        if queued.len() == 1 {
+            event = event.device(&queued[0].device_id);
+        }
+        self.store.record(event).await?;
+
+        let woken: Vec<String> = queued.iter().map(|q| q.device_id.clone()).collect();
+        self.waker.wake(&woken).await;
+        Ok(queued)
+    }
+
+    pub async fn cancel(&self, admin: &AdminIdentity, uuid: &str) -> ServiceResult<CommandRecord> {
+        let record = self.store.cancel(uuid, Utc::now()).await?;
+        self.store
+            .record(
+                NewEvent::new(
+                    kinds::ADMIN_COMMAND_CANCELLED,
+                    format!("{} {uuid} cancelled", record.request_type),
+                )
+                .device(&record.device_id)
+                .actor(&admin.name)
+                .data(serde_json::json!({ "command_uuid": uuid })),
+            )
+            .await?;
+        Ok(record)
+    }
+
+    pub async fn lock(
+        &self,
+        admin: &AdminIdentity,
+        device_id: &str,
+        spec: CommandSpec,
+    ) -> ServiceResult<Queued> {
+        let options = QueueOptions {
+            priority: Some(URGENT_PRIORITY),
+            ..Default::default()
+        };
+        let queued = self
+            .queue(admin, &[device_id.to_owned()], &spec, &options)
+            .await?
+            .remove(0);
+        self.store
+            .record(
+                NewEvent::new(kinds::ADMIN_DEVICE_LOCK, "remote lock requested")
+                    .device(device_id)
+                    .actor(&admin.name)
+                    .data(serde_json::json!({ "command_uuid": queued.command_uuid })),
+            )
+            .await?;
+        Ok(queued)
+    }
+
+    /// Erases a device, but only when `confirmation` names it: its serial number, or
+    /// its UDID when the serial is not known. A mistyped id then cannot erase the
+    /// wrong phone.
+    pub async fn wipe(
+        &self,
+        admin: &AdminIdentity,
+        device_id: &str,
+        confirmation: Option<&str>,
+        spec: CommandSpec,
+    ) -> ServiceResult<Queued> {
+        let device = self
+            .store
+            .device(device_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("device {device_id} not found")))?;
+        let expected = device
+            .serial_number
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or(device.udid.clone())
+            .unwrap_or_default();
+        let what = if device.serial_number.as_deref().is_some_and(|s| !s.is_empty()) {
+            "serial number"
+        } else {
+            "UDID"
+        };
+        let given = confirmation.map(str::trim).unwrap_or_default();
+        if expected.is_empty() || !given.eq_ignore_ascii_case(&expected) {
+            self.store
+                .record(
+                    NewEvent::new(kinds::ADMIN_WIPE_REFUSED, "wipe refused: confirmation does not match the device")
+                        .device(device_id)
+                        .actor(&admin.name)
+                        .data(serde_json::json!({ "given": given })),
+                )
+                .await?;
+            let reason = if given.is_empty() {
+                format!("a wipe must be confirmed with the device's {what}")
+            } else {
+                format!("confirmation {given:?} does not match the device's {what}; nothing was queued")
+            };
+            return Err(ServiceError::BadRequest(reason));
+        }
+        let options = QueueOptions {
+            priority: Some(URGENT_PRIORITY),
+            ..Default::default()
+        };
+        let queued = self
+            .queue(admin, &[device_id.to_owned()], &spec, &options)
+            .await?
+            .remove(0);
+        self.store
+            .record(
+                NewEvent::new(kinds::ADMIN_DEVICE_WIPE, "remote wipe requested")
+                    .device(device_id)
+                    .actor(&admin.name)
+                    .severity(crate::domain::event::severity::LOW)
+                    .data(serde_json::json!({ "command_uuid": queued.command_uuid })),
+            )
+            .await?;
+        Ok(queued)
+    }
+
+    async fn unlock_token(&self, device_id: &str) -> ServiceResult<Option<Vec<u8>>> {
+        let secrets = self.store.secrets(device_id).await?;
+        secrets
+            .unlock_token_sealed
+            .map(|sealed| {
+                self.sealer
+                    .open(seal_purpose::UNLOCK_TOKEN, &sealed)
+                    .map_err(|e| ServiceError::Internal(format!("unlock token: {e}")))
+            })
+            .transpose()
+    }
+}

@@ -1,0 +1,8 @@
+//! sea-orm entities, one file per table. Only the storage module sees these; the rest
+//! of the server works with the domain types in `crate::domain`.
+
+pub mod admin_tokens;
+pub mod commands;
+pub mod devices;
+pub mod events;
+pub mod user_channels;

@@ -1,0 +1,184 @@
+//! Storage: one trait per concern, implemented once with sea-orm for SQLite and
+//! PostgreSQL. Services depend on the traits (`Arc<dyn Storage>`), never on SQL.
+
+mod entities;
+mod sql;
+
+pub use sql::SqlStore;
+
+use crate::domain::{
+    CommandRecord, CommandStatus, Device, DeviceFilter, Event, EventFilter, NewCommand, NewEvent,
+    Page,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use profiles::report::DeviceFacts;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the identity check needs to know about a device, read in one query.
+#[derive(Debug, Clone)]
+pub struct DeviceIdentityRow {
+    pub id: String,
+    pub enrolled: bool,
+    pub identity_fingerprint: Option<String>,
+    pub os_family: String,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Device facts an Authenticate message brings.
+#[derive(Debug, Clone, Default)]
+pub struct AuthenticateRecord {
+    pub udid: String,
+    pub serial_number: Option<String>,
+    pub imei: Option<String>,
+    pub model: Option<String>,
+    pub model_name: Option<String>,
+    pub product_name: Option<String>,
+    pub os_family: String,
+    pub os_version: Option<String>,
+    pub build_version: Option<String>,
+    pub device_name: Option<String>,
+    pub topic: Option<String>,
+    pub identity_fingerprint: String,
+    pub identity_subject: String,
+    pub identity_not_after: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthenticateOutcome {
+    pub device_id: String,
+    pub was_known: bool,
+    pub previous_fingerprint: Option<String>,
+    pub cancelled_commands: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TokenUpdateRecord {
+    pub topic: Option<String>,
+    pub push_token_hex: Option<String>,
+    pub push_magic: Option<String>,
+    /// Sealed; `None` keeps the stored one (the device sends it only once).
+    pub unlock_token_sealed: Option<Vec<u8>>,
+    pub awaiting_configuration: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserChannelRecord {
+    pub user_id: String,
+    pub user_short_name: Option<String>,
+    pub user_long_name: Option<String>,
+    pub push_token_hex: Option<String>,
+    pub push_magic: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretsRow {
+    pub unlock_token_sealed: Option<Vec<u8>>,
+    pub bootstrap_token_sealed: Option<Vec<u8>>,
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    async fn identity_by_udid(&self, udid: &str) -> StoreResult<Option<DeviceIdentityRow>>;
+    /// Creates or refreshes a device on Authenticate: binds the identity, clears the
+    /// push token and cancels what was queued for the previous enrollment.
+    async fn authenticate(&self, record: AuthenticateRecord) -> StoreResult<AuthenticateOutcome>;
+    /// Returns true when this update completed enrollment (first TokenUpdate).
+    async fn token_update(&self, device_id: &str, record: TokenUpdateRecord) -> StoreResult<bool>;
+    async fn user_token_update(&self, device_id: &str, record: UserChannelRecord)
+        -> StoreResult<()>;
+    async fn check_out(&self, device_id: &str) -> StoreResult<u64>;
+    async fn set_bootstrap_token(&self, device_id: &str, sealed: Option<Vec<u8>>)
+        -> StoreResult<()>;
+    async fn secrets(&self, device_id: &str) -> StoreResult<SecretsRow>;
+    async fn touch(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn apply_facts(&self, device_id: &str, facts: &DeviceFacts, os_family: Option<&str>)
+        -> StoreResult<()>;
+    async fn device(&self, id: &str) -> StoreResult<Option<Device>>;
+    async fn devices(&self, filter: &DeviceFilter) -> StoreResult<Page<Device>>;
+    /// The ids (of those given) that exist, with their OS family.
+    async fn existing_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
+    /// Inserts enrolled devices directly (benchmarks and imports), in batches.
+    async fn insert_enrolled_devices(&self, devices: Vec<AuthenticateRecord>) -> StoreResult<Vec<String>>;
+}
+
+/// The next command to hand a device, already marked as sent.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub uuid: String,
+    pub request_type: String,
+    pub payload: Vec<u8>,
+    pub payload_sealed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResultRecord {
+    pub status: CommandStatus,
+    pub raw: Vec<u8>,
+    pub parsed: serde_json::Value,
+}
+
+#[async_trait]
+pub trait CommandQueue: Send + Sync {
+    /// Inserts all commands in one transaction (batched statements).
+    async fn enqueue(&self, commands: Vec<NewCommand>) -> StoreResult<()>;
+    /// Takes the device's next command (priority, then FIFO), skipping expired ones,
+    /// and NotNow'd ones unless `include_not_now`.
+    async fn deliver_next(
+        &self,
+        device_id: &str,
+        include_not_now: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Delivery>>;
+    /// Stores a device's report. `None` when the command does not exist for this device.
+    async fn record_result(
+        &self,
+        device_id: &str,
+        uuid: &str,
+        result: ResultRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<CommandRecord>>;
+    async fn cancel(&self, uuid: &str, now: DateTime<Utc>) -> StoreResult<CommandRecord>;
+    async fn command(&self, uuid: &str) -> StoreResult<Option<CommandRecord>>;
+    async fn device_commands(&self, device_id: &str, offset: u64, limit: u64)
+        -> StoreResult<Page<CommandRecord>>;
+    /// Marks open commands past their expiry as expired.
+    async fn expire(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Deletes finished commands completed before `before`.
+    async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    async fn record(&self, event: NewEvent) -> StoreResult<()>;
+    async fn events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn create_token(&self, name: &str, token_hash: &str) -> StoreResult<AdminToken>;
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<AdminToken>>;
+    async fn mark_token_used(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+pub trait Storage: DeviceStore + CommandQueue + EventLog + TokenStore {}
+impl<T: DeviceStore + CommandQueue + EventLog + TokenStore> Storage for T {}
