@@ -39,7 +39,8 @@ impl Enrollment {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Authenticate {
-    #[serde(flatten)]
+    /// Filled by [`decode`] (plist's deserializer cannot buffer `serde(flatten)`).
+    #[serde(skip)]
     pub enrollment: Enrollment,
     pub topic: Option<String>,
     pub serial_number: Option<String>,
@@ -59,7 +60,8 @@ pub struct Authenticate {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct TokenUpdate {
-    #[serde(flatten)]
+    /// Filled by [`decode`] (plist's deserializer cannot buffer `serde(flatten)`).
+    #[serde(skip)]
     pub enrollment: Enrollment,
     pub topic: Option<String>,
     pub token: Option<plist::Data>,
@@ -71,7 +73,8 @@ pub struct TokenUpdate {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct CheckOut {
-    #[serde(flatten)]
+    /// Filled by [`decode`] (plist's deserializer cannot buffer `serde(flatten)`).
+    #[serde(skip)]
     pub enrollment: Enrollment,
     pub topic: Option<String>,
 }
@@ -79,7 +82,8 @@ pub struct CheckOut {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct SetBootstrapToken {
-    #[serde(flatten)]
+    /// Filled by [`decode`] (plist's deserializer cannot buffer `serde(flatten)`).
+    #[serde(skip)]
     pub enrollment: Enrollment,
     /// Absent when the device asks the server to forget the token.
     pub bootstrap_token: Option<plist::Data>,
@@ -89,14 +93,16 @@ pub struct SetBootstrapToken {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBootstrapToken {
-    #[serde(flatten)]
+    /// Filled by [`decode`] (plist's deserializer cannot buffer `serde(flatten)`).
+    #[serde(skip)]
     pub enrollment: Enrollment,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct UserAuthenticate {
-    #[serde(flatten)]
+    /// Filled by [`decode`] (plist's deserializer cannot buffer `serde(flatten)`).
+    #[serde(skip)]
     pub enrollment: Enrollment,
     pub digest_response: Option<String>,
 }
@@ -104,7 +110,8 @@ pub struct UserAuthenticate {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeclarativeManagement {
-    #[serde(flatten)]
+    /// Filled by [`decode`] (plist's deserializer cannot buffer `serde(flatten)`).
+    #[serde(skip)]
     pub enrollment: Enrollment,
     pub endpoint: Option<String>,
 }
@@ -130,6 +137,18 @@ impl CheckinMessage {
             CheckinMessage::GetBootstrapToken(_) => "GetBootstrapToken",
             CheckinMessage::UserAuthenticate(_) => "UserAuthenticate",
             CheckinMessage::DeclarativeManagement(_) => "DeclarativeManagement",
+        }
+    }
+
+    fn enrollment_mut(&mut self) -> &mut Enrollment {
+        match self {
+            CheckinMessage::Authenticate(m) => &mut m.enrollment,
+            CheckinMessage::TokenUpdate(m) => &mut m.enrollment,
+            CheckinMessage::CheckOut(m) => &mut m.enrollment,
+            CheckinMessage::SetBootstrapToken(m) => &mut m.enrollment,
+            CheckinMessage::GetBootstrapToken(m) => &mut m.enrollment,
+            CheckinMessage::UserAuthenticate(m) => &mut m.enrollment,
+            CheckinMessage::DeclarativeManagement(m) => &mut m.enrollment,
         }
     }
 
@@ -162,7 +181,8 @@ pub fn decode(body: &[u8]) -> Result<CheckinMessage, ParseError> {
     fn read<T: serde::de::DeserializeOwned>(body: &[u8], kind: &str) -> Result<T, ParseError> {
         plist::from_bytes(body).map_err(|e| ParseError::new(format!("malformed {kind}: {e}"), body))
     }
-    let message = match kind.as_str() {
+    let enrollment: Enrollment = read(body, &kind)?;
+    let mut message = match kind.as_str() {
         "Authenticate" => CheckinMessage::Authenticate(read(body, &kind)?),
         "TokenUpdate" => CheckinMessage::TokenUpdate(read(body, &kind)?),
         "CheckOut" => CheckinMessage::CheckOut(read(body, &kind)?),
@@ -177,6 +197,7 @@ pub fn decode(body: &[u8]) -> Result<CheckinMessage, ParseError> {
             ))
         }
     };
+    *message.enrollment_mut() = enrollment;
     if message.enrollment().device_key().is_none() {
         return Err(ParseError::new(
             format!("{kind} carries neither UDID nor EnrollmentID"),

@@ -103,6 +103,10 @@ impl fmt::Display for AppleOs {
 
 /// What the admin asked for, as the admin API's JSON names it:
 /// `{"type":"DeviceLock","message":"Lost phone","phone_number":"+48 ..."}`.
+///
+/// Unknown fields are rejected for variants with fields, also when the server flattens
+/// this into its request body; serde lets unit variants (`{"type":"ProfileList",...}`)
+/// ignore extra fields, which is harmless since they have nothing to misspell.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum CommandSpec {
@@ -117,18 +121,26 @@ pub enum CommandSpec {
         disallow_proximity_setup: Option<bool>,
     },
     /// `payload`: base64 of the .mobileconfig bytes, signed or not.
-    InstallProfile { payload: String },
-    RemoveProfile { identifier: String },
+    InstallProfile {
+        payload: String,
+    },
+    RemoveProfile {
+        identifier: String,
+    },
     ProfileList,
     /// `queries: None` asks for what the server keeps about a device on this OS.
-    DeviceInformation { queries: Option<Vec<String>> },
+    DeviceInformation {
+        queries: Option<Vec<String>>,
+    },
     SecurityInfo,
     CertificateList,
     InstalledApplicationList {
         identifiers: Option<Vec<String>>,
         managed_apps_only: Option<bool>,
     },
-    RestartDevice { notify_user: Option<bool> },
+    RestartDevice {
+        notify_user: Option<bool>,
+    },
     ShutDownDevice,
     /// The UnlockToken comes from [`BuildContext`].
     ClearPasscode,
@@ -143,7 +155,9 @@ pub enum CommandSpec {
     /// Any command plist the admin wrote (XML plist text). Either the full command
     /// (`{CommandUUID, Command:{RequestType,...}}`) or just the inner Command dict
     /// (`{RequestType,...}`). The server always assigns its own CommandUUID.
-    Raw { plist: String },
+    Raw {
+        plist: String,
+    },
 }
 
 pub struct BuildContext<'a> {
@@ -172,7 +186,10 @@ impl fmt::Debug for BuiltCommand {
             .field("request_type", &self.request_type)
             .field("sensitive", &self.sensitive);
         if self.sensitive {
-            d.field("plist_xml", &format_args!("<{} bytes redacted>", self.plist_xml.len()));
+            d.field(
+                "plist_xml",
+                &format_args!("<{} bytes redacted>", self.plist_xml.len()),
+            );
         } else {
             d.field("plist_xml", &String::from_utf8_lossy(&self.plist_xml));
         }
@@ -216,7 +233,9 @@ pub enum BuildError {
     RawNotADictionary,
     #[error("raw plist has no RequestType")]
     RawMissingRequestType,
-    #[error("raw plist has an unexpected top-level key {0}; only CommandUUID and Command belong there")]
+    #[error(
+        "raw plist has an unexpected top-level key {0}; only CommandUUID and Command belong there"
+    )]
     RawUnexpectedKey(String),
     #[error("command UUID must not be empty")]
     EmptyCommandUuid,
@@ -237,8 +256,8 @@ impl CommandSpec {
     }
 
     pub fn build(&self, ctx: &BuildContext) -> Result<BuiltCommand, BuildError> {
-        let uuid = uuid::Uuid::new_v4();
-        self.build_with_uuid(ctx, uuid.hyphenated().encode_upper(&mut uuid::Uuid::encode_buffer()))
+        let command_uuid = uuid::Uuid::new_v4().to_string().to_uppercase();
+        self.build_with_uuid(ctx, &command_uuid)
     }
 
     /// Build with a given UUID (tests, and the server when it pre-assigns ids).
@@ -329,12 +348,21 @@ impl CommandSpec {
                 preserve_data_plan,
                 disallow_proximity_setup,
             } => {
-                c.put("PreserveDataPlan", preserve_data_plan.map(Value::Boolean), &["iOS", "watchOS"])?;
-                c.put("DisallowProximitySetup", disallow_proximity_setup.map(Value::Boolean), IOS)?;
+                c.put(
+                    "PreserveDataPlan",
+                    preserve_data_plan.map(Value::Boolean),
+                    &["iOS", "watchOS"],
+                )?;
+                c.put(
+                    "DisallowProximitySetup",
+                    disallow_proximity_setup.map(Value::Boolean),
+                    IOS,
+                )?;
                 c.pin(pin)?;
             }
             CommandSpec::InstallProfile { payload } => {
-                c.dict.insert("Payload".into(), Value::Data(decode_profile(payload)?));
+                c.dict
+                    .insert("Payload".into(), Value::Data(decode_profile(payload)?));
             }
             CommandSpec::RemoveProfile { identifier } => {
                 c.text("Identifier", Some(identifier), ALL)?;
@@ -354,7 +382,11 @@ impl CommandSpec {
                     let ids = c.list("Identifiers", ids)?;
                     c.dict.insert("Identifiers".into(), ids);
                 }
-                c.put("ManagedAppsOnly", managed_apps_only.map(Value::Boolean), ALL)?;
+                c.put(
+                    "ManagedAppsOnly",
+                    managed_apps_only.map(Value::Boolean),
+                    ALL,
+                )?;
             }
             CommandSpec::RestartDevice { notify_user } => {
                 c.put("NotifyUser", notify_user.map(Value::Boolean), MACOS)?;
@@ -364,7 +396,8 @@ impl CommandSpec {
                     .unlock_token
                     .filter(|t| !t.is_empty())
                     .ok_or(BuildError::MissingUnlockToken)?;
-                c.dict.insert("UnlockToken".into(), Value::Data(token.to_vec()));
+                c.dict
+                    .insert("UnlockToken".into(), Value::Data(token.to_vec()));
             }
             CommandSpec::EnableLostMode {
                 message,
@@ -481,7 +514,10 @@ const DEFAULT_QUERIES: &[(&str, Platforms)] = &[
     ("IsActivationLockEnabled", &["iOS", "macOS", "watchOS"]),
     ("AwaitingConfiguration", ALL),
     ("DeviceCapacity", &["iOS", "macOS", "visionOS", "watchOS"]),
-    ("AvailableDeviceCapacity", &["iOS", "macOS", "visionOS", "watchOS"]),
+    (
+        "AvailableDeviceCapacity",
+        &["iOS", "macOS", "visionOS", "watchOS"],
+    ),
     ("BatteryLevel", &["iOS", "macOS", "visionOS", "watchOS"]),
     ("WiFiMAC", ALL),
     ("BluetoothMAC", &["iOS", "macOS", "tvOS", "visionOS"]),
@@ -491,7 +527,10 @@ const DEFAULT_QUERIES: &[(&str, Platforms)] = &[
     ("ICCID", IOS),
     ("PhoneNumber", IOS),
     ("IsMDMLostModeEnabled", &["iOS", "watchOS"]),
-    ("IsDeviceLocatorServiceEnabled", &["iOS", "visionOS", "watchOS"]),
+    (
+        "IsDeviceLocatorServiceEnabled",
+        &["iOS", "visionOS", "watchOS"],
+    ),
     ("IsMultiUser", IOS),
     ("IsAppleSilicon", MACOS),
     ("PINRequiredForDeviceLock", MACOS),
@@ -536,7 +575,9 @@ fn decode_profile(payload: &str) -> Result<Vec<u8>, BuildError> {
 fn raw_command(text: &str) -> Result<Dictionary, BuildError> {
     let value = Value::from_reader(Cursor::new(text.as_bytes()))
         .map_err(|e| BuildError::InvalidRawPlist(e.to_string()))?;
-    let mut top = value.into_dictionary().ok_or(BuildError::RawNotADictionary)?;
+    let mut top = value
+        .into_dictionary()
+        .ok_or(BuildError::RawNotADictionary)?;
     let command = match top.remove("Command") {
         Some(Value::Dictionary(command)) => {
             if let Some(key) = top.keys().find(|k| *k != "CommandUUID") {
@@ -553,7 +594,8 @@ fn raw_command(text: &str) -> Result<Dictionary, BuildError> {
     }
     // Apple's examples put RequestType first; keep that, and the admin's order otherwise,
     // so stored plists read naturally. (Dictionary::remove would swap keys around.)
-    let (first, rest): (Vec<_>, Vec<_>) = command.into_iter().partition(|(k, _)| k == "RequestType");
+    let (first, rest): (Vec<_>, Vec<_>) =
+        command.into_iter().partition(|(k, _)| k == "RequestType");
     Ok(first.into_iter().chain(rest).collect())
 }
 

@@ -49,8 +49,6 @@ pub struct CommandReport {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ReportFields {
-    #[serde(flatten)]
-    enrollment: Enrollment,
     status: ReportStatus,
     #[serde(rename = "CommandUUID")]
     command_uuid: Option<String>,
@@ -63,7 +61,9 @@ pub fn decode(body: &[u8]) -> Result<CommandReport, ParseError> {
         .map_err(|e| ParseError::new(format!("not a plist dictionary: {e}"), body))?;
     let fields: ReportFields = plist::from_bytes(body)
         .map_err(|e| ParseError::new(format!("malformed command report: {e}"), body))?;
-    if fields.enrollment.device_key().is_none() {
+    let enrollment: Enrollment = plist::from_bytes(body)
+        .map_err(|e| ParseError::new(format!("malformed command report: {e}"), body))?;
+    if enrollment.device_key().is_none() {
         return Err(ParseError::new(
             "report carries neither UDID nor EnrollmentID",
             body,
@@ -77,7 +77,7 @@ pub fn decode(body: &[u8]) -> Result<CommandReport, ParseError> {
         ));
     }
     Ok(CommandReport {
-        enrollment: fields.enrollment,
+        enrollment,
         status: fields.status,
         command_uuid,
         error_chain: fields.error_chain,

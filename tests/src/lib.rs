@@ -1,1 +1,31 @@
+//! Test support: a fixture that starts the real `mdm` binary, an Apple device
+//! simulator that signs its requests like an iPhone or a Mac, and the artifacts
+//! folder that the schema check reads.
 
+pub mod artifacts;
+pub mod fixture;
+pub mod simulator;
+
+/// Runs a scenario `async fn name(backend: Backend)` once on SQLite and once on
+/// PostgreSQL (when MDM_TEST_POSTGRES_URL names a server), as two tests.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::fixture::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::fixture::Backend::postgres_from_env() {
+                    Some(backend) => super::$name(backend).await,
+                    None => eprintln!(
+                        "SKIPPED {}::postgres: MDM_TEST_POSTGRES_URL is not set (CI sets it)",
+                        stringify!($name)
+                    ),
+                }
+            }
+        }
+    )*};
+}

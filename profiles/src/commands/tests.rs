@@ -36,9 +36,15 @@ fn command_of(built: &BuiltCommand) -> Dictionary {
         .into_dictionary()
         .unwrap();
     assert_eq!(full.len(), 2);
-    assert_eq!(full["CommandUUID"].as_string(), Some(built.command_uuid.as_str()));
+    assert_eq!(
+        full["CommandUUID"].as_string(),
+        Some(built.command_uuid.as_str())
+    );
     let command = full.remove("Command").unwrap().into_dictionary().unwrap();
-    assert_eq!(command["RequestType"].as_string(), Some(built.request_type.as_str()));
+    assert_eq!(
+        command["RequestType"].as_string(),
+        Some(built.request_type.as_str())
+    );
     command
 }
 
@@ -56,19 +62,38 @@ fn build(spec: &CommandSpec, os: AppleOs) -> Result<BuiltCommand, BuildError> {
 fn minimal() -> Vec<CommandSpec> {
     use CommandSpec::*;
     vec![
-        DeviceLock { message: None, phone_number: None, pin: None },
-        EraseDevice { pin: None, preserve_data_plan: None, disallow_proximity_setup: None },
-        InstallProfile { payload: b64(PROFILE.as_bytes()) },
-        RemoveProfile { identifier: "com.example.test".into() },
+        DeviceLock {
+            message: None,
+            phone_number: None,
+            pin: None,
+        },
+        EraseDevice {
+            pin: None,
+            preserve_data_plan: None,
+            disallow_proximity_setup: None,
+        },
+        InstallProfile {
+            payload: b64(PROFILE.as_bytes()),
+        },
+        RemoveProfile {
+            identifier: "com.example.test".into(),
+        },
         ProfileList,
         DeviceInformation { queries: None },
         SecurityInfo,
         CertificateList,
-        InstalledApplicationList { identifiers: None, managed_apps_only: None },
+        InstalledApplicationList {
+            identifiers: None,
+            managed_apps_only: None,
+        },
         RestartDevice { notify_user: None },
         ShutDownDevice,
         ClearPasscode,
-        EnableLostMode { message: s("Lost"), phone_number: None, footnote: None },
+        EnableLostMode {
+            message: s("Lost"),
+            phone_number: None,
+            footnote: None,
+        },
         DisableLostMode,
         DeviceLocation,
         PlayLostModeSound,
@@ -147,7 +172,8 @@ fn every_variant_builds_exactly_where_the_schema_supports_it() {
     for os in EVERY_OS {
         for spec in minimal() {
             let rt = spec.request_type();
-            let supported = os == AppleOs::Unknown || schema_platforms(&rt).contains(&os.schema_name());
+            let supported =
+                os == AppleOs::Unknown || schema_platforms(&rt).contains(&os.schema_name());
             match build(&spec, os) {
                 Ok(built) => {
                     assert!(supported, "{rt} built on {os}");
@@ -156,7 +182,13 @@ fn every_variant_builds_exactly_where_the_schema_supports_it() {
                 }
                 Err(e) => {
                     assert!(!supported, "{rt} on {os}: {e}");
-                    assert_eq!(e, BuildError::UnsupportedCommand { request_type: e_rt(&e), os });
+                    assert_eq!(
+                        e,
+                        BuildError::UnsupportedCommand {
+                            request_type: e_rt(&e),
+                            os
+                        }
+                    );
                     assert_eq!(e.to_string(), format!("{rt} is not supported on {os}"));
                 }
             }
@@ -175,26 +207,45 @@ fn e_rt(e: &BuildError) -> &'static str {
 fn rich_commands_carry_the_expected_keys() {
     let expected: &[(&str, &[&str], &[&str])] = &[
         // (RequestType, keys besides RequestType on iOS, on macOS)
-        ("DeviceLock", &["Message", "PhoneNumber"], &["Message", "PIN", "PhoneNumber"]),
-        ("EraseDevice", &["DisallowProximitySetup", "PreserveDataPlan"], &["PIN"]),
+        (
+            "DeviceLock",
+            &["Message", "PhoneNumber"],
+            &["Message", "PIN", "PhoneNumber"],
+        ),
+        (
+            "EraseDevice",
+            &["DisallowProximitySetup", "PreserveDataPlan"],
+            &["PIN"],
+        ),
         ("InstallProfile", &["Payload"], &["Payload"]),
         ("RemoveProfile", &["Identifier"], &["Identifier"]),
         ("ProfileList", &[], &[]),
         ("DeviceInformation", &["Queries"], &["Queries"]),
         ("SecurityInfo", &[], &[]),
         ("CertificateList", &[], &[]),
-        ("InstalledApplicationList", &["Identifiers", "ManagedAppsOnly"], &["Identifiers", "ManagedAppsOnly"]),
+        (
+            "InstalledApplicationList",
+            &["Identifiers", "ManagedAppsOnly"],
+            &["Identifiers", "ManagedAppsOnly"],
+        ),
         ("RestartDevice", &[], &["NotifyUser"]),
         ("ShutDownDevice", &[], &[]),
         ("ClearPasscode", &["UnlockToken"], &[]),
-        ("EnableLostMode", &["Footnote", "Message", "PhoneNumber"], &[]),
+        (
+            "EnableLostMode",
+            &["Footnote", "Message", "PhoneNumber"],
+            &[],
+        ),
         ("DisableLostMode", &[], &[]),
         ("DeviceLocation", &[], &[]),
         ("PlayLostModeSound", &[], &[]),
         ("ManagedApplicationList", &["Identifiers"], &["Identifiers"]),
     ];
     for os in [AppleOs::Ios, AppleOs::MacOs] {
-        let built: Vec<_> = rich(os).iter().filter_map(|spec| build(spec, os).ok()).collect();
+        let built: Vec<_> = rich(os)
+            .iter()
+            .filter_map(|spec| build(spec, os).ok())
+            .collect();
         for (rt, on_ios, on_mac) in expected {
             let want = if os == AppleOs::Ios { on_ios } else { on_mac };
             let Some(b) = built.iter().find(|b| b.request_type == *rt) else {
@@ -217,7 +268,9 @@ fn values_are_written_with_apple_types() {
     assert_eq!(c["Message"].as_string(), Some("Lost phone"));
     assert!(lock.sensitive);
 
-    let profile = CommandSpec::InstallProfile { payload: b64(PROFILE.as_bytes()) };
+    let profile = CommandSpec::InstallProfile {
+        payload: b64(PROFILE.as_bytes()),
+    };
     let c = command_of(&build(&profile, AppleOs::Ios).unwrap());
     assert_eq!(c["Payload"].as_data(), Some(PROFILE.as_bytes()));
 
@@ -231,10 +284,21 @@ fn values_are_written_with_apple_types() {
         disallow_proximity_setup: None,
     };
     let built = build(&erase, AppleOs::Ios).unwrap();
-    assert_eq!(command_of(&built)["PreserveDataPlan"].as_boolean(), Some(true));
+    assert_eq!(
+        command_of(&built)["PreserveDataPlan"].as_boolean(),
+        Some(true)
+    );
     assert!(!built.sensitive, "no secret without a PIN");
-    assert!(build(&rich(AppleOs::MacOs)[1], AppleOs::MacOs).unwrap().sensitive);
-    assert!(!build(&CommandSpec::ProfileList, AppleOs::Ios).unwrap().sensitive);
+    assert!(
+        build(&rich(AppleOs::MacOs)[1], AppleOs::MacOs)
+            .unwrap()
+            .sensitive
+    );
+    assert!(
+        !build(&CommandSpec::ProfileList, AppleOs::Ios)
+            .unwrap()
+            .sensitive
+    );
 }
 
 #[test]
@@ -248,18 +312,35 @@ fn default_queries_follow_the_platform() {
             .map(|q| q.as_string().unwrap().to_owned())
             .collect()
     };
-    let (ios, mac, any) = (queries(AppleOs::Ios), queries(AppleOs::MacOs), queries(AppleOs::Unknown));
+    let (ios, mac, any) = (
+        queries(AppleOs::Ios),
+        queries(AppleOs::MacOs),
+        queries(AppleOs::Unknown),
+    );
     for needed in [
-        "OSVersion", "BuildVersion", "ProductName", "Model", "ModelName", "SerialNumber",
-        "DeviceName", "UDID", "IsSupervised", "IsActivationLockEnabled",
+        "OSVersion",
+        "BuildVersion",
+        "ProductName",
+        "Model",
+        "ModelName",
+        "SerialNumber",
+        "DeviceName",
+        "UDID",
+        "IsSupervised",
+        "IsActivationLockEnabled",
     ] {
-        assert!(ios.iter().any(|q| q == needed) && mac.iter().any(|q| q == needed), "{needed}");
+        assert!(
+            ios.iter().any(|q| q == needed) && mac.iter().any(|q| q == needed),
+            "{needed}"
+        );
     }
     assert!(ios.contains(&"IMEI".into()) && !mac.contains(&"IMEI".into()));
     assert!(mac.contains(&"IsAppleSilicon".into()) && !ios.contains(&"IsAppleSilicon".into()));
     assert_eq!(any.len(), DEFAULT_QUERIES.len());
 
-    let given = CommandSpec::DeviceInformation { queries: Some(vec!["UDID".into()]) };
+    let given = CommandSpec::DeviceInformation {
+        queries: Some(vec!["UDID".into()]),
+    };
     let c = command_of(&build(&given, AppleOs::Ios).unwrap());
     assert_eq!(c["Queries"], Value::Array(vec!["UDID".into()]));
 }
@@ -268,7 +349,11 @@ fn default_queries_follow_the_platform() {
 fn validation_errors() {
     use BuildError::*;
     use CommandSpec::*;
-    let lock = |pin: &str| DeviceLock { message: None, phone_number: None, pin: s(pin) };
+    let lock = |pin: &str| DeviceLock {
+        message: None,
+        phone_number: None,
+        pin: s(pin),
+    };
     let cases: Vec<(CommandSpec, AppleOs, BuildError, &str)> = vec![
         (
             lock("123456"),
@@ -396,7 +481,11 @@ fn validation_errors() {
     for (spec, os, want, message) in cases {
         let got = build(&spec, os).unwrap_err();
         if let InvalidRawPlist(detail) = &got {
-            assert!(got.to_string().starts_with("raw plist is not a valid plist: "), "{detail}");
+            assert!(
+                got.to_string()
+                    .starts_with("raw plist is not a valid plist: "),
+                "{detail}"
+            );
             continue;
         }
         assert_eq!(got, want, "{spec:?} on {os}");
@@ -407,7 +496,10 @@ fn validation_errors() {
 #[test]
 fn clear_passcode_needs_an_unlock_token() {
     for token in [None, Some(&[][..])] {
-        let ctx = BuildContext { os: AppleOs::Ios, unlock_token: token };
+        let ctx = BuildContext {
+            os: AppleOs::Ios,
+            unlock_token: token,
+        };
         let err = CommandSpec::ClearPasscode.build(&ctx).unwrap_err();
         assert_eq!(err, BuildError::MissingUnlockToken);
         assert_eq!(
@@ -425,10 +517,18 @@ fn payload_base64_may_be_wrapped_and_unpadded() {
         .chunks(76)
         .map(|line| format!("{}\n", std::str::from_utf8(line).unwrap()))
         .collect();
-    let c = command_of(&build(&CommandSpec::InstallProfile { payload: wrapped }, AppleOs::Ios).unwrap());
+    let c = command_of(
+        &build(
+            &CommandSpec::InstallProfile { payload: wrapped },
+            AppleOs::Ios,
+        )
+        .unwrap(),
+    );
     assert_eq!(c["Payload"].as_data(), Some(PROFILE.as_bytes()));
     // Signed profiles are DER: they start with a SEQUENCE tag.
-    let signed = CommandSpec::InstallProfile { payload: b64(&[0x30, 0x82, 0x01, 0x00]) };
+    let signed = CommandSpec::InstallProfile {
+        payload: b64(&[0x30, 0x82, 0x01, 0x00]),
+    };
     assert!(build(&signed, AppleOs::MacOs).is_ok());
 }
 
@@ -441,13 +541,20 @@ fn raw_accepts_both_shapes_and_gets_a_fresh_uuid() {
         <key>Command</key><dict><key>RequestType</key><string>DeviceLock</string>\
         <key>PIN</key><string>123456</string></dict></dict></plist>";
 
-    let spec = CommandSpec::Raw { plist: inner.into() };
+    let spec = CommandSpec::Raw {
+        plist: inner.into(),
+    };
     assert_eq!(spec.request_type(), "ProfileList");
-    let built = spec.build_with_uuid(&ctx(AppleOs::Ios), "FIXED-UUID").unwrap();
+    let built = spec
+        .build_with_uuid(&ctx(AppleOs::Ios), "FIXED-UUID")
+        .unwrap();
     assert_eq!(built.command_uuid, "FIXED-UUID");
     assert!(!built.sensitive);
     let c = command_of(&built);
-    assert_eq!(c.keys().collect::<Vec<_>>(), ["RequestType", "ManagedOnly", "Zeta"]);
+    assert_eq!(
+        c.keys().collect::<Vec<_>>(),
+        ["RequestType", "ManagedOnly", "Zeta"]
+    );
 
     let spec = CommandSpec::Raw { plist: full.into() };
     assert_eq!(spec.request_type(), "DeviceLock");
@@ -458,8 +565,23 @@ fn raw_accepts_both_shapes_and_gets_a_fresh_uuid() {
 
     let nested = "<plist version=\"1.0\"><dict><key>RequestType</key><string>Settings</string>\
         <key>Settings</key><array><dict><key>UnlockToken</key><data>AQI=</data></dict></array></dict></plist>";
-    assert!(build(&CommandSpec::Raw { plist: nested.into() }, AppleOs::Ios).unwrap().sensitive);
-    assert_eq!(CommandSpec::Raw { plist: "junk".into() }.request_type(), "Raw");
+    assert!(
+        build(
+            &CommandSpec::Raw {
+                plist: nested.into()
+            },
+            AppleOs::Ios
+        )
+        .unwrap()
+        .sensitive
+    );
+    assert_eq!(
+        CommandSpec::Raw {
+            plist: "junk".into()
+        }
+        .request_type(),
+        "Raw"
+    );
 }
 
 #[test]
@@ -472,7 +594,9 @@ fn uuids_are_upper_case_and_unique() {
         assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
     }
     assert_eq!(
-        CommandSpec::ProfileList.build_with_uuid(&ctx(AppleOs::Ios), " ").unwrap_err(),
+        CommandSpec::ProfileList
+            .build_with_uuid(&ctx(AppleOs::Ios), " ")
+            .unwrap_err(),
         BuildError::EmptyCommandUuid
     );
 }
@@ -482,7 +606,11 @@ fn debug_output_hides_secrets() {
     let built = build(&CommandSpec::ClearPasscode, AppleOs::Ios).unwrap();
     let shown = format!("{built:?}");
     assert!(shown.contains("redacted") && !shown.contains("UnlockToken"));
-    assert!(format!("{:?}", build(&CommandSpec::ProfileList, AppleOs::Ios).unwrap()).contains("ProfileList"));
+    assert!(format!(
+        "{:?}",
+        build(&CommandSpec::ProfileList, AppleOs::Ios).unwrap()
+    )
+    .contains("ProfileList"));
 }
 
 /// The admin API's JSON object, as serde sees it. The crate has no JSON dependency;
@@ -496,14 +624,28 @@ fn admin<T: serde::de::DeserializeOwned>(fields: &[(&str, Value)]) -> Result<T, 
 #[test]
 fn admin_api_objects() {
     let t = |name: &str| ("type", Value::from(name));
-    let lock = [t("DeviceLock"), ("message", "Lost phone".into()), ("phone_number", "+48 1".into())];
+    let lock = [
+        t("DeviceLock"),
+        ("message", "Lost phone".into()),
+        ("phone_number", "+48 1".into()),
+    ];
     let spec: CommandSpec = admin(&lock).unwrap();
     assert_eq!(
         spec,
-        CommandSpec::DeviceLock { message: s("Lost phone"), phone_number: s("+48 1"), pin: None }
+        CommandSpec::DeviceLock {
+            message: s("Lost phone"),
+            phone_number: s("+48 1"),
+            pin: None
+        }
     );
-    assert_eq!(plist::from_value::<CommandSpec>(&plist::to_value(&spec).unwrap()).unwrap(), spec);
-    assert_eq!(admin::<CommandSpec>(&[t("ProfileList")]).unwrap(), CommandSpec::ProfileList);
+    assert_eq!(
+        plist::from_value::<CommandSpec>(&plist::to_value(&spec).unwrap()).unwrap(),
+        spec
+    );
+    assert_eq!(
+        admin::<CommandSpec>(&[t("ProfileList")]).unwrap(),
+        CommandSpec::ProfileList
+    );
     assert!(admin::<CommandSpec>(&[t("DeviceLock"), ("pinn", "123456".into())]).is_err());
     assert!(admin::<CommandSpec>(&[t("Nope")]).is_err());
 
@@ -515,9 +657,19 @@ fn admin_api_objects() {
         command: CommandSpec,
     }
     let device = ("device", Value::from("D1"));
-    let q: Queue = admin(&[device.clone(), t("RestartDevice"), ("notify_user", true.into())]).unwrap();
+    let q: Queue = admin(&[
+        device.clone(),
+        t("RestartDevice"),
+        ("notify_user", true.into()),
+    ])
+    .unwrap();
     assert_eq!(q.device, "D1");
-    assert_eq!(q.command, CommandSpec::RestartDevice { notify_user: Some(true) });
+    assert_eq!(
+        q.command,
+        CommandSpec::RestartDevice {
+            notify_user: Some(true)
+        }
+    );
     assert!(admin::<Queue>(&[device, t("RestartDevice"), ("bogus", 1.into())]).is_err());
 }
 

@@ -260,10 +260,10 @@ impl AppleService {
         }
         // A NotNow'd command waits for the device's next Idle: the device says NotNow
         // when it cannot act (locked, busy), and asking again at once would loop.
-        let include_not_now = report.status == ReportStatus::Idle;
+        let new_exchange = report.status == ReportStatus::Idle;
         let Some(delivery) = self
             .store
-            .deliver_next(&device.id, include_not_now, now)
+            .deliver_next(&device.id, new_exchange, now)
             .await?
         else {
             return Ok(None);

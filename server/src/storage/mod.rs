@@ -133,12 +133,13 @@ pub struct ResultRecord {
 pub trait CommandQueue: Send + Sync {
     /// Inserts all commands in one transaction (batched statements).
     async fn enqueue(&self, commands: Vec<NewCommand>) -> StoreResult<()>;
-    /// Takes the device's next command (priority, then FIFO), skipping expired ones,
-    /// and NotNow'd ones unless `include_not_now`.
+    /// Takes the device's next command (priority, then FIFO), skipping expired ones
+    /// and those the device answered NotNow in the current exchange. `new_exchange`
+    /// (the device said Idle) makes NotNow'd commands eligible again.
     async fn deliver_next(
         &self,
         device_id: &str,
-        include_not_now: bool,
+        new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Delivery>>;
     /// Stores a device's report. `None` when the command does not exist for this device.

@@ -539,13 +539,20 @@ impl CommandQueue for SqlStore {
     async fn deliver_next(
         &self,
         device_id: &str,
-        include_not_now: bool,
+        new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Delivery>> {
-        let mut statuses = vec![CommandStatus::Pending.as_str(), CommandStatus::Sent.as_str()];
-        if include_not_now {
-            statuses.push(CommandStatus::NotNow.as_str());
+        if new_exchange {
+            // An Idle starts a new exchange: what the device put off with NotNow
+            // during the last one is offered again, in its original place.
+            commands::Entity::update_many()
+                .col_expr(commands::Column::Status, Expr::value(CommandStatus::Pending.as_str()))
+                .filter(commands::Column::DeviceId.eq(device_id))
+                .filter(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
+                .exec(&self.db)
+                .await?;
         }
+        let statuses = [CommandStatus::Pending.as_str(), CommandStatus::Sent.as_str()];
         let query = commands::Entity::find()
             .select_only()
             .column(commands::Column::Seq)

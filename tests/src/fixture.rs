@@ -1,0 +1,315 @@
+//! Starts the real server: the `mdm` binary, on a free loopback port, with a fresh
+//! SQLite file or a fresh PostgreSQL database, and a device CA of its own.
+
+use enrollment::identity::testing::TestCa;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// URL of a PostgreSQL server database to create per-test databases from.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres_from_env() -> Option<Backend> {
+        std::env::var("MDM_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Backend::Postgres)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The `mdm` binary next to the test executable (target/<profile>/mdm), built on
+/// demand when a test runs alone.
+pub fn mdm_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("MDM_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("mdm");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "mdm-server", "--bin", "mdm"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the mdm binary failed");
+    }
+    bin
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    openssl::rand::rand_bytes(&mut b).unwrap();
+    hex::encode(b)
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..host_end], db);
+    if let Some(q) = query {
+        out = format!("{out}?{q}");
+    }
+    out
+}
+
+async fn admin_sql(url: &str, sql: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {url}: {e}"));
+    db.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    db.close().await.ok();
+}
+
+pub struct ServerOptions {
+    pub trust_client_cert_header: bool,
+    pub max_body_bytes: Option<usize>,
+    pub extra_args: Vec<String>,
+    /// Whether to give the server the test device CA.
+    pub with_device_ca: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            trust_client_cert_header: false,
+            max_body_bytes: None,
+            extra_args: Vec::new(),
+            with_device_ca: true,
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base_url: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub admin_token: String,
+    pub ca: TestCa,
+    pub backend: Backend,
+    child: Child,
+    admin_url: Option<(String, String)>,
+    http: reqwest::Client,
+    _tmp: TempDir,
+}
+
+/// A folder removed when dropped.
+pub struct TempDir(pub PathBuf);
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("{prefix}-{}", random_hex(6)));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, ServerOptions::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, options: ServerOptions) -> TestServer {
+        let tmp = TempDir::new("mdm-test");
+        let data_dir = tmp.0.join("data");
+        let (database_url, admin_url) = match &backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}?mode=rwc", tmp.0.join("mdm.sqlite").display()),
+                None,
+            ),
+            Backend::Postgres(url) => {
+                let db = format!("mdm_test_{}", random_hex(6));
+                admin_sql(url, &format!("CREATE DATABASE \"{db}\"")).await;
+                (with_database(url, &db), Some((url.clone(), db)))
+            }
+        };
+        let ca = TestCa::new("Test Device CA");
+        let ca_path = tmp.0.join("device-ca.pem");
+        std::fs::write(&ca_path, ca.cert.to_pem().unwrap()).unwrap();
+        let admin_token = format!("mdm_test_{}", random_hex(16));
+
+        let mut cmd = Command::new(mdm_binary());
+        cmd.arg("serve")
+            .arg("--plain-http")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--database-url", &database_url])
+            .args(["--public-url", "https://mdm.test.invalid"])
+            .args(["--workers", "1"])
+            .args(["--maintenance-interval-secs", "1"]);
+        if options.with_device_ca {
+            cmd.arg("--device-ca").arg(&ca_path);
+        }
+        if options.trust_client_cert_header {
+            cmd.arg("--trust-client-cert-header");
+        }
+        if let Some(max) = options.max_body_bytes {
+            cmd.args(["--max-body-bytes", &max.to_string()]);
+        }
+        cmd.args(&options.extra_args);
+        for var in ["MDM_DATABASE_URL", "MDM_CONFIG", "MDM_MASTER_KEY", "MDM_DATA_DIR"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("MDM_ADMIN_TOKEN", &admin_token)
+            .env("RUST_LOG", std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start mdm serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(url) = line.strip_prefix("mdm listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base_url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("mdm serve did not start within 60 s (see its stderr above)");
+            }
+        };
+        TestServer {
+            base_url,
+            database_url,
+            data_dir,
+            admin_token,
+            ca,
+            backend,
+            child,
+            admin_url,
+            http: reqwest::Client::new(),
+            _tmp: tmp,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Admin API call with the server's admin token. Returns status and JSON body.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.api_as(Some(&self.admin_token), method, path, body).await
+    }
+
+    pub async fn api_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, self.url(&format!("/api/v1{path}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("API request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.api("GET", path, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    /// Queues a command through the API and returns its UUID.
+    pub async fn queue(&self, device_id: &str, command: Value) -> String {
+        let (status, body) = self
+            .api("POST", &format!("/devices/{device_id}/commands"), Some(command))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "queue: {body}");
+        body["command_uuid"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn command(&self, uuid: &str) -> Value {
+        self.get(&format!("/commands/{uuid}")).await
+    }
+
+    pub async fn events(&self, kind: &str) -> Vec<Value> {
+        self.get(&format!("/events?kind={kind}&limit=1000")).await["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A direct connection to the server's database (seeding, at-rest checks).
+    pub async fn store(&self) -> mdm_server::storage::SqlStore {
+        mdm_server::storage::SqlStore::connect(&self.database_url)
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// Runs `mdm` CLI with MDM_SERVER and MDM_TOKEN pointing at this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(mdm_binary())
+            .args(args)
+            .env("MDM_SERVER", &self.base_url)
+            .env("MDM_TOKEN", &self.admin_token)
+            .env("MDM_CLI_CONFIG", "/nonexistent/cli.toml")
+            .output()
+            .expect("run mdm")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some((admin, db)) = self.admin_url.take() {
+            // Drop runs inside the test's runtime; a thread with its own runtime
+            // can block on the cleanup.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(admin_sql(&admin, &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")));
+            })
+            .join();
+        }
+    }
+}

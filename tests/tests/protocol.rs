@@ -1,0 +1,404 @@
+//! The Apple protocol end to end: enrollment check-ins, queue order, NotNow,
+//! expiry, cancellation, results that update the device record, check-out.
+
+use mdm_tests::fixture::{Backend, TestServer};
+use mdm_tests::on_every_backend;
+use mdm_tests::simulator::SimDevice;
+use plist::{Dictionary, Value};
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn enrolled(server: &TestServer) -> (SimDevice, String) {
+    let device = SimDevice::iphone(&server.base_url, &server.ca);
+    device.enroll().await;
+    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    (device, record["id"].as_str().unwrap().to_owned())
+}
+
+async fn enrollment_records_the_device(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let device = SimDevice::iphone(&server.base_url, &server.ca);
+    assert_eq!(device.authenticate().await.status, StatusCode::OK);
+    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    assert_eq!(record["enrolled"], false, "Authenticate alone does not enroll");
+    assert_eq!(device.token_update().await.status, StatusCode::OK);
+
+    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    assert_eq!(record["enrolled"], true);
+    assert_eq!(record["platform"], "apple");
+    assert_eq!(record["udid"], device.udid.as_str());
+    assert_eq!(record["serial_number"], device.serial.as_str());
+    assert_eq!(record["os_family"], "iOS");
+    assert_eq!(record["os_version"], "18.1");
+    assert_eq!(record["build_version"], "22B83");
+    assert_eq!(record["product_name"], "iPhone15,2");
+    assert_eq!(record["topic"], "com.apple.mgmt.External.test-topic");
+    assert_eq!(record["push_token"], hex::encode(&device.push_token));
+    assert_eq!(record["push_magic"], device.push_magic.as_str());
+    assert_eq!(record["has_unlock_token"], true);
+    assert!(record["enrolled_at"].is_string());
+    assert!(record["last_seen_at"].is_string());
+    assert_eq!(
+        record["identity_fingerprint"],
+        enrollment::identity::fingerprint(&device.cert)
+    );
+    assert!(record.get("unlock_token").is_none(), "secrets are not exposed");
+    let enrolled = server.events("device.enrolled").await;
+    assert_eq!(enrolled.len(), 1);
+
+    // Lookup by serial number and by id give the same device.
+    let by_serial = server.get(&format!("/devices/{}", device.serial)).await;
+    assert_eq!(by_serial["id"], record["id"]);
+}
+
+async fn unlock_token_is_encrypted_at_rest(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let store = server.store().await;
+    let db = store.connection();
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT unlock_token FROM devices WHERE id = '{id}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: Vec<u8> = row.try_get("", "unlock_token").unwrap();
+    assert!(!stored.is_empty());
+    assert!(
+        !stored.windows(16).any(|w| w == &device.unlock_token[..16]),
+        "the unlock token is stored in clear"
+    );
+    // ClearPasscode hands the device its own token back, decrypted.
+    let uuid = server.queue(&id, json!({ "type": "ClearPasscode" })).await;
+    let cmd = device.idle().await.expect("ClearPasscode delivered");
+    assert_eq!(cmd.uuid, uuid);
+    assert_eq!(
+        cmd.command.get("UnlockToken").and_then(Value::as_data),
+        Some(&device.unlock_token[..])
+    );
+    // ...and the queued payload, which carries the token, is sealed too.
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT payload, payload_sealed FROM commands WHERE uuid = '{uuid}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: Vec<u8> = row.try_get("", "payload").unwrap();
+    assert!(!payload.windows(16).any(|w| w == &device.unlock_token[..16]));
+    assert!(!String::from_utf8_lossy(&payload).contains("ClearPasscode"));
+}
+
+async fn queue_is_priority_then_fifo(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    assert!(device.idle().await.is_none(), "empty queue answers an empty 200");
+    let first = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    let second = server.queue(&id, json!({ "type": "CertificateList" })).await;
+    let urgent = server
+        .queue(&id, json!({ "type": "SecurityInfo", "priority": 10 }))
+        .await;
+    let low = server
+        .queue(&id, json!({ "type": "DeviceLocation", "priority": -5 }))
+        .await;
+    let third = server.queue(&id, json!({ "type": "InstalledApplicationList" })).await;
+
+    let mut order = Vec::new();
+    let mut next = device.idle().await;
+    while let Some(cmd) = next {
+        order.push(cmd.uuid.clone());
+        next = device.acknowledge(&cmd.uuid).await;
+    }
+    assert_eq!(order, vec![urgent, first.clone(), second, third, low]);
+    let record = server.command(&first).await;
+    assert_eq!(record["status"], "acknowledged");
+    assert_eq!(record["delivery_count"], 1);
+    assert!(record["completed_at"].is_string());
+    assert!(record["result_raw"].as_str().unwrap().contains("Acknowledged"));
+}
+
+async fn not_now_does_not_block_or_loop(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let a = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    let b = server.queue(&id, json!({ "type": "CertificateList" })).await;
+    let c = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
+
+    let got = device.idle().await.unwrap();
+    assert_eq!(got.uuid, a);
+    // NotNow on A: the rest of the queue goes on, A is not offered again now.
+    let got = device.not_now(&a).await.unwrap();
+    assert_eq!(got.uuid, b);
+    let got = device.not_now(&b).await.unwrap();
+    assert_eq!(got.uuid, c, "a second NotNow does not bring back the first");
+    assert!(device.acknowledge(&c).await.is_none(), "no loop within one exchange");
+    let record = server.command(&a).await;
+    assert_eq!(record["status"], "not_now");
+    assert_eq!(record["not_now_count"], 1);
+    assert!(record["completed_at"].is_null());
+
+    // The next Idle starts a new exchange: the NotNow'd commands come back in order.
+    let got = device.idle().await.unwrap();
+    assert_eq!(got.uuid, a);
+    let got = device.acknowledge(&a).await.unwrap();
+    assert_eq!(got.uuid, b);
+    assert!(device.error(&b, 12021).await.is_none());
+    let record = server.command(&b).await;
+    assert_eq!(record["status"], "error");
+    assert_eq!(record["result"]["error_chain"][0]["ErrorCode"], 12021);
+    assert_eq!(server.command(&a).await["delivery_count"], 2);
+}
+
+async fn expired_commands_are_not_delivered(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let short = server
+        .queue(&id, json!({ "type": "ProfileList", "expires_in_seconds": 1 }))
+        .await;
+    let kept = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let got = device.idle().await.unwrap();
+    assert_eq!(got.uuid, kept, "the expired command is skipped");
+    assert!(device.acknowledge(&kept).await.is_none());
+    // The maintenance job (1 s interval in tests) marks it expired.
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = server.command(&short).await["status"].as_str().unwrap().to_owned();
+        if status == "expired" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "expired");
+    let (code, body) = server
+        .api(
+            "POST",
+            &format!("/devices/{id}/commands"),
+            Some(json!({ "type": "ProfileList", "expires_at": "2001-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+}
+
+async fn pending_commands_can_be_cancelled(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let doomed = server.queue(&id, json!({ "type": "RestartDevice" })).await;
+    let kept = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    let (code, body) = server.api("DELETE", &format!("/commands/{doomed}"), None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    let (code, body) = server.api("DELETE", &format!("/commands/{doomed}"), None).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("cancelled"));
+
+    let got = device.idle().await.unwrap();
+    assert_eq!(got.uuid, kept);
+    // Delivered commands cannot be cancelled any more: the device already has them.
+    let (code, _) = server.api("DELETE", &format!("/commands/{kept}"), None).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert!(device.acknowledge(&kept).await.is_none());
+    let (code, _) = server
+        .api("DELETE", "/commands/00000000-0000-0000-0000-000000000000", None)
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let cancelled = server.events("admin.command_cancelled").await;
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["actor"], "env:MDM_ADMIN_TOKEN");
+}
+
+fn dict(entries: Vec<(&str, Value)>) -> Dictionary {
+    entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+async fn results_update_the_device_record(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    server.queue(&id, json!({ "type": "DeviceInformation" })).await;
+    server.queue(&id, json!({ "type": "SecurityInfo" })).await;
+    server.queue(&id, json!({ "type": "ProfileList" })).await;
+
+    let info = device.idle().await.unwrap();
+    assert_eq!(info.request_type, "DeviceInformation");
+    assert!(info.command.get("Queries").and_then(Value::as_array).is_some());
+    let answer = dict(vec![(
+        "QueryResponses",
+        Value::Dictionary(dict(vec![
+            ("OSVersion", "18.2".into()),
+            ("BuildVersion", "22C152".into()),
+            ("DeviceName", "Mayor's phone".into()),
+            ("ProductName", "iPad13,1".into()),
+        ])),
+    )]);
+    let security = device.acknowledge_with(&info.uuid, answer).await.unwrap();
+    assert_eq!(security.request_type, "SecurityInfo");
+    let answer = dict(vec![(
+        "SecurityInfo",
+        Value::Dictionary(dict(vec![
+            ("HardwareEncryptionCaps", Value::Integer(3.into())),
+            ("PasscodePresent", true.into()),
+            ("PasscodeCompliant", false.into()),
+            ("PasscodeCompliantWithProfiles", true.into()),
+        ])),
+    )]);
+    let profiles = device.acknowledge_with(&security.uuid, answer).await.unwrap();
+    let answer = dict(vec![(
+        "ProfileList",
+        Value::Array(vec![Value::Dictionary(dict(vec![
+            ("PayloadIdentifier", "gov.townhall.wifi".into()),
+            ("PayloadDisplayName", "Town hall Wi-Fi".into()),
+            ("PayloadUUID", "5A4B2C55-0000-4000-8000-000000000001".into()),
+            ("PayloadVersion", Value::Integer(1.into())),
+            ("IsManaged", true.into()),
+        ]))]),
+    )]);
+    assert!(device.acknowledge_with(&profiles.uuid, answer).await.is_none());
+
+    let record = server.get(&format!("/devices/{id}")).await;
+    assert_eq!(record["os_version"], "18.2");
+    assert_eq!(record["build_version"], "22C152");
+    assert_eq!(record["device_name"], "Mayor's phone");
+    assert_eq!(record["os_family"], "iPadOS");
+    assert_eq!(record["hardware_encrypted"], true);
+    assert_eq!(record["passcode_present"], true);
+    assert_eq!(record["passcode_compliant"], false);
+    assert_eq!(record["installed_profiles"][0]["identifier"], "gov.townhall.wifi");
+    let result = server.command(&info.uuid).await;
+    assert_eq!(result["result"]["fields"]["QueryResponses"]["OSVersion"], "18.2");
+}
+
+async fn re_enrollment_resets_token_and_queue(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let stale = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    // The device re-enrolls (new profile, new identity certificate).
+    let (key, cert) = server.ca.issue("re-enrolled");
+    let mut again = SimDevice::with_identity(&server.base_url, device.udid.clone(), key, cert, "iPhone15,2", "iOS");
+    again.serial = device.serial.clone();
+    assert_eq!(again.authenticate().await.status, StatusCode::OK);
+    let record = server.get(&format!("/devices/{id}")).await;
+    assert!(record["push_token"].is_null(), "Authenticate clears the push token");
+    assert_eq!(record["enrolled"], false);
+    assert_eq!(server.command(&stale).await["status"], "cancelled");
+    assert_eq!(server.events("device.identity_rebound").await.len(), 1);
+    // The old certificate no longer speaks for the device.
+    assert_eq!(device.report_raw("Idle", None, Dictionary::new()).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(again.token_update().await.status, StatusCode::OK);
+    assert!(again.idle().await.is_none());
+    assert_eq!(server.get(&format!("/devices/{id}")).await["enrolled"], true);
+}
+
+async fn check_out_unenrolls(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let pending = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    assert_eq!(device.check_out().await.status, StatusCode::OK);
+    let record = server.get(&format!("/devices/{id}")).await;
+    assert_eq!(record["enrolled"], false);
+    assert!(record["unenrolled_at"].is_string());
+    assert!(record["push_token"].is_null());
+    assert_eq!(record["has_unlock_token"], false);
+    assert_eq!(server.command(&pending).await["status"], "cancelled");
+    let listed = server.get("/devices?enrolled=false").await;
+    assert_eq!(listed["total"], 1);
+}
+
+async fn bootstrap_token_and_unsupported_messages(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let reply = device.checkin("GetBootstrapToken", Dictionary::new()).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "nothing escrowed yet");
+    let token = b"bootstrap-secret-0123456789".to_vec();
+    let reply = device
+        .checkin("SetBootstrapToken", dict(vec![("BootstrapToken", Value::Data(token.clone()))]))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(server.get(&format!("/devices/{id}")).await["has_bootstrap_token"], true);
+    let reply = device.checkin("GetBootstrapToken", Dictionary::new()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let answer: Dictionary = plist::from_bytes(&reply.body).unwrap();
+    assert_eq!(answer.get("BootstrapToken").and_then(Value::as_data), Some(&token[..]));
+
+    let reply = device
+        .checkin("UserAuthenticate", dict(vec![("UserID", "501-ABC".into())]))
+        .await;
+    assert_eq!(reply.status, StatusCode::GONE, "{}", reply.text());
+    let reply = device
+        .checkin("DeclarativeManagement", dict(vec![("Endpoint", "tokens".into())]))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_IMPLEMENTED);
+    assert!(reply.text().contains("not supported"));
+
+    // A user channel TokenUpdate is accepted and does not touch the device channel.
+    let reply = device
+        .checkin(
+            "TokenUpdate",
+            dict(vec![
+                ("UserID", "501-ABC".into()),
+                ("UserShortName", "mayor".into()),
+                ("Token", Value::Data(vec![9; 32])),
+                ("PushMagic", "user-magic".into()),
+                ("Topic", "com.apple.mgmt.External.test-topic".into()),
+            ]),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        server.get(&format!("/devices/{id}")).await["push_token"],
+        hex::encode(&device.push_token)
+    );
+}
+
+async fn mac_commands_and_raw_commands(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mac = SimDevice::mac(&server.base_url, &server.ca);
+    mac.enroll().await;
+    let id = server.get(&format!("/devices/{}", mac.udid)).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(server.get(&format!("/devices/{id}")).await["os_family"], "macOS");
+    let (code, body) = server
+        .api("POST", &format!("/devices/{id}/lock"), Some(json!({ "pin": "123456", "message": "Locked by IT" })))
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    let raw = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict><key>RequestType</key><string>ProvisioningProfileList</string></dict></plist>"#;
+    let raw_uuid = server.queue(&id, json!({ "type": "Raw", "plist": raw })).await;
+    let lock = mac.idle().await.unwrap();
+    assert_eq!(lock.request_type, "DeviceLock");
+    assert_eq!(lock.command.get("PIN").and_then(Value::as_string), Some("123456"));
+    let got = mac.acknowledge(&lock.uuid).await.unwrap();
+    assert_eq!(got.uuid, raw_uuid);
+    assert_eq!(got.request_type, "ProvisioningProfileList");
+    assert!(mac.acknowledge(&raw_uuid).await.is_none());
+
+    // The same PIN is refused for an iPhone, with a message that says why.
+    let phone = SimDevice::iphone(&server.base_url, &server.ca);
+    phone.enroll().await;
+    let (code, body) = server
+        .api("POST", &format!("/devices/{}/lock", phone.udid), Some(json!({ "pin": "123456" })))
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("macOS"), "{body}");
+    let (code, body) = server
+        .api("POST", &format!("/devices/{id}/commands"), Some(json!({ "type": "Raw", "plist": "<plist>" })))
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+}
+
+on_every_backend!(
+    enrollment_records_the_device,
+    unlock_token_is_encrypted_at_rest,
+    queue_is_priority_then_fifo,
+    not_now_does_not_block_or_loop,
+    expired_commands_are_not_delivered,
+    pending_commands_can_be_cancelled,
+    results_update_the_device_record,
+    re_enrollment_resets_token_and_queue,
+    check_out_unenrolls,
+    bootstrap_token_and_unsupported_messages,
+    mac_commands_and_raw_commands,
+);
