@@ -185,7 +185,7 @@ impl TestServer {
             cmd.env_remove(var);
         }
         cmd.env("MDM_ADMIN_TOKEN", &admin_token)
-            .env("RUST_LOG", std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("RUST_LOG", std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "error".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start mdm serve");
