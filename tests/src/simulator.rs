@@ -149,8 +149,19 @@ impl SimDevice {
         for (k, v) in fields {
             d.insert(k, v);
         }
+        let user_channel = d.contains_key("UserID");
         let body = Self::xml(d);
-        artifacts::write_apple(self.platform, &format!("checkin-{message_type}.plist"), &body);
+        // Apple's schema does not fit a few messages real devices send: it leaves out
+        // the UDID of bootstrap-token messages, and for macOS it requires user keys
+        // (UserLongName) even on the device channel, which has no user. Those are
+        // not written for the schema check.
+        let schema_gap = matches!(message_type, "SetBootstrapToken" | "GetBootstrapToken")
+            || (matches!(message_type, "TokenUpdate" | "DeclarativeManagement")
+                && self.platform == "macOS"
+                && !user_channel);
+        if !schema_gap {
+            artifacts::write_apple(self.platform, &format!("checkin-{message_type}.plist"), &body);
+        }
         self.send(CHECKIN_PATH, body, Signing::Own).await
     }
 
@@ -158,12 +169,16 @@ impl SimDevice {
         let mut d = Dictionary::new();
         d.insert("Topic".into(), "com.apple.mgmt.External.test-topic".into());
         d.insert("SerialNumber".into(), self.serial.clone().into());
-        d.insert("ProductName".into(), self.product_name.clone().into());
-        d.insert("Model".into(), self.product_name.clone().into());
-        d.insert("ModelName".into(), if self.platform == "macOS" { "MacBook Pro" } else { "iPhone" }.into());
-        d.insert("OSVersion".into(), if self.platform == "macOS" { "15.1" } else { "18.1" }.into());
-        d.insert("BuildVersion".into(), "22B83".into());
-        d.insert("DeviceName".into(), format!("Town hall {}", &self.serial).into());
+        if self.platform == "macOS" {
+            // Macs identify by model; iPhones by product name and OS version.
+            d.insert("Model".into(), self.product_name.clone().into());
+            d.insert("ModelName".into(), "MacBook Pro".into());
+            d.insert("DeviceName".into(), format!("Town hall {}", &self.serial).into());
+        } else {
+            d.insert("ProductName".into(), self.product_name.clone().into());
+            d.insert("OSVersion".into(), "18.1".into());
+            d.insert("BuildVersion".into(), "22B83".into());
+        }
         self.checkin("Authenticate", d).await
     }
 
@@ -172,7 +187,11 @@ impl SimDevice {
         d.insert("Topic".into(), "com.apple.mgmt.External.test-topic".into());
         d.insert("Token".into(), Value::Data(self.push_token.clone()));
         d.insert("PushMagic".into(), self.push_magic.clone().into());
-        d.insert("UnlockToken".into(), Value::Data(self.unlock_token.clone()));
+        if self.platform == "macOS" {
+            d.insert("NotOnConsole".into(), false.into());
+        } else {
+            d.insert("UnlockToken".into(), Value::Data(self.unlock_token.clone()));
+        }
         self.checkin("TokenUpdate", d).await
     }
 
@@ -185,7 +204,9 @@ impl SimDevice {
     }
 
     pub async fn check_out(&self) -> Reply {
-        self.checkin("CheckOut", Dictionary::new()).await
+        let mut d = Dictionary::new();
+        d.insert("Topic".into(), "com.apple.mgmt.External.test-topic".into());
+        self.checkin("CheckOut", d).await
     }
 
     /// Sends a report; returns the raw reply.

@@ -309,7 +309,10 @@ async fn check_out_unenrolls(backend: Backend) {
 
 async fn bootstrap_token_and_unsupported_messages(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (device, id) = enrolled(&server).await;
+    // Bootstrap tokens are a macOS feature.
+    let device = SimDevice::mac(&server.base_url, &server.ca);
+    device.enroll().await;
+    let id = server.get(&format!("/devices/{}", device.udid)).await["id"].as_str().unwrap().to_owned();
     let reply = device.checkin("GetBootstrapToken", Dictionary::new()).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "nothing escrowed yet");
     let token = b"bootstrap-secret-0123456789".to_vec();
@@ -324,7 +327,10 @@ async fn bootstrap_token_and_unsupported_messages(backend: Backend) {
     assert_eq!(answer.get("BootstrapToken").and_then(Value::as_data), Some(&token[..]));
 
     let reply = device
-        .checkin("UserAuthenticate", dict(vec![("UserID", "501-ABC".into())]))
+        .checkin(
+            "UserAuthenticate",
+            dict(vec![("UserID", "501-ABC".into()), ("DigestResponse", "".into())]),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::GONE, "{}", reply.text());
     let reply = device
@@ -340,6 +346,8 @@ async fn bootstrap_token_and_unsupported_messages(backend: Backend) {
             dict(vec![
                 ("UserID", "501-ABC".into()),
                 ("UserShortName", "mayor".into()),
+                ("UserLongName", "Mayor of the Town".into()),
+                ("NotOnConsole", false.into()),
                 ("Token", Value::Data(vec![9; 32])),
                 ("PushMagic", "user-magic".into()),
                 ("Topic", "com.apple.mgmt.External.test-topic".into()),
