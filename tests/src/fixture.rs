@@ -283,15 +283,12 @@ impl TestServer {
             .expect("connect to the test database")
     }
 
-    /// Runs `mdm` CLI with MDM_SERVER and MDM_TOKEN pointing at this server.
-    pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(mdm_binary())
-            .args(args)
-            .env("MDM_SERVER", &self.base_url)
-            .env("MDM_TOKEN", &self.admin_token)
-            .env("MDM_CLI_CONFIG", "/nonexistent/cli.toml")
-            .output()
-            .expect("run mdm")
+    /// The `mdm` CLI, pointed at this server with its admin token.
+    pub fn clone_cli(&self) -> Cli {
+        Cli {
+            server: self.base_url.clone(),
+            token: self.admin_token.clone(),
+        }
     }
 }
 
@@ -311,5 +308,22 @@ impl Drop for TestServer {
             })
             .join();
         }
+    }
+}
+
+/// Runs the `mdm` binary as an admin would, with MDM_SERVER and MDM_TOKEN set.
+pub struct Cli {
+    server: String,
+    token: String,
+}
+
+impl Cli {
+    pub async fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = tokio::process::Command::new(mdm_binary());
+        cmd.args(args)
+            .env("MDM_SERVER", &self.server)
+            .env("MDM_TOKEN", &self.token)
+            .env("MDM_CLI_CONFIG", "/nonexistent/cli.toml");
+        cmd.output().await.expect("run mdm")
     }
 }
