@@ -46,10 +46,7 @@ impl VerifiedIdentity {
             .entries()
             .map(|e| {
                 let key = e.object().nid().short_name().unwrap_or("?");
-                let value = e
-                    .data()
-                    .to_string()
-                    .unwrap_or_default();
+                let value = e.data().to_string().unwrap_or_default();
                 format!("{key}={value}")
             })
             .collect::<Vec<_>>()
@@ -92,7 +89,8 @@ impl DeviceCa {
         if certs.is_empty() {
             return Err(IdentityError::EmptyCa);
         }
-        let mut builder = X509StoreBuilder::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        let mut builder =
+            X509StoreBuilder::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
         let count = certs.len();
         for cert in certs {
             builder
@@ -164,7 +162,8 @@ impl DeviceCa {
                 .push(c)
                 .map_err(|e| IdentityError::Untrusted(e.to_string()))?;
         }
-        let mut ctx = X509StoreContext::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
+        let mut ctx =
+            X509StoreContext::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
         let outcome = ctx
             .init(&self.store, cert, &chain, |c| {
                 let ok = c.verify_cert()?;
@@ -246,7 +245,10 @@ mod tests {
         );
         let trust = DeviceCa::from_certs(vec![ca.cert.clone()]).unwrap();
         let parsed = parse_client_cert_header(&header).unwrap();
-        assert_eq!(trust.verify_certificate(&parsed).unwrap().fingerprint, fingerprint(&cert));
+        assert_eq!(
+            trust.verify_certificate(&parsed).unwrap().fingerprint,
+            fingerprint(&cert)
+        );
         assert_eq!(
             parse_client_cert_header("no-colons"),
             Err(IdentityError::BadClientCertHeader)
@@ -286,11 +288,14 @@ pub mod testing {
         b.set_version(2).unwrap();
         let mut serial = BigNum::new().unwrap();
         serial.rand(127, MsbOption::MAYBE_ZERO, false).unwrap();
-        b.set_serial_number(&serial.to_asn1_integer().unwrap()).unwrap();
+        b.set_serial_number(&serial.to_asn1_integer().unwrap())
+            .unwrap();
         b.set_subject_name(&name).unwrap();
         b.set_pubkey(key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(days).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(days).unwrap())
+            .unwrap();
         b
     }
 

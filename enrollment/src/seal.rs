@@ -38,7 +38,9 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn new(key: &[u8]) -> Result<Self, SealError> {
-        let key: [u8; KEY_LEN] = key.try_into().map_err(|_| SealError::KeyLength(key.len()))?;
+        let key: [u8; KEY_LEN] = key
+            .try_into()
+            .map_err(|_| SealError::KeyLength(key.len()))?;
         Ok(Sealer { key })
     }
 
@@ -102,10 +104,16 @@ mod tests {
             Err(SealError::Unauthentic)
         );
         let other = Sealer::new(&Sealer::generate_key()).unwrap();
-        assert_eq!(other.open("unlock-token", &sealed), Err(SealError::Unauthentic));
+        assert_eq!(
+            other.open("unlock-token", &sealed),
+            Err(SealError::Unauthentic)
+        );
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(sealer.open("unlock-token", &tampered), Err(SealError::Unauthentic));
+        assert_eq!(
+            sealer.open("unlock-token", &tampered),
+            Err(SealError::Unauthentic)
+        );
         assert_eq!(sealer.open("x", &[1, 2]), Err(SealError::Malformed));
         assert_eq!(Sealer::new(&[0; 5]).unwrap_err(), SealError::KeyLength(5));
         assert!(!format!("{sealer:?}").contains(&format!("{:?}", sealer.key)));

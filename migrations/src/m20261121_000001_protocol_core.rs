@@ -111,7 +111,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Devices::Table)
-                    .col(ColumnDef::new(Devices::Id).string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Devices::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Devices::Platform).string_len(16).not_null())
                     .col(ColumnDef::new(Devices::Udid).string_len(128).null())
                     .col(ColumnDef::new(Devices::SerialNumber).string_len(64).null())
@@ -134,10 +139,27 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default(false),
                     )
-                    .col(ColumnDef::new(Devices::IdentityFingerprint).string_len(64).null())
-                    .col(ColumnDef::new(Devices::IdentitySubject).string_len(512).null())
-                    .col(ColumnDef::new(Devices::IdentityNotAfter).string_len(64).null())
-                    .col(ColumnDef::new(Devices::Enrolled).boolean().not_null().default(false))
+                    .col(
+                        ColumnDef::new(Devices::IdentityFingerprint)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Devices::IdentitySubject)
+                            .string_len(512)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Devices::IdentityNotAfter)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Devices::Enrolled)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
                     .col(ts(Devices::EnrolledAt).null())
                     .col(ts(Devices::UnenrolledAt).null())
                     .col(ts(Devices::LastSeenAt).null())
@@ -174,12 +196,36 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(UserChannels::Table)
-                    .col(ColumnDef::new(UserChannels::DeviceId).string_len(36).not_null())
-                    .col(ColumnDef::new(UserChannels::UserId).string_len(128).not_null())
-                    .col(ColumnDef::new(UserChannels::UserShortName).string_len(255).null())
-                    .col(ColumnDef::new(UserChannels::UserLongName).string_len(255).null())
-                    .col(ColumnDef::new(UserChannels::PushToken).string_len(512).null())
-                    .col(ColumnDef::new(UserChannels::PushMagic).string_len(255).null())
+                    .col(
+                        ColumnDef::new(UserChannels::DeviceId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(UserChannels::UserId)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(UserChannels::UserShortName)
+                            .string_len(255)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(UserChannels::UserLongName)
+                            .string_len(255)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(UserChannels::PushToken)
+                            .string_len(512)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(UserChannels::PushMagic)
+                            .string_len(255)
+                            .null(),
+                    )
                     .col(ts(UserChannels::UpdatedAt).not_null())
                     .primary_key(
                         Index::create()
@@ -209,12 +255,20 @@ impl MigrationTrait for Migration {
                     )
                     .col(ColumnDef::new(Commands::Uuid).string_len(64).not_null())
                     .col(ColumnDef::new(Commands::DeviceId).string_len(36).not_null())
-                    .col(ColumnDef::new(Commands::RequestType).string_len(128).not_null())
+                    .col(
+                        ColumnDef::new(Commands::RequestType)
+                            .string_len(128)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Commands::Payload).binary().not_null())
                     .col(ColumnDef::new(Commands::PayloadSealed).boolean().not_null())
                     .col(ColumnDef::new(Commands::Priority).integer().not_null())
                     .col(ColumnDef::new(Commands::Status).string_len(24).not_null())
-                    .col(ColumnDef::new(Commands::CreatedBy).string_len(255).not_null())
+                    .col(
+                        ColumnDef::new(Commands::CreatedBy)
+                            .string_len(255)
+                            .not_null(),
+                    )
                     .col(ts(Commands::CreatedAt).not_null())
                     .col(ts(Commands::UpdatedAt).not_null())
                     .col(ts(Commands::ExpiresAt).null())
@@ -336,9 +390,18 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(AdminTokens::Table)
-                    .col(ColumnDef::new(AdminTokens::Id).string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(AdminTokens::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(AdminTokens::Name).string_len(255).not_null())
-                    .col(ColumnDef::new(AdminTokens::TokenHash).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(AdminTokens::TokenHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ts(AdminTokens::CreatedAt).not_null())
                     .col(ts(AdminTokens::LastUsedAt).null())
                     .col(ts(AdminTokens::RevokedAt).null())

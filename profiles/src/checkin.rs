@@ -272,10 +272,7 @@ mod tests {
     fn rejects_garbage_unknown_types_and_missing_ids() {
         assert!(decode(b"not a plist").is_err());
         let unknown = plist(&[("MessageType", "Bogus".into()), ("UDID", "x".into())]);
-        assert!(decode(&unknown)
-            .unwrap_err()
-            .reason
-            .contains("unsupported"));
+        assert!(decode(&unknown).unwrap_err().reason.contains("unsupported"));
         let no_id = plist(&[("MessageType", "CheckOut".into())]);
         assert!(decode(&no_id).is_err());
         let wrong_type = plist(&[

@@ -185,7 +185,7 @@ mod tests {
     }
 
     fn dict(entries: Vec<(&str, Value)>) -> plist::Dictionary {
-        entries.into_iter().map(|(k, v)| (k.into(), v)).collect()
+        entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 
     #[test]
@@ -219,7 +219,10 @@ mod tests {
         assert!(decode(b"<plist>").is_err());
         let unknown_status = dict(vec![("UDID", "U1".into()), ("Status", "Maybe".into())]);
         assert!(decode(&xml(unknown_status)).is_err());
-        let no_uuid = dict(vec![("UDID", "U1".into()), ("Status", "Acknowledged".into())]);
+        let no_uuid = dict(vec![
+            ("UDID", "U1".into()),
+            ("Status", "Acknowledged".into()),
+        ]);
         assert!(decode(&xml(no_uuid)).is_err());
     }
 
@@ -245,7 +248,10 @@ mod tests {
             ]))]),
         )]);
         let facts = device_facts("ProfileList", &profiles).unwrap();
-        assert_eq!(facts.installed_profiles.unwrap()[0].identifier, "gov.town.wifi");
+        assert_eq!(
+            facts.installed_profiles.unwrap()[0].identifier,
+            "gov.town.wifi"
+        );
         assert!(device_facts("RestartDevice", &profiles).is_none());
     }
 }

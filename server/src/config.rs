@@ -118,7 +118,10 @@ pub enum ConfigError {
 }
 
 pub fn sqlite_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("mdm.sqlite").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("mdm.sqlite").display()
+    )
 }
 
 impl ServeArgs {
@@ -184,19 +187,24 @@ impl ServeArgs {
                 "public URL must be an http(s) URL, got {public_url:?}"
             )));
         }
-        let days = |v: Option<i64>, name: &str, default: i64| -> Result<chrono::Duration, ConfigError> {
-            let d = v.unwrap_or(default);
-            if d <= 0 {
-                return Err(ConfigError::Invalid(format!("{name} must be at least 1 day")));
-            }
-            Ok(chrono::Duration::days(d))
-        };
+        let days =
+            |v: Option<i64>, name: &str, default: i64| -> Result<chrono::Duration, ConfigError> {
+                let d = v.unwrap_or(default);
+                if d <= 0 {
+                    return Err(ConfigError::Invalid(format!(
+                        "{name} must be at least 1 day"
+                    )));
+                }
+                Ok(chrono::Duration::days(d))
+            };
         let max_body_bytes = self
             .max_body_bytes
             .or(file.max_body_bytes)
             .unwrap_or(10 * 1024 * 1024);
         if max_body_bytes < 4096 {
-            return Err(ConfigError::Invalid("max_body_bytes must be at least 4096".into()));
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 4096".into(),
+            ));
         }
         Ok(ServeConfig {
             master_key_file: self
@@ -214,7 +222,11 @@ impl ServeArgs {
             trust_client_cert_header: self.trust_client_cert_header
                 || file.trust_client_cert_header.unwrap_or(false),
             max_body_bytes,
-            command_ttl: days(self.command_ttl_days.or(file.command_ttl_days), "command_ttl_days", 30)?,
+            command_ttl: days(
+                self.command_ttl_days.or(file.command_ttl_days),
+                "command_ttl_days",
+                30,
+            )?,
             result_retention: days(
                 self.result_retention_days.or(file.result_retention_days),
                 "result_retention_days",
@@ -229,7 +241,11 @@ impl ServeArgs {
             workers: self
                 .workers
                 .or(file.workers)
-                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+                .unwrap_or_else(|| {
+                    std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(2)
+                })
                 .max(1),
         })
     }

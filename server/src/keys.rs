@@ -7,7 +7,9 @@ use openssl::bn::{BigNum, MsbOption};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
-use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
 use openssl::x509::{X509Builder, X509NameBuilder};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,7 +56,11 @@ pub fn load_master_key(file: &Path) -> anyhow::Result<Sealer> {
         options.mode(0o600);
     }
     let mut f = options.open(file)?;
-    writeln!(f, "{}", base64::engine::general_purpose::STANDARD.encode(key))?;
+    writeln!(
+        f,
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )?;
     tracing::info!(path = %file.display(), "created a new master key; back it up: without it sealed secrets are lost");
     Ok(Sealer::new(&key)?)
 }

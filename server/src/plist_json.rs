@@ -6,11 +6,9 @@ use serde_json::Value as Json;
 pub fn to_json(value: &plist::Value) -> Json {
     match value {
         plist::Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-        plist::Value::Dictionary(dict) => Json::Object(
-            dict.iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
-                .collect(),
-        ),
+        plist::Value::Dictionary(dict) => {
+            Json::Object(dict.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
         plist::Value::Boolean(b) => Json::Bool(*b),
         plist::Value::Data(d) => Json::String(base64::engine::general_purpose::STANDARD.encode(d)),
         plist::Value::Date(d) => Json::String(d.to_xml_format()),

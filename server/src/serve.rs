@@ -20,7 +20,10 @@ use std::sync::Arc;
 pub async fn open_store(config: &ServeConfig) -> anyhow::Result<SqlStore> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create data folder {}: {e}", config.data_dir.display())
+            anyhow::anyhow!(
+                "cannot create data folder {}: {e}",
+                config.data_dir.display()
+            )
         })?;
     }
     SqlStore::connect(&config.database_url)
@@ -29,8 +32,12 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<SqlStore> {
 }
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data folder {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create data folder {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
     let sealer = crate::keys::load_master_key(&config.master_key_file)?;
     let store: Arc<dyn Storage> = Arc::new(open_store(&config).await?);
     let device_ca = match &config.device_ca {
@@ -43,7 +50,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             Some(ca)
         }
         None => {
-            tracing::warn!("no device CA configured (--device-ca): devices cannot check in until one is");
+            tracing::warn!(
+                "no device CA configured (--device-ca): devices cannot check in until one is"
+            );
             None
         }
     };

@@ -18,12 +18,26 @@ fn serve_help_documents_every_option() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for option in [
-        "--config", "--data-dir", "--database-url", "--listen", "--plain-http", "--tls-cert",
-        "--tls-key", "--public-url", "--device-ca", "--trust-client-cert-header",
-        "--master-key-file", "--max-body-bytes", "--command-ttl-days", "--result-retention-days",
+        "--config",
+        "--data-dir",
+        "--database-url",
+        "--listen",
+        "--plain-http",
+        "--tls-cert",
+        "--tls-key",
+        "--public-url",
+        "--device-ca",
+        "--trust-client-cert-header",
+        "--master-key-file",
+        "--max-body-bytes",
+        "--command-ttl-days",
+        "--result-retention-days",
         "MDM_DATABASE_URL",
     ] {
-        assert!(help.contains(option), "serve --help does not mention {option}");
+        assert!(
+            help.contains(option),
+            "serve --help does not mention {option}"
+        );
     }
 }
 

@@ -20,7 +20,13 @@ pub fn write_apple(platform: &str, name: &str, bytes: &[u8]) {
     std::fs::create_dir_all(&folder).expect("artifacts folder");
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     std::fs::write(folder.join(safe), bytes).expect("write artifact");
 }

@@ -181,11 +181,19 @@ impl TestServer {
             cmd.args(["--max-body-bytes", &max.to_string()]);
         }
         cmd.args(&options.extra_args);
-        for var in ["MDM_DATABASE_URL", "MDM_CONFIG", "MDM_MASTER_KEY", "MDM_DATA_DIR"] {
+        for var in [
+            "MDM_DATABASE_URL",
+            "MDM_CONFIG",
+            "MDM_MASTER_KEY",
+            "MDM_DATA_DIR",
+        ] {
             cmd.env_remove(var);
         }
         cmd.env("MDM_ADMIN_TOKEN", &admin_token)
-            .env("RUST_LOG", std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "error".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start mdm serve");
@@ -226,7 +234,8 @@ impl TestServer {
 
     /// Admin API call with the server's admin token. Returns status and JSON body.
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.api_as(Some(&self.admin_token), method, path, body).await
+        self.api_as(Some(&self.admin_token), method, path, body)
+            .await
     }
 
     pub async fn api_as(
@@ -237,7 +246,9 @@ impl TestServer {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, self.url(&format!("/api/v1{path}")));
+        let mut req = self
+            .http
+            .request(method, self.url(&format!("/api/v1{path}")));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -247,7 +258,10 @@ impl TestServer {
         let resp = req.send().await.expect("API request");
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -259,7 +273,11 @@ impl TestServer {
     /// Queues a command through the API and returns its UUID.
     pub async fn queue(&self, device_id: &str, command: Value) -> String {
         let (status, body) = self
-            .api("POST", &format!("/devices/{device_id}/commands"), Some(command))
+            .api(
+                "POST",
+                &format!("/devices/{device_id}/commands"),
+                Some(command),
+            )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "queue: {body}");
         body["command_uuid"].as_str().unwrap().to_owned()
@@ -304,7 +322,10 @@ impl Drop for TestServer {
                     .enable_all()
                     .build()
                     .unwrap();
-                rt.block_on(admin_sql(&admin, &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")));
+                rt.block_on(admin_sql(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"),
+                ));
             })
             .join();
         }

@@ -116,7 +116,9 @@ impl SimDevice {
             .put(format!("{}{path}", self.base_url))
             .header("Content-Type", "application/x-apple-aspen-mdm-checkin");
         match signing {
-            Signing::Own => req = req.header("Mdm-Signature", sign_detached(&self.key, &self.cert, &body)),
+            Signing::Own => {
+                req = req.header("Mdm-Signature", sign_detached(&self.key, &self.cert, &body))
+            }
             Signing::With(k, c) => req = req.header("Mdm-Signature", sign_detached(k, c, &body)),
             Signing::Header(h) => req = req.header("Mdm-Signature", h),
             Signing::ClientCert(cert) => {
@@ -124,7 +126,10 @@ impl SimDevice {
                 let der = cert.to_der().unwrap();
                 req = req.header(
                     "Client-Cert",
-                    format!(":{}:", base64::engine::general_purpose::STANDARD.encode(der)),
+                    format!(
+                        ":{}:",
+                        base64::engine::general_purpose::STANDARD.encode(der)
+                    ),
                 )
             }
             Signing::None => {}
@@ -160,7 +165,11 @@ impl SimDevice {
                 && self.platform == "macOS"
                 && !user_channel);
         if !schema_gap {
-            artifacts::write_apple(self.platform, &format!("checkin-{message_type}.plist"), &body);
+            artifacts::write_apple(
+                self.platform,
+                &format!("checkin-{message_type}.plist"),
+                &body,
+            );
         }
         self.send(CHECKIN_PATH, body, Signing::Own).await
     }
@@ -173,7 +182,10 @@ impl SimDevice {
             // Macs identify by model; iPhones by product name and OS version.
             d.insert("Model".into(), self.product_name.clone().into());
             d.insert("ModelName".into(), "MacBook Pro".into());
-            d.insert("DeviceName".into(), format!("Town hall {}", &self.serial).into());
+            d.insert(
+                "DeviceName".into(),
+                format!("Town hall {}", &self.serial).into(),
+            );
         } else {
             d.insert("ProductName".into(), self.product_name.clone().into());
             d.insert("OSVersion".into(), "18.1".into());
@@ -224,13 +236,24 @@ impl SimDevice {
     }
 
     /// Sends a report and reads the next command, asserting the server said 200.
-    pub async fn report(&self, status: &str, uuid: Option<&str>, extra: Dictionary) -> Option<Received> {
+    pub async fn report(
+        &self,
+        status: &str,
+        uuid: Option<&str>,
+        extra: Dictionary,
+    ) -> Option<Received> {
         let reply = self.report_raw(status, uuid, extra).await;
-        assert_eq!(reply.status, StatusCode::OK, "{status} report: {}", reply.text());
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{status} report: {}",
+            reply.text()
+        );
         if reply.body.is_empty() {
             return None;
         }
-        let outer: Dictionary = plist::from_bytes(&reply.body).expect("command is a plist dictionary");
+        let outer: Dictionary =
+            plist::from_bytes(&reply.body).expect("command is a plist dictionary");
         let uuid = outer
             .get("CommandUUID")
             .and_then(Value::as_string)
@@ -246,7 +269,11 @@ impl SimDevice {
             .and_then(Value::as_string)
             .expect("RequestType")
             .to_owned();
-        artifacts::write_apple(self.platform, &format!("command-{request_type}.plist"), &reply.body);
+        artifacts::write_apple(
+            self.platform,
+            &format!("command-{request_type}.plist"),
+            &reply.body,
+        );
         Some(Received {
             uuid,
             request_type,
@@ -260,7 +287,8 @@ impl SimDevice {
     }
 
     pub async fn acknowledge(&self, uuid: &str) -> Option<Received> {
-        self.report("Acknowledged", Some(uuid), Dictionary::new()).await
+        self.report("Acknowledged", Some(uuid), Dictionary::new())
+            .await
     }
 
     pub async fn acknowledge_with(&self, uuid: &str, result: Dictionary) -> Option<Received> {
@@ -277,7 +305,10 @@ impl SimDevice {
         chain.insert("ErrorDomain".into(), "MCMDMErrorDomain".into());
         chain.insert("LocalizedDescription".into(), "Simulated failure".into());
         let mut extra = Dictionary::new();
-        extra.insert("ErrorChain".into(), Value::Array(vec![Value::Dictionary(chain)]));
+        extra.insert(
+            "ErrorChain".into(),
+            Value::Array(vec![Value::Dictionary(chain)]),
+        );
         self.report("Error", Some(uuid), extra).await
     }
 

@@ -20,10 +20,17 @@ async fn api_requires_a_valid_token(backend: Backend) {
     let (code, body) = server.api_as(None, "GET", "/devices", None).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     assert!(body["error"].as_str().unwrap().contains("Bearer"));
-    let (code, _) = server.api_as(Some("mdm_wrong"), "GET", "/devices", None).await;
+    let (code, _) = server
+        .api_as(Some("mdm_wrong"), "GET", "/devices", None)
+        .await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     let (code, _) = server
-        .api_as(Some("mdm_wrong"), "POST", "/commands", Some(json!({ "device_ids": ["x"], "type": "ProfileList" })))
+        .api_as(
+            Some("mdm_wrong"),
+            "POST",
+            "/commands",
+            Some(json!({ "device_ids": ["x"], "type": "ProfileList" })),
+        )
         .await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     // The OpenAPI document is public.
@@ -49,7 +56,10 @@ async fn openapi_document_matches_the_routes(backend: Backend) {
         "/commands/{uuid}",
         "/events",
     ] {
-        assert!(paths.contains_key(expected), "{expected} missing from openapi.json");
+        assert!(
+            paths.contains_key(expected),
+            "{expected} missing from openapi.json"
+        );
     }
     // Every documented operation is routed: without a token it must answer 401
     // (routed, authenticated), never the 404 of an unknown route.
@@ -138,12 +148,20 @@ async fn wipe_needs_the_serial_number(backend: Backend) {
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].as_str().unwrap().contains("serial number"));
     let (code, body) = server
-        .api("POST", &path, Some(json!({ "confirm": "SN-OF-ANOTHER-PHONE" })))
+        .api(
+            "POST",
+            &path,
+            Some(json!({ "confirm": "SN-OF-ANOTHER-PHONE" })),
+        )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("does not match"));
     let (code, _) = server.api("POST", &path, None).await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "a wipe without a body is refused");
+    assert_eq!(
+        code,
+        StatusCode::BAD_REQUEST,
+        "a wipe without a body is refused"
+    );
     assert!(phone.idle().await.is_none(), "nothing was queued");
     assert_eq!(server.events("admin.device_wipe_refused").await.len(), 2);
 
@@ -157,7 +175,13 @@ async fn wipe_needs_the_serial_number(backend: Backend) {
     assert_eq!(code, StatusCode::ACCEPTED, "{body}");
     let erase = phone.idle().await.unwrap();
     assert_eq!(erase.request_type, "EraseDevice");
-    assert_eq!(erase.command.get("PreserveDataPlan").and_then(|v| v.as_boolean()), Some(true));
+    assert_eq!(
+        erase
+            .command
+            .get("PreserveDataPlan")
+            .and_then(|v| v.as_boolean()),
+        Some(true)
+    );
     assert!(phone.acknowledge(&erase.uuid).await.is_none());
     assert_eq!(server.command(&erase.uuid).await["status"], "acknowledged");
     let audit = server.events("admin.device_wipe").await;
@@ -186,7 +210,11 @@ async fn one_command_to_ten_thousand_devices(backend: Backend) {
     ids.push(id_of(&server, &phone).await);
 
     let (code, body) = server
-        .api("POST", "/commands", Some(json!({ "device_ids": ids, "type": "DeviceInformation", "priority": 5 })))
+        .api(
+            "POST",
+            "/commands",
+            Some(json!({ "device_ids": ids, "type": "DeviceInformation", "priority": 5 })),
+        )
         .await;
     assert_eq!(code, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["count"], 10_001);
@@ -214,9 +242,16 @@ async fn one_command_to_ten_thousand_devices(backend: Backend) {
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert!(body["error"].as_str().unwrap().contains("no-such-device"));
     let history = server.get(&format!("/devices/{}/commands", ids[0])).await;
-    assert_eq!(history["total"], 1, "only the DeviceInformation of the first fan-out");
+    assert_eq!(
+        history["total"], 1,
+        "only the DeviceInformation of the first fan-out"
+    );
     let (code, _) = server
-        .api("POST", "/commands", Some(json!({ "device_ids": [], "type": "ProfileList" })))
+        .api(
+            "POST",
+            "/commands",
+            Some(json!({ "device_ids": [], "type": "ProfileList" })),
+        )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
@@ -230,9 +265,18 @@ async fn bad_command_requests_get_clear_errors(backend: Backend) {
     for (body, needle) in [
         (json!({ "type": "SelfDestruct" }), "unknown variant"),
         (json!({ "message": "no type" }), "type"),
-        (json!({ "type": "InstallProfile", "payload": "***" }), "base64"),
-        (json!({ "type": "ProfileList", "priority": 100000 }), "priority"),
-        (json!({ "type": "ProfileList", "expires_in_seconds": -5 }), "positive"),
+        (
+            json!({ "type": "InstallProfile", "payload": "***" }),
+            "base64",
+        ),
+        (
+            json!({ "type": "ProfileList", "priority": 100000 }),
+            "priority",
+        ),
+        (
+            json!({ "type": "ProfileList", "expires_in_seconds": -5 }),
+            "positive",
+        ),
         (json!({ "type": "EnableLostMode" }), "message"),
     ] {
         let (code, answer) = server.api("POST", &path, Some(body.clone())).await;
@@ -240,7 +284,10 @@ async fn bad_command_requests_get_clear_errors(backend: Backend) {
         let message = answer["error"].as_str().unwrap_or_default();
         assert!(message.contains(needle), "{body}: {message}");
     }
-    assert!(phone.idle().await.is_none(), "no command was queued by bad requests");
+    assert!(
+        phone.idle().await.is_none(),
+        "no command was queued by bad requests"
+    );
 }
 
 on_every_backend!(

@@ -36,32 +36,54 @@ async fn cli_lists_shows_locks_and_wipes(backend: Backend) {
     assert!(stdout(&out).contains(&phone.udid));
 
     let out = cli
-        .run(&["devices", "lock", &id, "--message", "Return to the town hall"])
+        .run(&[
+            "devices",
+            "lock",
+            &id,
+            "--message",
+            "Return to the town hall",
+        ])
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("DeviceLock"));
 
     // Wipe with the wrong serial: refused, exit code 1, the reason on stderr.
-    let out = cli.run(&["devices", "wipe", &id, "--confirm", "WRONG"]).await;
+    let out = cli
+        .run(&["devices", "wipe", &id, "--confirm", "WRONG"])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("does not match"), "{}", stderr(&out));
     // Without --confirm at all: a usage error from the CLI itself.
     let out = cli.run(&["devices", "wipe", &id]).await;
     assert_eq!(out.status.code(), Some(2));
-    let out = cli.run(&["devices", "wipe", &id, "--confirm", &phone_serial, "--json"]).await;
+    let out = cli
+        .run(&["devices", "wipe", &id, "--confirm", &phone_serial, "--json"])
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let wipe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(wipe["request_type"], "EraseDevice");
 
     let out = cli
-        .run(&["commands", "send", "--device", &id, "DeviceInformation", "--param", r#"queries=["OSVersion","SerialNumber"]"#, "--json"])
+        .run(&[
+            "commands",
+            "send",
+            "--device",
+            &id,
+            "DeviceInformation",
+            "--param",
+            r#"queries=["OSVersion","SerialNumber"]"#,
+            "--json",
+        ])
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let queued: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let info_uuid = queued["command_uuid"].as_str().unwrap().to_owned();
 
     // The device gets lock, erase, then the query, in that order (urgent first).
-    assert_eq!(phone.drain().await, vec!["DeviceLock", "EraseDevice", "DeviceInformation"]);
+    assert_eq!(
+        phone.drain().await,
+        vec!["DeviceLock", "EraseDevice", "DeviceInformation"]
+    );
 
     let out = cli.run(&["commands", "show", &info_uuid]).await;
     assert!(out.status.success(), "{}", stderr(&out));
@@ -70,15 +92,30 @@ async fn cli_lists_shows_locks_and_wipes(backend: Backend) {
     assert!(stdout(&out).contains("EraseDevice"));
     let out = cli.run(&["commands", "cancel", &info_uuid]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("can no longer be cancelled"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("can no longer be cancelled"),
+        "{}",
+        stderr(&out)
+    );
     let out = cli.run(&["events", "--kind", "admin."]).await;
-    assert!(stdout(&out).contains("admin.device_wipe"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("admin.device_wipe"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 async fn token_create_makes_a_working_token(backend: Backend) {
     let server = TestServer::start(backend).await;
     let out = std::process::Command::new(mdm_binary())
-        .args(["token", "create", "--name", "it-admin", "--database-url", &server.database_url])
+        .args([
+            "token",
+            "create",
+            "--name",
+            "it-admin",
+            "--database-url",
+            &server.database_url,
+        ])
         .arg("--data-dir")
         .arg(&server.data_dir)
         .output()
@@ -90,9 +127,19 @@ async fn token_create_makes_a_working_token(backend: Backend) {
     assert_eq!(code, 200);
     let created = server.events("admin.token_created").await;
     assert_eq!(created.len(), 1);
-    assert!(!created[0].to_string().contains(&token), "the secret is not logged");
+    assert!(
+        !created[0].to_string().contains(&token),
+        "the secret is not logged"
+    );
     let out = std::process::Command::new(mdm_binary())
-        .args(["token", "create", "--name", "  ", "--database-url", &server.database_url])
+        .args([
+            "token",
+            "create",
+            "--name",
+            "  ",
+            "--database-url",
+            &server.database_url,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

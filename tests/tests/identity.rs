@@ -4,13 +4,16 @@
 use enrollment::identity::testing::{sign_detached, TestCa};
 use mdm_tests::fixture::{Backend, ServerOptions, TestServer};
 use mdm_tests::on_every_backend;
-use mdm_tests::simulator::{SimDevice, Signing, CHECKIN_PATH, SERVER_PATH};
+use mdm_tests::simulator::{Signing, SimDevice, CHECKIN_PATH, SERVER_PATH};
 use plist::{Dictionary, Value};
 use reqwest::StatusCode;
 use serde_json::json;
 
 fn xml(entries: Vec<(&str, Value)>) -> Vec<u8> {
-    let dict: Dictionary = entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let dict: Dictionary = entries
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     let mut out = Vec::new();
     Value::Dictionary(dict).to_writer_xml(&mut out).unwrap();
     out
@@ -38,22 +41,32 @@ async fn unsigned_and_badly_signed_requests_are_refused(backend: Backend) {
 
     // Signed over a different body: the signature does not match.
     let other = sign_detached(&device.key, &device.cert, b"something else");
-    let reply = device.send(CHECKIN_PATH, auth.clone(), Signing::Header(other)).await;
+    let reply = device
+        .send(CHECKIN_PATH, auth.clone(), Signing::Header(other))
+        .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert!(reply.text().contains("does not match"), "{}", reply.text());
 
     // Garbage in the header.
-    let reply = device.send(CHECKIN_PATH, auth.clone(), Signing::Header("%%%".into())).await;
+    let reply = device
+        .send(CHECKIN_PATH, auth.clone(), Signing::Header("%%%".into()))
+        .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let reply = device
-        .send(CHECKIN_PATH, auth.clone(), Signing::Header("aGVsbG8gd29ybGQ=".into()))
+        .send(
+            CHECKIN_PATH,
+            auth.clone(),
+            Signing::Header("aGVsbG8gd29ybGQ=".into()),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 
     // A perfectly good signature from a certificate of another CA.
     let rogue = TestCa::new("Rogue CA");
     let (key, cert) = rogue.issue("intruder");
-    let reply = device.send(CHECKIN_PATH, auth, Signing::With(&key, &cert)).await;
+    let reply = device
+        .send(CHECKIN_PATH, auth, Signing::With(&key, &cert))
+        .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert!(reply.text().contains("chain"), "{}", reply.text());
 
@@ -67,7 +80,9 @@ async fn unknown_udids_are_refused(backend: Backend) {
     let reply = device.token_update().await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert!(reply.text().contains("not enrolled"));
-    let reply = device.send(SERVER_PATH, idle(&device.udid), Signing::Own).await;
+    let reply = device
+        .send(SERVER_PATH, idle(&device.udid), Signing::Own)
+        .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(device_count(&server).await, 0);
 }
@@ -82,7 +97,9 @@ async fn another_devices_certificate_is_rejected_and_recorded(backend: Backend) 
         .as_str()
         .unwrap()
         .to_owned();
-    let lock = server.queue(&victim_id, json!({ "type": "ProfileList" })).await;
+    let lock = server
+        .queue(&victim_id, json!({ "type": "ProfileList" }))
+        .await;
     let before = server.get(&format!("/devices/{victim_id}")).await;
 
     // The attacker signs a request that claims the victim's UDID.
@@ -130,12 +147,42 @@ async fn malformed_and_oversized_bodies(backend: Backend) {
     device.enroll().await;
     for (path, body) in [
         (CHECKIN_PATH, b"not a plist at all".to_vec()),
-        (CHECKIN_PATH, b"<?xml version=\"1.0\"?><plist><dict><key>MessageType".to_vec()),
-        (CHECKIN_PATH, xml(vec![("MessageType", "Authenticate".into())])),
-        (CHECKIN_PATH, xml(vec![("MessageType", "Nonsense".into()), ("UDID", device.udid.clone().into())])),
-        (CHECKIN_PATH, xml(vec![("MessageType", Value::Integer(3.into())), ("UDID", device.udid.clone().into())])),
-        (SERVER_PATH, xml(vec![("UDID", device.udid.clone().into()), ("Status", "Perhaps".into())])),
-        (SERVER_PATH, xml(vec![("UDID", device.udid.clone().into()), ("Status", "Acknowledged".into())])),
+        (
+            CHECKIN_PATH,
+            b"<?xml version=\"1.0\"?><plist><dict><key>MessageType".to_vec(),
+        ),
+        (
+            CHECKIN_PATH,
+            xml(vec![("MessageType", "Authenticate".into())]),
+        ),
+        (
+            CHECKIN_PATH,
+            xml(vec![
+                ("MessageType", "Nonsense".into()),
+                ("UDID", device.udid.clone().into()),
+            ]),
+        ),
+        (
+            CHECKIN_PATH,
+            xml(vec![
+                ("MessageType", Value::Integer(3.into())),
+                ("UDID", device.udid.clone().into()),
+            ]),
+        ),
+        (
+            SERVER_PATH,
+            xml(vec![
+                ("UDID", device.udid.clone().into()),
+                ("Status", "Perhaps".into()),
+            ]),
+        ),
+        (
+            SERVER_PATH,
+            xml(vec![
+                ("UDID", device.udid.clone().into()),
+                ("Status", "Acknowledged".into()),
+            ]),
+        ),
         (SERVER_PATH, Vec::new()),
     ] {
         let reply = device.send(path, body.clone(), Signing::Own).await;
@@ -177,7 +224,11 @@ async fn client_certificate_from_a_trusted_proxy(backend: Backend) {
         ("Topic", "com.apple.mgmt.External.x".into()),
     ]);
     let reply = device
-        .send(CHECKIN_PATH, auth.clone(), Signing::ClientCert(&device.cert))
+        .send(
+            CHECKIN_PATH,
+            auth.clone(),
+            Signing::ClientCert(&device.cert),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let record = server.get(&format!("/devices/{}", device.udid)).await;
@@ -188,10 +239,14 @@ async fn client_certificate_from_a_trusted_proxy(backend: Backend) {
     // A certificate from elsewhere in the header is refused all the same.
     let rogue = TestCa::new("Rogue CA");
     let (_, cert) = rogue.issue("intruder");
-    let reply = device.send(SERVER_PATH, idle(&device.udid), Signing::ClientCert(&cert)).await;
+    let reply = device
+        .send(SERVER_PATH, idle(&device.udid), Signing::ClientCert(&cert))
+        .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     // Signed requests still work behind the proxy.
-    let reply = device.send(SERVER_PATH, idle(&device.udid), Signing::Own).await;
+    let reply = device
+        .send(SERVER_PATH, idle(&device.udid), Signing::Own)
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 }
 

@@ -20,7 +20,10 @@ async fn enrollment_records_the_device(backend: Backend) {
     let device = SimDevice::iphone(&server.base_url, &server.ca);
     assert_eq!(device.authenticate().await.status, StatusCode::OK);
     let record = server.get(&format!("/devices/{}", device.udid)).await;
-    assert_eq!(record["enrolled"], false, "Authenticate alone does not enroll");
+    assert_eq!(
+        record["enrolled"], false,
+        "Authenticate alone does not enroll"
+    );
     assert_eq!(device.token_update().await.status, StatusCode::OK);
 
     let record = server.get(&format!("/devices/{}", device.udid)).await;
@@ -42,7 +45,10 @@ async fn enrollment_records_the_device(backend: Backend) {
         record["identity_fingerprint"],
         enrollment::identity::fingerprint(&device.cert)
     );
-    assert!(record.get("unlock_token").is_none(), "secrets are not exposed");
+    assert!(
+        record.get("unlock_token").is_none(),
+        "secrets are not exposed"
+    );
     let enrolled = server.events("device.enrolled").await;
     assert_eq!(enrolled.len(), 1);
 
@@ -96,16 +102,23 @@ async fn unlock_token_is_encrypted_at_rest(backend: Backend) {
 async fn queue_is_priority_then_fifo(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (device, id) = enrolled(&server).await;
-    assert!(device.idle().await.is_none(), "empty queue answers an empty 200");
+    assert!(
+        device.idle().await.is_none(),
+        "empty queue answers an empty 200"
+    );
     let first = server.queue(&id, json!({ "type": "ProfileList" })).await;
-    let second = server.queue(&id, json!({ "type": "CertificateList" })).await;
+    let second = server
+        .queue(&id, json!({ "type": "CertificateList" }))
+        .await;
     let urgent = server
         .queue(&id, json!({ "type": "SecurityInfo", "priority": 10 }))
         .await;
     let low = server
         .queue(&id, json!({ "type": "DeviceLocation", "priority": -5 }))
         .await;
-    let third = server.queue(&id, json!({ "type": "InstalledApplicationList" })).await;
+    let third = server
+        .queue(&id, json!({ "type": "InstalledApplicationList" }))
+        .await;
 
     let mut order = Vec::new();
     let mut next = device.idle().await;
@@ -118,14 +131,19 @@ async fn queue_is_priority_then_fifo(backend: Backend) {
     assert_eq!(record["status"], "acknowledged");
     assert_eq!(record["delivery_count"], 1);
     assert!(record["completed_at"].is_string());
-    assert!(record["result_raw"].as_str().unwrap().contains("Acknowledged"));
+    assert!(record["result_raw"]
+        .as_str()
+        .unwrap()
+        .contains("Acknowledged"));
 }
 
 async fn not_now_does_not_block_or_loop(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (device, id) = enrolled(&server).await;
     let a = server.queue(&id, json!({ "type": "ProfileList" })).await;
-    let b = server.queue(&id, json!({ "type": "CertificateList" })).await;
+    let b = server
+        .queue(&id, json!({ "type": "CertificateList" }))
+        .await;
     let c = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
 
     let got = device.idle().await.unwrap();
@@ -135,7 +153,10 @@ async fn not_now_does_not_block_or_loop(backend: Backend) {
     assert_eq!(got.uuid, b);
     let got = device.not_now(&b).await.unwrap();
     assert_eq!(got.uuid, c, "a second NotNow does not bring back the first");
-    assert!(device.acknowledge(&c).await.is_none(), "no loop within one exchange");
+    assert!(
+        device.acknowledge(&c).await.is_none(),
+        "no loop within one exchange"
+    );
     let record = server.command(&a).await;
     assert_eq!(record["status"], "not_now");
     assert_eq!(record["not_now_count"], 1);
@@ -157,7 +178,10 @@ async fn expired_commands_are_not_delivered(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (device, id) = enrolled(&server).await;
     let short = server
-        .queue(&id, json!({ "type": "ProfileList", "expires_in_seconds": 1 }))
+        .queue(
+            &id,
+            json!({ "type": "ProfileList", "expires_in_seconds": 1 }),
+        )
         .await;
     let kept = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
@@ -167,7 +191,10 @@ async fn expired_commands_are_not_delivered(backend: Backend) {
     // The maintenance job (1 s interval in tests) marks it expired.
     let mut status = String::new();
     for _ in 0..50 {
-        status = server.command(&short).await["status"].as_str().unwrap().to_owned();
+        status = server.command(&short).await["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         if status == "expired" {
             break;
         }
@@ -189,21 +216,31 @@ async fn pending_commands_can_be_cancelled(backend: Backend) {
     let (device, id) = enrolled(&server).await;
     let doomed = server.queue(&id, json!({ "type": "RestartDevice" })).await;
     let kept = server.queue(&id, json!({ "type": "ProfileList" })).await;
-    let (code, body) = server.api("DELETE", &format!("/commands/{doomed}"), None).await;
+    let (code, body) = server
+        .api("DELETE", &format!("/commands/{doomed}"), None)
+        .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "cancelled");
-    let (code, body) = server.api("DELETE", &format!("/commands/{doomed}"), None).await;
+    let (code, body) = server
+        .api("DELETE", &format!("/commands/{doomed}"), None)
+        .await;
     assert_eq!(code, StatusCode::CONFLICT, "{body}");
     assert!(body["error"].as_str().unwrap().contains("cancelled"));
 
     let got = device.idle().await.unwrap();
     assert_eq!(got.uuid, kept);
     // Delivered commands cannot be cancelled any more: the device already has them.
-    let (code, _) = server.api("DELETE", &format!("/commands/{kept}"), None).await;
+    let (code, _) = server
+        .api("DELETE", &format!("/commands/{kept}"), None)
+        .await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert!(device.acknowledge(&kept).await.is_none());
     let (code, _) = server
-        .api("DELETE", "/commands/00000000-0000-0000-0000-000000000000", None)
+        .api(
+            "DELETE",
+            "/commands/00000000-0000-0000-0000-000000000000",
+            None,
+        )
         .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let cancelled = server.events("admin.command_cancelled").await;
@@ -212,19 +249,28 @@ async fn pending_commands_can_be_cancelled(backend: Backend) {
 }
 
 fn dict(entries: Vec<(&str, Value)>) -> Dictionary {
-    entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 async fn results_update_the_device_record(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (device, id) = enrolled(&server).await;
-    server.queue(&id, json!({ "type": "DeviceInformation" })).await;
+    server
+        .queue(&id, json!({ "type": "DeviceInformation" }))
+        .await;
     server.queue(&id, json!({ "type": "SecurityInfo" })).await;
     server.queue(&id, json!({ "type": "ProfileList" })).await;
 
     let info = device.idle().await.unwrap();
     assert_eq!(info.request_type, "DeviceInformation");
-    assert!(info.command.get("Queries").and_then(Value::as_array).is_some());
+    assert!(info
+        .command
+        .get("Queries")
+        .and_then(Value::as_array)
+        .is_some());
     let answer = dict(vec![(
         "QueryResponses",
         Value::Dictionary(dict(vec![
@@ -245,7 +291,10 @@ async fn results_update_the_device_record(backend: Backend) {
             ("PasscodeCompliantWithProfiles", true.into()),
         ])),
     )]);
-    let profiles = device.acknowledge_with(&security.uuid, answer).await.unwrap();
+    let profiles = device
+        .acknowledge_with(&security.uuid, answer)
+        .await
+        .unwrap();
     let answer = dict(vec![(
         "ProfileList",
         Value::Array(vec![Value::Dictionary(dict(vec![
@@ -256,7 +305,10 @@ async fn results_update_the_device_record(backend: Backend) {
             ("IsManaged", true.into()),
         ]))]),
     )]);
-    assert!(device.acknowledge_with(&profiles.uuid, answer).await.is_none());
+    assert!(device
+        .acknowledge_with(&profiles.uuid, answer)
+        .await
+        .is_none());
 
     let record = server.get(&format!("/devices/{id}")).await;
     assert_eq!(record["os_version"], "18.2");
@@ -266,9 +318,15 @@ async fn results_update_the_device_record(backend: Backend) {
     assert_eq!(record["hardware_encrypted"], true);
     assert_eq!(record["passcode_present"], true);
     assert_eq!(record["passcode_compliant"], false);
-    assert_eq!(record["installed_profiles"][0]["identifier"], "gov.townhall.wifi");
+    assert_eq!(
+        record["installed_profiles"][0]["identifier"],
+        "gov.townhall.wifi"
+    );
     let result = server.command(&info.uuid).await;
-    assert_eq!(result["result"]["fields"]["QueryResponses"]["OSVersion"], "18.2");
+    assert_eq!(
+        result["result"]["fields"]["QueryResponses"]["OSVersion"],
+        "18.2"
+    );
 }
 
 async fn re_enrollment_resets_token_and_queue(backend: Backend) {
@@ -277,19 +335,38 @@ async fn re_enrollment_resets_token_and_queue(backend: Backend) {
     let stale = server.queue(&id, json!({ "type": "ProfileList" })).await;
     // The device re-enrolls (new profile, new identity certificate).
     let (key, cert) = server.ca.issue("re-enrolled");
-    let mut again = SimDevice::with_identity(&server.base_url, device.udid.clone(), key, cert, "iPhone15,2", "iOS");
+    let mut again = SimDevice::with_identity(
+        &server.base_url,
+        device.udid.clone(),
+        key,
+        cert,
+        "iPhone15,2",
+        "iOS",
+    );
     again.serial = device.serial.clone();
     assert_eq!(again.authenticate().await.status, StatusCode::OK);
     let record = server.get(&format!("/devices/{id}")).await;
-    assert!(record["push_token"].is_null(), "Authenticate clears the push token");
+    assert!(
+        record["push_token"].is_null(),
+        "Authenticate clears the push token"
+    );
     assert_eq!(record["enrolled"], false);
     assert_eq!(server.command(&stale).await["status"], "cancelled");
     assert_eq!(server.events("device.identity_rebound").await.len(), 1);
     // The old certificate no longer speaks for the device.
-    assert_eq!(device.report_raw("Idle", None, Dictionary::new()).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        device
+            .report_raw("Idle", None, Dictionary::new())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(again.token_update().await.status, StatusCode::OK);
     assert!(again.idle().await.is_none());
-    assert_eq!(server.get(&format!("/devices/{id}")).await["enrolled"], true);
+    assert_eq!(
+        server.get(&format!("/devices/{id}")).await["enrolled"],
+        true
+    );
 }
 
 async fn check_out_unenrolls(backend: Backend) {
@@ -312,29 +389,47 @@ async fn bootstrap_token_and_unsupported_messages(backend: Backend) {
     // Bootstrap tokens are a macOS feature.
     let device = SimDevice::mac(&server.base_url, &server.ca);
     device.enroll().await;
-    let id = server.get(&format!("/devices/{}", device.udid)).await["id"].as_str().unwrap().to_owned();
+    let id = server.get(&format!("/devices/{}", device.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let reply = device.checkin("GetBootstrapToken", Dictionary::new()).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "nothing escrowed yet");
     let token = b"bootstrap-secret-0123456789".to_vec();
     let reply = device
-        .checkin("SetBootstrapToken", dict(vec![("BootstrapToken", Value::Data(token.clone()))]))
+        .checkin(
+            "SetBootstrapToken",
+            dict(vec![("BootstrapToken", Value::Data(token.clone()))]),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    assert_eq!(server.get(&format!("/devices/{id}")).await["has_bootstrap_token"], true);
+    assert_eq!(
+        server.get(&format!("/devices/{id}")).await["has_bootstrap_token"],
+        true
+    );
     let reply = device.checkin("GetBootstrapToken", Dictionary::new()).await;
     assert_eq!(reply.status, StatusCode::OK);
     let answer: Dictionary = plist::from_bytes(&reply.body).unwrap();
-    assert_eq!(answer.get("BootstrapToken").and_then(Value::as_data), Some(&token[..]));
+    assert_eq!(
+        answer.get("BootstrapToken").and_then(Value::as_data),
+        Some(&token[..])
+    );
 
     let reply = device
         .checkin(
             "UserAuthenticate",
-            dict(vec![("UserID", "501-ABC".into()), ("DigestResponse", "".into())]),
+            dict(vec![
+                ("UserID", "501-ABC".into()),
+                ("DigestResponse", "".into()),
+            ]),
         )
         .await;
     assert_eq!(reply.status, StatusCode::GONE, "{}", reply.text());
     let reply = device
-        .checkin("DeclarativeManagement", dict(vec![("Endpoint", "tokens".into())]))
+        .checkin(
+            "DeclarativeManagement",
+            dict(vec![("Endpoint", "tokens".into())]),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::NOT_IMPLEMENTED);
     assert!(reply.text().contains("not supported"));
@@ -365,19 +460,34 @@ async fn mac_commands_and_raw_commands(backend: Backend) {
     let server = TestServer::start(backend).await;
     let mac = SimDevice::mac(&server.base_url, &server.ca);
     mac.enroll().await;
-    let id = server.get(&format!("/devices/{}", mac.udid)).await["id"].as_str().unwrap().to_owned();
-    assert_eq!(server.get(&format!("/devices/{id}")).await["os_family"], "macOS");
+    let id = server.get(&format!("/devices/{}", mac.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server.get(&format!("/devices/{id}")).await["os_family"],
+        "macOS"
+    );
     let (code, body) = server
-        .api("POST", &format!("/devices/{id}/lock"), Some(json!({ "pin": "123456", "message": "Locked by IT" })))
+        .api(
+            "POST",
+            &format!("/devices/{id}/lock"),
+            Some(json!({ "pin": "123456", "message": "Locked by IT" })),
+        )
         .await;
     assert_eq!(code, StatusCode::ACCEPTED, "{body}");
     let raw = r#"<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0"><dict><key>RequestType</key><string>ProvisioningProfileList</string></dict></plist>"#;
-    let raw_uuid = server.queue(&id, json!({ "type": "Raw", "plist": raw })).await;
+    let raw_uuid = server
+        .queue(&id, json!({ "type": "Raw", "plist": raw }))
+        .await;
     let lock = mac.idle().await.unwrap();
     assert_eq!(lock.request_type, "DeviceLock");
-    assert_eq!(lock.command.get("PIN").and_then(Value::as_string), Some("123456"));
+    assert_eq!(
+        lock.command.get("PIN").and_then(Value::as_string),
+        Some("123456")
+    );
     let got = mac.acknowledge(&lock.uuid).await.unwrap();
     assert_eq!(got.uuid, raw_uuid);
     assert_eq!(got.request_type, "ProvisioningProfileList");
@@ -387,12 +497,20 @@ async fn mac_commands_and_raw_commands(backend: Backend) {
     let phone = SimDevice::iphone(&server.base_url, &server.ca);
     phone.enroll().await;
     let (code, body) = server
-        .api("POST", &format!("/devices/{}/lock", phone.udid), Some(json!({ "pin": "123456" })))
+        .api(
+            "POST",
+            &format!("/devices/{}/lock", phone.udid),
+            Some(json!({ "pin": "123456" })),
+        )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("macOS"), "{body}");
     let (code, body) = server
-        .api("POST", &format!("/devices/{id}/commands"), Some(json!({ "type": "Raw", "plist": "<plist>" })))
+        .api(
+            "POST",
+            &format!("/devices/{id}/commands"),
+            Some(json!({ "type": "Raw", "plist": "<plist>" })),
+        )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
 }

@@ -36,12 +36,14 @@ struct CliFile {
 }
 
 fn cli_file() -> Result<CliFile, ClientError> {
-    let path = std::env::var_os("MDM_CLI_CONFIG").map(PathBuf::from).or_else(|| {
-        std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-            .map(|dir| dir.join("mdm").join("cli.toml"))
-    });
+    let path = std::env::var_os("MDM_CLI_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .map(|dir| dir.join("mdm").join("cli.toml"))
+        });
     match path {
         Some(p) if p.exists() => {
             let text = std::fs::read_to_string(&p)
@@ -56,7 +58,9 @@ fn cli_file() -> Result<CliFile, ClientError> {
 pub fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -76,12 +80,18 @@ impl Client {
             .clone()
             .or_else(|| std::env::var("MDM_SERVER").ok())
             .or(file.server)
-            .ok_or_else(|| ClientError::Usage("no server given: use --server URL or MDM_SERVER".into()))?;
+            .ok_or_else(|| {
+                ClientError::Usage("no server given: use --server URL or MDM_SERVER".into())
+            })?;
         let token = std::env::var("MDM_TOKEN")
             .ok()
             .or(file.token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ClientError::Usage("no API token: set MDM_TOKEN (create one with `mdm token create`)".into()))?;
+            .ok_or_else(|| {
+                ClientError::Usage(
+                    "no API token: set MDM_TOKEN (create one with `mdm token create`)".into(),
+                )
+            })?;
         let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120));
         let ca = args
             .ca_cert
@@ -98,7 +108,9 @@ impl Client {
         if args.insecure {
             builder = builder.danger_accept_invalid_certs(true);
         }
-        let http = builder.build().map_err(|e| ClientError::Usage(e.to_string()))?;
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Usage(e.to_string()))?;
         Ok(Client {
             http,
             base: format!("{}/api/v1", server.trim_end_matches('/')),
@@ -113,7 +125,10 @@ impl Client {
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| ClientError::Connect(e.to_string()))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status.is_success() {
             Ok(body)
@@ -123,23 +138,34 @@ impl Client {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .unwrap_or_else(|| body.to_string());
-            Err(ClientError::Api { status: status.as_u16(), message })
+            Err(ClientError::Api {
+                status: status.as_u16(),
+                message,
+            })
         }
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
-    pub async fn get_query(&self, path: &str, query: &[(String, String)]) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}{path}", self.base)).query(query)).await
+    pub async fn get_query(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base)).query(query))
+            .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(self.http.delete(format!("{}{path}", self.base))).await
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
     }
 }

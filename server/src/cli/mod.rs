@@ -11,7 +11,11 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mdm", version, about = "Mobile device management server for Apple and Android devices")]
+#[command(
+    name = "mdm",
+    version,
+    about = "Mobile device management server for Apple and Android devices"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -175,7 +179,10 @@ enum CommandsCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Serve(_)));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -273,7 +280,10 @@ where
     match runtime.block_on(f(client)) {
         Ok(Output::Table(table, json)) => {
             if api.json {
-                println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
             } else {
                 print!("{table}");
             }
@@ -288,8 +298,17 @@ where
 
 async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientError> {
     match command {
-        DeviceCommand::List { enrolled, platform, search, offset, limit } => {
-            let mut query = vec![("offset".to_owned(), offset.to_string()), ("limit".to_owned(), limit.to_string())];
+        DeviceCommand::List {
+            enrolled,
+            platform,
+            search,
+            offset,
+            limit,
+        } => {
+            let mut query = vec![
+                ("offset".to_owned(), offset.to_string()),
+                ("limit".to_owned(), limit.to_string()),
+            ];
             if let Some(e) = enrolled {
                 query.push(("enrolled".into(), e.to_string()));
             }
@@ -306,23 +325,47 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
             let v = c.get(&format!("/devices/{}", client::segment(&id))).await?;
             Ok(Output::Table(output::device(&v), v))
         }
-        DeviceCommand::Lock { id, message, phone_number, pin } => {
+        DeviceCommand::Lock {
+            id,
+            message,
+            phone_number,
+            pin,
+        } => {
             let body = json!({ "message": message, "phone_number": phone_number, "pin": pin });
-            let v = c.post(&format!("/devices/{}/lock", client::segment(&id)), &strip_nulls(body)).await?;
+            let v = c
+                .post(
+                    &format!("/devices/{}/lock", client::segment(&id)),
+                    &strip_nulls(body),
+                )
+                .await?;
             Ok(Output::Table(output::queued(&v), v))
         }
-        DeviceCommand::Wipe { id, confirm, pin, preserve_data_plan, disallow_proximity_setup } => {
+        DeviceCommand::Wipe {
+            id,
+            confirm,
+            pin,
+            preserve_data_plan,
+            disallow_proximity_setup,
+        } => {
             let body = json!({
                 "confirm": confirm, "pin": pin,
                 "preserve_data_plan": preserve_data_plan.then_some(true),
                 "disallow_proximity_setup": disallow_proximity_setup.then_some(true),
             });
-            let v = c.post(&format!("/devices/{}/wipe", client::segment(&id)), &strip_nulls(body)).await?;
+            let v = c
+                .post(
+                    &format!("/devices/{}/wipe", client::segment(&id)),
+                    &strip_nulls(body),
+                )
+                .await?;
             Ok(Output::Table(output::queued(&v), v))
         }
         DeviceCommand::Commands { id, limit } => {
             let v = c
-                .get_query(&format!("/devices/{}/commands", client::segment(&id)), &[("limit".into(), limit.to_string())])
+                .get_query(
+                    &format!("/devices/{}/commands", client::segment(&id)),
+                    &[("limit".into(), limit.to_string())],
+                )
                 .await?;
             Ok(Output::Table(output::command_list(&v), v))
         }
@@ -331,19 +374,28 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
 
 async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientError> {
     match command {
-        CommandsCommand::Send { devices, request_type, params, plist_file, priority, expires_in } => {
+        CommandsCommand::Send {
+            devices,
+            request_type,
+            params,
+            plist_file,
+            priority,
+            expires_in,
+        } => {
             let mut body = serde_json::Map::new();
             body.insert("type".into(), Value::String(request_type));
             for param in params {
                 let (key, value) = param.split_once('=').ok_or_else(|| {
                     ClientError::Usage(format!("--param {param:?} must be KEY=VALUE"))
                 })?;
-                let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+                let value =
+                    serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
                 body.insert(key.trim().to_owned(), value);
             }
             if let Some(path) = plist_file {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ClientError::Usage(format!("cannot read {}: {e}", path.display()))
+                })?;
                 body.insert("plist".into(), Value::String(text));
             }
             if let Some(p) = priority {
@@ -353,7 +405,11 @@ async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientE
                 body.insert("expires_in_seconds".into(), json!(secs));
             }
             let v = if devices.len() == 1 {
-                c.post(&format!("/devices/{}/commands", client::segment(&devices[0])), &Value::Object(body)).await?
+                c.post(
+                    &format!("/devices/{}/commands", client::segment(&devices[0])),
+                    &Value::Object(body),
+                )
+                .await?
             } else {
                 body.insert("device_ids".into(), json!(devices));
                 c.post("/commands", &Value::Object(body)).await?
@@ -361,11 +417,15 @@ async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientE
             Ok(Output::Table(output::queued(&v), v))
         }
         CommandsCommand::Show { uuid } => {
-            let v = c.get(&format!("/commands/{}", client::segment(&uuid))).await?;
+            let v = c
+                .get(&format!("/commands/{}", client::segment(&uuid)))
+                .await?;
             Ok(Output::Table(output::command(&v), v))
         }
         CommandsCommand::Cancel { uuid } => {
-            let v = c.delete(&format!("/commands/{}", client::segment(&uuid))).await?;
+            let v = c
+                .delete(&format!("/commands/{}", client::segment(&uuid)))
+                .await?;
             Ok(Output::Table(output::command(&v), v))
         }
     }
@@ -373,7 +433,9 @@ async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientE
 
 fn strip_nulls(v: Value) -> Value {
     match v {
-        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
         other => other,
     }
 }

@@ -56,7 +56,11 @@ pub fn device_list(v: &Value) -> String {
                         s(d, "device_name"),
                         s(d, "os_family"),
                         s(d, "os_version"),
-                        if d["enrolled"].as_bool() == Some(true) { "yes".into() } else { "no".into() },
+                        if d["enrolled"].as_bool() == Some(true) {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
                         s(d, "last_seen_at"),
                     ]
                 })
@@ -64,10 +68,23 @@ pub fn device_list(v: &Value) -> String {
         })
         .unwrap_or_default();
     let mut out = table(
-        &["ID", "PLATFORM", "SERIAL", "NAME", "OS", "VERSION", "ENROLLED", "LAST SEEN"],
+        &[
+            "ID",
+            "PLATFORM",
+            "SERIAL",
+            "NAME",
+            "OS",
+            "VERSION",
+            "ENROLLED",
+            "LAST SEEN",
+        ],
         rows,
     );
-    out += &format!("{} of {} device(s)\n", v["items"].as_array().map_or(0, Vec::len), s(v, "total"));
+    out += &format!(
+        "{} of {} device(s)\n",
+        v["items"].as_array().map_or(0, Vec::len),
+        s(v, "total")
+    );
     out
 }
 
@@ -75,10 +92,28 @@ pub fn device(v: &Value) -> String {
     fields(
         v,
         &[
-            "id", "platform", "udid", "serial_number", "device_name", "model", "model_name",
-            "product_name", "os_family", "os_version", "build_version", "enrolled", "enrolled_at",
-            "last_seen_at", "topic", "push_token", "has_unlock_token", "has_bootstrap_token",
-            "hardware_encrypted", "passcode_present", "passcode_compliant", "identity_fingerprint",
+            "id",
+            "platform",
+            "udid",
+            "serial_number",
+            "device_name",
+            "model",
+            "model_name",
+            "product_name",
+            "os_family",
+            "os_version",
+            "build_version",
+            "enrolled",
+            "enrolled_at",
+            "last_seen_at",
+            "topic",
+            "push_token",
+            "has_unlock_token",
+            "has_bootstrap_token",
+            "hardware_encrypted",
+            "passcode_present",
+            "passcode_compliant",
+            "identity_fingerprint",
             "identity_subject",
         ],
     )
@@ -93,7 +128,13 @@ pub fn queued(v: &Value) -> String {
         &["DEVICE", "COMMAND UUID", "TYPE"],
         items
             .into_iter()
-            .map(|q| vec![s(q, "device_id"), s(q, "command_uuid"), s(q, "request_type")])
+            .map(|q| {
+                vec![
+                    s(q, "device_id"),
+                    s(q, "command_uuid"),
+                    s(q, "request_type"),
+                ]
+            })
             .collect(),
     )
 }
@@ -102,8 +143,18 @@ pub fn command(v: &Value) -> String {
     let mut out = fields(
         v,
         &[
-            "uuid", "device_id", "request_type", "status", "priority", "created_by", "created_at",
-            "expires_at", "delivered_at", "completed_at", "delivery_count", "not_now_count",
+            "uuid",
+            "device_id",
+            "request_type",
+            "status",
+            "priority",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "delivered_at",
+            "completed_at",
+            "delivery_count",
+            "not_now_count",
         ],
     );
     if let Some(result) = v.get("result").filter(|r| !r.is_null()) {
@@ -117,7 +168,14 @@ pub fn command(v: &Value) -> String {
 
 pub fn command_list(v: &Value) -> String {
     table(
-        &["COMMAND UUID", "TYPE", "STATUS", "PRIORITY", "CREATED", "BY"],
+        &[
+            "COMMAND UUID",
+            "TYPE",
+            "STATUS",
+            "PRIORITY",
+            "CREATED",
+            "BY",
+        ],
         v["items"]
             .as_array()
             .map(|items| {
@@ -141,7 +199,9 @@ pub fn command_list(v: &Value) -> String {
 
 pub fn events(v: &Value) -> String {
     table(
-        &["ID", "TIME", "KIND", "SEVERITY", "DEVICE", "ACTOR", "MESSAGE"],
+        &[
+            "ID", "TIME", "KIND", "SEVERITY", "DEVICE", "ACTOR", "MESSAGE",
+        ],
         v["items"]
             .as_array()
             .map(|items| {

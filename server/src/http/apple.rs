@@ -27,9 +27,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Who sent this request: proven by the Mdm-Signature header, or by the client
 /// certificate a trusted proxy forwarded. Nothing is written before this passes.
-fn identify(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<VerifiedIdentity, ApiError> {
+fn identify(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<VerifiedIdentity, ApiError> {
     let ca = state.device_ca.as_ref().ok_or_else(|| {
-        ApiError::unauthorized("this server has no device CA configured, so no device can be verified")
+        ApiError::unauthorized(
+            "this server has no device CA configured, so no device can be verified",
+        )
     })?;
     let result = if let Some(header) = state
         .trust_client_cert_header

@@ -5,8 +5,8 @@
 //! Authenticate, that certificate must be the one bound to the UDID.
 
 use super::{seal_purpose, ServiceError, ServiceResult};
-use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::device::os_family_name;
+use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::CommandStatus;
 use crate::storage::{
     AuthenticateRecord, DeviceIdentityRow, ResultRecord, Storage, TokenUpdateRecord,
@@ -89,7 +89,10 @@ impl AppleService {
                 let (kind, text) = if first {
                     (kinds::DEVICE_ENROLLED, format!("device {udid} enrolled"))
                 } else {
-                    (kinds::DEVICE_TOKEN_UPDATED, format!("device {udid} updated its push token"))
+                    (
+                        kinds::DEVICE_TOKEN_UPDATED,
+                        format!("device {udid} updated its push token"),
+                    )
                 };
                 self.store
                     .record(NewEvent::new(kind, text).device(&device.id).actor("device"))
@@ -149,9 +152,12 @@ impl AppleService {
                     .map_err(|e| ServiceError::Internal(format!("bootstrap token: {e}")))?;
                 self.store
                     .record(
-                        NewEvent::new(kinds::DEVICE_BOOTSTRAP_TOKEN_READ, "bootstrap token handed back to the device")
-                            .device(&device.id)
-                            .actor("device"),
+                        NewEvent::new(
+                            kinds::DEVICE_BOOTSTRAP_TOKEN_READ,
+                            "bootstrap token handed back to the device",
+                        )
+                        .device(&device.id)
+                        .actor("device"),
                     )
                     .await?;
                 Ok(CheckinReply::Plist(checkin::bootstrap_token_reply(&token)))
@@ -242,7 +248,11 @@ impl AppleService {
         identity: &VerifiedIdentity,
         report: CommandReport,
     ) -> ServiceResult<Option<Vec<u8>>> {
-        let udid = report.enrollment.device_key().unwrap_or_default().to_owned();
+        let udid = report
+            .enrollment
+            .device_key()
+            .unwrap_or_default()
+            .to_owned();
         let device = self.authorize(identity, &udid).await?;
         let now = Utc::now();
         if device
@@ -296,7 +306,14 @@ impl AppleService {
             .to_writer_xml(&mut raw)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut fields = report.raw.clone();
-        for envelope in ["UDID", "Status", "CommandUUID", "ErrorChain", "UserID", "EnrollmentID"] {
+        for envelope in [
+            "UDID",
+            "Status",
+            "CommandUUID",
+            "ErrorChain",
+            "UserID",
+            "EnrollmentID",
+        ] {
             fields.remove(envelope);
         }
         let parsed = serde_json::json!({
@@ -306,7 +323,16 @@ impl AppleService {
         });
         let Some(command) = self
             .store
-            .record_result(&device.id, uuid, ResultRecord { status, raw, parsed }, Utc::now())
+            .record_result(
+                &device.id,
+                uuid,
+                ResultRecord {
+                    status,
+                    raw,
+                    parsed,
+                },
+                Utc::now(),
+            )
             .await?
         else {
             self.store

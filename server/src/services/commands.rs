@@ -257,7 +257,11 @@ impl CommandService {
             .filter(|s| !s.is_empty())
             .or(device.udid.clone())
             .unwrap_or_default();
-        let what = if device.serial_number.as_deref().is_some_and(|s| !s.is_empty()) {
+        let what = if device
+            .serial_number
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
             "serial number"
         } else {
             "UDID"
@@ -266,16 +270,21 @@ impl CommandService {
         if expected.is_empty() || !given.eq_ignore_ascii_case(&expected) {
             self.store
                 .record(
-                    NewEvent::new(kinds::ADMIN_WIPE_REFUSED, "wipe refused: confirmation does not match the device")
-                        .device(device_id)
-                        .actor(&admin.name)
-                        .data(serde_json::json!({ "given": given })),
+                    NewEvent::new(
+                        kinds::ADMIN_WIPE_REFUSED,
+                        "wipe refused: confirmation does not match the device",
+                    )
+                    .device(device_id)
+                    .actor(&admin.name)
+                    .data(serde_json::json!({ "given": given })),
                 )
                 .await?;
             let reason = if given.is_empty() {
                 format!("a wipe must be confirmed with the device's {what}")
             } else {
-                format!("confirmation {given:?} does not match the device's {what}; nothing was queued")
+                format!(
+                    "confirmation {given:?} does not match the device's {what}; nothing was queued"
+                )
             };
             return Err(ServiceError::BadRequest(reason));
         }

@@ -58,9 +58,12 @@ impl TokenService {
         let token = self.store.create_token(name, &hash_token(&secret)).await?;
         self.store
             .record(
-                NewEvent::new(kinds::ADMIN_TOKEN_CREATED, format!("admin token {name:?} created"))
-                    .actor("server-host")
-                    .data(serde_json::json!({ "token_id": token.id, "name": name })),
+                NewEvent::new(
+                    kinds::ADMIN_TOKEN_CREATED,
+                    format!("admin token {name:?} created"),
+                )
+                .actor("server-host")
+                .data(serde_json::json!({ "token_id": token.id, "name": name })),
             )
             .await?;
         Ok((token, secret))

@@ -96,21 +96,34 @@ pub trait DeviceStore: Send + Sync {
     async fn authenticate(&self, record: AuthenticateRecord) -> StoreResult<AuthenticateOutcome>;
     /// Returns true when this update completed enrollment (first TokenUpdate).
     async fn token_update(&self, device_id: &str, record: TokenUpdateRecord) -> StoreResult<bool>;
-    async fn user_token_update(&self, device_id: &str, record: UserChannelRecord)
-        -> StoreResult<()>;
+    async fn user_token_update(
+        &self,
+        device_id: &str,
+        record: UserChannelRecord,
+    ) -> StoreResult<()>;
     async fn check_out(&self, device_id: &str) -> StoreResult<u64>;
-    async fn set_bootstrap_token(&self, device_id: &str, sealed: Option<Vec<u8>>)
-        -> StoreResult<()>;
+    async fn set_bootstrap_token(
+        &self,
+        device_id: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> StoreResult<()>;
     async fn secrets(&self, device_id: &str) -> StoreResult<SecretsRow>;
     async fn touch(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
-    async fn apply_facts(&self, device_id: &str, facts: &DeviceFacts, os_family: Option<&str>)
-        -> StoreResult<()>;
+    async fn apply_facts(
+        &self,
+        device_id: &str,
+        facts: &DeviceFacts,
+        os_family: Option<&str>,
+    ) -> StoreResult<()>;
     async fn device(&self, id: &str) -> StoreResult<Option<Device>>;
     async fn devices(&self, filter: &DeviceFilter) -> StoreResult<Page<Device>>;
     /// The ids (of those given) that exist, with their OS family.
     async fn existing_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
     /// Inserts enrolled devices directly (benchmarks and imports), in batches.
-    async fn insert_enrolled_devices(&self, devices: Vec<AuthenticateRecord>) -> StoreResult<Vec<String>>;
+    async fn insert_enrolled_devices(
+        &self,
+        devices: Vec<AuthenticateRecord>,
+    ) -> StoreResult<Vec<String>>;
 }
 
 /// The next command to hand a device, already marked as sent.
@@ -152,8 +165,12 @@ pub trait CommandQueue: Send + Sync {
     ) -> StoreResult<Option<CommandRecord>>;
     async fn cancel(&self, uuid: &str, now: DateTime<Utc>) -> StoreResult<CommandRecord>;
     async fn command(&self, uuid: &str) -> StoreResult<Option<CommandRecord>>;
-    async fn device_commands(&self, device_id: &str, offset: u64, limit: u64)
-        -> StoreResult<Page<CommandRecord>>;
+    async fn device_commands(
+        &self,
+        device_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Page<CommandRecord>>;
     /// Marks open commands past their expiry as expired.
     async fn expire(&self, now: DateTime<Utc>) -> StoreResult<u64>;
     /// Deletes finished commands completed before `before`.

@@ -2,7 +2,7 @@
 
 use super::entities::{admin_tokens, commands, devices, events, user_channels};
 use super::*;
-use crate::domain::{Platform, CommandStatus};
+use crate::domain::{CommandStatus, Platform};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -105,7 +105,10 @@ fn command_from_row(m: commands::Model) -> CommandRecord {
         result_raw: m
             .result_raw
             .map(|raw| String::from_utf8_lossy(&raw).into_owned()),
-        result: m.result.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        result: m
+            .result
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
         uuid: m.uuid,
         device_id: m.device_id,
         request_type: m.request_type,
@@ -130,9 +133,16 @@ fn open_statuses() -> [&'static str; 3] {
 }
 
 /// Cancels a device's open commands (re-enrollment, check-out).
-async fn cancel_open<C: ConnectionTrait>(db: &C, device_id: &str, now: DateTime<Utc>) -> StoreResult<u64> {
+async fn cancel_open<C: ConnectionTrait>(
+    db: &C,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
     let res = commands::Entity::update_many()
-        .col_expr(commands::Column::Status, Expr::value(CommandStatus::Cancelled.as_str()))
+        .col_expr(
+            commands::Column::Status,
+            Expr::value(CommandStatus::Cancelled.as_str()),
+        )
         .col_expr(commands::Column::CompletedAt, Expr::value(now))
         .col_expr(commands::Column::UpdatedAt, Expr::value(now))
         .filter(commands::Column::DeviceId.eq(device_id))
@@ -142,7 +152,11 @@ async fn cancel_open<C: ConnectionTrait>(db: &C, device_id: &str, now: DateTime<
     Ok(res.rows_affected)
 }
 
-fn new_device_row(record: AuthenticateRecord, now: DateTime<Utc>, enrolled: bool) -> devices::ActiveModel {
+fn new_device_row(
+    record: AuthenticateRecord,
+    now: DateTime<Utc>,
+    enrolled: bool,
+) -> devices::ActiveModel {
     devices::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
         platform: Set(Platform::Apple.as_str().to_owned()),
@@ -193,15 +207,15 @@ impl DeviceStore for SqlStore {
                 .into_tuple()
                 .one(&self.db)
                 .await?;
-        Ok(row.map(|(id, enrolled, identity_fingerprint, os_family, last_seen_at)| {
-            DeviceIdentityRow {
+        Ok(row.map(
+            |(id, enrolled, identity_fingerprint, os_family, last_seen_at)| DeviceIdentityRow {
                 id,
                 enrolled,
                 identity_fingerprint,
                 os_family,
                 last_seen_at,
-            }
-        }))
+            },
+        ))
     }
 
     async fn authenticate(&self, record: AuthenticateRecord) -> StoreResult<AuthenticateOutcome> {
@@ -221,8 +235,17 @@ impl DeviceStore for SqlStore {
                         if record.$field.is_some() { active.$field = Set(record.$field.clone()); }
                     )*};
                 }
-                refresh!(serial_number, imei, model, model_name, product_name, os_version,
-                    build_version, device_name, topic);
+                refresh!(
+                    serial_number,
+                    imei,
+                    model,
+                    model_name,
+                    product_name,
+                    os_version,
+                    build_version,
+                    device_name,
+                    topic
+                );
                 active.os_family = Set(record.os_family.clone());
                 active.identity_fingerprint = Set(Some(record.identity_fingerprint.clone()));
                 active.identity_subject = Set(Some(record.identity_subject.clone()));
@@ -294,7 +317,11 @@ impl DeviceStore for SqlStore {
         Ok(first)
     }
 
-    async fn user_token_update(&self, device_id: &str, record: UserChannelRecord) -> StoreResult<()> {
+    async fn user_token_update(
+        &self,
+        device_id: &str,
+        record: UserChannelRecord,
+    ) -> StoreResult<()> {
         let row = user_channels::ActiveModel {
             device_id: Set(device_id.to_owned()),
             user_id: Set(record.user_id),
@@ -306,15 +333,18 @@ impl DeviceStore for SqlStore {
         };
         user_channels::Entity::insert(row)
             .on_conflict(
-                OnConflict::columns([user_channels::Column::DeviceId, user_channels::Column::UserId])
-                    .update_columns([
-                        user_channels::Column::UserShortName,
-                        user_channels::Column::UserLongName,
-                        user_channels::Column::PushToken,
-                        user_channels::Column::PushMagic,
-                        user_channels::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
+                OnConflict::columns([
+                    user_channels::Column::DeviceId,
+                    user_channels::Column::UserId,
+                ])
+                .update_columns([
+                    user_channels::Column::UserShortName,
+                    user_channels::Column::UserLongName,
+                    user_channels::Column::PushToken,
+                    user_channels::Column::PushMagic,
+                    user_channels::Column::UpdatedAt,
+                ])
+                .to_owned(),
             )
             .exec(&self.db)
             .await?;
@@ -327,10 +357,22 @@ impl DeviceStore for SqlStore {
         devices::Entity::update_many()
             .col_expr(devices::Column::Enrolled, Expr::value(false))
             .col_expr(devices::Column::UnenrolledAt, Expr::value(now))
-            .col_expr(devices::Column::PushToken, Expr::value(Option::<String>::None))
-            .col_expr(devices::Column::PushMagic, Expr::value(Option::<String>::None))
-            .col_expr(devices::Column::UnlockToken, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(devices::Column::BootstrapToken, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(
+                devices::Column::PushToken,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                devices::Column::PushMagic,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                devices::Column::UnlockToken,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                devices::Column::BootstrapToken,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
             .col_expr(devices::Column::UpdatedAt, Expr::value(now))
             .filter(devices::Column::Id.eq(device_id))
             .exec(&txn)
@@ -340,7 +382,11 @@ impl DeviceStore for SqlStore {
         Ok(cancelled)
     }
 
-    async fn set_bootstrap_token(&self, device_id: &str, sealed: Option<Vec<u8>>) -> StoreResult<()> {
+    async fn set_bootstrap_token(
+        &self,
+        device_id: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> StoreResult<()> {
         devices::Entity::update_many()
             .col_expr(devices::Column::BootstrapToken, Expr::value(sealed))
             .col_expr(devices::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -351,13 +397,14 @@ impl DeviceStore for SqlStore {
     }
 
     async fn secrets(&self, device_id: &str) -> StoreResult<SecretsRow> {
-        let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = devices::Entity::find_by_id(device_id)
-            .select_only()
-            .column(devices::Column::UnlockToken)
-            .column(devices::Column::BootstrapToken)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
+        let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> =
+            devices::Entity::find_by_id(device_id)
+                .select_only()
+                .column(devices::Column::UnlockToken)
+                .column(devices::Column::BootstrapToken)
+                .into_tuple()
+                .one(&self.db)
+                .await?;
         let (unlock, bootstrap) =
             row.ok_or_else(|| StoreError::NotFound(format!("device {device_id} not found")))?;
         Ok(SecretsRow {
@@ -381,7 +428,12 @@ impl DeviceStore for SqlStore {
         Ok(())
     }
 
-    async fn apply_facts(&self, device_id: &str, facts: &DeviceFacts, os_family: Option<&str>) -> StoreResult<()> {
+    async fn apply_facts(
+        &self,
+        device_id: &str,
+        facts: &DeviceFacts,
+        os_family: Option<&str>,
+    ) -> StoreResult<()> {
         let mut update = devices::Entity::update_many()
             .col_expr(devices::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(devices::Column::Id.eq(device_id));
@@ -477,7 +529,10 @@ impl DeviceStore for SqlStore {
         Ok(found)
     }
 
-    async fn insert_enrolled_devices(&self, records: Vec<AuthenticateRecord>) -> StoreResult<Vec<String>> {
+    async fn insert_enrolled_devices(
+        &self,
+        records: Vec<AuthenticateRecord>,
+    ) -> StoreResult<Vec<String>> {
         let now = Utc::now();
         let mut ids = Vec::with_capacity(records.len());
         let txn = self.db.begin().await?;
@@ -487,7 +542,9 @@ impl DeviceStore for SqlStore {
             ids.push(row.id.clone().unwrap());
             batch.push(row);
             if batch.len() == INSERT_BATCH / 2 {
-                devices::Entity::insert_many(std::mem::take(&mut batch)).exec(&txn).await?;
+                devices::Entity::insert_many(std::mem::take(&mut batch))
+                    .exec(&txn)
+                    .await?;
             }
         }
         if !batch.is_empty() {
@@ -526,7 +583,9 @@ impl CommandQueue for SqlStore {
                 result: Set(None),
             });
             if batch.len() == INSERT_BATCH {
-                commands::Entity::insert_many(std::mem::take(&mut batch)).exec(&txn).await?;
+                commands::Entity::insert_many(std::mem::take(&mut batch))
+                    .exec(&txn)
+                    .await?;
             }
         }
         if !batch.is_empty() {
@@ -546,13 +605,19 @@ impl CommandQueue for SqlStore {
             // An Idle starts a new exchange: what the device put off with NotNow
             // during the last one is offered again, in its original place.
             commands::Entity::update_many()
-                .col_expr(commands::Column::Status, Expr::value(CommandStatus::Pending.as_str()))
+                .col_expr(
+                    commands::Column::Status,
+                    Expr::value(CommandStatus::Pending.as_str()),
+                )
                 .filter(commands::Column::DeviceId.eq(device_id))
                 .filter(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
                 .exec(&self.db)
                 .await?;
         }
-        let statuses = [CommandStatus::Pending.as_str(), CommandStatus::Sent.as_str()];
+        let statuses = [
+            CommandStatus::Pending.as_str(),
+            CommandStatus::Sent.as_str(),
+        ];
         let query = commands::Entity::find()
             .select_only()
             .column(commands::Column::Seq)
@@ -578,7 +643,10 @@ impl CommandQueue for SqlStore {
             return Ok(None);
         };
         commands::Entity::update_many()
-            .col_expr(commands::Column::Status, Expr::value(CommandStatus::Sent.as_str()))
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(CommandStatus::Sent.as_str()),
+            )
             .col_expr(commands::Column::DeliveredAt, Expr::value(now))
             .col_expr(commands::Column::UpdatedAt, Expr::value(now))
             .col_expr(
@@ -634,7 +702,10 @@ impl CommandQueue for SqlStore {
 
     async fn cancel(&self, uuid: &str, now: DateTime<Utc>) -> StoreResult<CommandRecord> {
         let res = commands::Entity::update_many()
-            .col_expr(commands::Column::Status, Expr::value(CommandStatus::Cancelled.as_str()))
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(CommandStatus::Cancelled.as_str()),
+            )
             .col_expr(commands::Column::CompletedAt, Expr::value(now))
             .col_expr(commands::Column::UpdatedAt, Expr::value(now))
             .filter(commands::Column::Uuid.eq(uuid))
@@ -666,7 +737,12 @@ impl CommandQueue for SqlStore {
             .map(command_from_row))
     }
 
-    async fn device_commands(&self, device_id: &str, offset: u64, limit: u64) -> StoreResult<Page<CommandRecord>> {
+    async fn device_commands(
+        &self,
+        device_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Page<CommandRecord>> {
         let query = commands::Entity::find().filter(commands::Column::DeviceId.eq(device_id));
         let total = query.clone().count(&self.db).await?;
         let limit = limit.clamp(1, 1000);
@@ -689,7 +765,10 @@ impl CommandQueue for SqlStore {
 
     async fn expire(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let res = commands::Entity::update_many()
-            .col_expr(commands::Column::Status, Expr::value(CommandStatus::Expired.as_str()))
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(CommandStatus::Expired.as_str()),
+            )
             .col_expr(commands::Column::CompletedAt, Expr::value(now))
             .col_expr(commands::Column::UpdatedAt, Expr::value(now))
             .filter(commands::Column::Status.is_in(open_statuses()))

@@ -30,7 +30,9 @@ impl FromRequest for Admin {
                 .strip_prefix("Bearer ")
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <token>'"))?;
+                .ok_or_else(|| {
+                    ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
+                })?;
             Ok(Admin(state.tokens.authenticate(token).await?))
         })
     }

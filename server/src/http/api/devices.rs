@@ -19,16 +19,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Finds a device by its id, or, for convenience at the command line, by UDID or
 /// serial number (when exactly one device has it).
 pub async fn resolve(state: &AppState, key: &str) -> Result<Device, ApiError> {
-    if let Some(d) = state.store.device(key).await.map_err(crate::services::ServiceError::from)? {
+    if let Some(d) = state
+        .store
+        .device(key)
+        .await
+        .map_err(crate::services::ServiceError::from)?
+    {
         return Ok(d);
     }
     for filter in [
-        DeviceFilter { udid: Some(key.to_owned()), ..Default::default() },
-        DeviceFilter { serial_number: Some(key.to_owned()), ..Default::default() },
+        DeviceFilter {
+            udid: Some(key.to_owned()),
+            ..Default::default()
+        },
+        DeviceFilter {
+            serial_number: Some(key.to_owned()),
+            ..Default::default()
+        },
     ] {
         let page = state
             .store
-            .devices(&DeviceFilter { limit: Some(2), ..filter })
+            .devices(&DeviceFilter {
+                limit: Some(2),
+                ..filter
+            })
             .await
             .map_err(crate::services::ServiceError::from)?;
         match page.items.len() {
@@ -105,7 +119,11 @@ async fn history(
     let device = resolve(&state, &id).await?;
     let page = state
         .store
-        .device_commands(&device.id, page.offset.unwrap_or(0), page.limit.unwrap_or(100))
+        .device_commands(
+            &device.id,
+            page.offset.unwrap_or(0),
+            page.limit.unwrap_or(100),
+        )
         .await
         .map_err(crate::services::ServiceError::from)?;
     Ok(HttpResponse::Ok().json(page))
