@@ -46,9 +46,12 @@ pub fn mdm_binary() -> PathBuf {
     let bin = profile_dir.join("mdm");
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "mdm-server", "--bin", "mdm"])
-            .status()
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "mdm-server", "--bin", "mdm"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status()
             .expect("run cargo build");
         assert!(status.success(), "building the mdm binary failed");
     }

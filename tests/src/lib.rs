@@ -20,6 +20,9 @@ macro_rules! on_every_backend {
             async fn postgres() {
                 match $crate::fixture::Backend::postgres_from_env() {
                     Some(backend) => super::$name(backend).await,
+                    None if std::env::var_os("MDM_REQUIRE_POSTGRES").is_some() => panic!(
+                        "MDM_REQUIRE_POSTGRES is set but MDM_TEST_POSTGRES_URL is not"
+                    ),
                     None => eprintln!(
                         "SKIPPED {}::postgres: MDM_TEST_POSTGRES_URL is not set (CI sets it)",
                         stringify!($name)
