@@ -6,5 +6,7 @@
 //! * [`seal`]: authenticated encryption of secrets kept at rest (unlock tokens,
 //!   bootstrap tokens, command payloads that carry a PIN, later CA keys).
 
+pub mod ca;
 pub mod identity;
+pub mod scep;
 pub mod seal;

@@ -278,7 +278,9 @@ impl CommandSpec {
             .and_then(Value::as_string)
             .unwrap_or_default()
             .to_owned();
-        let sensitive = has_secret(&command);
+        // A profile can carry Wi-Fi and mail passwords or a PKCS#12 identity, which
+        // the plist does not show as keys: every profile payload counts as secret.
+        let sensitive = has_secret(&command) || request_type == "InstallProfile";
         let mut full = Dictionary::new();
         full.insert("CommandUUID".into(), command_uuid.into());
         full.insert("Command".into(), command.into());

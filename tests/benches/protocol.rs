@@ -99,7 +99,8 @@ async fn run_cycles(server: &TestServer, devices: &[ActiveDevice], opts: &Option
     let mut cycles = 0usize;
     let mut busy = Duration::ZERO;
     let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
-    for _ in 0..opts.rounds {
+    // Round 0 warms up (connection pools, caches) and is not counted.
+    for round in 0..=opts.rounds {
         // Queue one command to each active device, then sign the acknowledgements.
         let (code, body) = server
             .api("POST", "/commands", Some(serde_json::json!({ "device_ids": ids, "type": "SecurityInfo" })))
@@ -153,11 +154,15 @@ async fn run_cycles(server: &TestServer, devices: &[ActiveDevice], opts: &Option
                 lat
             }));
         }
+        let mut round_latencies = Vec::new();
         for t in tasks {
-            latencies.extend(t.await.unwrap());
+            round_latencies.extend(t.await.unwrap());
         }
-        busy += started.elapsed();
-        cycles += devices.len();
+        if round > 0 {
+            latencies.extend(round_latencies);
+            busy += started.elapsed();
+            cycles += devices.len();
+        }
     }
     // The trivial endpoint, same client, same concurrency, same number of requests.
     let total = latencies.len();

@@ -299,6 +299,13 @@ fn values_are_written_with_apple_types() {
             .unwrap()
             .sensitive
     );
+    let profile = CommandSpec::InstallProfile {
+        payload: "PD94bWwgdmVyc2lvbj0iMS4wIj8+PHBsaXN0IHZlcnNpb249IjEuMCI+PGRpY3QvPjwvcGxpc3Q+".into(),
+    };
+    assert!(
+        build(&profile, AppleOs::Ios).unwrap().sensitive,
+        "profiles may hold passwords"
+    );
 }
 
 #[test]

@@ -1,0 +1,94 @@
+//! How the server is run: HTTPS with its self-signed certificate out of the box, and
+//! the queue's upkeep (retention of results).
+
+use chrono::Utc;
+use mdm_server::storage::CommandQueue;
+use mdm_tests::fixture::{mdm_binary, Backend, ServerOptions, TestServer};
+use mdm_tests::on_every_backend;
+use mdm_tests::simulator::SimDevice;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// `mdm serve` with no TLS options serves HTTPS with a certificate it made, which a
+/// client that trusts that certificate accepts (and one that does not, refuses).
+#[tokio::test]
+async fn https_by_default_with_a_generated_certificate() {
+    let dir = mdm_tests::fixture::TempDir::new("mdm-https");
+    let mut child = Command::new(mdm_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .env_remove("MDM_DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .env("MDM_ADMIN_TOKEN", "mdm_https_test_token")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().strip_prefix("mdm listening on ").unwrap().to_owned();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let port = base.rsplit(':').next().unwrap();
+    let localhost = format!("https://localhost:{port}");
+
+    let pem = std::fs::read(dir.0.join("tls/server.pem")).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let resp = trusting.get(format!("{localhost}/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(reqwest::get(format!("{localhost}/healthz")).await.is_err(), "untrusted by default");
+    // The key is sealed on disk, never stored in clear.
+    let sealed = std::fs::read(dir.0.join("tls/server.key.sealed")).unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains("PRIVATE KEY"));
+
+    // The CLI over HTTPS, trusting the generated certificate.
+    let out = tokio::process::Command::new(mdm_binary())
+        .args(["devices", "list", "--server", &localhost, "--ca-cert"])
+        .arg(dir.0.join("tls/server.pem"))
+        .env("MDM_TOKEN", "mdm_https_test_token")
+        .env("MDM_CLI_CONFIG", "/nonexistent")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 of 0 device(s)"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+async fn finished_results_are_pruned_after_retention(backend: Backend) {
+    let server = TestServer::start_with(backend, ServerOptions::default()).await;
+    let phone = SimDevice::iphone(&server.base_url, &server.ca);
+    phone.enroll().await;
+    let id = server.get(&format!("/devices/{}", phone.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    let open = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
+    let got = phone.idle().await.unwrap();
+    assert_eq!(got.uuid, done);
+    phone.not_now(&done).await;
+    phone.idle().await.unwrap();
+    assert!(phone.acknowledge(&done).await.is_some());
+    // `open` was delivered just now and is unanswered; `done` is finished.
+    let store = server.store().await;
+    // Pruning as if the retention period had passed: only finished commands go.
+    let pruned = store
+        .prune(Utc::now() + chrono::Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let (code, _) = server.api("GET", &format!("/commands/{done}"), None).await;
+    assert_eq!(code, 404);
+    assert_eq!(server.command(&open).await["status"], "sent");
+    let recent = store.prune(Utc::now() - chrono::Duration::days(90)).await.unwrap();
+    assert_eq!(recent, 0, "nothing younger than the retention period is pruned");
+}
+
+on_every_backend!(finished_results_are_pruned_after_retention);
