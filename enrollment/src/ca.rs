@@ -91,12 +91,15 @@ impl CertificateAuthority {
 
         let mut b = X509Builder::new()?;
         b.set_version(2)?;
-        b.set_serial_number(&random_serial()?)?;
+        let serial_number = random_serial()?;
+        b.set_serial_number(&serial_number)?;
         b.set_subject_name(&name)?;
         b.set_issuer_name(&name)?;
         b.set_pubkey(&key)?;
-        b.set_not_before(&Asn1Time::from_unix(now() - CLOCK_SKEW_SECS)?)?;
-        b.set_not_after(&Asn1Time::days_from_now(days_in_years(years)?)?)?;
+        let not_before = backdated_now()?;
+        b.set_not_before(&not_before)?;
+        let not_after = Asn1Time::days_from_now(days_in_years(years)?)?;
+        b.set_not_after(&not_after)?;
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
         // digitalSignature and keyEncipherment too: this key also signs CertReps and
         // receives the content-encryption keys of SCEP requests.
@@ -162,18 +165,21 @@ impl CertificateAuthority {
         }
         let public = csr.public_key()?;
         let is_ec = check_device_key(&public)?;
-        if !csr.verify(&public)? {
+        if !csr.verify(&public).unwrap_or(false) {
             return Err(CaError::BadCsrSignature);
         }
 
         let mut b = X509Builder::new()?;
         b.set_version(2)?;
-        b.set_serial_number(&random_serial()?)?;
+        let serial_number = random_serial()?;
+        b.set_serial_number(&serial_number)?;
         b.set_subject_name(subject)?;
         b.set_issuer_name(self.cert.subject_name())?;
         b.set_pubkey(&public)?;
-        b.set_not_before(&Asn1Time::from_unix(now() - CLOCK_SKEW_SECS)?)?;
-        b.set_not_after(&Asn1Time::days_from_now(days)?)?;
+        let not_before = backdated_now()?;
+        b.set_not_before(&not_before)?;
+        let not_after = Asn1Time::days_from_now(days)?;
+        b.set_not_after(&not_after)?;
         b.append_extension(BasicConstraints::new().build()?)?;
         let mut ku = KeyUsage::new();
         ku.critical();
@@ -246,6 +252,10 @@ fn random_serial() -> Result<Asn1Integer, ErrorStack> {
             return serial.to_asn1_integer();
         }
     }
+}
+
+fn backdated_now() -> Result<Asn1Time, ErrorStack> {
+    Asn1Time::from_unix(now() - CLOCK_SKEW_SECS)
 }
 
 fn days_in_years(years: u32) -> Result<u32, CaError> {

@@ -4,12 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_protocol_core;
+mod m20261121_000002_push;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_protocol_core::Migration)]
+        vec![
+            Box::new(m20261121_000001_protocol_core::Migration),
+            Box::new(m20261121_000002_push::Migration),
+        ]
     }
 }

@@ -65,6 +65,31 @@ pub struct ServeArgs {
     /// Worker threads for HTTP. [default: number of CPUs]
     #[arg(long, env = "MDM_WORKERS")]
     pub workers: Option<usize>,
+    /// APNs endpoint: "production", "sandbox", or a URL. [default: production]
+    #[arg(long, env = "MDM_APNS_URL")]
+    pub apns_url: Option<String>,
+    /// PEM CA to trust for the APNs endpoint's certificate, besides the system's.
+    #[arg(long, env = "MDM_APNS_CA_CERT")]
+    pub apns_ca_cert: Option<PathBuf>,
+    /// TLS connections to APNs. [default: 2]
+    #[arg(long, env = "MDM_APNS_CONNECTIONS")]
+    pub apns_connections: Option<usize>,
+    /// Pushes in flight at once. [default: 500]
+    #[arg(long, env = "MDM_APNS_CONCURRENCY")]
+    pub apns_concurrency: Option<usize>,
+    /// Attempts per push on 429, 5xx and connection errors. [default: 5]
+    #[arg(long, env = "MDM_APNS_MAX_ATTEMPTS")]
+    pub apns_max_attempts: Option<u32>,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter. [default: 1000]
+    #[arg(long, env = "MDM_APNS_RETRY_BASE_MS")]
+    pub apns_retry_base_ms: Option<u64>,
+    /// Commands queued within this many milliseconds share one push. [default: 250]
+    #[arg(long, env = "MDM_PUSH_COALESCE_MS")]
+    pub push_coalesce_ms: Option<u64>,
+    /// Push again devices whose commands have waited this many seconds without the
+    /// device connecting; 0 turns it off. [default: 900]
+    #[arg(long, env = "MDM_REPUSH_INTERVAL_SECS")]
+    pub repush_interval_secs: Option<u64>,
 }
 
 /// The TOML file's shape: the same options, all optional.
@@ -86,6 +111,14 @@ struct FileConfig {
     result_retention_days: Option<i64>,
     maintenance_interval_secs: Option<u64>,
     workers: Option<usize>,
+    apns_url: Option<String>,
+    apns_ca_cert: Option<PathBuf>,
+    apns_connections: Option<usize>,
+    apns_concurrency: Option<usize>,
+    apns_max_attempts: Option<u32>,
+    apns_retry_base_ms: Option<u64>,
+    push_coalesce_ms: Option<u64>,
+    repush_interval_secs: Option<u64>,
 }
 
 /// Resolved configuration.
@@ -105,6 +138,10 @@ pub struct ServeConfig {
     pub result_retention: chrono::Duration,
     pub maintenance_interval: std::time::Duration,
     pub workers: usize,
+    pub apns: crate::push::apns::ApnsSettings,
+    pub apns_ca_cert: Option<PathBuf>,
+    pub push_coalesce: std::time::Duration,
+    pub repush_interval: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +243,36 @@ impl ServeArgs {
                 "max_body_bytes must be at least 4096".into(),
             ));
         }
+        let apns_url = match self.apns_url.clone().or(file.apns_url).as_deref() {
+            None | Some("production") => crate::push::apns::PRODUCTION_URL.to_owned(),
+            Some("sandbox") | Some("development") => crate::push::apns::SANDBOX_URL.to_owned(),
+            Some(url) if url.starts_with("https://") => url.trim_end_matches('/').to_owned(),
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "apns_url must be production, sandbox or an https:// URL, got {other:?}"
+                )))
+            }
+        };
+        let apns = crate::push::apns::ApnsSettings {
+            url: apns_url,
+            extra_ca_pem: None,
+            connections: self.apns_connections.or(file.apns_connections).unwrap_or(2).clamp(1, 16),
+            concurrency: self.apns_concurrency.or(file.apns_concurrency).unwrap_or(500).max(1),
+            max_attempts: self.apns_max_attempts.or(file.apns_max_attempts).unwrap_or(5).clamp(1, 20),
+            retry_base: std::time::Duration::from_millis(
+                self.apns_retry_base_ms.or(file.apns_retry_base_ms).unwrap_or(1000),
+            ),
+            expiration: std::time::Duration::from_secs(24 * 3600),
+        };
         Ok(ServeConfig {
+            apns,
+            apns_ca_cert: self.apns_ca_cert.clone().or(file.apns_ca_cert),
+            push_coalesce: std::time::Duration::from_millis(
+                self.push_coalesce_ms.or(file.push_coalesce_ms).unwrap_or(250),
+            ),
+            repush_interval: std::time::Duration::from_secs(
+                self.repush_interval_secs.or(file.repush_interval_secs).unwrap_or(900),
+            ),
             master_key_file: self
                 .master_key_file
                 .clone()

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The `mdm` server: configuration, storage, services, HTTP and the CLI.
 //!
 //! Requests flow HTTP adapter -> service -> storage trait; see docs/architecture.md.
@@ -8,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod plist_json;
+pub mod push;
 pub mod serve;
 pub mod services;
 pub mod storage;

@@ -6,7 +6,7 @@ use crate::services::apple::AppleService;
 use crate::services::commands::CommandService;
 use crate::services::maintenance::Maintenance;
 use crate::services::tokens::TokenService;
-use crate::services::wake::NoPushConfigured;
+use crate::services::push::{PushConfig, PushService};
 use crate::storage::{SqlStore, Storage};
 use actix_web::{web, App, HttpServer};
 use enrollment::identity::DeviceCa;
@@ -57,16 +57,41 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
     let env_token = std::env::var("MDM_ADMIN_TOKEN").ok();
+    let mut apns = config.apns.clone();
+    if let Some(path) = &config.apns_ca_cert {
+        apns.extra_ca_pem = Some(
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read APNs CA {}: {e}", path.display()))?,
+        );
+    }
+    let push = PushService::new(
+        store.clone(),
+        sealer.clone(),
+        PushConfig {
+            apns,
+            coalesce: config.push_coalesce,
+            repush_interval: config.repush_interval,
+        },
+    );
+    push.reload()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the push certificate: {e}"))?;
+    if push.info().is_none() {
+        tracing::warn!("no push certificate uploaded (mdm push-cert upload): devices get commands only when they check in on their own");
+    }
+    push.spawn_flusher();
+    push.spawn_repush();
     let state = web::Data::new(AppState {
         apple: AppleService::new(store.clone(), sealer.clone()),
         commands: CommandService::new(
             store.clone(),
             sealer.clone(),
-            Arc::new(NoPushConfigured),
+            push.clone(),
             config.command_ttl,
         ),
         tokens: TokenService::new(store.clone(), env_token.as_deref()),
         store: store.clone(),
+        push,
         device_ca,
         trust_client_cert_header: config.trust_client_cert_header,
         public_url: config.public_url.clone(),

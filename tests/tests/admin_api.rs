@@ -55,6 +55,9 @@ async fn openapi_document_matches_the_routes(backend: Backend) {
         "/commands",
         "/commands/{uuid}",
         "/events",
+        "/push-certificate",
+        "/devices/{id}/push",
+        "/devices/{id}/push-attempts",
     ] {
         assert!(
             paths.contains_key(expected),

@@ -3,7 +3,7 @@
 
 use der::asn1::{Any, ObjectIdentifier as Oid, OctetStringRef, SetOfVec, Utf8StringRef};
 use der::asn1::{Ia5StringRef, PrintableStringRef};
-use der::Tag;
+use der::{Tag, Tagged};
 use x509_cert::attr::{Attribute, Attributes};
 
 use super::algorithms::oid;

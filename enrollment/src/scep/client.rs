@@ -240,12 +240,15 @@ fn self_signed(key: &PKey<Private>, subject: &X509NameRef) -> Result<X509, Clien
     b.set_version(2)?;
     let mut serial = BigNum::new()?;
     serial.rand(64, MsbOption::MAYBE_ZERO, false)?;
-    b.set_serial_number(&serial.to_asn1_integer()?)?;
+    let serial_number = serial.to_asn1_integer()?;
+    b.set_serial_number(&serial_number)?;
     b.set_subject_name(subject)?;
     b.set_issuer_name(subject)?;
     b.set_pubkey(key)?;
-    b.set_not_before(&Asn1Time::days_from_now(0)?)?;
-    b.set_not_after(&Asn1Time::days_from_now(1)?)?;
+    let not_before = Asn1Time::days_from_now(0)?;
+    b.set_not_before(&not_before)?;
+    let not_after = Asn1Time::days_from_now(1)?;
+    b.set_not_after(&not_after)?;
     b.sign(key, MessageDigest::sha256())?;
     Ok(b.build())
 }

@@ -2,7 +2,7 @@
 //! password (RFC 2985 §5.4.1) is how a device proves it may enroll.
 
 use der::asn1::{AnyRef, SetOfVec};
-use der::{Decode, Reader, SliceReader, Tag, TagNumber};
+use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
 use x509_cert::attr::Attribute;
 
 use super::algorithms::oid;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use cms::content_info::ContentInfo;
 use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
 use der::asn1::OctetString;
-use der::{Decode, Encode};
+use der::Decode;
 use openssl::cipher::{Cipher, CipherRef};
 use openssl::cipher_ctx::CipherCtx;
 use openssl::cms::{CMSOptions, CmsContentInfo};

@@ -113,7 +113,6 @@ impl FailInfo {
 }
 
 /// A PKIOperation request, decrypted and verified.
-#[derive(Debug, Clone)]
 pub struct PkiRequest {
     /// `PkcsReq` or `RenewalReq`: the only kinds that carry a CSR.
     pub message_type: MessageType,
@@ -133,6 +132,20 @@ pub struct PkiRequest {
     pub request_cipher: ContentCipher,
     /// The cipher the reply will be encrypted with: see [`ContentCipher::for_reply`].
     pub reply_cipher: ContentCipher,
+}
+
+impl std::fmt::Debug for PkiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PkiRequest")
+            .field("message_type", &self.message_type)
+            .field("transaction_id", &self.transaction_id)
+            .field("csr_subject", &self.csr.subject_name())
+            .field("has_challenge", &self.challenge_password.is_some())
+            .field("signer", &self.signer.subject_name())
+            .field("digest", &self.digest)
+            .field("request_cipher", &self.request_cipher)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PkiRequest {

@@ -241,7 +241,10 @@ pub(crate) fn read_certs_only(der: &[u8]) -> Result<Vec<X509>, BuildError> {
     Ok(certs.iter().map(|c| c.to_owned()).collect())
 }
 
-pub(crate) fn wrap<T: Encode>(content_type: der::asn1::ObjectIdentifier, content: &T) -> Result<Vec<u8>, BuildError> {
+pub(crate) fn wrap<T: der::EncodeValue + der::Tagged>(
+    content_type: der::asn1::ObjectIdentifier,
+    content: &T,
+) -> Result<Vec<u8>, BuildError> {
     let info = ContentInfo {
         content_type,
         content: Any::encode_from(content)?,

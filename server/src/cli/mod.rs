@@ -44,6 +44,13 @@ enum Command {
         #[command(subcommand)]
         command: CommandsCommand,
     },
+    /// The MDM push certificate (from Apple's Push Certificates Portal).
+    PushCert {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: PushCertCommand,
+    },
     /// The event stream: device, security and admin events.
     Events {
         #[command(flatten)]
@@ -134,12 +141,34 @@ enum DeviceCommand {
         #[arg(long)]
         disallow_proximity_setup: bool,
     },
+    /// Push the device now (wake it through APNs) and show what APNs answered.
+    Push { id: String },
     /// A device's commands, newest first.
     Commands {
         id: String,
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum PushCertCommand {
+    /// Upload or renew the push certificate: PEM certificate and key, or a PKCS#12
+    /// file whose password is read from the environment variable named by
+    /// --password-env (never from the command line).
+    Upload {
+        #[arg(long, requires = "key", conflicts_with = "pkcs12")]
+        cert: Option<std::path::PathBuf>,
+        #[arg(long, requires = "cert")]
+        key: Option<std::path::PathBuf>,
+        #[arg(long)]
+        pkcs12: Option<std::path::PathBuf>,
+        /// Environment variable holding the PKCS#12 password.
+        #[arg(long, default_value = "MDM_PKCS12_PASSWORD")]
+        password_env: String,
+    },
+    /// Show the certificate in use, its topic and when it expires.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -224,6 +253,7 @@ pub fn main() -> ExitCode {
         }
         Command::Devices { api, command } => run_api(&runtime, &api, |c| devices(c, command)),
         Command::Commands { api, command } => run_api(&runtime, &api, |c| commands(c, command)),
+        Command::PushCert { api, command } => run_api(&runtime, &api, |c| push_cert(c, command)),
         Command::Events { api, device, kind, limit } => run_api(&runtime, &api, move |c| async move {
             let mut query = vec![("limit".to_owned(), limit.to_string())];
             if let Some(d) = device {
@@ -360,6 +390,10 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
                 .await?;
             Ok(Output::Table(output::queued(&v), v))
         }
+        DeviceCommand::Push { id } => {
+            let v = c.post(&format!("/devices/{}/push", client::segment(&id)), &json!({})).await?;
+            Ok(Output::Table(output::push(&v), v))
+        }
         DeviceCommand::Commands { id, limit } => {
             let v = c
                 .get_query(
@@ -427,6 +461,36 @@ async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientE
                 .delete(&format!("/commands/{}", client::segment(&uuid)))
                 .await?;
             Ok(Output::Table(output::command(&v), v))
+        }
+    }
+}
+
+async fn push_cert(c: Client, command: PushCertCommand) -> Result<Output, ClientError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+    match command {
+        PushCertCommand::Upload { cert, key, pkcs12, password_env } => {
+            let body = match (cert, key, pkcs12) {
+                (Some(cert), Some(key), None) => json!({
+                    "certificate_pem": String::from_utf8_lossy(&read(&cert)?),
+                    "private_key_pem": String::from_utf8_lossy(&read(&key)?),
+                }),
+                (None, None, Some(p12)) => {
+                    use base64::Engine;
+                    json!({
+                        "pkcs12_base64": base64::engine::general_purpose::STANDARD.encode(read(&p12)?),
+                        "password": std::env::var(&password_env).unwrap_or_default(),
+                    })
+                }
+                _ => return Err(ClientError::Usage("give --cert and --key, or --pkcs12".into())),
+            };
+            let v = c.put("/push-certificate", &body).await?;
+            Ok(Output::Table(output::push_certificate(&v), v))
+        }
+        PushCertCommand::Show => {
+            let v = c.get("/push-certificate").await?;
+            Ok(Output::Table(output::push_certificate(&v), v))
         }
     }
 }

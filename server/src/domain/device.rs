@@ -46,6 +46,9 @@ pub struct Device {
     pub topic: Option<String>,
     pub push_token: Option<String>,
     pub push_magic: Option<String>,
+    /// Set when APNs said the token is no longer valid; cleared by the next TokenUpdate.
+    pub push_token_invalid_at: Option<DateTime<Utc>>,
+    pub last_push_at: Option<DateTime<Utc>>,
     pub has_unlock_token: bool,
     pub has_bootstrap_token: bool,
     pub awaiting_configuration: bool,

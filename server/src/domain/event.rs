@@ -23,6 +23,10 @@ pub mod kinds {
     pub const ADMIN_DEVICE_WIPE: &str = "admin.device_wipe";
     pub const ADMIN_WIPE_REFUSED: &str = "admin.device_wipe_refused";
     pub const ADMIN_TOKEN_CREATED: &str = "admin.token_created";
+    pub const ADMIN_PUSH_CERTIFICATE_UPLOADED: &str = "admin.push_certificate_uploaded";
+    pub const ADMIN_DEVICE_PUSH: &str = "admin.device_push";
+    pub const PUSH_CONFIGURATION_ERROR: &str = "push.configuration_error";
+    pub const PUSH_CERTIFICATE_EXPIRING: &str = "push.certificate_expiring";
 }
 
 /// Severity on the register's 0-5 scale (0 non-critical ... 5 emergency).
@@ -30,6 +34,7 @@ pub mod severity {
     pub const NON_CRITICAL: i16 = 0;
     pub const LOW: i16 = 1;
     pub const MEDIUM: i16 = 2;
+    pub const HIGH: i16 = 3;
 }
 
 #[derive(Debug, Clone)]

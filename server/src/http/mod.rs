@@ -18,6 +18,7 @@ pub struct AppState {
     pub apple: AppleService,
     pub commands: CommandService,
     pub tokens: TokenService,
+    pub push: std::sync::Arc<crate::services::push::PushService>,
     pub device_ca: Option<DeviceCa>,
     pub trust_client_cert_header: bool,
     pub public_url: String,

@@ -86,7 +86,7 @@ pub fn topic_of(cert: &X509) -> Result<String, PushCertError> {
         .subject_name()
         .entries_by_nid(Nid::USERID)
         .next()
-        .and_then(|e| e.data().as_utf8().ok().map(|s| s.to_string()))
+        .and_then(|e| e.data().to_string().ok())
         .ok_or(PushCertError::NoTopic)?;
     if !uid.starts_with(TOPIC_PREFIX) {
         return Err(PushCertError::NotMdmTopic(uid));
@@ -129,7 +129,7 @@ impl PushCertificate {
                 format!(
                     "{}={}",
                     e.object().nid().short_name().unwrap_or("?"),
-                    e.data().as_utf8().map(|s| s.to_string()).unwrap_or_default()
+                    e.data().to_string().unwrap_or_default()
                 )
             })
             .collect::<Vec<_>>()
@@ -163,20 +163,7 @@ impl PushCertificate {
 
     /// A warning an admin must read, from 30 days before expiry.
     pub fn expiry_warning(&self, now: DateTime<Utc>) -> Option<String> {
-        let days = self.days_left(now);
-        if self.not_after <= now {
-            Some(format!(
-                "the push certificate expired on {}: no device can be reached until it is renewed",
-                self.not_after.date_naive()
-            ))
-        } else if days < EXPIRY_WARNING_DAYS {
-            Some(format!(
-                "the push certificate expires in {days} day(s), on {}: renew it (same Apple ID, same topic) before then or every device stops receiving commands",
-                self.not_after.date_naive()
-            ))
-        } else {
-            None
-        }
+        crate::services::push::expiry_warning(self.not_after, now)
     }
 }
 

@@ -16,7 +16,8 @@ impl Maintenance {
     pub async fn run_once(&self) -> Result<(u64, u64), crate::storage::StoreError> {
         let now = Utc::now();
         let expired = self.store.expire(now).await?;
-        let pruned = self.store.prune(now - self.retention).await?;
+        let pruned = self.store.prune(now - self.retention).await?
+            + self.store.prune_push_attempts(now - self.retention).await?;
         if expired + pruned > 0 {
             tracing::info!(expired, pruned, "queue maintenance");
         }

@@ -8,6 +8,7 @@
 pub mod apple;
 pub mod commands;
 pub mod maintenance;
+pub mod push;
 pub mod tokens;
 pub mod wake;
 

@@ -3,6 +3,7 @@
 
 mod entities;
 mod sql;
+mod sql_push;
 
 pub use sql::SqlStore;
 
@@ -198,5 +199,56 @@ pub trait TokenStore: Send + Sync {
     async fn mark_token_used(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
-pub trait Storage: DeviceStore + CommandQueue + EventLog + TokenStore {}
-impl<T: DeviceStore + CommandQueue + EventLog + TokenStore> Storage for T {}
+/// A stored push certificate (key still sealed).
+#[derive(Debug, Clone)]
+pub struct PushCertificateRow {
+    pub id: String,
+    pub topic: String,
+    pub subject: String,
+    pub fingerprint: String,
+    pub certificate_pem: String,
+    pub private_key_sealed: Vec<u8>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub uploaded_by: String,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+/// Where to push a device.
+#[derive(Debug, Clone)]
+pub struct PushAddress {
+    pub device_id: String,
+    pub push_token: Option<String>,
+    pub push_magic: Option<String>,
+    pub token_invalid: bool,
+}
+
+/// One recorded exchange with APNs.
+#[derive(Debug, Clone)]
+pub struct PushAttemptRecord {
+    pub device_id: String,
+    pub attempted_at: DateTime<Utc>,
+    pub attempt: i32,
+    pub status: Option<i32>,
+    pub reason: Option<String>,
+    pub apns_id: Option<String>,
+}
+
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    async fn active_push_certificate(&self) -> StoreResult<Option<PushCertificateRow>>;
+    /// Makes `row` the certificate in use; the previous one is kept, marked replaced.
+    async fn replace_push_certificate(&self, row: PushCertificateRow) -> StoreResult<()>;
+    async fn push_addresses(&self, device_ids: &[String]) -> StoreResult<Vec<PushAddress>>;
+    /// Records attempts (batched) and stamps the devices' last push time.
+    async fn record_push_attempts(&self, attempts: Vec<PushAttemptRecord>) -> StoreResult<()>;
+    async fn mark_push_tokens_invalid(&self, device_ids: &[String], at: DateTime<Utc>) -> StoreResult<()>;
+    /// Enrolled devices with open commands, a valid push token, not seen and not
+    /// pushed since `since`: the ones to wake again.
+    async fn devices_to_repush(&self, since: DateTime<Utc>, limit: u64) -> StoreResult<Vec<String>>;
+    async fn push_attempts(&self, device_id: &str, limit: u64) -> StoreResult<Vec<PushAttemptRecord>>;
+    async fn prune_push_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+pub trait Storage: DeviceStore + CommandQueue + EventLog + TokenStore + PushStore {}
+impl<T: DeviceStore + CommandQueue + EventLog + TokenStore + PushStore> Storage for T {}

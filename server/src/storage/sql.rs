@@ -83,6 +83,8 @@ fn device_from_row(m: devices::Model) -> Device {
         topic: m.topic,
         push_token: m.push_token,
         push_magic: m.push_magic,
+        push_token_invalid_at: m.push_token_invalid_at,
+        last_push_at: m.last_push_at,
         awaiting_configuration: m.awaiting_configuration,
         identity_fingerprint: m.identity_fingerprint,
         identity_subject: m.identity_subject,
@@ -189,6 +191,8 @@ fn new_device_row(
         installed_profiles: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        push_token_invalid_at: Set(None),
+        last_push_at: Set(None),
     }
 }
 
@@ -295,6 +299,8 @@ impl DeviceStore for SqlStore {
         }
         if record.push_token_hex.is_some() {
             active.push_token = Set(record.push_token_hex);
+            // A new token is worth trying again even if APNs refused the old one.
+            active.push_token_invalid_at = Set(None);
         }
         if record.push_magic.is_some() {
             active.push_magic = Set(record.push_magic);

@@ -5,6 +5,7 @@ mod commands;
 mod devices;
 mod events;
 mod openapi;
+mod push;
 
 pub use auth::Admin;
 
@@ -14,5 +15,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi::document))
         .configure(devices::configure)
         .configure(commands::configure)
-        .configure(events::configure);
+        .configure(events::configure)
+        .configure(push::configure);
 }

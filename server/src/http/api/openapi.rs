@@ -109,6 +109,28 @@ pub fn spec() -> Value {
                 "responses": with_errors(json!({ "200": { "description": "Events", "content": { "application/json": { "schema": {
                     "type": "object", "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } } } } } } } }))
             }},
+            "/devices/{id}/push": { "post": {
+                "summary": "Push the device now (APNs) and report what APNs answered", "parameters": [device_id],
+                "responses": with_errors(ok("200", "DevicePush", "The outcome"))
+            }},
+            "/devices/{id}/push-attempts": { "get": {
+                "summary": "Recorded push attempts of the device, newest first", "parameters": [device_id,
+                    { "name": "limit", "in": "query", "schema": { "type": "integer" } }],
+                "responses": with_errors(json!({ "200": { "description": "Attempts", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object", "properties": {
+                        "attempted_at": { "type": "string", "format": "date-time" }, "attempt": { "type": "integer" },
+                        "status": { "type": ["integer", "null"] }, "reason": { "type": ["string", "null"] },
+                        "apns_id": { "type": ["string", "null"] } } } } } } } } } }))
+            }},
+            "/push-certificate": {
+                "get": { "summary": "The MDM push certificate in use, its topic and expiry (warning from 30 days before)",
+                         "responses": with_errors(ok("200", "PushCertificate", "The certificate")) },
+                "put": { "summary": "Upload or renew the MDM push certificate (PEM, or PKCS#12 with password); a renewal must keep the topic",
+                         "requestBody": json_body("PushCertificateUpload"),
+                         "responses": with_errors(json!({
+                            "200": { "description": "Installed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PushCertificate" } } } },
+                            "409": { "$ref": "#/components/responses/Error" } })) }
+            },
             "/openapi.json": { "get": { "summary": "This document", "security": [],
                 "responses": { "200": { "description": "OpenAPI document" } } } }
         },
@@ -131,6 +153,8 @@ pub fn spec() -> Value {
                     "identity_fingerprint": { "type": ["string", "null"], "description": "SHA-256 of the identity certificate" },
                     "hardware_encrypted": { "type": ["boolean", "null"] }, "passcode_present": { "type": ["boolean", "null"] },
                     "passcode_compliant": { "type": ["boolean", "null"] },
+                    "push_token_invalid_at": { "type": ["string", "null"], "format": "date-time" },
+                    "last_push_at": { "type": ["string", "null"], "format": "date-time" },
                     "installed_profiles": { "type": ["array", "null"], "items": { "type": "object" } } } },
                 "DevicePage": { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } },
@@ -172,6 +196,19 @@ pub fn spec() -> Value {
                 "CommandPage": { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Command" } },
                     "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" } } },
+                "PushCertificate": { "type": "object", "properties": {
+                    "topic": { "type": "string" }, "subject": { "type": "string" }, "fingerprint": { "type": "string" },
+                    "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },
+                    "days_left": { "type": "integer" }, "warning": { "type": ["string", "null"] },
+                    "uploaded_by": { "type": "string" }, "uploaded_at": { "type": "string", "format": "date-time" } } },
+                "PushCertificateUpload": { "type": "object", "properties": {
+                    "certificate_pem": { "type": "string" }, "private_key_pem": { "type": "string" },
+                    "pkcs12_base64": { "type": "string" }, "password": { "type": "string" } } },
+                "DevicePush": { "type": "object", "properties": {
+                    "device_id": { "type": "string" },
+                    "outcome": { "type": "string", "enum": ["delivered", "token_invalid", "configuration_error", "retries_exhausted", "rejected", "no_push_token", "push_token_invalid", "no_push_certificate"] },
+                    "http_status": { "type": ["integer", "null"] }, "reason": { "type": ["string", "null"] },
+                    "apns_id": { "type": ["string", "null"] }, "attempts": { "type": "integer" } } },
                 "Event": { "type": "object", "properties": {
                     "id": { "type": "integer" }, "occurred_at": { "type": "string", "format": "date-time" },
                     "kind": { "type": "string" }, "severity": { "type": ["integer", "null"], "minimum": 0, "maximum": 5 },

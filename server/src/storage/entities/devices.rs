@@ -35,6 +35,8 @@ pub struct Model {
     pub installed_profiles: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub push_token_invalid_at: Option<DateTimeUtc>,
+    pub last_push_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,4 +5,6 @@ pub mod admin_tokens;
 pub mod commands;
 pub mod devices;
 pub mod events;
+pub mod push_attempts;
+pub mod push_certificates;
 pub mod user_channels;
