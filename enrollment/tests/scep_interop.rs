@@ -168,7 +168,7 @@ fn certmonger_scep_submit_gets_a_certificate_and_a_refusal() {
         let msg = dir.path().join(format!("{cn}.p7"));
         std::fs::write(&msg, pem_block("PKCS7", &req.der)).unwrap();
         let out = run(Command::new(SCEP_SUBMIT)
-            .args(["-u", &server.url, "-r"])
+            .args(["-v", "-v", "-u", &server.url, "-r"])
             .arg(&ca_pem)
             .arg("-p")
             .arg(&msg));
