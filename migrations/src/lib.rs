@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_protocol_core;
 mod m20261121_000002_push;
+mod m20261121_000003_enrollment;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_protocol_core::Migration),
             Box::new(m20261121_000002_push::Migration),
+            Box::new(m20261121_000003_enrollment::Migration),
         ]
     }
 }
