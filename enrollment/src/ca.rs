@@ -79,7 +79,9 @@ impl CertificateAuthority {
     /// New self-signed CA: RSA 2048, SHA-256, valid for `years`.
     pub fn generate(common_name: &str, organization: &str, years: u32) -> Result<Self, CaError> {
         if years == 0 {
-            return Err(CaError::InvalidParameter("validity must be at least one year".into()));
+            return Err(CaError::InvalidParameter(
+                "validity must be at least one year".into(),
+            ));
         }
         let key = PKey::from_rsa(Rsa::generate(CA_KEY_BITS)?)?;
         let mut name = X509NameBuilder::new()?;
@@ -161,7 +163,9 @@ impl CertificateAuthority {
         usage: KeyUsageBits,
     ) -> Result<X509, CaError> {
         if days == 0 {
-            return Err(CaError::InvalidParameter("validity must be at least one day".into()));
+            return Err(CaError::InvalidParameter(
+                "validity must be at least one day".into(),
+            ));
         }
         let public = csr.public_key()?;
         let is_ec = check_device_key(&public)?;

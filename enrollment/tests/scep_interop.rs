@@ -58,7 +58,10 @@ fn common_name(cert: &X509) -> String {
 fn assert_issued_for(server: &ScepServer, cert: &X509, key_pem: &Path) {
     assert!(server.ca.issued(cert), "not issued by the CA");
     let key = PKey::private_key_from_pem(&std::fs::read(key_pem).unwrap()).unwrap();
-    assert!(cert.public_key().unwrap().public_eq(&key), "not for the client's key");
+    assert!(
+        cert.public_key().unwrap().public_eq(&key),
+        "not for the client's key"
+    );
 }
 
 fn scepclient(server: &ScepServer, dir: &Path, cn: &str, challenge: &str) -> Output {
@@ -69,7 +72,14 @@ fn scepclient(server: &ScepServer, dir: &Path, cn: &str, challenge: &str) -> Out
         .arg(dir.join("key.pem"))
         .arg("-certificate")
         .arg(dir.join("cert.pem"))
-        .args(["-challenge", challenge, "-cn", cn, "-organization", "Example MDM"])
+        .args([
+            "-challenge",
+            challenge,
+            "-cn",
+            cn,
+            "-organization",
+            "Example MDM",
+        ])
         .args(["-keySize", "2048", "-debug"]))
 }
 
@@ -86,17 +96,28 @@ fn scepclient_enrolls_renews_and_is_refused_a_wrong_challenge() {
     let dir = TempDir::new("scepclient");
 
     let out = scepclient(&server, dir.path(), "scepclient-device", CHALLENGE);
-    assert!(out.status.success(), "enrollment failed: {:?}", server.exchanges());
+    assert!(
+        out.status.success(),
+        "enrollment failed: {:?}",
+        server.exchanges()
+    );
     let first = read_cert(&dir.path().join("cert.pem"));
     assert_issued_for(&server, &first, &dir.path().join("key.pem"));
     assert_eq!(common_name(&first), "scepclient-device");
 
     // With cert.pem present, scepclient renews: a RenewalReq signed by that cert.
     let out = scepclient(&server, dir.path(), "scepclient-device", CHALLENGE);
-    assert!(out.status.success(), "renewal failed: {:?}", server.exchanges());
+    assert!(
+        out.status.success(),
+        "renewal failed: {:?}",
+        server.exchanges()
+    );
     let renewed = read_cert(&dir.path().join("cert.pem"));
     assert_issued_for(&server, &renewed, &dir.path().join("key.pem"));
-    assert_ne!(renewed.serial_number().to_bn().unwrap(), first.serial_number().to_bn().unwrap());
+    assert_ne!(
+        renewed.serial_number().to_bn().unwrap(),
+        first.serial_number().to_bn().unwrap()
+    );
 
     let refused_dir = TempDir::new("scepclient-refused");
     let out = scepclient(&server, refused_dir.path(), "guesser", "not-the-challenge");
@@ -116,7 +137,11 @@ fn scepclient_enrolls_renews_and_is_refused_a_wrong_challenge() {
         vec![
             ("POST", Some(MessageType::PkcsReq), "success"),
             ("POST", Some(MessageType::RenewalReq), "success"),
-            ("POST", Some(MessageType::PkcsReq), "failure BadRequest (challenge)"),
+            (
+                "POST",
+                Some(MessageType::PkcsReq),
+                "failure BadRequest (challenge)"
+            ),
         ]
     );
 }
@@ -133,7 +158,10 @@ fn pem_block(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 /// certmonger's helper with a request built by our client module: the reply's
@@ -152,8 +180,7 @@ fn certmonger_scep_submit_gets_a_certificate_and_a_refusal() {
     let ca_pem = dir.path().join("ca.pem");
     std::fs::write(&ca_pem, server.ca.cert_pem()).unwrap();
 
-    let out = run(Command::new(SCEP_SUBMIT)
-        .args(["-u", &server.url, "-c"]));
+    let out = run(Command::new(SCEP_SUBMIT).args(["-u", &server.url, "-c"]));
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("SCEPStandard"));
 

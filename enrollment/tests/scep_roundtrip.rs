@@ -5,8 +5,8 @@ use enrollment::ca::{CaError, CertificateAuthority, KeyUsageBits};
 use enrollment::identity::testing::p256_key;
 use enrollment::scep::client::{self, CertRepOutcome, ClientRequest, RequestOptions};
 use enrollment::scep::{
-    self, cert_rep_failure, cert_rep_success, parse_request, ContentCipher, FailInfo,
-    MessageType, PkiRequest,
+    self, cert_rep_failure, cert_rep_success, parse_request, ContentCipher, FailInfo, MessageType,
+    PkiRequest,
 };
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
@@ -16,7 +16,8 @@ use openssl::x509::{X509Name, X509NameBuilder, X509};
 fn name(cn: &str) -> X509Name {
     let mut n = X509NameBuilder::new().unwrap();
     n.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
-    n.append_entry_by_nid(Nid::ORGANIZATIONNAME, "Example MDM").unwrap();
+    n.append_entry_by_nid(Nid::ORGANIZATIONNAME, "Example MDM")
+        .unwrap();
     n.build()
 }
 
@@ -68,12 +69,21 @@ fn pkcsreq_with_rsa_2048_is_issued() {
     let key = rsa_key(2048);
     let (req, cert) = enroll(&ca, &key, "rsa-device");
     assert!(ca.issued(&cert));
-    assert!(cert.verify(ca.cert().public_key().unwrap().as_ref()).unwrap());
+    assert!(cert
+        .verify(ca.cert().public_key().unwrap().as_ref())
+        .unwrap());
     assert!(cert.public_key().unwrap().public_eq(&key));
-    let cn = cert.subject_name().entries_by_nid(Nid::COMMONNAME).next().unwrap();
+    let cn = cert
+        .subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .next()
+        .unwrap();
     assert_eq!(cn.data().to_string().unwrap(), "rsa-device");
     let text = key_usage(&cert);
-    assert!(text.contains("Digital Signature, Key Encipherment"), "{text}");
+    assert!(
+        text.contains("Digital Signature, Key Encipherment"),
+        "{text}"
+    );
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
     assert_eq!(req.message_type, MessageType::PkcsReq);
 }
@@ -103,7 +113,10 @@ fn parsed_request_exposes_what_the_server_decides_on() {
     assert_eq!(req.sender_nonce, sent.sender_nonce);
     assert_eq!(req.challenge_password.as_deref(), Some("pässwörd"));
     assert_eq!(req.request_cipher, ContentCipher::Aes256Cbc);
-    assert_eq!(req.signer.to_der().unwrap(), sent.signer().to_der().unwrap());
+    assert_eq!(
+        req.signer.to_der().unwrap(),
+        sent.signer().to_der().unwrap()
+    );
     assert!(format!("{req:?}").contains("has_challenge: true"));
 }
 
@@ -222,7 +235,10 @@ fn garbage_is_bad_request_without_a_transaction_to_answer() {
     for garbage in [&b""[..], b"hello", &[0x30, 0x03, 0x02, 0x01, 0x01]] {
         let err = parse_request(garbage, &ca).unwrap_err();
         assert!(
-            matches!(err.fail_info, FailInfo::BadRequest | FailInfo::BadMessageCheck),
+            matches!(
+                err.fail_info,
+                FailInfo::BadRequest | FailInfo::BadMessageCheck
+            ),
             "{err}"
         );
         assert!(err.envelope.transaction_id.is_none());
@@ -282,7 +298,10 @@ fn tampered_signature_is_bad_message_check() {
     der[mid] ^= 0x01;
     let err = parse_request(&der, &ca).unwrap_err();
     assert!(
-        matches!(err.fail_info, FailInfo::BadMessageCheck | FailInfo::BadRequest),
+        matches!(
+            err.fail_info,
+            FailInfo::BadMessageCheck | FailInfo::BadRequest
+        ),
         "{err}"
     );
 }
@@ -324,8 +343,17 @@ fn ca_cert_response_and_caps() {
     let ca = ca();
     let (content_type, der) = scep::ca_cert_response(&ca);
     assert_eq!(content_type, "application/x-x509-ca-cert");
-    assert_eq!(X509::from_der(&der).unwrap().to_der().unwrap(), ca.cert().to_der().unwrap());
-    for cap in ["POSTPKIOperation", "SHA-256", "AES", "SCEPStandard", "Renewal"] {
+    assert_eq!(
+        X509::from_der(&der).unwrap().to_der().unwrap(),
+        ca.cert().to_der().unwrap()
+    );
+    for cap in [
+        "POSTPKIOperation",
+        "SHA-256",
+        "AES",
+        "SCEPStandard",
+        "Renewal",
+    ] {
         assert!(scep::CA_CAPS.lines().any(|l| l == cap), "{cap}");
     }
     assert_eq!(scep::CERT_REP_CONTENT_TYPE, "application/x-pki-message");

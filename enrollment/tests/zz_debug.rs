@@ -20,7 +20,11 @@ fn debug_server() {
     let req = client::build_request(&opts).unwrap();
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&req.der);
-    std::fs::write("/tmp/vtest/msg.p7", format!("-----BEGIN PKCS7-----\n{b64}\n-----END PKCS7-----\n")).unwrap();
+    std::fs::write(
+        "/tmp/vtest/msg.p7",
+        format!("-----BEGIN PKCS7-----\n{b64}\n-----END PKCS7-----\n"),
+    )
+    .unwrap();
     std::fs::write("/tmp/vtest/url", &server.url).unwrap();
     std::thread::sleep(std::time::Duration::from_secs(240));
     eprintln!("{:?}", server.exchanges());

@@ -47,18 +47,63 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(PushCertificates::Table)
-                    .col(ColumnDef::new(PushCertificates::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(PushCertificates::Topic).string_len(255).not_null())
-                    .col(ColumnDef::new(PushCertificates::Subject).string_len(1024).not_null())
-                    .col(ColumnDef::new(PushCertificates::Fingerprint).string_len(64).not_null())
-                    .col(ColumnDef::new(PushCertificates::CertificatePem).text().not_null())
-                    .col(ColumnDef::new(PushCertificates::PrivateKeySealed).binary().not_null())
-                    .col(ColumnDef::new(PushCertificates::NotBefore).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(PushCertificates::NotAfter).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(PushCertificates::UploadedBy).string_len(255).not_null())
-                    .col(ColumnDef::new(PushCertificates::UploadedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(PushCertificates::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::Topic)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::Subject)
+                            .string_len(1024)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::Fingerprint)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::CertificatePem)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::PrivateKeySealed)
+                            .binary()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::NotBefore)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::NotAfter)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::UploadedBy)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushCertificates::UploadedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     // NULL for the certificate in use; older ones are kept for the record.
-                    .col(ColumnDef::new(PushCertificates::ReplacedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(PushCertificates::ReplacedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -73,8 +118,16 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(PushAttempts::DeviceId).string_len(36).not_null())
-                    .col(ColumnDef::new(PushAttempts::AttemptedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(PushAttempts::DeviceId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PushAttempts::AttemptedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(PushAttempts::Attempt).integer().not_null())
                     .col(ColumnDef::new(PushAttempts::Status).integer().null())
                     .col(ColumnDef::new(PushAttempts::Reason).string_len(512).null())
@@ -118,7 +171,12 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for column in [Devices::PushTokenInvalidAt, Devices::LastPushAt] {
             manager
-                .alter_table(Table::alter().table(Devices::Table).drop_column(column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(Devices::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         manager

@@ -80,19 +80,44 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Enrollments::Table)
-                    .col(ColumnDef::new(Enrollments::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(Enrollments::Platform).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(Enrollments::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Enrollments::Platform)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Enrollments::Name).string_len(255).not_null())
-                    .col(ColumnDef::new(Enrollments::TokenHash).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(Enrollments::TokenHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Enrollments::TokenSealed).binary().not_null())
-                    .col(ColumnDef::new(Enrollments::CreatedBy).string_len(255).not_null())
+                    .col(
+                        ColumnDef::new(Enrollments::CreatedBy)
+                            .string_len(255)
+                            .not_null(),
+                    )
                     .col(ts(Enrollments::CreatedAt).not_null())
                     .col(ts(Enrollments::ExpiresAt).null())
                     .col(ColumnDef::new(Enrollments::MaxUses).integer().null())
                     .col(ColumnDef::new(Enrollments::Uses).integer().not_null())
                     .col(ts(Enrollments::RevokedAt).null())
-                    .col(ColumnDef::new(Enrollments::AssignedUser).string_len(255).null())
-                    .col(ColumnDef::new(Enrollments::AssignedGroup).string_len(255).null())
+                    .col(
+                        ColumnDef::new(Enrollments::AssignedUser)
+                            .string_len(255)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Enrollments::AssignedGroup)
+                            .string_len(255)
+                            .null(),
+                    )
                     .col(ColumnDef::new(Enrollments::Options).text().not_null())
                     .to_owned(),
             )
@@ -112,9 +137,22 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ScepChallenges::Table)
-                    .col(ColumnDef::new(ScepChallenges::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(ScepChallenges::ChallengeHash).string_len(64).not_null())
-                    .col(ColumnDef::new(ScepChallenges::EnrollmentId).string_len(36).not_null())
+                    .col(
+                        ColumnDef::new(ScepChallenges::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ScepChallenges::ChallengeHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ScepChallenges::EnrollmentId)
+                            .string_len(36)
+                            .not_null(),
+                    )
                     .col(ts(ScepChallenges::CreatedAt).not_null())
                     .col(ts(ScepChallenges::ExpiresAt).not_null())
                     .col(ts(ScepChallenges::UsedAt).null())
@@ -151,12 +189,37 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(IssuedCertificates::Table)
-                    .col(ColumnDef::new(IssuedCertificates::Serial).string_len(64).not_null().primary_key())
-                    .col(ColumnDef::new(IssuedCertificates::Fingerprint).string_len(64).not_null())
-                    .col(ColumnDef::new(IssuedCertificates::Subject).string_len(512).not_null())
-                    .col(ColumnDef::new(IssuedCertificates::EnrollmentId).string_len(36).null())
-                    .col(ColumnDef::new(IssuedCertificates::DeviceId).string_len(36).null())
-                    .col(ColumnDef::new(IssuedCertificates::RenewedFrom).string_len(64).null())
+                    .col(
+                        ColumnDef::new(IssuedCertificates::Serial)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IssuedCertificates::Fingerprint)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IssuedCertificates::Subject)
+                            .string_len(512)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IssuedCertificates::EnrollmentId)
+                            .string_len(36)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(IssuedCertificates::DeviceId)
+                            .string_len(36)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(IssuedCertificates::RenewedFrom)
+                            .string_len(64)
+                            .null(),
+                    )
                     .col(ts(IssuedCertificates::IssuedAt).not_null())
                     .col(ts(IssuedCertificates::NotAfter).not_null())
                     .col(ts(IssuedCertificates::RevokedAt).null())
@@ -187,32 +250,59 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(PkiObjects::Table)
-                    .col(ColumnDef::new(PkiObjects::Name).string_len(64).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(PkiObjects::Name)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(PkiObjects::CertificatePem).text().not_null())
                     .col(ColumnDef::new(PkiObjects::ChainPem).text().null())
-                    .col(ColumnDef::new(PkiObjects::PrivateKeySealed).binary().not_null())
+                    .col(
+                        ColumnDef::new(PkiObjects::PrivateKeySealed)
+                            .binary()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(PkiObjects::Imported).boolean().not_null())
                     .col(ts(PkiObjects::CreatedAt).not_null())
                     .to_owned(),
             )
             .await?;
 
-        for column in [Devices::EnrollmentId, Devices::AssignedUser, Devices::AssignedGroup] {
+        for column in [
+            Devices::EnrollmentId,
+            Devices::AssignedUser,
+            Devices::AssignedGroup,
+        ] {
             let def = match column {
                 Devices::EnrollmentId => ColumnDef::new(column).string_len(36).null().to_owned(),
                 _ => ColumnDef::new(column).string_len(255).null().to_owned(),
             };
             manager
-                .alter_table(Table::alter().table(Devices::Table).add_column(def).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(Devices::Table)
+                        .add_column(def)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [Devices::EnrollmentId, Devices::AssignedUser, Devices::AssignedGroup] {
+        for column in [
+            Devices::EnrollmentId,
+            Devices::AssignedUser,
+            Devices::AssignedGroup,
+        ] {
             manager
-                .alter_table(Table::alter().table(Devices::Table).drop_column(column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(Devices::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         for table in [
@@ -221,7 +311,9 @@ impl MigrationTrait for Migration {
             ScepChallenges::Table.into_iden(),
             Enrollments::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

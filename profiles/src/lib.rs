@@ -10,6 +10,7 @@
 
 pub mod checkin;
 pub mod commands;
+pub mod enrollment_profile;
 pub mod report;
 
 /// A plist that could not be read as the message it claims to be.

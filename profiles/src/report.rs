@@ -185,7 +185,10 @@ mod tests {
     }
 
     fn dict(entries: Vec<(&str, Value)>) -> plist::Dictionary {
-        entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
     }
 
     #[test]

@@ -24,9 +24,13 @@ fn samples() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for dict in [report, checkin] {
         let mut xml = Vec::new();
-        Value::Dictionary(dict.clone()).to_writer_xml(&mut xml).unwrap();
+        Value::Dictionary(dict.clone())
+            .to_writer_xml(&mut xml)
+            .unwrap();
         let mut binary = Vec::new();
-        Value::Dictionary(dict).to_writer_binary(&mut binary).unwrap();
+        Value::Dictionary(dict)
+            .to_writer_binary(&mut binary)
+            .unwrap();
         out.push(xml);
         out.push(binary);
     }

@@ -256,11 +256,25 @@ impl ServeArgs {
         let apns = crate::push::apns::ApnsSettings {
             url: apns_url,
             extra_ca_pem: None,
-            connections: self.apns_connections.or(file.apns_connections).unwrap_or(2).clamp(1, 16),
-            concurrency: self.apns_concurrency.or(file.apns_concurrency).unwrap_or(500).max(1),
-            max_attempts: self.apns_max_attempts.or(file.apns_max_attempts).unwrap_or(5).clamp(1, 20),
+            connections: self
+                .apns_connections
+                .or(file.apns_connections)
+                .unwrap_or(2)
+                .clamp(1, 16),
+            concurrency: self
+                .apns_concurrency
+                .or(file.apns_concurrency)
+                .unwrap_or(500)
+                .max(1),
+            max_attempts: self
+                .apns_max_attempts
+                .or(file.apns_max_attempts)
+                .unwrap_or(5)
+                .clamp(1, 20),
             retry_base: std::time::Duration::from_millis(
-                self.apns_retry_base_ms.or(file.apns_retry_base_ms).unwrap_or(1000),
+                self.apns_retry_base_ms
+                    .or(file.apns_retry_base_ms)
+                    .unwrap_or(1000),
             ),
             expiration: std::time::Duration::from_secs(24 * 3600),
         };
@@ -268,10 +282,14 @@ impl ServeArgs {
             apns,
             apns_ca_cert: self.apns_ca_cert.clone().or(file.apns_ca_cert),
             push_coalesce: std::time::Duration::from_millis(
-                self.push_coalesce_ms.or(file.push_coalesce_ms).unwrap_or(250),
+                self.push_coalesce_ms
+                    .or(file.push_coalesce_ms)
+                    .unwrap_or(250),
             ),
             repush_interval: std::time::Duration::from_secs(
-                self.repush_interval_secs.or(file.repush_interval_secs).unwrap_or(900),
+                self.repush_interval_secs
+                    .or(file.repush_interval_secs)
+                    .unwrap_or(900),
             ),
             master_key_file: self
                 .master_key_file

@@ -53,7 +53,10 @@ fn options() -> Options {
 }
 
 fn xml(entries: Vec<(&str, Value)>) -> Vec<u8> {
-    let dict: Dictionary = entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let dict: Dictionary = entries
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     let mut out = Vec::new();
     Value::Dictionary(dict).to_writer_xml(&mut out).unwrap();
     out
@@ -103,7 +106,11 @@ async fn run_cycles(server: &TestServer, devices: &[ActiveDevice], opts: &Option
     for round in 0..=opts.rounds {
         // Queue one command to each active device, then sign the acknowledgements.
         let (code, body) = server
-            .api("POST", "/commands", Some(serde_json::json!({ "device_ids": ids, "type": "SecurityInfo" })))
+            .api(
+                "POST",
+                "/commands",
+                Some(serde_json::json!({ "device_ids": ids, "type": "SecurityInfo" })),
+            )
             .await;
         assert_eq!(code, 202, "{body}");
         let work: Vec<(Signed, Signed)> = body["commands"]
@@ -121,7 +128,13 @@ async fn run_cycles(server: &TestServer, devices: &[ActiveDevice], opts: &Option
                     ("CommandUUID", c["command_uuid"].as_str().unwrap().into()),
                 ]);
                 let signature = sign_detached(&device.key, &device.cert, &ack);
-                (device.idle.clone(), Signed { body: ack, signature })
+                (
+                    device.idle.clone(),
+                    Signed {
+                        body: ack,
+                        signature,
+                    },
+                )
             })
             .collect();
         let work = Arc::new(std::sync::Mutex::new(work));
@@ -174,7 +187,11 @@ async fn run_cycles(server: &TestServer, devices: &[ActiveDevice], opts: &Option
         let (http, health, counter) = (http.clone(), health.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
             while counter
-                .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1))
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
                 .is_ok()
             {
                 let resp = http.get(&health).send().await.expect("healthz");
@@ -230,9 +247,18 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
         .into_iter()
         .zip(ids.iter())
         .map(|((udid, key, cert), id)| {
-            let body = xml(vec![("UDID", udid.clone().into()), ("Status", "Idle".into())]);
+            let body = xml(vec![
+                ("UDID", udid.clone().into()),
+                ("Status", "Idle".into()),
+            ]);
             let signature = sign_detached(&key, &cert, &body);
-            ActiveDevice { id: id.clone(), udid, key, cert, idle: Signed { body, signature } }
+            ActiveDevice {
+                id: id.clone(),
+                udid,
+                key,
+                cert,
+                idle: Signed { body, signature },
+            }
         })
         .collect();
 
@@ -241,7 +267,11 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
     // One command to the whole fleet, through the API, timed end to end.
     let started = Instant::now();
     let (code, body) = server
-        .api("POST", "/commands", Some(serde_json::json!({ "device_ids": ids, "type": "DeviceInformation" })))
+        .api(
+            "POST",
+            "/commands",
+            Some(serde_json::json!({ "device_ids": ids, "type": "DeviceInformation" })),
+        )
         .await;
     let fan_out = started.elapsed();
     assert_eq!(code, 202, "{body}");

@@ -26,7 +26,10 @@ fn main() {
     let pushes = arg("--pushes", 100_000);
     let connections = arg("--connections", 2);
     let concurrency = arg("--concurrency", 500);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let apple = TestCa::new("Fake Apple Push CA");
         let fake = FakeApns::start(&apple.cert).await;
@@ -69,9 +72,13 @@ fn main() {
             .iter()
             .filter(|r| r.outcome == mdm_server::push::apns::Outcome::Delivered)
             .count();
-        assert_eq!(delivered, pushes, "every push must be delivered for the rate to mean anything");
+        assert_eq!(
+            delivered, pushes,
+            "every push must be delivered for the rate to mean anything"
+        );
 
-        let bare = bare_client_rate(&fake, &key, &cert, TOPIC, pushes, connections, concurrency).await;
+        let bare =
+            bare_client_rate(&fake, &key, &cert, TOPIC, pushes, connections, concurrency).await;
         println!("pushes {pushes}, connections {connections}, concurrency {concurrency}");
         println!("| client | pushes/s |");
         println!("|---|---|");

@@ -51,8 +51,7 @@ pub fn mdm_binary() -> PathBuf {
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
-        let status = build.status()
-            .expect("run cargo build");
+        let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the mdm binary failed");
     }
     bin

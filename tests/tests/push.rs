@@ -58,7 +58,10 @@ async fn upload_pem(setup: &PushSetup, topic: &str, days: i64) -> (StatusCode, V
         "certificate_pem": String::from_utf8(cert.to_pem().unwrap()).unwrap(),
         "private_key_pem": String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
     });
-    setup.server.api("PUT", "/push-certificate", Some(body)).await
+    setup
+        .server
+        .api("PUT", "/push-certificate", Some(body))
+        .await
 }
 
 async fn enrolled(setup: &PushSetup) -> (SimDevice, String) {
@@ -81,7 +84,11 @@ async fn queued_lock_reaches_the_device_through_a_push(backend: Backend) {
 
     let (code, body) = setup
         .server
-        .api("POST", &format!("/devices/{id}/lock"), Some(json!({ "message": "Lost" })))
+        .api(
+            "POST",
+            &format!("/devices/{id}/lock"),
+            Some(json!({ "message": "Lost" })),
+        )
         .await;
     assert_eq!(code, StatusCode::ACCEPTED, "{body}");
     let pushes = setup.fake.wait_for(1, Duration::from_secs(10)).await;
@@ -92,14 +99,20 @@ async fn queued_lock_reaches_the_device_through_a_push(backend: Backend) {
     assert_eq!(push.client_topic, TOPIC);
     assert_eq!(push.push_type, "mdm");
     assert_eq!(push.priority.as_deref(), Some("10"));
-    assert!(push.expiration.as_deref().unwrap().parse::<i64>().unwrap() > chrono::Utc::now().timestamp());
+    assert!(
+        push.expiration.as_deref().unwrap().parse::<i64>().unwrap()
+            > chrono::Utc::now().timestamp()
+    );
     assert_eq!(push.magic.as_deref(), Some(device.push_magic.as_str()));
 
     // Woken, the device connects and receives the lock.
     let lock = device.idle().await.expect("the lock is waiting");
     assert_eq!(lock.request_type, "DeviceLock");
 
-    let attempts = setup.server.get(&format!("/devices/{id}/push-attempts")).await;
+    let attempts = setup
+        .server
+        .get(&format!("/devices/{id}/push-attempts"))
+        .await;
     assert_eq!(attempts["items"][0]["status"], 200);
     assert_eq!(attempts["items"][0]["apns_id"], push.apns_id.as_str());
     assert!(setup.server.get(&format!("/devices/{id}")).await["last_push_at"].is_string());
@@ -109,8 +122,16 @@ async fn many_commands_one_push_and_fan_out(backend: Backend) {
     let setup = start(backend, &[]).await;
     upload_pem(&setup, TOPIC, 365).await;
     let (_device, id) = enrolled(&setup).await;
-    for request_type in ["ProfileList", "SecurityInfo", "CertificateList", "DeviceInformation"] {
-        setup.server.queue(&id, json!({ "type": request_type })).await;
+    for request_type in [
+        "ProfileList",
+        "SecurityInfo",
+        "CertificateList",
+        "DeviceInformation",
+    ] {
+        setup
+            .server
+            .queue(&id, json!({ "type": request_type }))
+            .await;
     }
     setup.fake.wait_for(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -123,13 +144,20 @@ async fn many_commands_one_push_and_fan_out(backend: Backend) {
     let ids: Vec<&str> = devices.iter().map(|(_, id)| id.as_str()).collect();
     let (code, _) = setup
         .server
-        .api("POST", "/commands", Some(json!({ "device_ids": ids, "type": "ProfileList" })))
+        .api(
+            "POST",
+            "/commands",
+            Some(json!({ "device_ids": ids, "type": "ProfileList" })),
+        )
         .await;
     assert_eq!(code, StatusCode::ACCEPTED);
     let pushes = setup.fake.wait_for(21, Duration::from_secs(10)).await;
     let mut tokens: Vec<String> = pushes[1..].iter().map(|p| p.token.clone()).collect();
     tokens.sort();
-    let mut expected: Vec<String> = devices.iter().map(|(d, _)| hex::encode(&d.push_token)).collect();
+    let mut expected: Vec<String> = devices
+        .iter()
+        .map(|(d, _)| hex::encode(&d.push_token))
+        .collect();
     expected.sort();
     assert_eq!(tokens, expected, "each device pushed once");
 }
@@ -139,8 +167,13 @@ async fn unregistered_token_stops_pushes_until_token_update(backend: Backend) {
     upload_pem(&setup, TOPIC, 365).await;
     let (mut device, id) = enrolled(&setup).await;
     let token = hex::encode(&device.push_token);
-    setup.fake.script_token(&token, vec![Scripted::Fail(410, "Unregistered")]);
-    let (code, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+    setup
+        .fake
+        .script_token(&token, vec![Scripted::Fail(410, "Unregistered")]);
+    let (code, result) = setup
+        .server
+        .api("POST", &format!("/devices/{id}/push"), None)
+        .await;
     assert_eq!(code, StatusCode::OK, "{result}");
     assert_eq!(result["outcome"], "token_invalid");
     assert_eq!(result["http_status"], 410);
@@ -148,18 +181,30 @@ async fn unregistered_token_stops_pushes_until_token_update(backend: Backend) {
     assert!(setup.server.get(&format!("/devices/{id}")).await["push_token_invalid_at"].is_string());
 
     // No more pushes to that token...
-    let (_, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+    let (_, result) = setup
+        .server
+        .api("POST", &format!("/devices/{id}/push"), None)
+        .await;
     assert_eq!(result["outcome"], "push_token_invalid");
     assert_eq!(setup.fake.received().len(), 1);
     // ...until the device sends a new TokenUpdate (with its new token).
     device.push_token = vec![0x5a; 32];
     assert_eq!(device.token_update().await.status, StatusCode::OK);
-    let (_, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+    let (_, result) = setup
+        .server
+        .api("POST", &format!("/devices/{id}/push"), None)
+        .await;
     assert_eq!(result["outcome"], "delivered", "{result}");
 
     // BadDeviceToken is treated the same way.
-    setup.fake.script_token(&hex::encode(&device.push_token), vec![Scripted::Fail(400, "BadDeviceToken")]);
-    let (_, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+    setup.fake.script_token(
+        &hex::encode(&device.push_token),
+        vec![Scripted::Fail(400, "BadDeviceToken")],
+    );
+    let (_, result) = setup
+        .server
+        .api("POST", &format!("/devices/{id}/push"), None)
+        .await;
     assert_eq!(result["outcome"], "token_invalid");
 }
 
@@ -172,11 +217,17 @@ async fn transient_failures_are_retried(backend: Backend) {
         Scripted::Fail(503, "ServiceUnavailable"),
         Scripted::DropConnection,
     ]);
-    let (code, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+    let (code, result) = setup
+        .server
+        .api("POST", &format!("/devices/{id}/push"), None)
+        .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(result["outcome"], "delivered", "{result}");
     assert_eq!(result["attempts"], 4);
-    let attempts = setup.server.get(&format!("/devices/{id}/push-attempts")).await;
+    let attempts = setup
+        .server
+        .get(&format!("/devices/{id}/push-attempts"))
+        .await;
     let statuses: Vec<Value> = attempts["items"]
         .as_array()
         .unwrap()
@@ -184,13 +235,22 @@ async fn transient_failures_are_retried(backend: Backend) {
         .rev()
         .map(|a| a["status"].clone())
         .collect();
-    assert_eq!(statuses, vec![json!(429), json!(503), Value::Null, json!(200)]);
-    assert!(setup.fake.connections() >= 2, "reconnected after the dropped connection");
+    assert_eq!(
+        statuses,
+        vec![json!(429), json!(503), Value::Null, json!(200)]
+    );
+    assert!(
+        setup.fake.connections() >= 2,
+        "reconnected after the dropped connection"
+    );
 
     // GOAWAY: the client reconnects and keeps delivering.
     setup.fake.script(vec![Scripted::GoAway]);
     for _ in 0..3 {
-        let (_, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+        let (_, result) = setup
+            .server
+            .api("POST", &format!("/devices/{id}/push"), None)
+            .await;
         assert_eq!(result["outcome"], "delivered", "{result}");
     }
 }
@@ -203,16 +263,27 @@ async fn configuration_errors_are_reported(backend: Backend) {
         &hex::encode(&device.push_token),
         vec![Scripted::Fail(400, "DeviceTokenNotForTopic")],
     );
-    let (_, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+    let (_, result) = setup
+        .server
+        .api("POST", &format!("/devices/{id}/push"), None)
+        .await;
     assert_eq!(result["outcome"], "configuration_error", "{result}");
     let events = setup.server.events("push.configuration_error").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["severity"], 2);
-    assert!(events[0]["message"].as_str().unwrap().contains("DeviceTokenNotForTopic"));
+    assert!(events[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("DeviceTokenNotForTopic"));
 
     let (_other, other_id) = enrolled(&setup).await;
-    setup.fake.script(vec![Scripted::Fail(500, "InternalServerError"); 2]);
-    let (_, result) = setup.server.api("POST", &format!("/devices/{other_id}/push"), None).await;
+    setup
+        .fake
+        .script(vec![Scripted::Fail(500, "InternalServerError"); 2]);
+    let (_, result) = setup
+        .server
+        .api("POST", &format!("/devices/{other_id}/push"), None)
+        .await;
     assert_eq!(result["outcome"], "retries_exhausted", "{result}");
     assert_eq!(result["attempts"], 2);
 }
@@ -221,15 +292,24 @@ async fn push_certificate_rules(backend: Backend) {
     let setup = start(backend, &[]).await;
     let (code, body) = setup.server.api("GET", "/push-certificate", None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
-    assert!(body["error"].as_str().unwrap().contains("no push certificate"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("no push certificate"));
     let (_device, id) = enrolled(&setup).await;
-    let (_, result) = setup.server.api("POST", &format!("/devices/{id}/push"), None).await;
+    let (_, result) = setup
+        .server
+        .api("POST", &format!("/devices/{id}/push"), None)
+        .await;
     assert_eq!(result["outcome"], "no_push_certificate");
 
     // Expired: refused with the date.
     let (code, body) = upload_pem(&setup, TOPIC, -3).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
     // Not an MDM push certificate (no UID topic).
     let (key, cert) = setup.apple_ca.issue("not a push certificate");
     let (code, body) = setup
@@ -250,12 +330,20 @@ async fn push_certificate_rules(backend: Backend) {
     let (code, info) = upload_pem(&setup, TOPIC, 10).await;
     assert_eq!(code, StatusCode::OK, "{info}");
     assert!(info["days_left"].as_i64().unwrap() <= 10);
-    assert!(info["warning"].as_str().unwrap().contains("expires in"), "{info}");
+    assert!(
+        info["warning"].as_str().unwrap().contains("expires in"),
+        "{info}"
+    );
     let out = setup.server.clone_cli().run(&["push-cert", "show"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("WARNING"));
 
     // Renewal keeps the topic; another topic is refused with an explanation.
-    let (code, body) = upload_pem(&setup, "com.apple.mgmt.External.00000000-1111-4222-8333-444444444444", 365).await;
+    let (code, body) = upload_pem(
+        &setup,
+        "com.apple.mgmt.External.00000000-1111-4222-8333-444444444444",
+        365,
+    )
+    .await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert!(body["error"].as_str().unwrap().contains("Renew"), "{body}");
     let (code, info) = upload_pem(&setup, TOPIC, 365).await;
@@ -268,7 +356,11 @@ async fn push_certificate_rules(backend: Backend) {
     let (key, cert) = make_push_certificate(&setup.apple_ca, TOPIC, 365);
     let dir = TempDir::new("mdm-p12");
     std::fs::write(dir.0.join("cert.pem"), cert.to_pem().unwrap()).unwrap();
-    std::fs::write(dir.0.join("key.pem"), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    std::fs::write(
+        dir.0.join("key.pem"),
+        key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
     for legacy in [true, false] {
         let p12 = dir.0.join(format!("push-{legacy}.p12"));
         let mut cmd = std::process::Command::new("openssl");
@@ -294,7 +386,11 @@ async fn push_certificate_rules(backend: Backend) {
             .output()
             .await
             .unwrap();
-        assert!(out.status.success(), "legacy={legacy}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "legacy={legacy}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains(TOPIC));
         let out = tokio::process::Command::new(mdm_tests::fixture::mdm_binary())
             .args(["push-cert", "upload", "--pkcs12"])
@@ -332,11 +428,16 @@ async fn waiting_devices_are_pushed_again(backend: Backend) {
     let (device, id) = enrolled(&setup).await;
     // Quiet device: enrolled a while ago as far as the schedule is concerned.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    setup.server.queue(&id, json!({ "type": "ProfileList" })).await;
+    setup
+        .server
+        .queue(&id, json!({ "type": "ProfileList" }))
+        .await;
     setup.fake.wait_for(1, Duration::from_secs(10)).await;
     // It does not connect; within the next intervals it is pushed again.
     let pushes = setup.fake.wait_for(2, Duration::from_secs(15)).await;
-    assert!(pushes.iter().all(|p| p.token == hex::encode(&device.push_token)));
+    assert!(pushes
+        .iter()
+        .all(|p| p.token == hex::encode(&device.push_token)));
     // Once it has fetched its commands, the schedule leaves it alone.
     device.drain().await;
     let before = setup.fake.received().len();

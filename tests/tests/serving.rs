@@ -29,7 +29,11 @@ async fn https_by_default_with_a_generated_certificate() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let base = line.trim().strip_prefix("mdm listening on ").unwrap().to_owned();
+    let base = line
+        .trim()
+        .strip_prefix("mdm listening on ")
+        .unwrap()
+        .to_owned();
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
     let port = base.rsplit(':').next().unwrap();
     let localhost = format!("https://localhost:{port}");
@@ -39,9 +43,16 @@ async fn https_by_default_with_a_generated_certificate() {
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .build()
         .unwrap();
-    let resp = trusting.get(format!("{localhost}/healthz")).send().await.unwrap();
+    let resp = trusting
+        .get(format!("{localhost}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(reqwest::get(format!("{localhost}/healthz")).await.is_err(), "untrusted by default");
+    assert!(
+        reqwest::get(format!("{localhost}/healthz")).await.is_err(),
+        "untrusted by default"
+    );
     // The key is sealed on disk, never stored in clear.
     let sealed = std::fs::read(dir.0.join("tls/server.key.sealed")).unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("PRIVATE KEY"));
@@ -55,7 +66,11 @@ async fn https_by_default_with_a_generated_certificate() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 of 0 device(s)"));
     let _ = child.kill();
     let _ = child.wait();
@@ -87,8 +102,14 @@ async fn finished_results_are_pruned_after_retention(backend: Backend) {
     let (code, _) = server.api("GET", &format!("/commands/{done}"), None).await;
     assert_eq!(code, 404);
     assert_eq!(server.command(&open).await["status"], "sent");
-    let recent = store.prune(Utc::now() - chrono::Duration::days(90)).await.unwrap();
-    assert_eq!(recent, 0, "nothing younger than the retention period is pruned");
+    let recent = store
+        .prune(Utc::now() - chrono::Duration::days(90))
+        .await
+        .unwrap();
+    assert_eq!(
+        recent, 0,
+        "nothing younger than the retention period is pruned"
+    );
 }
 
 on_every_backend!(finished_results_are_pruned_after_retention);

@@ -3,8 +3,8 @@
 
 use der::asn1::{Any, ObjectIdentifier as Oid, OctetStringRef, SetOfVec, Utf8StringRef};
 use der::asn1::{Ia5StringRef, PrintableStringRef};
-use der::{Tag, Tagged};
-use x509_cert::attr::{Attribute, Attributes};
+use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
+use x509_cert::attr::Attribute;
 
 use super::algorithms::oid;
 
@@ -23,7 +23,7 @@ pub(crate) struct PkiAttributes {
 impl PkiAttributes {
     /// Picks the SCEP attributes out of a SignerInfo's signed attributes. A value of
     /// an unexpected type reads as absent.
-    pub fn read(attrs: &Attributes) -> Self {
+    pub fn read(attrs: &[Attribute]) -> Self {
         let mut out = PkiAttributes::default();
         for attr in attrs.iter() {
             let Some(value) = single_value(attr) else {
@@ -63,10 +63,32 @@ impl PkiAttributes {
         ];
         for (oid, value) in nonces {
             if let Some(value) = value {
-                out.push(attribute(oid, Any::encode_from(&OctetStringRef::new(value)?)?)?);
+                out.push(attribute(
+                    oid,
+                    Any::encode_from(&OctetStringRef::new(value)?)?,
+                )?);
             }
         }
         Ok(out)
+    }
+}
+
+/// The attributes in the contents of a `[0] IMPLICIT SET OF Attribute` field (as in
+/// a SignerInfo or a CSR), read one by one: no re-sorting, no duplicate check.
+pub(crate) fn decode_attributes(contents: &[u8]) -> der::Result<Vec<Attribute>> {
+    let mut reader = SliceReader::new(contents)?;
+    let mut out = Vec::new();
+    while !reader.is_finished() {
+        out.push(Attribute::decode(&mut reader)?);
+    }
+    Ok(out)
+}
+
+/// The tag of an IMPLICIT constructed context-specific field `[n]`.
+pub(crate) fn context_tag(n: u8) -> Tag {
+    Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::new(n),
     }
 }
 
@@ -125,7 +147,7 @@ fn octets(value: &Any) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use der::{Decode, Encode};
+    use der::Encode;
 
     #[test]
     fn round_trip() {
@@ -142,7 +164,7 @@ mod tests {
             set.insert(a).unwrap();
         }
         let der = set.to_der().unwrap();
-        let back = PkiAttributes::read(&Attributes::from_der(&der).unwrap());
+        let back = PkiAttributes::read(&decode_attributes(&der[2..]).unwrap());
         assert_eq!(back, attrs);
     }
 

@@ -161,9 +161,15 @@ pub fn parse_cert_rep(
         SignedDataError::UnsupportedDigest(d) => ClientError::Malformed(format!("digest {d}")),
         SignedDataError::BadSignature => ClientError::BadSignature,
     })?;
-    let content = parsed.verify(Some(ca_cert)).map_err(|_| ClientError::BadSignature)?;
+    let content = parsed
+        .verify(Some(ca_cert))
+        .map_err(|_| ClientError::BadSignature)?;
     let attrs = &parsed.attributes;
-    if attrs.message_type.as_deref().and_then(MessageType::from_code) != Some(MessageType::CertRep)
+    if attrs
+        .message_type
+        .as_deref()
+        .and_then(MessageType::from_code)
+        != Some(MessageType::CertRep)
     {
         return Err(ClientError::Malformed("not a CertRep".into()));
     }
@@ -194,8 +200,8 @@ pub fn open_cert_envelope(enveloped: &[u8], request: &ClientRequest) -> Result<X
         .map_err(envelope_error)?
         .decrypt(&request.signer_key, &request.signer_cert)
         .map_err(envelope_error)?;
-    let certs = signed_data::read_certs_only(&certs_only)
-        .map_err(|e| ClientError::Malformed(e.0))?;
+    let certs =
+        signed_data::read_certs_only(&certs_only).map_err(|e| ClientError::Malformed(e.0))?;
     certs
         .into_iter()
         .find(|c| {

@@ -87,8 +87,13 @@ pub(crate) fn open(
     }
     let content_key = unwrap_content_key(key, encrypted_key, cipher.key_len())?;
     let implementation = fetch(cipher)?;
-    let content = decrypt(&implementation, &content_key, iv.as_bytes(), ciphertext.as_bytes())
-        .ok_or(EnvelopeError::Undecryptable)?;
+    let content = decrypt(
+        &implementation,
+        &content_key,
+        iv.as_bytes(),
+        ciphertext.as_bytes(),
+    )
+    .ok_or(EnvelopeError::Undecryptable)?;
     Ok(Opened { content, cipher })
 }
 
@@ -97,8 +102,8 @@ fn decode(der: &[u8]) -> Result<EnvelopedData, EnvelopeError> {
     let normalized = CmsContentInfo::from_der(der)
         .and_then(|c| c.to_der())
         .map_err(|e| EnvelopeError::Malformed(format!("not CMS: {e}")))?;
-    let info = ContentInfo::from_der(&normalized)
-        .map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+    let info =
+        ContentInfo::from_der(&normalized).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
     if info.content_type != oid::ENVELOPED_DATA {
         return Err(EnvelopeError::Malformed(format!(
             "content is {}, not EnvelopedData",
@@ -113,10 +118,7 @@ fn decode(der: &[u8]) -> Result<EnvelopedData, EnvelopeError> {
 /// The encrypted content key of the key-transport recipient that names `cert`; if
 /// none names it, the only key-transport recipient (some clients address the CA
 /// by a stale or reissued certificate with the same key).
-fn recipient_key<'a>(
-    enveloped: &'a EnvelopedData,
-    cert: &X509,
-) -> Result<&'a [u8], EnvelopeError> {
+fn recipient_key<'a>(enveloped: &'a EnvelopedData, cert: &X509) -> Result<&'a [u8], EnvelopeError> {
     let ours = cert
         .to_der()
         .ok()
@@ -198,7 +200,9 @@ fn fetch(cipher: ContentCipher) -> Result<Cipher, EnvelopeError> {
         return Cipher::fetch(None, cipher.openssl_name(), None).map_err(unavailable);
     }
     let legacy = legacy_context().ok_or_else(|| {
-        EnvelopeError::UnsupportedAlgorithm("DES-CBC: openssl's legacy provider is not installed".into())
+        EnvelopeError::UnsupportedAlgorithm(
+            "DES-CBC: openssl's legacy provider is not installed".into(),
+        )
     })?;
     Cipher::fetch(Some(&legacy.ctx), cipher.openssl_name(), None).map_err(unavailable)
 }

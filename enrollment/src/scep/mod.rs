@@ -181,7 +181,11 @@ pub struct ScepError {
 }
 
 impl ScepError {
-    pub(crate) fn new(fail_info: FailInfo, reason: impl Into<String>, envelope: &RequestEnvelope) -> Self {
+    pub(crate) fn new(
+        fail_info: FailInfo,
+        reason: impl Into<String>,
+        envelope: &RequestEnvelope,
+    ) -> Self {
         ScepError {
             fail_info,
             reason: reason.into(),

@@ -30,8 +30,8 @@ pub fn cert_rep_success(
     // this set as its own, and DER set order cannot be chosen. The CA certificate
     // travels in the outer SignedData.
     let certs_only = signed_data::certs_only(&[issued]).map_err(failed)?;
-    let enveloped = envelope::seal(&certs_only, &req.signer, req.reply_cipher)
-        .map_err(|e| failed(e.into()))?;
+    let enveloped =
+        envelope::seal(&certs_only, &req.signer, req.reply_cipher).map_err(|e| failed(e.into()))?;
     let attributes = PkiAttributes {
         pki_status: Some(PKI_STATUS_SUCCESS.into()),
         ..reply_attributes(Some(&req.transaction_id), Some(&req.sender_nonce)).map_err(failed)?

@@ -24,7 +24,10 @@ pub fn parse_request(der: &[u8], ca: &CertificateAuthority) -> Result<PkiRequest
     envelope.sender_nonce = attrs.sender_nonce.clone();
     envelope.signer = Some(parsed.signer.clone());
     envelope.digest = parsed.digest;
-    envelope.message_type = attrs.message_type.as_deref().and_then(MessageType::from_code);
+    envelope.message_type = attrs
+        .message_type
+        .as_deref()
+        .and_then(MessageType::from_code);
 
     let content = parsed
         .verify(None)
@@ -61,9 +64,10 @@ pub fn parse_request(der: &[u8], ca: &CertificateAuthority) -> Result<PkiRequest
         EnvelopeError::UnsupportedAlgorithm(what) => {
             fail(FailInfo::BadAlg, &format!("unsupported algorithm: {what}"))
         }
-        EnvelopeError::Malformed(what) => {
-            fail(FailInfo::BadRequest, &format!("malformed EnvelopedData: {what}"))
-        }
+        EnvelopeError::Malformed(what) => fail(
+            FailInfo::BadRequest,
+            &format!("malformed EnvelopedData: {what}"),
+        ),
         EnvelopeError::Undecryptable => undecryptable(&envelope),
     })?;
     // Past this point every failure reads the same (see envelope::open).
@@ -135,9 +139,11 @@ fn signed_data_error(e: SignedDataError, envelope: &RequestEnvelope) -> ScepErro
             format!("not a PKIMessage: {what}"),
             envelope,
         ),
-        SignedDataError::UnsupportedDigest(what) => {
-            ScepError::new(FailInfo::BadAlg, format!("unsupported digest {what}"), envelope)
-        }
+        SignedDataError::UnsupportedDigest(what) => ScepError::new(
+            FailInfo::BadAlg,
+            format!("unsupported digest {what}"),
+            envelope,
+        ),
         SignedDataError::BadSignature => ScepError::new(
             FailInfo::BadMessageCheck,
             "the PKIMessage signature does not verify",

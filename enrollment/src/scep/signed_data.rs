@@ -7,11 +7,10 @@
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
-    SignerInfos,
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use der::asn1::{Any, AnyRef, OctetString, OctetStringRef, SetOfVec};
-use der::{Decode, Encode};
+use der::{Decode, Encode, Tagged};
 use openssl::hash::hash;
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
 use openssl::pkey::{PKeyRef, Private};
@@ -19,11 +18,12 @@ use openssl::sign::Signer;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
-use x509_cert::attr::Attributes;
+use x509_cert::attr::{Attribute, Attributes};
+use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 
 use super::algorithms::{oid, signature_identifier, DigestAlgorithm};
-use super::attributes::{attribute, PkiAttributes};
+use super::attributes::{attribute, context_tag, decode_attributes, PkiAttributes};
 
 /// Why a SignedData could not be read or verified.
 #[derive(Debug)]
@@ -58,28 +58,23 @@ impl Parsed {
         let normalized = p7
             .to_der()
             .map_err(|e| SignedDataError::Malformed(e.to_string()))?;
-        let info = single_signer_info(&normalized)?;
+        let (digest_alg, signed_attrs) = signer_info(&normalized)?;
 
         let (certs, flags) = signer_lookup(signer_cert)?;
-        let signers = p7
-            .signers(&certs, flags)
-            .map_err(|_| SignedDataError::Malformed("the signer's certificate is missing".into()))?;
+        let signers = p7.signers(&certs, flags).map_err(|_| {
+            SignedDataError::Malformed("the signer's certificate is missing".into())
+        })?;
         let signer = signers
             .get(0)
             .ok_or_else(|| SignedDataError::Malformed("no signer".into()))?
             .to_owned();
 
-        let attributes = info
-            .signed_attrs
-            .as_ref()
-            .map(PkiAttributes::read)
-            .unwrap_or_default();
         Ok(Parsed {
             p7,
             signer,
-            attributes,
-            digest: DigestAlgorithm::from_oid(&info.digest_alg.oid),
-            digest_name: info.digest_alg.oid.to_string(),
+            attributes: PkiAttributes::read(&signed_attrs),
+            digest: DigestAlgorithm::from_oid(&digest_alg.oid),
+            digest_name: digest_alg.oid.to_string(),
         })
     }
 
@@ -124,24 +119,40 @@ fn signer_lookup(signer_cert: Option<&X509>) -> Result<(Stack<X509>, Pkcs7Flags)
     }
 }
 
-/// The one SignerInfo of a DER SignedData. The SignedData is walked as a sequence of
-/// opaque elements so that the certificates it carries, which are the client's
-/// business and not always strict DER, are never decoded here.
-fn single_signer_info(der: &[u8]) -> Result<SignerInfo, SignedDataError> {
+/// What is needed of the one SignerInfo of a DER SignedData: its digest algorithm
+/// and signed attributes. Both the SignedData and the SignerInfo are walked as
+/// sequences of opaque elements: the certificates and the signer's serial number
+/// are the client's business and not always strict DER (certmonger's are not), and
+/// openssl has already matched the signer to its certificate.
+fn signer_info(der: &[u8]) -> Result<(AlgorithmIdentifierOwned, Vec<Attribute>), SignedDataError> {
     let malformed = |e: der::Error| SignedDataError::Malformed(e.to_string());
     let info = ContentInfo::from_der(der).map_err(malformed)?;
     let fields: Vec<AnyRef<'_>> = info.content.decode_as().map_err(malformed)?;
     let last = fields
         .last()
         .ok_or_else(|| SignedDataError::Malformed("empty SignedData".into()))?;
-    let signer_infos: SetOfVec<SignerInfo> = last.decode_as().map_err(malformed)?;
-    let mut infos = signer_infos.into_vec().into_iter();
-    match (infos.next(), infos.next()) {
-        (Some(info), None) => Ok(info),
-        _ => Err(SignedDataError::Malformed(
-            "a PKIMessage has exactly one signer".into(),
-        )),
-    }
+    let signer_infos: SetOfVec<AnyRef<'_>> = last.decode_as().map_err(malformed)?;
+    let mut infos = signer_infos.iter();
+    let signer_info = match (infos.next(), infos.next()) {
+        (Some(info), None) => info,
+        _ => {
+            return Err(SignedDataError::Malformed(
+                "a PKIMessage has exactly one signer".into(),
+            ))
+        }
+    };
+    // version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature
+    let fields: Vec<AnyRef<'_>> = signer_info.decode_as().map_err(malformed)?;
+    let digest = fields
+        .get(2)
+        .ok_or_else(|| SignedDataError::Malformed("truncated SignerInfo".into()))?
+        .decode_as::<AlgorithmIdentifierOwned>()
+        .map_err(malformed)?;
+    let attributes = match fields.get(3).filter(|f| f.tag() == context_tag(0)) {
+        Some(attrs) => decode_attributes(attrs.value()).map_err(malformed)?,
+        None => Vec::new(),
+    };
+    Ok((digest, attributes))
 }
 
 /// Builds a DER ContentInfo holding a SignedData over `content` (encapsulated as

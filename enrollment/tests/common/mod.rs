@@ -43,8 +43,12 @@ impl ScepServer {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
-            let (ca, exchanges, requests, stop) =
-                (ca.clone(), exchanges.clone(), requests.clone(), stop.clone());
+            let (ca, exchanges, requests, stop) = (
+                ca.clone(),
+                exchanges.clone(),
+                requests.clone(),
+                stop.clone(),
+            );
             let challenge = challenge.to_owned();
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
@@ -298,10 +302,7 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "mdm-scep-{tag}-{}-{n}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("mdm-scep-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)

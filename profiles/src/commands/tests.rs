@@ -300,7 +300,8 @@ fn values_are_written_with_apple_types() {
             .sensitive
     );
     let profile = CommandSpec::InstallProfile {
-        payload: "PD94bWwgdmVyc2lvbj0iMS4wIj8+PHBsaXN0IHZlcnNpb249IjEuMCI+PGRpY3QvPjwvcGxpc3Q+".into(),
+        payload: "PD94bWwgdmVyc2lvbj0iMS4wIj8+PHBsaXN0IHZlcnNpb249IjEuMCI+PGRpY3QvPjwvcGxpc3Q+"
+            .into(),
     };
     assert!(
         build(&profile, AppleOs::Ios).unwrap().sensitive,

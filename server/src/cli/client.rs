@@ -165,7 +165,8 @@ impl Client {
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.send(self.http.put(format!("{}{path}", self.base)).json(body)).await
+        self.send(self.http.put(format!("{}{path}", self.base)).json(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {

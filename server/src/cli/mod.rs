@@ -391,7 +391,12 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
             Ok(Output::Table(output::queued(&v), v))
         }
         DeviceCommand::Push { id } => {
-            let v = c.post(&format!("/devices/{}/push", client::segment(&id)), &json!({})).await?;
+            let v = c
+                .post(
+                    &format!("/devices/{}/push", client::segment(&id)),
+                    &json!({}),
+                )
+                .await?;
             Ok(Output::Table(output::push(&v), v))
         }
         DeviceCommand::Commands { id, limit } => {
@@ -467,10 +472,16 @@ async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientE
 
 async fn push_cert(c: Client, command: PushCertCommand) -> Result<Output, ClientError> {
     let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))
+        std::fs::read(path)
+            .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))
     };
     match command {
-        PushCertCommand::Upload { cert, key, pkcs12, password_env } => {
+        PushCertCommand::Upload {
+            cert,
+            key,
+            pkcs12,
+            password_env,
+        } => {
             let body = match (cert, key, pkcs12) {
                 (Some(cert), Some(key), None) => json!({
                     "certificate_pem": String::from_utf8_lossy(&read(&cert)?),
@@ -483,7 +494,11 @@ async fn push_cert(c: Client, command: PushCertCommand) -> Result<Output, Client
                         "password": std::env::var(&password_env).unwrap_or_default(),
                     })
                 }
-                _ => return Err(ClientError::Usage("give --cert and --key, or --pkcs12".into())),
+                _ => {
+                    return Err(ClientError::Usage(
+                        "give --cert and --key, or --pkcs12".into(),
+                    ))
+                }
             };
             let v = c.put("/push-certificate", &body).await?;
             Ok(Output::Table(output::push_certificate(&v), v))

@@ -225,13 +225,32 @@ pub fn events(v: &Value) -> String {
 }
 
 pub fn push(v: &Value) -> String {
-    fields(v, &["device_id", "outcome", "http_status", "reason", "apns_id", "attempts"])
+    fields(
+        v,
+        &[
+            "device_id",
+            "outcome",
+            "http_status",
+            "reason",
+            "apns_id",
+            "attempts",
+        ],
+    )
 }
 
 pub fn push_certificate(v: &Value) -> String {
     let mut out = fields(
         v,
-        &["topic", "subject", "fingerprint", "not_before", "not_after", "days_left", "uploaded_by", "uploaded_at"],
+        &[
+            "topic",
+            "subject",
+            "fingerprint",
+            "not_before",
+            "not_after",
+            "days_left",
+            "uploaded_by",
+            "uploaded_at",
+        ],
     );
     if let Some(w) = v.get("warning").and_then(Value::as_str) {
         out += &format!("WARNING: {w}\n");

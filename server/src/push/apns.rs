@@ -181,7 +181,11 @@ impl ApnsClient {
     }
 
     async fn send_once(&self, target: &PushTarget, attempt: u32) -> Attempt {
-        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let client = &self.clients[self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len()];
         let expiration = chrono::Utc::now().timestamp() + self.settings.expiration.as_secs() as i64;
         let url = format!(
@@ -296,13 +300,22 @@ mod tests {
             Verdict::Retry => None,
         };
         assert_eq!(done(Some(200), None), Some(Outcome::Delivered));
-        assert_eq!(done(Some(410), Some("Unregistered")), Some(Outcome::TokenInvalid));
-        assert_eq!(done(Some(400), Some("BadDeviceToken")), Some(Outcome::TokenInvalid));
+        assert_eq!(
+            done(Some(410), Some("Unregistered")),
+            Some(Outcome::TokenInvalid)
+        );
+        assert_eq!(
+            done(Some(400), Some("BadDeviceToken")),
+            Some(Outcome::TokenInvalid)
+        );
         assert_eq!(
             done(Some(400), Some("DeviceTokenNotForTopic")),
             Some(Outcome::ConfigurationError)
         );
-        assert_eq!(done(Some(403), Some("BadCertificate")), Some(Outcome::ConfigurationError));
+        assert_eq!(
+            done(Some(403), Some("BadCertificate")),
+            Some(Outcome::ConfigurationError)
+        );
         assert_eq!(done(Some(400), Some("BadMessage")), Some(Outcome::Rejected));
         assert_eq!(done(Some(429), Some("TooManyRequests")), None);
         assert_eq!(done(Some(503), None), None);

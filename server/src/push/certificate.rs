@@ -95,13 +95,23 @@ pub fn topic_of(cert: &X509) -> Result<String, PushCertError> {
 }
 
 impl PushCertificate {
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], now: DateTime<Utc>) -> Result<Self, PushCertError> {
-        let cert = X509::from_pem(cert_pem).map_err(|e| PushCertError::BadCertificate(first_error(&e)))?;
-        let key = PKey::private_key_from_pem(key_pem).map_err(|e| PushCertError::BadKey(first_error(&e)))?;
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Self, PushCertError> {
+        let cert =
+            X509::from_pem(cert_pem).map_err(|e| PushCertError::BadCertificate(first_error(&e)))?;
+        let key = PKey::private_key_from_pem(key_pem)
+            .map_err(|e| PushCertError::BadKey(first_error(&e)))?;
         Self::checked(cert, key, now)
     }
 
-    pub fn from_pkcs12(der: &[u8], password: &str, now: DateTime<Utc>) -> Result<Self, PushCertError> {
+    pub fn from_pkcs12(
+        der: &[u8],
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, PushCertError> {
         load_legacy_provider();
         let parsed = Pkcs12::from_der(der)
             .and_then(|p| p.parse2(password))
@@ -113,7 +123,9 @@ impl PushCertificate {
     }
 
     fn checked(cert: X509, key: PKey<Private>, now: DateTime<Utc>) -> Result<Self, PushCertError> {
-        let public = cert.public_key().map_err(|e| PushCertError::BadCertificate(first_error(&e)))?;
+        let public = cert
+            .public_key()
+            .map_err(|e| PushCertError::BadCertificate(first_error(&e)))?;
         if !public.public_eq(&key) {
             return Err(PushCertError::KeyMismatch);
         }

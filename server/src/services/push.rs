@@ -72,7 +72,11 @@ pub struct PushService {
     wake_up: Notify,
 }
 
-fn info_of(row: &PushCertificateRow, cert: &PushCertificate, now: DateTime<Utc>) -> PushCertificateInfo {
+fn info_of(
+    row: &PushCertificateRow,
+    cert: &PushCertificate,
+    now: DateTime<Utc>,
+) -> PushCertificateInfo {
     PushCertificateInfo {
         topic: row.topic.clone(),
         subject: row.subject.clone(),
@@ -119,8 +123,9 @@ impl PushService {
             .open(KEY_PURPOSE, &row.private_key_sealed)
             .map_err(|e| ServiceError::Internal(format!("push certificate key: {e}")))?;
         // Expired certificates still load: the admin must see the warning.
-        let cert = PushCertificate::from_pem(row.certificate_pem.as_bytes(), &key_pem, row.not_before)
-            .map_err(|e| ServiceError::Internal(format!("stored push certificate: {e}")))?;
+        let cert =
+            PushCertificate::from_pem(row.certificate_pem.as_bytes(), &key_pem, row.not_before)
+                .map_err(|e| ServiceError::Internal(format!("stored push certificate: {e}")))?;
         self.activate(&row, &cert)
     }
 
@@ -200,7 +205,12 @@ impl PushService {
 
     /// Pushes these devices now and reports what APNs said for each.
     pub async fn push_now(&self, device_ids: &[String]) -> ServiceResult<Vec<DevicePush>> {
-        let client = self.active.read().expect("lock").as_ref().map(|a| a.client.clone());
+        let client = self
+            .active
+            .read()
+            .expect("lock")
+            .as_ref()
+            .map(|a| a.client.clone());
         let addresses = self.store.push_addresses(device_ids).await?;
         let mut report = Vec::with_capacity(addresses.len());
         let mut targets = Vec::with_capacity(addresses.len());
@@ -215,7 +225,9 @@ impl PushService {
             };
             match (&client, &address.push_token, &address.push_magic) {
                 (None, _, _) => report.push(skip("no_push_certificate")),
-                (_, Some(_), Some(_)) if address.token_invalid => report.push(skip("push_token_invalid")),
+                (_, Some(_), Some(_)) if address.token_invalid => {
+                    report.push(skip("push_token_invalid"))
+                }
                 (Some(_), Some(token), Some(magic)) => targets.push(PushTarget {
                     device_id: address.device_id.clone(),
                     token_hex: token.clone(),
@@ -224,7 +236,9 @@ impl PushService {
                 _ => report.push(skip("no_push_token")),
             }
         }
-        let Some(client) = client else { return Ok(report) };
+        let Some(client) = client else {
+            return Ok(report);
+        };
         if targets.is_empty() {
             return Ok(report);
         }
@@ -264,7 +278,9 @@ impl PushService {
             .map(|r| r.device_id.clone())
             .collect();
         if !invalid.is_empty() {
-            self.store.mark_push_tokens_invalid(&invalid, Utc::now()).await?;
+            self.store
+                .mark_push_tokens_invalid(&invalid, Utc::now())
+                .await?;
         }
         let misconfigured: Vec<&PushResult> = results
             .iter()
@@ -287,9 +303,15 @@ impl PushService {
                 )
                 .await?;
         }
-        let exhausted = results.iter().filter(|r| r.outcome == Outcome::RetriesExhausted).count();
+        let exhausted = results
+            .iter()
+            .filter(|r| r.outcome == Outcome::RetriesExhausted)
+            .count();
         if exhausted > 0 {
-            tracing::warn!(devices = exhausted, "pushes failed after all retries; the re-push schedule will try again");
+            tracing::warn!(
+                devices = exhausted,
+                "pushes failed after all retries; the re-push schedule will try again"
+            );
         }
         Ok(())
     }
@@ -359,7 +381,11 @@ impl PushService {
         let Some(info) = self.info() else { return };
         let Some(warning) = info.warning else { return };
         tracing::warn!(topic = %info.topic, "{warning}");
-        let level = if info.days_left < 0 { severity::HIGH } else { severity::MEDIUM };
+        let level = if info.days_left < 0 {
+            severity::HIGH
+        } else {
+            severity::MEDIUM
+        };
         let _ = self
             .store
             .record(

@@ -242,11 +242,20 @@ pub trait PushStore: Send + Sync {
     async fn push_addresses(&self, device_ids: &[String]) -> StoreResult<Vec<PushAddress>>;
     /// Records attempts (batched) and stamps the devices' last push time.
     async fn record_push_attempts(&self, attempts: Vec<PushAttemptRecord>) -> StoreResult<()>;
-    async fn mark_push_tokens_invalid(&self, device_ids: &[String], at: DateTime<Utc>) -> StoreResult<()>;
+    async fn mark_push_tokens_invalid(
+        &self,
+        device_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Enrolled devices with open commands, a valid push token, not seen and not
     /// pushed since `since`: the ones to wake again.
-    async fn devices_to_repush(&self, since: DateTime<Utc>, limit: u64) -> StoreResult<Vec<String>>;
-    async fn push_attempts(&self, device_id: &str, limit: u64) -> StoreResult<Vec<PushAttemptRecord>>;
+    async fn devices_to_repush(&self, since: DateTime<Utc>, limit: u64)
+        -> StoreResult<Vec<String>>;
+    async fn push_attempts(
+        &self,
+        device_id: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<PushAttemptRecord>>;
     async fn prune_push_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 

@@ -40,7 +40,10 @@ impl PushStore for SqlStore {
     async fn replace_push_certificate(&self, row: PushCertificateRow) -> StoreResult<()> {
         let txn = self.connection().begin().await?;
         push_certificates::Entity::update_many()
-            .col_expr(push_certificates::Column::ReplacedAt, Expr::value(row.uploaded_at))
+            .col_expr(
+                push_certificates::Column::ReplacedAt,
+                Expr::value(row.uploaded_at),
+            )
             .filter(push_certificates::Column::ReplacedAt.is_null())
             .exec(&txn)
             .await?;
@@ -66,25 +69,30 @@ impl PushStore for SqlStore {
     async fn push_addresses(&self, device_ids: &[String]) -> StoreResult<Vec<PushAddress>> {
         let mut out = Vec::with_capacity(device_ids.len());
         for chunk in device_ids.chunks(1000) {
-            let rows: Vec<(String, Option<String>, Option<String>, Option<DateTime<Utc>>)> =
-                devices::Entity::find()
-                    .select_only()
-                    .column(devices::Column::Id)
-                    .column(devices::Column::PushToken)
-                    .column(devices::Column::PushMagic)
-                    .column(devices::Column::PushTokenInvalidAt)
-                    .filter(devices::Column::Id.is_in(chunk.iter().cloned()))
-                    .into_tuple()
-                    .all(self.connection())
-                    .await?;
-            out.extend(rows.into_iter().map(|(device_id, push_token, push_magic, invalid)| {
-                PushAddress {
-                    device_id,
-                    push_token,
-                    push_magic,
-                    token_invalid: invalid.is_some(),
-                }
-            }));
+            let rows: Vec<(
+                String,
+                Option<String>,
+                Option<String>,
+                Option<DateTime<Utc>>,
+            )> = devices::Entity::find()
+                .select_only()
+                .column(devices::Column::Id)
+                .column(devices::Column::PushToken)
+                .column(devices::Column::PushMagic)
+                .column(devices::Column::PushTokenInvalidAt)
+                .filter(devices::Column::Id.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            out.extend(
+                rows.into_iter()
+                    .map(|(device_id, push_token, push_magic, invalid)| PushAddress {
+                        device_id,
+                        push_token,
+                        push_magic,
+                        token_invalid: invalid.is_some(),
+                    }),
+            );
         }
         Ok(out)
     }
@@ -94,7 +102,11 @@ impl PushStore for SqlStore {
             return Ok(());
         }
         let txn = self.connection().begin().await?;
-        let latest = attempts.iter().map(|a| a.attempted_at).max().unwrap_or_else(Utc::now);
+        let latest = attempts
+            .iter()
+            .map(|a| a.attempted_at)
+            .max()
+            .unwrap_or_else(Utc::now);
         let mut ids: Vec<String> = attempts.iter().map(|a| a.device_id.clone()).collect();
         ids.sort();
         ids.dedup();
@@ -122,7 +134,11 @@ impl PushStore for SqlStore {
         Ok(())
     }
 
-    async fn mark_push_tokens_invalid(&self, device_ids: &[String], at: DateTime<Utc>) -> StoreResult<()> {
+    async fn mark_push_tokens_invalid(
+        &self,
+        device_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         for chunk in device_ids.chunks(1000) {
             devices::Entity::update_many()
                 .col_expr(devices::Column::PushTokenInvalidAt, Expr::value(at))
@@ -133,16 +149,20 @@ impl PushStore for SqlStore {
         Ok(())
     }
 
-    async fn devices_to_repush(&self, since: DateTime<Utc>, limit: u64) -> StoreResult<Vec<String>> {
+    async fn devices_to_repush(
+        &self,
+        since: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<String>> {
         // Devices with an open command: found through the (status, expires_at) index,
         // so the cost follows the open queue, not history.
         let open = Query::select()
             .column(commands::Column::DeviceId)
             .from(commands::Entity)
-            .and_where(
-                commands::Column::Status
-                    .is_in([CommandStatus::Pending.as_str(), CommandStatus::Sent.as_str()]),
-            )
+            .and_where(commands::Column::Status.is_in([
+                CommandStatus::Pending.as_str(),
+                CommandStatus::Sent.as_str(),
+            ]))
             .to_owned();
         let ids: Vec<String> = devices::Entity::find()
             .select_only()
@@ -168,7 +188,11 @@ impl PushStore for SqlStore {
         Ok(ids)
     }
 
-    async fn push_attempts(&self, device_id: &str, limit: u64) -> StoreResult<Vec<PushAttemptRecord>> {
+    async fn push_attempts(
+        &self,
+        device_id: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<PushAttemptRecord>> {
         Ok(push_attempts::Entity::find()
             .filter(push_attempts::Column::DeviceId.eq(device_id))
             .order_by_desc(push_attempts::Column::Id)

@@ -17,7 +17,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn show(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let info = state.push.info().ok_or_else(|| {
-        ApiError::not_found("no push certificate uploaded yet: PUT /api/v1/push-certificate (mdm push-cert upload)")
+        ApiError::not_found(
+            "no push certificate uploaded yet: PUT /api/v1/push-certificate (mdm push-cert upload)",
+        )
     })?;
     Ok(HttpResponse::Ok().json(info))
 }
@@ -39,8 +41,14 @@ async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let now = chrono::Utc::now();
-    let cert = match (body.certificate_pem, body.private_key_pem, body.pkcs12_base64) {
-        (Some(cert), Some(key), None) => PushCertificate::from_pem(cert.as_bytes(), key.as_bytes(), now),
+    let cert = match (
+        body.certificate_pem,
+        body.private_key_pem,
+        body.pkcs12_base64,
+    ) {
+        (Some(cert), Some(key), None) => {
+            PushCertificate::from_pem(cert.as_bytes(), key.as_bytes(), now)
+        }
         (None, None, Some(p12)) => {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(p12.split_whitespace().collect::<String>())
@@ -64,16 +72,22 @@ async fn push_device(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let device = super::devices::resolve(&state, &id).await?;
-    let mut results = state.push.push_now(std::slice::from_ref(&device.id)).await?;
+    let mut results = state
+        .push
+        .push_now(std::slice::from_ref(&device.id))
+        .await?;
     let result = results
         .pop()
         .ok_or_else(|| ApiError::not_found(format!("device {id} not found")))?;
     state
         .store
         .record(
-            NewEvent::new(kinds::ADMIN_DEVICE_PUSH, format!("push on demand: {}", result.outcome))
-                .device(&device.id)
-                .actor(&admin.0.name),
+            NewEvent::new(
+                kinds::ADMIN_DEVICE_PUSH,
+                format!("push on demand: {}", result.outcome),
+            )
+            .device(&device.id)
+            .actor(&admin.0.name),
         )
         .await
         .map_err(ServiceError::from)?;
