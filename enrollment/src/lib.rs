@@ -6,7 +6,10 @@
 //! * [`seal`]: authenticated encryption of secrets kept at rest (unlock tokens,
 //!   bootstrap tokens, command payloads that carry a PIN, later CA keys).
 
+pub mod android;
 pub mod ca;
 pub mod identity;
+pub mod qr;
 pub mod scep;
 pub mod seal;
+pub mod signing;

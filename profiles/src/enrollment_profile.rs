@@ -95,7 +95,9 @@ pub const ALL_ACCESS_RIGHTS: u32 = 8191;
 /// Each call makes fresh PayloadUUIDs, so two profiles built from the same spec are
 /// distinct installations as far as the device is concerned; the PayloadIdentifiers
 /// stay the same, which is what makes a newer profile replace an older one.
-pub fn build_enrollment_profile(spec: &EnrollmentProfileSpec) -> Result<BuiltProfile, ProfileError> {
+pub fn build_enrollment_profile(
+    spec: &EnrollmentProfileSpec,
+) -> Result<BuiltProfile, ProfileError> {
     validate(spec)?;
 
     let profile_uuid = new_uuid();
@@ -195,9 +197,15 @@ pub fn build_enrollment_profile(spec: &EnrollmentProfileSpec) -> Result<BuiltPro
             Value::Dictionary(mdm),
         ]),
     );
-    top.insert("PayloadDisplayName".into(), spec.display_name.clone().into());
+    top.insert(
+        "PayloadDisplayName".into(),
+        spec.display_name.clone().into(),
+    );
     top.insert("PayloadIdentifier".into(), spec.identifier.clone().into());
-    top.insert("PayloadOrganization".into(), spec.organization.clone().into());
+    top.insert(
+        "PayloadOrganization".into(),
+        spec.organization.clone().into(),
+    );
     // Explicitly false: the user must always be able to leave MDM on a device that
     // was enrolled by hand (and iOS ignores true outside supervision anyway).
     top.insert("PayloadRemovalDisallowed".into(), false.into());
@@ -391,8 +399,12 @@ fn der_certificate(der: &[u8]) -> Result<(), ProfileError> {
             "is PEM text; pass the DER bytes (openssl x509 -outform DER)",
         ));
     }
-    let declared = der_sequence_len(der)
-        .ok_or_else(|| invalid(FIELD, "is not a DER-encoded certificate (no ASN.1 SEQUENCE)"))?;
+    let declared = der_sequence_len(der).ok_or_else(|| {
+        invalid(
+            FIELD,
+            "is not a DER-encoded certificate (no ASN.1 SEQUENCE)",
+        )
+    })?;
     if declared != der.len() {
         return Err(invalid(
             FIELD,
@@ -419,7 +431,9 @@ fn der_sequence_len(der: &[u8]) -> Option<usize> {
         return None;
     }
     let bytes = der.get(2..2 + count)?;
-    let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    let len = bytes
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
     (2 + count).checked_add(len)
 }
 

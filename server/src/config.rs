@@ -38,9 +38,23 @@ pub struct ServeArgs {
     /// [default: https://<hostname>:<port>]
     #[arg(long, env = "MDM_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// PEM file with the CA certificate(s) device identity certificates chain to.
+    /// PEM file with further CA certificate(s) device identity certificates may chain
+    /// to, besides the built-in device CA (devices enrolled under another CA).
     #[arg(long, env = "MDM_DEVICE_CA")]
     pub device_ca: Option<PathBuf>,
+    /// Name of the organisation, shown in enrollment profiles and generated
+    /// certificates. [default: MDM]
+    #[arg(long, env = "MDM_ORGANIZATION")]
+    pub organization: Option<String>,
+    /// Android agent: its device admin component, "package/.Receiver".
+    #[arg(long, env = "MDM_ANDROID_AGENT_COMPONENT")]
+    pub android_agent_component: Option<String>,
+    /// Android agent: https URL its APK is downloaded from during provisioning.
+    #[arg(long, env = "MDM_ANDROID_AGENT_DOWNLOAD_URL")]
+    pub android_agent_download_url: Option<String>,
+    /// Android agent: URL-safe base64 of the SHA-256 of its signing certificate.
+    #[arg(long, env = "MDM_ANDROID_AGENT_CHECKSUM")]
+    pub android_agent_checksum: Option<String>,
     /// Accept the device certificate from an RFC 9440 Client-Cert header set by a
     /// TLS-terminating proxy (only behind a proxy that strips it from clients).
     #[arg(long, env = "MDM_TRUST_CLIENT_CERT_HEADER")]
@@ -104,6 +118,10 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     public_url: Option<String>,
     device_ca: Option<PathBuf>,
+    organization: Option<String>,
+    android_agent_component: Option<String>,
+    android_agent_download_url: Option<String>,
+    android_agent_checksum: Option<String>,
     trust_client_cert_header: Option<bool>,
     master_key_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
@@ -131,6 +149,8 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub public_url: String,
     pub device_ca: Option<PathBuf>,
+    pub organization: String,
+    pub android_agent: Option<enrollment::android::AgentConfig>,
     pub trust_client_cert_header: bool,
     pub master_key_file: PathBuf,
     pub max_body_bytes: usize,
@@ -278,7 +298,37 @@ impl ServeArgs {
             ),
             expiration: std::time::Duration::from_secs(24 * 3600),
         };
+        let android_agent = match (
+            self.android_agent_component.clone().or(file.android_agent_component),
+            self.android_agent_download_url.clone().or(file.android_agent_download_url),
+            self.android_agent_checksum.clone().or(file.android_agent_checksum),
+        ) {
+            (None, None, None) => None,
+            (Some(component_name), Some(download_url), Some(signature_checksum)) => {
+                enrollment::android::validate_signature_checksum(&signature_checksum)
+                    .map_err(|e| ConfigError::Invalid(format!("android_agent_checksum: {e}")))?;
+                Some(enrollment::android::AgentConfig {
+                    component_name,
+                    download_url,
+                    signature_checksum,
+                })
+            }
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "the Android agent needs all three of android_agent_component, android_agent_download_url and android_agent_checksum".into(),
+                ))
+            }
+        };
+        let organization = self
+            .organization
+            .clone()
+            .or(file.organization)
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .unwrap_or_else(|| "MDM".into());
         Ok(ServeConfig {
+            organization,
+            android_agent,
             apns,
             apns_ca_cert: self.apns_ca_cert.clone().or(file.apns_ca_cert),
             push_coalesce: std::time::Duration::from_millis(

@@ -40,22 +40,27 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     })?;
     let sealer = crate::keys::load_master_key(&config.master_key_file)?;
     let store: Arc<dyn Storage> = Arc::new(open_store(&config).await?);
-    let device_ca = match &config.device_ca {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("cannot read device CA {}: {e}", path.display()))?;
-            let ca = DeviceCa::from_pem(&pem)
-                .map_err(|e| anyhow::anyhow!("device CA {}: {e}", path.display()))?;
-            tracing::info!(certificates = ca.len(), path = %path.display(), "device CA loaded");
-            Some(ca)
-        }
-        None => {
-            tracing::warn!(
-                "no device CA configured (--device-ca): devices cannot check in until one is"
-            );
-            None
-        }
-    };
+    let pki = Arc::new(
+        crate::services::pki::load_or_create(&store, &sealer, &config.organization)
+            .await
+            .map_err(|e| anyhow::anyhow!("built-in PKI: {e}"))?,
+    );
+    // Devices prove themselves with certificates from the built-in CA, or from CAs
+    // the admin names (devices enrolled elsewhere before).
+    let mut trusted = vec![pki.device_ca.cert().clone()];
+    if let Some(path) = &config.device_ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read device CA {}: {e}", path.display()))?;
+        let extra = openssl::x509::X509::stack_from_pem(&pem)
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!("device CA {}: no PEM certificate in it", path.display())
+            })?;
+        tracing::info!(certificates = extra.len(), path = %path.display(), "additional device CA loaded");
+        trusted.extend(extra);
+    }
+    let device_ca = DeviceCa::from_certs(trusted).map_err(|e| anyhow::anyhow!("device CA: {e}"))?;
     let env_token = std::env::var("MDM_ADMIN_TOKEN").ok();
     let mut apns = config.apns.clone();
     if let Some(path) = &config.apns_ca_cert {
@@ -81,7 +86,24 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     push.spawn_flusher();
     push.spawn_repush();
+    let topic_source = push.clone();
+    let enrollments = crate::services::enrollments::EnrollmentService::new(
+        store.clone(),
+        sealer.clone(),
+        pki.clone(),
+        config.public_url.clone(),
+        config.organization.clone(),
+        config.android_agent.clone(),
+        Box::new(move || topic_source.info().map(|i| i.topic)),
+    );
+    let scep = crate::services::scep::ScepService::new(
+        store.clone(),
+        pki.clone(),
+        config.organization.clone(),
+    );
     let state = web::Data::new(AppState {
+        enrollments,
+        scep,
         apple: AppleService::new(store.clone(), sealer.clone()),
         commands: CommandService::new(
             store.clone(),

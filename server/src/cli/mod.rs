@@ -44,6 +44,18 @@ enum Command {
         #[command(subcommand)]
         command: CommandsCommand,
     },
+    /// Enrollments: the QR codes devices enroll with.
+    Enroll {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: EnrollCommand,
+    },
+    /// The built-in PKI (run on the server host: talks to the database directly).
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
     /// The MDM push certificate (from Apple's Push Certificates Portal).
     PushCert {
         #[command(flatten)]
@@ -152,6 +164,76 @@ enum DeviceCommand {
 }
 
 #[derive(Subcommand)]
+enum EnrollCommand {
+    /// Create an enrollment; prints its URL and draws its QR code in the terminal.
+    Create {
+        #[arg(long, value_parser = ["apple", "android"])]
+        platform: String,
+        /// What it is for, e.g. "Front office phones".
+        #[arg(long, default_value = "Enrollment")]
+        name: String,
+        /// Person the enrolled devices are assigned to.
+        #[arg(long)]
+        user: Option<String>,
+        /// Group the enrolled devices are assigned to.
+        #[arg(long)]
+        group: Option<String>,
+        /// Hours until the enrollment expires. [default: 168]
+        #[arg(long)]
+        expires_in_hours: Option<i64>,
+        /// How many devices may enroll with it.
+        #[arg(long)]
+        max_uses: Option<i32>,
+        /// Android: JSON of the Wi-Fi to join during setup, e.g.
+        /// '{"ssid":"TownHall","security_type":"EAP","eap_method":"PEAP","phase2_auth":"MSCHAPV2","domain":"radius.town.example"}'.
+        #[arg(long)]
+        wifi: Option<String>,
+        /// Android: locale, e.g. pl_PL.
+        #[arg(long)]
+        locale: Option<String>,
+        /// Android: time zone, e.g. Europe/Warsaw.
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// Also write the QR code as PNG (or SVG if the name ends in .svg) here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// List enrollments (active ones; --all for expired, revoked and used up too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke an enrollment: its QR code admits no more devices.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Show the device CA and the profile signing identity, and when they expire.
+    Show {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the device CA or the profile signing identity with your own (e.g. a
+    /// signing certificate from a public CA, so iOS shows profiles as verified).
+    Import {
+        #[arg(value_parser = ["device-ca", "profile-signing"])]
+        what: String,
+        #[arg(long)]
+        cert: std::path::PathBuf,
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// Intermediate certificates (PEM), for the profile signing identity.
+        #[arg(long)]
+        chain: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum PushCertCommand {
     /// Upload or renew the push certificate: PEM certificate and key, or a PKCS#12
     /// file whose password is read from the environment variable named by
@@ -254,6 +336,19 @@ pub fn main() -> ExitCode {
         Command::Devices { api, command } => run_api(&runtime, &api, |c| devices(c, command)),
         Command::Commands { api, command } => run_api(&runtime, &api, |c| commands(c, command)),
         Command::PushCert { api, command } => run_api(&runtime, &api, |c| push_cert(c, command)),
+        Command::Enroll { api, command } => run_api(&runtime, &api, |c| enroll(c, command)),
+        Command::Pki { command } => runtime.block_on(async move {
+            match pki(command).await {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Command::Events { api, device, kind, limit } => run_api(&runtime, &api, move |c| async move {
             let mut query = vec![("limit".to_owned(), limit.to_string())];
             if let Some(d) = device {
@@ -466,6 +561,141 @@ async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientE
                 .delete(&format!("/commands/{}", client::segment(&uuid)))
                 .await?;
             Ok(Output::Table(output::command(&v), v))
+        }
+    }
+}
+
+async fn enroll(c: Client, command: EnrollCommand) -> Result<Output, ClientError> {
+    match command {
+        EnrollCommand::Create {
+            platform,
+            name,
+            user,
+            group,
+            expires_in_hours,
+            max_uses,
+            wifi,
+            locale,
+            time_zone,
+            out,
+        } => {
+            let mut body = json!({
+                "platform": platform, "name": name, "user": user, "group": group,
+                "expires_in_hours": expires_in_hours, "max_uses": max_uses,
+            });
+            if wifi.is_some() || locale.is_some() || time_zone.is_some() {
+                let wifi: Option<Value> = wifi
+                    .map(|w| {
+                        serde_json::from_str(&w)
+                            .map_err(|e| ClientError::Usage(format!("--wifi is not JSON: {e}")))
+                    })
+                    .transpose()?;
+                body["android"] =
+                    strip_nulls(json!({ "wifi": wifi, "locale": locale, "time_zone": time_zone }));
+            }
+            let v = c.post("/enrollments", &strip_nulls(body)).await?;
+            let payload = v["qr_payload"].as_str().unwrap_or_default().to_owned();
+            let qr = enrollment::qr::terminal(&payload)
+                .map_err(|e| ClientError::Usage(e.to_string()))?;
+            if let Some(path) = out {
+                let id = v["id"].as_str().unwrap_or_default();
+                let (ext, bytes) = if path.extension().is_some_and(|e| e == "svg") {
+                    (
+                        "svg",
+                        c.get_bytes(&format!("/enrollments/{id}/qr.svg")).await?,
+                    )
+                } else {
+                    (
+                        "png",
+                        c.get_bytes(&format!("/enrollments/{id}/qr.png")).await?,
+                    )
+                };
+                std::fs::write(&path, bytes).map_err(|e| {
+                    ClientError::Usage(format!("cannot write {}: {e}", path.display()))
+                })?;
+                eprintln!("QR code written to {} ({ext})", path.display());
+            }
+            Ok(Output::Table(
+                format!("{}\n{qr}", output::enrollment(&v)),
+                v,
+            ))
+        }
+        EnrollCommand::List { all } => {
+            let v = c
+                .get_query("/enrollments", &[("all".into(), all.to_string())])
+                .await?;
+            Ok(Output::Table(output::enrollment_list(&v), v))
+        }
+        EnrollCommand::Revoke { id } => {
+            let v = c
+                .delete(&format!("/enrollments/{}", client::segment(&id)))
+                .await?;
+            Ok(Output::Table(output::enrollment(&v), v))
+        }
+    }
+}
+
+async fn pki(command: PkiCommand) -> anyhow::Result<String> {
+    let open = |serve: &ServeArgs| {
+        let serve = serve.clone();
+        async move {
+            let config = serve.resolve()?;
+            let sealer = crate::keys::load_master_key(&config.master_key_file)?;
+            let store: std::sync::Arc<dyn crate::storage::Storage> =
+                std::sync::Arc::new(crate::serve::open_store(&config).await?);
+            anyhow::Ok((config, sealer, store))
+        }
+    };
+    match command {
+        PkiCommand::Show { serve, json } => {
+            let (config, sealer, store) = open(&serve).await?;
+            let pki = crate::services::pki::load_or_create(&store, &sealer, &config.organization)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                return Ok(serde_json::to_string_pretty(&pki.summary)? + "\n");
+            }
+            Ok(output::pki(&serde_json::to_value(&pki.summary)?))
+        }
+        PkiCommand::Import {
+            what,
+            cert,
+            key,
+            chain,
+            serve,
+        } => {
+            let (_, sealer, store) = open(&serve).await?;
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            };
+            let name = if what == "device-ca" {
+                crate::services::pki::DEVICE_CA
+            } else {
+                crate::services::pki::PROFILE_SIGNING
+            };
+            let chain = chain.as_deref().map(read).transpose()?;
+            crate::services::pki::import(
+                &store,
+                &sealer,
+                name,
+                &read(&cert)?,
+                &read(&key)?,
+                chain.as_deref(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .record(
+                    crate::domain::NewEvent::new(
+                        crate::domain::event::kinds::ADMIN_PKI_IMPORTED,
+                        format!("{what} imported"),
+                    )
+                    .actor("server-host"),
+                )
+                .await?;
+            Ok(format!(
+                "{what} imported; restart the server instances to use it\n"
+            ))
         }
     }
 }

@@ -257,3 +257,83 @@ pub fn push_certificate(v: &Value) -> String {
     }
     out
 }
+
+pub fn enrollment(v: &Value) -> String {
+    fields(
+        v,
+        &[
+            "id",
+            "platform",
+            "name",
+            "state",
+            "url",
+            "assigned_user",
+            "assigned_group",
+            "expires_at",
+            "max_uses",
+            "uses",
+            "created_by",
+            "created_at",
+            "revoked_at",
+        ],
+    )
+}
+
+pub fn enrollment_list(v: &Value) -> String {
+    table(
+        &[
+            "ID", "PLATFORM", "NAME", "STATE", "USES", "MAX", "EXPIRES", "USER", "GROUP",
+        ],
+        v["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            s(e, "id"),
+                            s(e, "platform"),
+                            s(e, "name"),
+                            s(e, "state"),
+                            s(e, "uses"),
+                            s(e, "max_uses"),
+                            s(e, "expires_at"),
+                            s(e, "assigned_user"),
+                            s(e, "assigned_group"),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
+pub fn pki(v: &Value) -> String {
+    table(
+        &[
+            "OBJECT",
+            "SUBJECT",
+            "EXPIRES",
+            "DAYS LEFT",
+            "IMPORTED",
+            "SHA-256",
+        ],
+        v.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|o| {
+                        vec![
+                            s(o, "name"),
+                            s(o, "subject"),
+                            s(o, "not_after"),
+                            s(o, "days_left"),
+                            s(o, "imported"),
+                            s(o, "fingerprint"),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}

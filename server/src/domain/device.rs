@@ -49,6 +49,10 @@ pub struct Device {
     /// Set when APNs said the token is no longer valid; cleared by the next TokenUpdate.
     pub push_token_invalid_at: Option<DateTime<Utc>>,
     pub last_push_at: Option<DateTime<Utc>>,
+    /// The enrollment (QR code) the device came through, and who it was meant for.
+    pub enrollment_id: Option<String>,
+    pub assigned_user: Option<String>,
+    pub assigned_group: Option<String>,
     pub has_unlock_token: bool,
     pub has_bootstrap_token: bool,
     pub awaiting_configuration: bool,

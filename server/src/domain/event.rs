@@ -25,6 +25,14 @@ pub mod kinds {
     pub const ADMIN_TOKEN_CREATED: &str = "admin.token_created";
     pub const ADMIN_PUSH_CERTIFICATE_UPLOADED: &str = "admin.push_certificate_uploaded";
     pub const ADMIN_DEVICE_PUSH: &str = "admin.device_push";
+    pub const ADMIN_PKI_IMPORTED: &str = "admin.pki_imported";
+    pub const ENROLLMENT_CREATED: &str = "enrollment.created";
+    pub const ENROLLMENT_REVOKED: &str = "enrollment.revoked";
+    pub const ENROLLMENT_REFUSED: &str = "enrollment.refused";
+    pub const DEVICE_ENROLLMENT_LINKED: &str = "device.enrollment_linked";
+    pub const DEVICE_IDENTITY_RENEWED: &str = "device.identity_renewed";
+    pub const SCEP_CERTIFICATE_ISSUED: &str = "scep.certificate_issued";
+    pub const SCEP_REFUSED: &str = "scep.refused";
     pub const PUSH_CONFIGURATION_ERROR: &str = "push.configuration_error";
     pub const PUSH_CERTIFICATE_EXPIRING: &str = "push.certificate_expiring";
 }

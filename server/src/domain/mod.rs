@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod device;
+pub mod enrollment;
 pub mod event;
 
 pub use command::{CommandRecord, CommandStatus, NewCommand};

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod apple;
+pub mod enroll;
 pub mod error;
 
 use crate::services::apple::AppleService;
@@ -19,7 +20,9 @@ pub struct AppState {
     pub commands: CommandService,
     pub tokens: TokenService,
     pub push: std::sync::Arc<crate::services::push::PushService>,
-    pub device_ca: Option<DeviceCa>,
+    pub enrollments: crate::services::enrollments::EnrollmentService,
+    pub scep: crate::services::scep::ScepService,
+    pub device_ca: DeviceCa,
     pub trust_client_cert_header: bool,
     pub public_url: String,
 }
@@ -43,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
         }))
         .route("/healthz", web::get().to(health))
         .configure(apple::configure)
+        .configure(enroll::configure)
         .service(web::scope("/api/v1").configure(api::configure))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(error::ApiError::not_found("no such endpoint"))

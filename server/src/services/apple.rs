@@ -223,6 +223,8 @@ impl AppleService {
             "certificate": { "fingerprint": identity.fingerprint, "subject": identity.subject },
         }));
         self.store.record(event.clone()).await?;
+        self.link_to_enrollment(&outcome.device_id, &identity.fingerprint)
+            .await?;
         if let Some(previous) = outcome
             .previous_fingerprint
             .filter(|p| *p != identity.fingerprint)
@@ -240,6 +242,38 @@ impl AppleService {
             self.store.record(event).await?;
         }
         Ok(CheckinReply::Ok)
+    }
+
+    /// A device whose certificate came from our SCEP server belongs to the enrollment
+    /// that admitted it (and to that enrollment's user and group).
+    async fn link_to_enrollment(&self, device_id: &str, fingerprint: &str) -> ServiceResult<()> {
+        let Some(issued) = self.store.issued_certificate(fingerprint).await? else {
+            return Ok(());
+        };
+        let Some(enrollment_id) = issued.enrollment_id else {
+            return Ok(());
+        };
+        let Some((enrollment, _)) = self.store.enrollment(&enrollment_id).await? else {
+            return Ok(());
+        };
+        self.store
+            .link_device_to_enrollment(device_id, fingerprint, &enrollment)
+            .await?;
+        self.store
+            .record(
+                NewEvent::new(
+                    kinds::DEVICE_ENROLLMENT_LINKED,
+                    format!("device enrolled through {:?}", enrollment.name),
+                )
+                .device(device_id)
+                .data(serde_json::json!({
+                    "enrollment_id": enrollment.id,
+                    "user": enrollment.assigned_user,
+                    "group": enrollment.assigned_group,
+                })),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Takes a device's report and returns the next command plist, if any.

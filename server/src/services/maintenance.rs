@@ -17,7 +17,11 @@ impl Maintenance {
         let now = Utc::now();
         let expired = self.store.expire(now).await?;
         let pruned = self.store.prune(now - self.retention).await?
-            + self.store.prune_push_attempts(now - self.retention).await?;
+            + self.store.prune_push_attempts(now - self.retention).await?
+            + self
+                .store
+                .prune_challenges(now - chrono::Duration::days(1))
+                .await?;
         if expired + pruned > 0 {
             tracing::info!(expired, pruned, "queue maintenance");
         }

@@ -7,8 +7,11 @@
 
 pub mod apple;
 pub mod commands;
+pub mod enrollments;
 pub mod maintenance;
+pub mod pki;
 pub mod push;
+pub mod scep;
 pub mod tokens;
 pub mod wake;
 

@@ -3,6 +3,7 @@
 
 mod entities;
 mod sql;
+mod sql_enrollment;
 mod sql_push;
 
 pub use sql::SqlStore;
@@ -259,5 +260,112 @@ pub trait PushStore: Send + Sync {
     async fn prune_push_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-pub trait Storage: DeviceStore + CommandQueue + EventLog + TokenStore + PushStore {}
-impl<T: DeviceStore + CommandQueue + EventLog + TokenStore + PushStore> Storage for T {}
+/// A certificate the built-in CA issued.
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    pub serial: String,
+    pub fingerprint: String,
+    pub subject: String,
+    pub enrollment_id: Option<String>,
+    pub device_id: Option<String>,
+    pub renewed_from: Option<String>,
+    pub issued_at: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+}
+
+/// Why a SCEP challenge cannot be redeemed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengeRefusal {
+    Unknown,
+    AlreadyUsed,
+    Expired,
+    /// The enrollment refuses devices (expired, revoked, used up): its message.
+    Enrollment(String),
+}
+
+/// A stored PKI object: certificate, optional chain, sealed key.
+#[derive(Debug, Clone)]
+pub struct PkiObject {
+    pub name: String,
+    pub certificate_pem: String,
+    pub chain_pem: Option<String>,
+    pub private_key_sealed: Vec<u8>,
+    pub imported: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEnrollment {
+    pub enrollment: crate::domain::enrollment::Enrollment,
+    pub token_hash: String,
+    pub token_sealed: Vec<u8>,
+}
+
+#[async_trait]
+pub trait EnrollmentStore: Send + Sync {
+    async fn create_enrollment(&self, new: NewEnrollment) -> StoreResult<()>;
+    async fn enrollments(
+        &self,
+        include_inactive: bool,
+    ) -> StoreResult<Vec<(crate::domain::enrollment::Enrollment, Vec<u8>)>>;
+    /// The enrollment and its sealed token.
+    async fn enrollment(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(crate::domain::enrollment::Enrollment, Vec<u8>)>>;
+    async fn enrollment_by_token_hash(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<crate::domain::enrollment::Enrollment>>;
+    async fn revoke_enrollment(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<crate::domain::enrollment::Enrollment>;
+    async fn create_challenge(
+        &self,
+        enrollment_id: &str,
+        challenge_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Read-only check that a challenge could be redeemed now; returns its enrollment.
+    async fn check_challenge(
+        &self,
+        challenge_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<crate::domain::enrollment::Enrollment, ChallengeRefusal>>;
+    /// Redeems the challenge (once), counts a use of its enrollment and records the
+    /// issued certificate, in one transaction; refuses if anything changed since the check.
+    async fn redeem_challenge(
+        &self,
+        challenge_hash: &str,
+        issued: IssuedCertificate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<crate::domain::enrollment::Enrollment, ChallengeRefusal>>;
+    async fn issued_certificate(&self, fingerprint: &str)
+        -> StoreResult<Option<IssuedCertificate>>;
+    /// Records a renewed certificate and moves the device bound to the old one onto it.
+    /// Returns the device id, if a device was bound.
+    async fn record_renewal(&self, issued: IssuedCertificate) -> StoreResult<Option<String>>;
+    /// Links a device to the enrollment its certificate came from.
+    async fn link_device_to_enrollment(
+        &self,
+        device_id: &str,
+        fingerprint: &str,
+        enrollment: &crate::domain::enrollment::Enrollment,
+    ) -> StoreResult<()>;
+    async fn pki_object(&self, name: &str) -> StoreResult<Option<PkiObject>>;
+    /// Stores a PKI object; `replace` overwrites, otherwise an existing one wins (an
+    /// instance that generated concurrently loses and reloads).
+    async fn put_pki_object(&self, object: PkiObject, replace: bool) -> StoreResult<bool>;
+    async fn prune_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+pub trait Storage:
+    DeviceStore + CommandQueue + EventLog + TokenStore + PushStore + EnrollmentStore
+{
+}
+impl<T: DeviceStore + CommandQueue + EventLog + TokenStore + PushStore + EnrollmentStore> Storage
+    for T
+{
+}

@@ -85,6 +85,9 @@ fn device_from_row(m: devices::Model) -> Device {
         push_magic: m.push_magic,
         push_token_invalid_at: m.push_token_invalid_at,
         last_push_at: m.last_push_at,
+        enrollment_id: m.enrollment_id,
+        assigned_user: m.assigned_user,
+        assigned_group: m.assigned_group,
         awaiting_configuration: m.awaiting_configuration,
         identity_fingerprint: m.identity_fingerprint,
         identity_subject: m.identity_subject,
@@ -193,6 +196,9 @@ fn new_device_row(
         updated_at: Set(now),
         push_token_invalid_at: Set(None),
         last_push_at: Set(None),
+        enrollment_id: Set(None),
+        assigned_user: Set(None),
+        assigned_group: Set(None),
     }
 }
 

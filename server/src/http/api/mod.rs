@@ -3,6 +3,7 @@
 mod auth;
 mod commands;
 mod devices;
+mod enrollments;
 mod events;
 mod openapi;
 mod push;
@@ -16,5 +17,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(devices::configure)
         .configure(commands::configure)
         .configure(events::configure)
-        .configure(push::configure);
+        .configure(push::configure)
+        .configure(enrollments::configure);
 }

@@ -37,6 +37,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub push_token_invalid_at: Option<DateTimeUtc>,
     pub last_push_at: Option<DateTimeUtc>,
+    pub enrollment_id: Option<String>,
+    pub assigned_user: Option<String>,
+    pub assigned_group: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,7 +4,11 @@
 pub mod admin_tokens;
 pub mod commands;
 pub mod devices;
+pub mod enrollments;
 pub mod events;
+pub mod issued_certificates;
+pub mod pki_objects;
 pub mod push_attempts;
 pub mod push_certificates;
+pub mod scep_challenges;
 pub mod user_channels;

@@ -1,0 +1,115 @@
+//! Device-facing enrollment endpoints: the enrollment URL a QR code points at, and
+//! the SCEP server. What a person holding the device sees on refusal is plain text.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::Platform;
+use crate::services::ServiceError;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/enroll/{token}", web::get().to(enroll))
+        .route("/scep", web::get().to(scep_get))
+        .route("/scep", web::post().to(scep_post));
+}
+
+async fn enroll(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    let service = &state.enrollments;
+    let platform = match service.platform_of(&token).await {
+        Ok(p) => p,
+        Err(e) => return refusal(e),
+    };
+    match platform {
+        Platform::Apple => match service.apple_profile(&token).await {
+            Ok(signed) => HttpResponse::Ok()
+                .content_type("application/x-apple-aspen-config")
+                .insert_header((
+                    "Content-Disposition",
+                    "attachment; filename=\"enroll.mobileconfig\"",
+                ))
+                .body(signed),
+            Err(e) => refusal(e),
+        },
+        Platform::Android => match service.android_provisioning(&token).await {
+            Ok(json) => HttpResponse::Ok().json(json),
+            Err(e) => refusal(e),
+        },
+    }
+}
+
+/// Refusals go to a browser or a device's setup screen: plain text, not JSON.
+fn refusal(e: ServiceError) -> HttpResponse {
+    let (status, message) = match e {
+        ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+        ServiceError::Gone(m) => (StatusCode::GONE, m),
+        ServiceError::BadRequest(m) | ServiceError::Conflict(m) => (StatusCode::BAD_REQUEST, m),
+        other => {
+            tracing::error!(error = %other, "enrollment failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not prepare the enrollment. Please try again later.".to_owned(),
+            )
+        }
+    };
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("{message}\n"))
+}
+
+#[derive(Deserialize)]
+struct ScepQuery {
+    operation: String,
+    message: Option<String>,
+}
+
+fn reply(r: crate::services::scep::ScepReply) -> HttpResponse {
+    HttpResponse::Ok().content_type(r.content_type).body(r.body)
+}
+
+async fn scep_get(
+    state: web::Data<AppState>,
+    query: web::Query<ScepQuery>,
+) -> Result<HttpResponse, ApiError> {
+    match query.operation.as_str() {
+        "GetCACaps" => Ok(reply(state.scep.ca_caps())),
+        "GetCACert" => Ok(reply(state.scep.ca_cert())),
+        "PKIOperation" => {
+            let message = query.message.as_deref().ok_or_else(|| {
+                ApiError::bad_request("PKIOperation by GET needs a message parameter")
+            })?;
+            // Clients send standard base64; some leave '+' unescaped, which a query
+            // decoder turns into a space.
+            let cleaned: String = message
+                .chars()
+                .map(|c| if c == ' ' { '+' } else { c })
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(cleaned.as_bytes())
+                .map_err(|_| ApiError::bad_request("PKIOperation message is not base64"))?;
+            Ok(reply(state.scep.pki_operation(&der).await?))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "unknown SCEP operation {other:?}"
+        ))),
+    }
+}
+
+async fn scep_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<ScepQuery>::from_query(req.query_string())
+        .map_err(|_| ApiError::bad_request("SCEP needs ?operation=PKIOperation"))?;
+    if query.operation != "PKIOperation" {
+        return Err(ApiError::bad_request(format!(
+            "{} is not a POST operation",
+            query.operation
+        )));
+    }
+    Ok(reply(state.scep.pki_operation(&body).await?))
+}

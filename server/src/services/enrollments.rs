@@ -1,0 +1,399 @@
+//! Enrollments: creating and revoking them, and what a device gets when it opens
+//! one: the signed Apple enrollment profile (with a one-time SCEP challenge) or the
+//! Android provisioning payload.
+
+use super::pki::Pki;
+use super::tokens::{generate_token, hash_token, AdminIdentity};
+use super::{ServiceError, ServiceResult};
+use crate::domain::enrollment::{Enrollment, EnrollmentState};
+use crate::domain::event::{kinds, severity, NewEvent};
+use crate::domain::Platform;
+use crate::storage::{NewEnrollment, Storage};
+use chrono::{DateTime, Utc};
+use enrollment::android::{AgentConfig, EapConfig, ProvisioningSpec, WifiConfig};
+use enrollment::seal::Sealer;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+const TOKEN_PURPOSE: &str = "enrollment.token";
+/// A downloaded profile's SCEP challenge is good for this long.
+pub const CHALLENGE_TTL_MINUTES: i64 = 60;
+/// Enrollments expire after a week unless the admin says otherwise.
+pub const DEFAULT_LIFETIME_HOURS: i64 = 24 * 7;
+pub const ENROLL_PATH: &str = "/enroll";
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AndroidWifi {
+    pub ssid: String,
+    #[serde(default)]
+    pub hidden: bool,
+    /// NONE, WPA, WEP or EAP.
+    pub security_type: String,
+    pub password: Option<String>,
+    pub eap_method: Option<String>,
+    pub phase2_auth: Option<String>,
+    pub identity: Option<String>,
+    pub anonymous_identity: Option<String>,
+    pub domain: Option<String>,
+    pub ca_certificate: Option<String>,
+    pub user_certificate: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AndroidOptions {
+    pub wifi: Option<AndroidWifi>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub leave_all_system_apps_enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnrollment {
+    pub platform: String,
+    pub name: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_in_hours: Option<i64>,
+    pub max_uses: Option<i32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub android: Option<AndroidOptions>,
+}
+
+/// An enrollment as admins see it: with its URL and token, state and QR content.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrollmentView {
+    #[serde(flatten)]
+    pub enrollment: Enrollment,
+    pub state: EnrollmentState,
+    pub url: String,
+    pub token: String,
+    /// What the QR code holds: the URL (Apple) or the provisioning JSON (Android).
+    pub qr_payload: String,
+}
+
+pub struct EnrollmentService {
+    store: Arc<dyn Storage>,
+    sealer: Sealer,
+    pki: Arc<Pki>,
+    public_url: String,
+    organization: String,
+    android_agent: Option<AgentConfig>,
+    push_topic: Box<dyn Fn() -> Option<String> + Send + Sync>,
+}
+
+fn secret_token() -> String {
+    generate_token().trim_start_matches("mdm_").to_owned()
+}
+
+impl EnrollmentService {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        sealer: Sealer,
+        pki: Arc<Pki>,
+        public_url: String,
+        organization: String,
+        android_agent: Option<AgentConfig>,
+        push_topic: Box<dyn Fn() -> Option<String> + Send + Sync>,
+    ) -> Self {
+        EnrollmentService {
+            store,
+            sealer,
+            pki,
+            public_url,
+            organization,
+            android_agent,
+            push_topic,
+        }
+    }
+
+    pub fn url_for(&self, token: &str) -> String {
+        format!("{}{ENROLL_PATH}/{token}", self.public_url)
+    }
+
+    fn view(&self, enrollment: Enrollment, token_sealed: &[u8]) -> ServiceResult<EnrollmentView> {
+        let token = self
+            .sealer
+            .open(TOKEN_PURPOSE, token_sealed)
+            .map(|t| String::from_utf8_lossy(&t).into_owned())
+            .map_err(|e| ServiceError::Internal(format!("enrollment token: {e}")))?;
+        let url = self.url_for(&token);
+        let qr_payload = match enrollment.platform {
+            Platform::Apple => url.clone(),
+            Platform::Android => self.android_payload(&enrollment, &token)?.to_string(),
+        };
+        Ok(EnrollmentView {
+            state: enrollment.state(Utc::now()),
+            enrollment,
+            url,
+            token,
+            qr_payload,
+        })
+    }
+
+    fn android_payload(
+        &self,
+        enrollment: &Enrollment,
+        token: &str,
+    ) -> ServiceResult<serde_json::Value> {
+        let agent = self.android_agent.clone().ok_or_else(|| {
+            ServiceError::BadRequest(
+                "Android enrollment needs the agent configured: --android-agent-component, --android-agent-download-url, --android-agent-checksum".into(),
+            )
+        })?;
+        let options: AndroidOptions =
+            serde_json::from_value(enrollment.options.clone()).unwrap_or_default();
+        let wifi = options.wifi.map(|w| WifiConfig {
+            ssid: w.ssid,
+            hidden: w.hidden,
+            security_type: w.security_type,
+            password: w.password,
+            eap: w.eap_method.map(|method| EapConfig {
+                method,
+                phase2_auth: w.phase2_auth,
+                identity: w.identity,
+                anonymous_identity: w.anonymous_identity,
+                domain: w.domain,
+                ca_certificate: w.ca_certificate,
+                user_certificate: w.user_certificate,
+            }),
+        });
+        enrollment::android::provisioning_payload(&ProvisioningSpec {
+            agent,
+            server_url: self.public_url.clone(),
+            enrollment_token: token.to_owned(),
+            wifi,
+            locale: options.locale,
+            time_zone: options.time_zone,
+            skip_encryption: false,
+            leave_all_system_apps_enabled: options.leave_all_system_apps_enabled,
+        })
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))
+    }
+
+    pub async fn create(
+        &self,
+        admin: &AdminIdentity,
+        req: CreateEnrollment,
+    ) -> ServiceResult<EnrollmentView> {
+        let platform = Platform::parse(&req.platform).ok_or_else(|| {
+            ServiceError::BadRequest(format!(
+                "platform must be \"apple\" or \"android\", got {:?}",
+                req.platform
+            ))
+        })?;
+        let name = req.name.trim().to_owned();
+        if name.is_empty() || name.len() > 255 {
+            return Err(ServiceError::BadRequest(
+                "name must be 1 to 255 characters".into(),
+            ));
+        }
+        let now = Utc::now();
+        let expires_at = match (req.expires_at, req.expires_in_hours) {
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::BadRequest(
+                    "give expires_at or expires_in_hours, not both".into(),
+                ))
+            }
+            (Some(at), None) if at > now => at,
+            (Some(_), None) => {
+                return Err(ServiceError::BadRequest("expires_at is in the past".into()))
+            }
+            (None, Some(h)) if h > 0 => now + chrono::Duration::hours(h),
+            (None, Some(_)) => {
+                return Err(ServiceError::BadRequest(
+                    "expires_in_hours must be positive".into(),
+                ))
+            }
+            (None, None) => now + chrono::Duration::hours(DEFAULT_LIFETIME_HOURS),
+        };
+        if req.max_uses.is_some_and(|m| m < 1) {
+            return Err(ServiceError::BadRequest(
+                "max_uses must be at least 1".into(),
+            ));
+        }
+        if platform == Platform::Apple && req.android.is_some() {
+            return Err(ServiceError::BadRequest(
+                "android options given for an apple enrollment".into(),
+            ));
+        }
+        let token = secret_token();
+        let enrollment = Enrollment {
+            id: uuid::Uuid::new_v4().to_string(),
+            platform,
+            name,
+            created_by: admin.name.clone(),
+            created_at: now,
+            expires_at: Some(expires_at),
+            max_uses: req.max_uses,
+            uses: 0,
+            revoked_at: None,
+            assigned_user: req.user.filter(|u| !u.trim().is_empty()),
+            assigned_group: req.group.filter(|g| !g.trim().is_empty()),
+            options: serde_json::to_value(req.android.unwrap_or_default()).unwrap_or_default(),
+        };
+        // Validate the Android payload before anything is stored.
+        if platform == Platform::Android {
+            self.android_payload(&enrollment, &token)?;
+        }
+        let token_sealed = self
+            .sealer
+            .seal(TOKEN_PURPOSE, token.as_bytes())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.store
+            .create_enrollment(NewEnrollment {
+                enrollment: enrollment.clone(),
+                token_hash: hash_token(&token),
+                token_sealed: token_sealed.clone(),
+            })
+            .await?;
+        self.store
+            .record(
+                NewEvent::new(kinds::ENROLLMENT_CREATED, format!("{} enrollment {:?} created", platform.as_str(), enrollment.name))
+                    .actor(&admin.name)
+                    .data(serde_json::json!({
+                        "enrollment_id": enrollment.id, "expires_at": enrollment.expires_at,
+                        "max_uses": enrollment.max_uses, "user": enrollment.assigned_user, "group": enrollment.assigned_group,
+                    })),
+            )
+            .await?;
+        self.view(enrollment, &token_sealed)
+    }
+
+    pub async fn list(&self, include_inactive: bool) -> ServiceResult<Vec<EnrollmentView>> {
+        self.store
+            .enrollments(include_inactive)
+            .await?
+            .into_iter()
+            .map(|(e, sealed)| self.view(e, &sealed))
+            .collect()
+    }
+
+    pub async fn get(&self, id: &str) -> ServiceResult<EnrollmentView> {
+        let (e, sealed) = self
+            .store
+            .enrollment(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("enrollment {id} not found")))?;
+        self.view(e, &sealed)
+    }
+
+    pub async fn revoke(&self, admin: &AdminIdentity, id: &str) -> ServiceResult<EnrollmentView> {
+        let e = self.store.revoke_enrollment(id, Utc::now()).await?;
+        self.store
+            .record(
+                NewEvent::new(
+                    kinds::ENROLLMENT_REVOKED,
+                    format!("enrollment {:?} revoked", e.name),
+                )
+                .actor(&admin.name)
+                .data(serde_json::json!({ "enrollment_id": e.id })),
+            )
+            .await?;
+        self.get(id).await
+    }
+
+    /// The enrollment behind a URL token, if it still admits devices; otherwise the
+    /// message for the person holding the device (and the refusal is recorded).
+    async fn admitting(&self, token: &str) -> ServiceResult<Enrollment> {
+        let Some(e) = self
+            .store
+            .enrollment_by_token_hash(&hash_token(token))
+            .await?
+        else {
+            return Err(ServiceError::NotFound(
+                "This enrollment link is not valid. Check that it was copied completely, or ask your IT administrator."
+                    .into(),
+            ));
+        };
+        if let Some(message) = e.refusal(Utc::now()) {
+            self.store
+                .record(
+                    NewEvent::new(
+                        kinds::ENROLLMENT_REFUSED,
+                        format!("enrollment {:?} refused a device: {message}", e.name),
+                    )
+                    .severity(severity::LOW)
+                    .data(
+                        serde_json::json!({ "enrollment_id": e.id, "state": e.state(Utc::now()) }),
+                    ),
+                )
+                .await?;
+            return Err(ServiceError::Gone(message));
+        }
+        Ok(e)
+    }
+
+    /// The signed .mobileconfig for an Apple enrollment URL, with a fresh one-time
+    /// SCEP challenge bound to the enrollment.
+    pub async fn apple_profile(&self, token: &str) -> ServiceResult<Vec<u8>> {
+        let e = self.admitting(token).await?;
+        if e.platform != Platform::Apple {
+            return Err(ServiceError::BadRequest(
+                "this is an Android enrollment; scan its QR code at the Android setup screen"
+                    .into(),
+            ));
+        }
+        let challenge = secret_token();
+        let now = Utc::now();
+        let mut expires = now + chrono::Duration::minutes(CHALLENGE_TTL_MINUTES);
+        if let Some(at) = e.expires_at {
+            expires = expires.min(at);
+        }
+        self.store
+            .create_challenge(&e.id, &hash_token(&challenge), expires)
+            .await?;
+        let topic = (self.push_topic)();
+        if topic.is_none() {
+            tracing::warn!("serving an enrollment profile without a push topic: upload the push certificate first (mdm push-cert upload), or devices will refuse the profile");
+        }
+        let spec = profiles::enrollment_profile::EnrollmentProfileSpec {
+            organization: self.organization.clone(),
+            display_name: format!("{} MDM", self.organization),
+            identifier: format!("mdm.enrollment.{}", e.id),
+            ca_certificate_der: self
+                .pki
+                .device_ca
+                .cert()
+                .to_der()
+                .map_err(|err| ServiceError::Internal(err.to_string()))?,
+            scep_url: format!("{}/scep", self.public_url),
+            scep_challenge: challenge,
+            scep_subject_cn: format!("mdm-device-{}", uuid::Uuid::new_v4()),
+            scep_key_size: 2048,
+            scep_key_usage: 5,
+            server_url: format!("{}{}", self.public_url, crate::http::apple::SERVER_PATH),
+            check_in_url: format!("{}{}", self.public_url, crate::http::apple::CHECKIN_PATH),
+            topic,
+            access_rights: 8191,
+            check_out_when_removed: true,
+            server_capabilities: vec![
+                "com.apple.mdm.per-user-connections".into(),
+                "com.apple.mdm.bootstraptoken".into(),
+            ],
+            sign_message: true,
+        };
+        let built = profiles::enrollment_profile::build_enrollment_profile(&spec)
+            .map_err(|err| ServiceError::Internal(format!("enrollment profile: {err}")))?;
+        enrollment::signing::sign_profile(&built.plist_xml, &self.pki.signing)
+            .map_err(|err| ServiceError::Internal(format!("signing the profile: {err}")))
+    }
+
+    /// The provisioning JSON for an Android enrollment URL.
+    pub async fn android_provisioning(&self, token: &str) -> ServiceResult<serde_json::Value> {
+        let e = self.admitting(token).await?;
+        if e.platform != Platform::Android {
+            return Err(ServiceError::BadRequest(
+                "this is an Apple enrollment; open it on the iPhone, iPad or Mac".into(),
+            ));
+        }
+        self.android_payload(&e, token)
+    }
+
+    pub async fn platform_of(&self, token: &str) -> ServiceResult<Platform> {
+        Ok(self.admitting(token).await?.platform)
+    }
+}

@@ -1,0 +1,258 @@
+//! The SCEP server (RFC 8894) for device identity certificates: checks the one-time
+//! challenge of an enrollment, issues from the built-in device CA, renews what it
+//! issued. Every failure is a SCEP failInfo reply, never an HTTP error.
+
+use super::pki::Pki;
+use super::tokens::hash_token;
+use super::{ServiceError, ServiceResult};
+use crate::domain::event::{kinds, severity, NewEvent};
+use crate::storage::{ChallengeRefusal, IssuedCertificate, Storage};
+use chrono::{TimeZone, Utc};
+use enrollment::ca::{CaError, KeyUsageBits};
+use enrollment::scep::{self, FailInfo, MessageType, PkiRequest, RequestEnvelope};
+use openssl::nid::Nid;
+use openssl::x509::{X509Name, X509};
+use std::sync::Arc;
+
+/// Identity certificates are valid this long; Apple devices renew them by SCEP.
+pub const CERTIFICATE_DAYS: u32 = 365;
+/// Apple's SCEP payload "Key Usage" 5: signing and encryption.
+const KEY_USAGE: u8 = 5;
+
+pub struct ScepService {
+    store: Arc<dyn Storage>,
+    pki: Arc<Pki>,
+    organization: String,
+}
+
+/// A reply to send: content type and body.
+pub struct ScepReply {
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+fn not_after(cert: &X509) -> chrono::DateTime<Utc> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).expect("epoch");
+    let d = epoch.diff(cert.not_after()).expect("diff");
+    Utc.timestamp_opt(i64::from(d.days) * 86400 + i64::from(d.secs), 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+impl ScepService {
+    pub fn new(store: Arc<dyn Storage>, pki: Arc<Pki>, organization: String) -> Self {
+        ScepService {
+            store,
+            pki,
+            organization,
+        }
+    }
+
+    pub fn ca_caps(&self) -> ScepReply {
+        ScepReply {
+            content_type: scep::CA_CAPS_CONTENT_TYPE,
+            body: scep::CA_CAPS.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn ca_cert(&self) -> ScepReply {
+        let (content_type, body) = scep::ca_cert_response(&self.pki.device_ca);
+        ScepReply { content_type, body }
+    }
+
+    fn failure(&self, envelope: &RequestEnvelope, fail: FailInfo) -> ServiceResult<ScepReply> {
+        let body = scep::cert_rep_failure(envelope, fail, &self.pki.device_ca).map_err(|e| {
+            ServiceError::BadRequest(format!(
+                "not a SCEP message this server can answer: {}",
+                e.reason
+            ))
+        })?;
+        Ok(ScepReply {
+            content_type: scep::CERT_REP_CONTENT_TYPE,
+            body,
+        })
+    }
+
+    async fn refuse(
+        &self,
+        envelope: &RequestEnvelope,
+        fail: FailInfo,
+        reason: &str,
+    ) -> ServiceResult<ScepReply> {
+        tracing::warn!(?fail, reason, "SCEP request refused");
+        self.store
+            .record(
+                NewEvent::new(kinds::SCEP_REFUSED, format!("SCEP request refused: {reason}"))
+                    .severity(severity::LOW)
+                    .data(serde_json::json!({ "fail_info": format!("{fail:?}"), "transaction_id": envelope.transaction_id })),
+            )
+            .await?;
+        self.failure(envelope, fail)
+    }
+
+    /// A subject never used before: devices are told apart by their certificate.
+    fn unique_subject(&self) -> ServiceResult<(X509Name, String)> {
+        let cn = format!("mdm-device-{}", uuid::Uuid::new_v4());
+        let mut b = X509Name::builder().map_err(|e| ServiceError::Internal(e.to_string()))?;
+        b.append_entry_by_nid(Nid::COMMONNAME, &cn)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        b.append_entry_by_nid(Nid::ORGANIZATIONNAME, &self.organization)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok((b.build(), format!("CN={cn},O={}", self.organization)))
+    }
+
+    fn issue(&self, req: &PkiRequest) -> Result<(X509, IssuedCertificate), (FailInfo, String)> {
+        let (subject, subject_text) = self
+            .unique_subject()
+            .map_err(|e| (FailInfo::BadRequest, e.to_string()))?;
+        let cert = self
+            .pki
+            .device_ca
+            .issue(
+                &req.csr,
+                &subject,
+                CERTIFICATE_DAYS,
+                KeyUsageBits(KEY_USAGE),
+            )
+            .map_err(|e| match e {
+                CaError::UnsupportedKey(_) => (FailInfo::BadAlg, e.to_string()),
+                other => (FailInfo::BadRequest, other.to_string()),
+            })?;
+        let serial = cert
+            .serial_number()
+            .to_bn()
+            .ok()
+            .and_then(|b| b.to_hex_str().ok().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let record = IssuedCertificate {
+            serial,
+            fingerprint: enrollment::identity::fingerprint(&cert),
+            subject: subject_text,
+            enrollment_id: None,
+            device_id: None,
+            renewed_from: None,
+            issued_at: Utc::now(),
+            not_after: not_after(&cert),
+        };
+        Ok((cert, record))
+    }
+
+    fn success(&self, req: &PkiRequest, cert: &X509) -> ServiceResult<ScepReply> {
+        let body = scep::cert_rep_success(req, cert, &self.pki.device_ca)
+            .map_err(|e| ServiceError::Internal(format!("building CertRep: {}", e.reason)))?;
+        Ok(ScepReply {
+            content_type: scep::CERT_REP_CONTENT_TYPE,
+            body,
+        })
+    }
+
+    pub async fn pki_operation(&self, message: &[u8]) -> ServiceResult<ScepReply> {
+        let req = match scep::parse_request(message, &self.pki.device_ca) {
+            Ok(req) => req,
+            Err(e) => return self.refuse(&e.envelope, e.fail_info, &e.reason).await,
+        };
+        let envelope = req.envelope();
+        match req.message_type {
+            MessageType::PkcsReq => self.enroll(&req, &envelope).await,
+            MessageType::RenewalReq => self.renew(&req, &envelope).await,
+            other => {
+                self.refuse(
+                    &envelope,
+                    FailInfo::BadRequest,
+                    &format!("{other:?} is not supported"),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn enroll(
+        &self,
+        req: &PkiRequest,
+        envelope: &RequestEnvelope,
+    ) -> ServiceResult<ScepReply> {
+        let Some(challenge) = req.challenge_password.as_deref().filter(|c| !c.is_empty()) else {
+            return self
+                .refuse(envelope, FailInfo::BadRequest, "no challenge password")
+                .await;
+        };
+        let hash = hash_token(challenge);
+        let now = Utc::now();
+        if let Err(refusal) = self.store.check_challenge(&hash, now).await? {
+            return self
+                .refuse(envelope, FailInfo::BadRequest, &describe(&refusal))
+                .await;
+        }
+        let (cert, record) = match self.issue(req) {
+            Ok(issued) => issued,
+            Err((fail, reason)) => return self.refuse(envelope, fail, &reason).await,
+        };
+        let fingerprint = record.fingerprint.clone();
+        match self.store.redeem_challenge(&hash, record, now).await? {
+            Ok(enrollment) => {
+                self.store
+                    .record(
+                        NewEvent::new(
+                            kinds::SCEP_CERTIFICATE_ISSUED,
+                            format!("identity certificate issued through enrollment {:?}", enrollment.name),
+                        )
+                        .actor("scep")
+                        .data(serde_json::json!({ "enrollment_id": enrollment.id, "fingerprint": fingerprint })),
+                    )
+                    .await?;
+                self.success(req, &cert)
+            }
+            Err(refusal) => {
+                self.refuse(envelope, FailInfo::BadRequest, &describe(&refusal))
+                    .await
+            }
+        }
+    }
+
+    async fn renew(
+        &self,
+        req: &PkiRequest,
+        envelope: &RequestEnvelope,
+    ) -> ServiceResult<ScepReply> {
+        let old = enrollment::identity::fingerprint(&req.signer);
+        match self.store.issued_certificate(&old).await? {
+            Some(_) => {}
+            None => {
+                return self
+                    .refuse(
+                        envelope,
+                        FailInfo::BadCertId,
+                        "renewal signed by a certificate this server did not issue",
+                    )
+                    .await
+            }
+        }
+        let (cert, mut record) = match self.issue(req) {
+            Ok(issued) => issued,
+            Err((fail, reason)) => return self.refuse(envelope, fail, &reason).await,
+        };
+        record.renewed_from = Some(old.clone());
+        let fingerprint = record.fingerprint.clone();
+        let device = self.store.record_renewal(record).await?;
+        let mut event = NewEvent::new(
+            kinds::DEVICE_IDENTITY_RENEWED,
+            "identity certificate renewed",
+        )
+        .actor("scep")
+        .data(serde_json::json!({ "previous": old, "current": fingerprint }));
+        if let Some(id) = &device {
+            event = event.device(id);
+        }
+        self.store.record(event).await?;
+        self.success(req, &cert)
+    }
+}
+
+fn describe(refusal: &ChallengeRefusal) -> String {
+    match refusal {
+        ChallengeRefusal::Unknown => "unknown challenge".into(),
+        ChallengeRefusal::AlreadyUsed => "challenge already used".into(),
+        ChallengeRefusal::Expired => "challenge expired".into(),
+        ChallengeRefusal::Enrollment(message) => message.clone(),
+    }
+}

@@ -1,0 +1,377 @@
+//! The sea-orm implementation of [`EnrollmentStore`].
+
+use super::entities::{devices, enrollments, issued_certificates, pki_objects, scep_challenges};
+use super::*;
+use crate::domain::enrollment::Enrollment;
+use crate::domain::Platform;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
+
+fn enrollment_from_row(m: enrollments::Model) -> (Enrollment, Vec<u8>) {
+    (
+        Enrollment {
+            id: m.id,
+            platform: Platform::parse(&m.platform).unwrap_or(Platform::Apple),
+            name: m.name,
+            created_by: m.created_by,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            max_uses: m.max_uses,
+            uses: m.uses,
+            revoked_at: m.revoked_at,
+            assigned_user: m.assigned_user,
+            assigned_group: m.assigned_group,
+            options: serde_json::from_str(&m.options).unwrap_or(serde_json::Value::Null),
+        },
+        m.token_sealed,
+    )
+}
+
+fn issued_from_row(m: issued_certificates::Model) -> IssuedCertificate {
+    IssuedCertificate {
+        serial: m.serial,
+        fingerprint: m.fingerprint,
+        subject: m.subject,
+        enrollment_id: m.enrollment_id,
+        device_id: m.device_id,
+        renewed_from: m.renewed_from,
+        issued_at: m.issued_at,
+        not_after: m.not_after,
+    }
+}
+
+fn issued_row(c: IssuedCertificate) -> issued_certificates::ActiveModel {
+    issued_certificates::ActiveModel {
+        serial: Set(c.serial),
+        fingerprint: Set(c.fingerprint),
+        subject: Set(c.subject),
+        enrollment_id: Set(c.enrollment_id),
+        device_id: Set(c.device_id),
+        renewed_from: Set(c.renewed_from),
+        issued_at: Set(c.issued_at),
+        not_after: Set(c.not_after),
+        revoked_at: Set(None),
+    }
+}
+
+/// The checks a challenge must pass, on whatever connection (plain or transaction).
+async fn check<C: ConnectionTrait>(
+    db: &C,
+    challenge_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Result<(scep_challenges::Model, Enrollment), ChallengeRefusal>> {
+    let Some(challenge) = scep_challenges::Entity::find()
+        .filter(scep_challenges::Column::ChallengeHash.eq(challenge_hash))
+        .one(db)
+        .await?
+    else {
+        return Ok(Err(ChallengeRefusal::Unknown));
+    };
+    if challenge.used_at.is_some() {
+        return Ok(Err(ChallengeRefusal::AlreadyUsed));
+    }
+    if challenge.expires_at <= now {
+        return Ok(Err(ChallengeRefusal::Expired));
+    }
+    let Some(row) = enrollments::Entity::find_by_id(challenge.enrollment_id.clone())
+        .one(db)
+        .await?
+    else {
+        return Ok(Err(ChallengeRefusal::Unknown));
+    };
+    let (enrollment, _) = enrollment_from_row(row);
+    if let Some(message) = enrollment.refusal(now) {
+        return Ok(Err(ChallengeRefusal::Enrollment(message)));
+    }
+    Ok(Ok((challenge, enrollment)))
+}
+
+#[async_trait]
+impl EnrollmentStore for SqlStore {
+    async fn create_enrollment(&self, new: NewEnrollment) -> StoreResult<()> {
+        let e = new.enrollment;
+        enrollments::ActiveModel {
+            id: Set(e.id),
+            platform: Set(e.platform.as_str().to_owned()),
+            name: Set(e.name),
+            token_hash: Set(new.token_hash),
+            token_sealed: Set(new.token_sealed),
+            created_by: Set(e.created_by),
+            created_at: Set(e.created_at),
+            expires_at: Set(e.expires_at),
+            max_uses: Set(e.max_uses),
+            uses: Set(0),
+            revoked_at: Set(None),
+            assigned_user: Set(e.assigned_user),
+            assigned_group: Set(e.assigned_group),
+            options: Set(e.options.to_string()),
+        }
+        .insert(self.connection())
+        .await?;
+        Ok(())
+    }
+
+    async fn enrollments(&self, include_inactive: bool) -> StoreResult<Vec<(Enrollment, Vec<u8>)>> {
+        let now = Utc::now();
+        let rows = enrollments::Entity::find()
+            .order_by_desc(enrollments::Column::CreatedAt)
+            .all(self.connection())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(enrollment_from_row)
+            .filter(|(e, _)| include_inactive || e.refusal(now).is_none())
+            .collect())
+    }
+
+    async fn enrollment(&self, id: &str) -> StoreResult<Option<(Enrollment, Vec<u8>)>> {
+        Ok(enrollments::Entity::find_by_id(id)
+            .one(self.connection())
+            .await?
+            .map(enrollment_from_row))
+    }
+
+    async fn enrollment_by_token_hash(&self, hash: &str) -> StoreResult<Option<Enrollment>> {
+        Ok(enrollments::Entity::find()
+            .filter(enrollments::Column::TokenHash.eq(hash))
+            .one(self.connection())
+            .await?
+            .map(|m| enrollment_from_row(m).0))
+    }
+
+    async fn revoke_enrollment(&self, id: &str, at: DateTime<Utc>) -> StoreResult<Enrollment> {
+        enrollments::Entity::update_many()
+            .col_expr(enrollments::Column::RevokedAt, Expr::value(at))
+            .filter(enrollments::Column::Id.eq(id))
+            .filter(enrollments::Column::RevokedAt.is_null())
+            .exec(self.connection())
+            .await?;
+        self.enrollment(id)
+            .await?
+            .map(|(e, _)| e)
+            .ok_or_else(|| StoreError::NotFound(format!("enrollment {id} not found")))
+    }
+
+    async fn create_challenge(
+        &self,
+        enrollment_id: &str,
+        challenge_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        scep_challenges::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            challenge_hash: Set(challenge_hash.to_owned()),
+            enrollment_id: Set(enrollment_id.to_owned()),
+            created_at: Set(Utc::now()),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        }
+        .insert(self.connection())
+        .await?;
+        Ok(())
+    }
+
+    async fn check_challenge(
+        &self,
+        challenge_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<Enrollment, ChallengeRefusal>> {
+        Ok(check(self.connection(), challenge_hash, now)
+            .await?
+            .map(|(_, e)| e))
+    }
+
+    async fn redeem_challenge(
+        &self,
+        challenge_hash: &str,
+        issued: IssuedCertificate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<Enrollment, ChallengeRefusal>> {
+        let txn = self.connection().begin().await?;
+        let (challenge, enrollment) = match check(&txn, challenge_hash, now).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        // Conditional updates: of two devices racing with one challenge, or for the
+        // last use of an enrollment, exactly one wins.
+        let used = scep_challenges::Entity::update_many()
+            .col_expr(scep_challenges::Column::UsedAt, Expr::value(now))
+            .filter(scep_challenges::Column::Id.eq(challenge.id.as_str()))
+            .filter(scep_challenges::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if used.rows_affected != 1 {
+            return Ok(Err(ChallengeRefusal::AlreadyUsed));
+        }
+        let counted = enrollments::Entity::update_many()
+            .col_expr(
+                enrollments::Column::Uses,
+                Expr::col(enrollments::Column::Uses).add(1),
+            )
+            .filter(enrollments::Column::Id.eq(enrollment.id.as_str()))
+            .filter(
+                Condition::any()
+                    .add(enrollments::Column::MaxUses.is_null())
+                    .add(
+                        Expr::col(enrollments::Column::Uses)
+                            .lt(Expr::col(enrollments::Column::MaxUses)),
+                    ),
+            )
+            .exec(&txn)
+            .await?;
+        if counted.rows_affected != 1 {
+            return Ok(Err(ChallengeRefusal::Enrollment(
+                "This enrollment link has reached its limit of devices. Ask your IT administrator for a new one.".into(),
+            )));
+        }
+        issued_row(IssuedCertificate {
+            enrollment_id: Some(enrollment.id.clone()),
+            ..issued
+        })
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Ok(enrollment))
+    }
+
+    async fn issued_certificate(
+        &self,
+        fingerprint: &str,
+    ) -> StoreResult<Option<IssuedCertificate>> {
+        Ok(issued_certificates::Entity::find()
+            .filter(issued_certificates::Column::Fingerprint.eq(fingerprint))
+            .one(self.connection())
+            .await?
+            .map(issued_from_row))
+    }
+
+    async fn record_renewal(&self, issued: IssuedCertificate) -> StoreResult<Option<String>> {
+        let txn = self.connection().begin().await?;
+        let old = issued.renewed_from.clone().unwrap_or_default();
+        let device: Option<devices::Model> = devices::Entity::find()
+            .filter(devices::Column::IdentityFingerprint.eq(old.as_str()))
+            .one(&txn)
+            .await?;
+        let previous = issued_certificates::Entity::find()
+            .filter(issued_certificates::Column::Fingerprint.eq(old.as_str()))
+            .one(&txn)
+            .await?;
+        let device_id = device.as_ref().map(|d| d.id.clone());
+        issued_row(IssuedCertificate {
+            device_id: device_id.clone(),
+            enrollment_id: previous.and_then(|p| p.enrollment_id),
+            ..issued.clone()
+        })
+        .insert(&txn)
+        .await?;
+        if let Some(id) = &device_id {
+            devices::Entity::update_many()
+                .col_expr(
+                    devices::Column::IdentityFingerprint,
+                    Expr::value(issued.fingerprint.clone()),
+                )
+                .col_expr(
+                    devices::Column::IdentitySubject,
+                    Expr::value(issued.subject.clone()),
+                )
+                .col_expr(
+                    devices::Column::IdentityNotAfter,
+                    Expr::value(issued.not_after.to_rfc3339()),
+                )
+                .col_expr(devices::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(devices::Column::Id.eq(id.as_str()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(device_id)
+    }
+
+    async fn link_device_to_enrollment(
+        &self,
+        device_id: &str,
+        fingerprint: &str,
+        enrollment: &Enrollment,
+    ) -> StoreResult<()> {
+        let txn = self.connection().begin().await?;
+        devices::Entity::update_many()
+            .col_expr(
+                devices::Column::EnrollmentId,
+                Expr::value(enrollment.id.clone()),
+            )
+            .col_expr(
+                devices::Column::AssignedUser,
+                Expr::value(enrollment.assigned_user.clone()),
+            )
+            .col_expr(
+                devices::Column::AssignedGroup,
+                Expr::value(enrollment.assigned_group.clone()),
+            )
+            .filter(devices::Column::Id.eq(device_id))
+            .exec(&txn)
+            .await?;
+        issued_certificates::Entity::update_many()
+            .col_expr(
+                issued_certificates::Column::DeviceId,
+                Expr::value(device_id),
+            )
+            .filter(issued_certificates::Column::Fingerprint.eq(fingerprint))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn pki_object(&self, name: &str) -> StoreResult<Option<PkiObject>> {
+        Ok(pki_objects::Entity::find_by_id(name)
+            .one(self.connection())
+            .await?
+            .map(|m| PkiObject {
+                name: m.name,
+                certificate_pem: m.certificate_pem,
+                chain_pem: m.chain_pem,
+                private_key_sealed: m.private_key_sealed,
+                imported: m.imported,
+                created_at: m.created_at,
+            }))
+    }
+
+    async fn put_pki_object(&self, o: PkiObject, replace: bool) -> StoreResult<bool> {
+        let row = pki_objects::ActiveModel {
+            name: Set(o.name),
+            certificate_pem: Set(o.certificate_pem),
+            chain_pem: Set(o.chain_pem),
+            private_key_sealed: Set(o.private_key_sealed),
+            imported: Set(o.imported),
+            created_at: Set(o.created_at),
+        };
+        let mut conflict = OnConflict::column(pki_objects::Column::Name);
+        if replace {
+            conflict.update_columns([
+                pki_objects::Column::CertificatePem,
+                pki_objects::Column::ChainPem,
+                pki_objects::Column::PrivateKeySealed,
+                pki_objects::Column::Imported,
+                pki_objects::Column::CreatedAt,
+            ]);
+        } else {
+            conflict.do_nothing();
+        }
+        let result = pki_objects::Entity::insert(row)
+            .on_conflict(conflict)
+            .exec_without_returning(self.connection())
+            .await?;
+        Ok(result == 1)
+    }
+
+    async fn prune_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(scep_challenges::Entity::delete_many()
+            .filter(scep_challenges::Column::ExpiresAt.lt(before))
+            .exec(self.connection())
+            .await?
+            .rows_affected)
+    }
+}
