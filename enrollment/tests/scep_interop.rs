@@ -267,7 +267,15 @@ fn certmonger_daemon_enrolls_and_rekeys() {
     // A private session bus; certmonger -c runs the script and exits with it. Its
     // state goes to the temporary directory, not /var/lib/certmonger.
     let out = run(Command::new("timeout")
-        .args(["180", "dbus-run-session", "--", "certmonger", "-s", "-n", "-c"])
+        .args([
+            "180",
+            "dbus-run-session",
+            "--",
+            "certmonger",
+            "-s",
+            "-n",
+            "-c",
+        ])
         .arg(format!("sh {}", path("enroll.sh")))
         .env("HOME", dir.path())
         .env("CERTMONGER_CONFIG_DIR", dir.path())
@@ -286,8 +294,19 @@ fn certmonger_daemon_enrolls_and_rekeys() {
     assert_eq!(common_name(&first), "certmonger-daemon");
     let rekeyed = read_cert(&dir.path().join("cert.pem"));
     assert_issued_for(&server, &rekeyed, &dir.path().join("key.pem"));
-    assert!(!first.public_key().unwrap().public_eq(&rekeyed.public_key().unwrap()));
+    assert!(!first
+        .public_key()
+        .unwrap()
+        .public_eq(&rekeyed.public_key().unwrap()));
 
-    assert!(exchanges.iter().all(|e| e.method == "GET" && e.outcome == "success"));
-    assert_eq!(exchanges[0].message_type, Some(MessageType::PkcsReq));
+    assert_eq!(exchanges.len(), 2, "{exchanges:?}");
+    assert!(exchanges
+        .iter()
+        .all(|e| e.method == "GET" && e.outcome == "success"));
+    assert!(exchanges
+        .iter()
+        .all(|e| e.message_type == Some(MessageType::PkcsReq)));
+    // The rekey is signed with the certificate being replaced (our Renewal cap).
+    assert!(!exchanges[0].signed_by_issued_cert);
+    assert!(exchanges[1].signed_by_issued_cert, "{exchanges:?}");
 }

@@ -222,7 +222,10 @@ fn wrong_challenge_gets_a_verifiable_failure() {
     // A reply signed by another CA is refused by the client.
     let other = CertificateAuthority::generate("Impostor", "", 1).unwrap();
     let forged = cert_rep_failure(&req_envelope(&ca, &req), FailInfo::BadRequest, &other).unwrap();
-    assert!(client::parse_cert_rep(&forged, &req, ca.cert()).is_err());
+    assert!(matches!(
+        client::parse_cert_rep(&forged, &req, ca.cert()),
+        Err(client::ClientError::BadSignature)
+    ));
 }
 
 fn req_envelope(ca: &CertificateAuthority, req: &ClientRequest) -> scep::RequestEnvelope {
@@ -304,6 +307,46 @@ fn tampered_signature_is_bad_message_check() {
         ),
         "{err}"
     );
+}
+
+/// Some clients stream their messages: indefinite lengths (BER) must be read too.
+#[test]
+fn ber_encoded_requests_are_accepted() {
+    let ca = ca();
+    let key = rsa_key(2048);
+    let subject = name("streaming");
+    let mut opts = RequestOptions::new(&key, &subject, ca.cert());
+    opts.challenge = Some("s3cret");
+    let sent = client::build_request(&opts).unwrap();
+    // ContentInfo and its [0] content: definite lengths to indefinite ones.
+    let ber = indefinite(&sent.der);
+    assert_ne!(ber, sent.der);
+    let req = parse_request(&ber, &ca).unwrap();
+    assert_eq!(req.transaction_id, sent.transaction_id);
+    assert_eq!(req.challenge_password.as_deref(), Some("s3cret"));
+}
+
+/// Rewrites the outer SEQUENCE and its first constructed child with indefinite
+/// lengths (long-form DER lengths only, which a PKIMessage always has).
+fn indefinite(der: &[u8]) -> Vec<u8> {
+    fn header(bytes: &[u8]) -> (u8, usize, usize) {
+        assert!(bytes[1] & 0x80 != 0, "short-form length");
+        let n = (bytes[1] & 0x7f) as usize;
+        let len = bytes[2..2 + n]
+            .iter()
+            .fold(0usize, |acc, b| acc << 8 | *b as usize);
+        (bytes[0], 2 + n, len)
+    }
+    let (outer_tag, outer_head, _) = header(der);
+    let content_type = &der[outer_head..outer_head + 11]; // OID signedData
+    let rest = &der[outer_head + 11..];
+    let (inner_tag, inner_head, inner_len) = header(rest);
+    let mut out = vec![outer_tag, 0x80];
+    out.extend_from_slice(content_type);
+    out.extend_from_slice(&[inner_tag, 0x80]);
+    out.extend_from_slice(&rest[inner_head..inner_head + inner_len]);
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out
 }
 
 #[test]

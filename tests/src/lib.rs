@@ -3,6 +3,7 @@
 //! folder that the schema check reads.
 
 pub mod artifacts;
+pub mod enroll;
 pub mod fake_apns;
 pub mod fixture;
 pub mod simulator;

@@ -127,13 +127,11 @@ pub(crate) fn text(value: &Any) -> Option<String> {
         // T.61 in theory; in practice clients put Latin-1 there.
         Tag::TeletexString => Some(bytes.iter().map(|&b| b as char).collect()),
         Tag::BmpString => {
-            if bytes.len() % 2 != 0 {
+            let pairs = bytes.chunks_exact(2);
+            if !pairs.remainder().is_empty() {
                 return None;
             }
-            let units: Vec<u16> = bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
+            let units: Vec<u16> = pairs.map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
             String::from_utf16(&units).ok()
         }
         _ => None,

@@ -159,11 +159,9 @@ pub fn parse_cert_rep(
     let parsed = Parsed::read(der, Some(ca_cert)).map_err(|e| match e {
         SignedDataError::Malformed(m) => ClientError::Malformed(m),
         SignedDataError::UnsupportedDigest(d) => ClientError::Malformed(format!("digest {d}")),
-        SignedDataError::BadSignature => ClientError::BadSignature,
+        SignedDataError::BadSignature | SignedDataError::UnknownSigner => ClientError::BadSignature,
     })?;
-    let content = parsed
-        .verify(Some(ca_cert))
-        .map_err(|_| ClientError::BadSignature)?;
+    let content = parsed.verify().map_err(|_| ClientError::BadSignature)?;
     let attrs = &parsed.attributes;
     if attrs
         .message_type

@@ -30,7 +30,7 @@ pub fn parse_request(der: &[u8], ca: &CertificateAuthority) -> Result<PkiRequest
         .and_then(MessageType::from_code);
 
     let content = parsed
-        .verify(None)
+        .verify()
         .map_err(|e| signed_data_error(e, &envelope))?;
 
     let fail = |info: FailInfo, reason: &str| ScepError::new(info, reason, &envelope);
@@ -142,6 +142,11 @@ fn signed_data_error(e: SignedDataError, envelope: &RequestEnvelope) -> ScepErro
         SignedDataError::UnsupportedDigest(what) => ScepError::new(
             FailInfo::BadAlg,
             format!("unsupported digest {what}"),
+            envelope,
+        ),
+        SignedDataError::UnknownSigner => ScepError::new(
+            FailInfo::BadRequest,
+            "the PKIMessage does not carry its signer's certificate",
             envelope,
         ),
         SignedDataError::BadSignature => ScepError::new(

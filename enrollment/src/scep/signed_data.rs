@@ -34,11 +34,15 @@ pub(crate) enum SignedDataError {
     UnsupportedDigest(String),
     /// The signature or message digest does not verify.
     BadSignature,
+    /// The signer's certificate is not among those it may be.
+    UnknownSigner,
 }
 
 /// A SignedData parsed but not yet verified: enough to answer even a bad request.
 pub(crate) struct Parsed {
     p7: Pkcs7,
+    /// Where the signer's certificate was found, for the verification to use too.
+    lookup: (Stack<X509>, Pkcs7Flags),
     pub signer: X509,
     pub attributes: PkiAttributes,
     /// `None` when the signer used a digest we refuse.
@@ -60,17 +64,18 @@ impl Parsed {
             .map_err(|e| SignedDataError::Malformed(e.to_string()))?;
         let (digest_alg, signed_attrs) = signer_info(&normalized)?;
 
-        let (certs, flags) = signer_lookup(signer_cert)?;
-        let signers = p7.signers(&certs, flags).map_err(|_| {
-            SignedDataError::Malformed("the signer's certificate is missing".into())
-        })?;
+        let lookup = signer_lookup(signer_cert)?;
+        let signers = p7
+            .signers(&lookup.0, lookup.1)
+            .map_err(|_| SignedDataError::UnknownSigner)?;
         let signer = signers
             .get(0)
-            .ok_or_else(|| SignedDataError::Malformed("no signer".into()))?
+            .ok_or(SignedDataError::UnknownSigner)?
             .to_owned();
 
         Ok(Parsed {
             p7,
+            lookup,
             signer,
             attributes: PkiAttributes::read(&signed_attrs),
             digest: DigestAlgorithm::from_oid(&digest_alg.oid),
@@ -80,11 +85,11 @@ impl Parsed {
 
     /// Checks the signature (over the signed attributes, whose messageDigest must
     /// match the content) and returns the encapsulated content.
-    pub fn verify(&self, signer_cert: Option<&X509>) -> Result<Vec<u8>, SignedDataError> {
+    pub fn verify(&self) -> Result<Vec<u8>, SignedDataError> {
         if self.digest.is_none() {
             return Err(SignedDataError::UnsupportedDigest(self.digest_name.clone()));
         }
-        let (certs, flags) = signer_lookup(signer_cert)?;
+        let (certs, flags) = &self.lookup;
         // The signer's certificate is judged by the caller (self-signed for PKCSReq,
         // issued by us for RenewalReq), so no chain building here.
         let store = X509StoreBuilder::new()
@@ -93,11 +98,11 @@ impl Parsed {
         let mut content = Vec::new();
         self.p7
             .verify(
-                &certs,
+                certs,
                 &store,
                 None,
                 Some(&mut content),
-                flags | Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
+                *flags | Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
             )
             .map_err(|_| SignedDataError::BadSignature)?;
         Ok(content)

@@ -20,6 +20,9 @@ pub struct Exchange {
     pub method: String,
     pub message_type: Option<MessageType>,
     pub request_cipher: Option<scep::ContentCipher>,
+    /// Whether the request was signed by a certificate of ours (a renewal or
+    /// rekey) rather than a self-signed one.
+    pub signed_by_issued_cert: bool,
     pub outcome: String,
 }
 
@@ -27,8 +30,6 @@ pub struct ScepServer {
     pub url: String,
     pub ca: Arc<CertificateAuthority>,
     pub exchanges: Arc<Mutex<Vec<Exchange>>>,
-    /// Every request line, for diagnosing a client that went astray.
-    pub requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     addr: std::net::SocketAddr,
     accept: Option<JoinHandle<()>>,
@@ -40,15 +41,9 @@ impl ScepServer {
         let addr = listener.local_addr().unwrap();
         let ca = Arc::new(ca);
         let exchanges = Arc::new(Mutex::new(Vec::new()));
-        let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
-            let (ca, exchanges, requests, stop) = (
-                ca.clone(),
-                exchanges.clone(),
-                requests.clone(),
-                stop.clone(),
-            );
+            let (ca, exchanges, stop) = (ca.clone(), exchanges.clone(), stop.clone());
             let challenge = challenge.to_owned();
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
@@ -60,7 +55,6 @@ impl ScepServer {
                         ca: ca.clone(),
                         challenge: challenge.clone(),
                         exchanges: exchanges.clone(),
-                        requests: requests.clone(),
                     };
                     std::thread::spawn(move || handler.serve(stream));
                 }
@@ -70,7 +64,6 @@ impl ScepServer {
             url: format!("http://{addr}/scep"),
             ca,
             exchanges,
-            requests,
             stop,
             addr,
             accept: Some(accept),
@@ -79,10 +72,6 @@ impl ScepServer {
 
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.exchanges.lock().unwrap().clone()
-    }
-
-    pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
     }
 }
 
@@ -101,7 +90,6 @@ struct Handler {
     ca: Arc<CertificateAuthority>,
     challenge: String,
     exchanges: Arc<Mutex<Vec<Exchange>>>,
-    requests: Arc<Mutex<Vec<String>>>,
 }
 
 struct Response {
@@ -141,10 +129,6 @@ impl Handler {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        self.requests
-            .lock()
-            .unwrap()
-            .push(request_line.trim_end().to_owned());
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or("").to_owned();
         let target = parts.next().unwrap_or("").to_owned();
@@ -215,12 +199,14 @@ impl Handler {
             method: method.to_owned(),
             message_type: None,
             request_cipher: None,
+            signed_by_issued_cert: false,
             outcome: String::new(),
         };
         let reply = match scep::parse_request(der, ca) {
             Ok(req) => {
                 exchange.message_type = Some(req.message_type);
                 exchange.request_cipher = Some(req.request_cipher);
+                exchange.signed_by_issued_cert = ca.issued(&req.signer);
                 let challenge_ok = req.message_type == MessageType::RenewalReq
                     || req.challenge_password.as_deref() == Some(self.challenge.as_str());
                 if !challenge_ok {

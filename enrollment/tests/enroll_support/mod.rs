@@ -60,7 +60,7 @@ pub fn grid_to_png(grid: &[Vec<bool>], scale: usize) -> Vec<u8> {
     for row in grid {
         for _ in 0..scale {
             for &dark in row {
-                pixels.extend(std::iter::repeat(if dark { 0u8 } else { 255u8 }).take(scale));
+                pixels.resize(pixels.len() + scale, if dark { 0u8 } else { 255u8 });
             }
         }
     }
