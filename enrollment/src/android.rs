@@ -425,10 +425,10 @@ fn wifi(w: &WifiConfig) -> Result<(), AndroidError> {
                 ));
             }
         }
-        "WEP" => {
-            let p = w.password.as_deref().unwrap_or("");
-            text("wifi.password", p).map_err(|_| invalid("wifi.password", "required for WEP"))?;
-        }
+        "WEP" => match w.password.as_deref() {
+            Some(p) if !p.is_empty() => text("wifi.password", p)?,
+            _ => return Err(invalid("wifi.password", "required for WEP")),
+        },
         _ => eap(w)?,
     }
     Ok(())

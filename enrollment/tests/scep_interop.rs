@@ -144,6 +144,10 @@ fn scepclient_enrolls_renews_and_is_refused_a_wrong_challenge() {
             ),
         ]
     );
+    assert!(
+        exchanges[1].signed_by_issued_cert,
+        "renewal not signed by the old cert"
+    );
 }
 
 fn rsa_key() -> PKey<openssl::pkey::Private> {

@@ -381,6 +381,39 @@ fn rsa_1024_is_an_unsupported_key() {
     assert!(matches!(err, CaError::UnsupportedKey(_)), "{err}");
 }
 
+/// Strict clients parse DER, not BER: decoding with a strict DER decoder and
+/// re-encoding (which sorts every SET OF) must give back the very same bytes.
+#[test]
+fn replies_are_canonical_der() {
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+    use der::{Decode, Encode};
+
+    let ca = ca();
+    let key = rsa_key(2048);
+    let subject = name("strict");
+    let mut opts = RequestOptions::new(&key, &subject, ca.cert());
+    opts.challenge = Some("s3cret");
+    let req = client::build_request(&opts).unwrap();
+    let parsed = parse_request(&req.der, &ca).unwrap();
+    let cert = ca
+        .issue(&parsed.csr, &subject, 30, KeyUsageBits::BOTH)
+        .unwrap();
+    let success = cert_rep_success(&parsed, &cert, &ca).unwrap();
+    let failure = cert_rep_failure(&parsed.envelope(), FailInfo::BadTime, &ca).unwrap();
+    for der in [&req.der, &success, &failure] {
+        let info = ContentInfo::from_der(der).unwrap();
+        let signed: SignedData = info.content.decode_as().unwrap();
+        assert_eq!(&info.to_der().unwrap(), der);
+        let signer = &signed.signer_infos.0.as_slice()[0];
+        assert!(matches!(
+            signer.sid,
+            cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(_)
+        ));
+        assert_eq!(signed.certificates.as_ref().unwrap().0.len(), 1);
+    }
+}
+
 #[test]
 fn ca_cert_response_and_caps() {
     let ca = ca();

@@ -30,3 +30,10 @@ pub fn write_apple(platform: &str, name: &str, bytes: &[u8]) {
         .collect();
     std::fs::write(folder.join(safe), bytes).expect("write artifact");
 }
+
+/// Writes an Android artifact (`android/<name>`): policies and provisioning payloads.
+pub fn write_android(name: &str, bytes: &[u8]) {
+    let folder = dir().join("android");
+    std::fs::create_dir_all(&folder).expect("artifacts folder");
+    std::fs::write(folder.join(name), bytes).expect("write artifact");
+}

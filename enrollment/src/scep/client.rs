@@ -161,7 +161,7 @@ pub fn parse_cert_rep(
         SignedDataError::UnsupportedDigest(d) => ClientError::Malformed(format!("digest {d}")),
         SignedDataError::BadSignature | SignedDataError::UnknownSigner => ClientError::BadSignature,
     })?;
-    let content = parsed.verify().map_err(|_| ClientError::BadSignature)?;
+    let (content, _) = parsed.verify().map_err(|_| ClientError::BadSignature)?;
     let attrs = &parsed.attributes;
     if attrs
         .message_type

@@ -29,7 +29,7 @@ pub fn parse_request(der: &[u8], ca: &CertificateAuthority) -> Result<PkiRequest
         .as_deref()
         .and_then(MessageType::from_code);
 
-    let content = parsed
+    let (content, digest) = parsed
         .verify()
         .map_err(|e| signed_data_error(e, &envelope))?;
 
@@ -70,7 +70,8 @@ pub fn parse_request(der: &[u8], ca: &CertificateAuthority) -> Result<PkiRequest
         ),
         EnvelopeError::Undecryptable => undecryptable(&envelope),
     })?;
-    // Past this point every failure reads the same (see envelope::open).
+    // Until the CSR is known to be sound, every failure reads the same (see
+    // envelope::open): garbage from a wrong key must not be told from a bad padding.
     let csr = X509Req::from_der(&opened.content).map_err(|_| undecryptable(&envelope))?;
     let csr_key = csr.public_key().map_err(|_| undecryptable(&envelope))?;
     if !csr.verify(&csr_key).unwrap_or(false) {
@@ -82,7 +83,6 @@ pub fn parse_request(der: &[u8], ca: &CertificateAuthority) -> Result<PkiRequest
     let challenge_password = csr::challenge_password(&opened.content)
         .map_err(|e| fail(FailInfo::BadRequest, &format!("CSR attributes: {e}")))?;
 
-    let digest = parsed.digest.expect("verify() refuses unknown digests");
     Ok(PkiRequest {
         message_type,
         transaction_id,

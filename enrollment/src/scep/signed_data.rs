@@ -84,11 +84,11 @@ impl Parsed {
     }
 
     /// Checks the signature (over the signed attributes, whose messageDigest must
-    /// match the content) and returns the encapsulated content.
-    pub fn verify(&self) -> Result<Vec<u8>, SignedDataError> {
-        if self.digest.is_none() {
-            return Err(SignedDataError::UnsupportedDigest(self.digest_name.clone()));
-        }
+    /// match the content) and returns the encapsulated content and the digest used.
+    pub fn verify(&self) -> Result<(Vec<u8>, DigestAlgorithm), SignedDataError> {
+        let digest = self
+            .digest
+            .ok_or_else(|| SignedDataError::UnsupportedDigest(self.digest_name.clone()))?;
         let (certs, flags) = &self.lookup;
         // The signer's certificate is judged by the caller (self-signed for PKCSReq,
         // issued by us for RenewalReq), so no chain building here.
@@ -105,7 +105,7 @@ impl Parsed {
                 *flags | Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
             )
             .map_err(|_| SignedDataError::BadSignature)?;
-        Ok(content)
+        Ok((content, digest))
     }
 }
 

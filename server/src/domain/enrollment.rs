@@ -17,7 +17,9 @@ pub struct Enrollment {
     pub revoked_at: Option<DateTime<Utc>>,
     pub assigned_user: Option<String>,
     pub assigned_group: Option<String>,
-    /// Platform options (Android: Wi-Fi, locale, time zone).
+    /// Platform options (Android: Wi-Fi, locale, time zone); a Wi-Fi password is
+    /// kept sealed and never shown here.
+    #[serde(serialize_with = "without_secrets")]
     pub options: serde_json::Value,
 }
 
@@ -62,4 +64,12 @@ impl Enrollment {
             )),
         }
     }
+}
+
+fn without_secrets<S: serde::Serializer>(options: &serde_json::Value, s: S) -> Result<S::Ok, S::Error> {
+    let mut shown = options.clone();
+    if let Some(o) = shown.as_object_mut() {
+        o.retain(|k, _| !k.ends_with("_sealed"));
+    }
+    serde::Serialize::serialize(&shown, s)
 }

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 const TOKEN_PURPOSE: &str = "enrollment.token";
+const WIFI_PASSWORD_PURPOSE: &str = "enrollment.wifi_password";
+/// Where the sealed Wi-Fi password sits in the stored options (never in clear).
+const SEALED_PASSWORD_KEY: &str = "wifi_password_sealed";
 /// A downloaded profile's SCEP challenge is good for this long.
 pub const CHALLENGE_TTL_MINUTES: i64 = 60;
 /// Enrollments expire after a week unless the admin says otherwise.
@@ -144,8 +147,24 @@ impl EnrollmentService {
                 "Android enrollment needs the agent configured: --android-agent-component, --android-agent-download-url, --android-agent-checksum".into(),
             )
         })?;
-        let options: AndroidOptions =
-            serde_json::from_value(enrollment.options.clone()).unwrap_or_default();
+        let mut stored = enrollment.options.clone();
+        let sealed_password = stored
+            .as_object_mut()
+            .and_then(|o| o.remove(SEALED_PASSWORD_KEY))
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let mut options: AndroidOptions = serde_json::from_value(stored)
+            .map_err(|e| ServiceError::Internal(format!("stored Android options: {e}")))?;
+        if let (Some(sealed), Some(wifi)) = (sealed_password, options.wifi.as_mut()) {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(sealed)
+                .map_err(|e| ServiceError::Internal(format!("stored Wi-Fi password: {e}")))?;
+            let clear = self
+                .sealer
+                .open(WIFI_PASSWORD_PURPOSE, &bytes)
+                .map_err(|e| ServiceError::Internal(format!("stored Wi-Fi password: {e}")))?;
+            wifi.password = Some(String::from_utf8_lossy(&clear).into_owned());
+        }
         let wifi = options.wifi.map(|w| WifiConfig {
             ssid: w.ssid,
             hidden: w.hidden,
@@ -221,6 +240,17 @@ impl EnrollmentService {
             ));
         }
         let token = secret_token();
+        let mut android = req.android.unwrap_or_default();
+        let password = android.wifi.as_mut().and_then(|w| w.password.take());
+        let mut options = serde_json::to_value(&android).unwrap_or_default();
+        if let Some(password) = &password {
+            use base64::Engine;
+            let sealed = self
+                .sealer
+                .seal(WIFI_PASSWORD_PURPOSE, password.as_bytes())
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            options[SEALED_PASSWORD_KEY] = base64::engine::general_purpose::STANDARD.encode(sealed).into();
+        }
         let enrollment = Enrollment {
             id: uuid::Uuid::new_v4().to_string(),
             platform,
@@ -233,7 +263,7 @@ impl EnrollmentService {
             revoked_at: None,
             assigned_user: req.user.filter(|u| !u.trim().is_empty()),
             assigned_group: req.group.filter(|g| !g.trim().is_empty()),
-            options: serde_json::to_value(req.android.unwrap_or_default()).unwrap_or_default(),
+            options,
         };
         // Validate the Android payload before anything is stored.
         if platform == Platform::Android {
