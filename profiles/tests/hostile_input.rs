@@ -69,7 +69,7 @@ fn decoders_never_panic_on_mangled_input() {
     for _ in 0..2000 {
         let len = (rng.next() % 256) as usize;
         let mut random: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        if rng.next() % 2 == 0 && random.len() >= 8 {
+        if rng.next().is_multiple_of(2) && random.len() >= 8 {
             random[..8].copy_from_slice(b"bplist00");
         }
         let _ = profiles::checkin::decode(&random);

@@ -126,7 +126,9 @@ impl EnrollmentService {
         let url = self.url_for(&token);
         let qr_payload = match enrollment.platform {
             Platform::Apple => url.clone(),
-            Platform::Android => self.android_payload(&enrollment, &token)?.to_string(),
+            Platform::Android => {
+                enrollment::android::qr_text(&self.android_payload(&enrollment, &token)?)
+            }
         };
         Ok(EnrollmentView {
             state: enrollment.state(Utc::now()),

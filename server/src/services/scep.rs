@@ -153,6 +153,11 @@ impl ScepService {
         };
         let envelope = req.envelope();
         match req.message_type {
+            // A PKCSReq signed by a certificate we issued is a renewal too (RFC 8894
+            // §3.3.1.2; certmonger rekeys this way): no challenge is needed then.
+            MessageType::PkcsReq if self.pki.device_ca.issued(&req.signer) => {
+                self.renew(&req, &envelope).await
+            }
             MessageType::PkcsReq => self.enroll(&req, &envelope).await,
             MessageType::RenewalReq => self.renew(&req, &envelope).await,
             other => {
@@ -215,6 +220,16 @@ impl ScepService {
         envelope: &RequestEnvelope,
     ) -> ServiceResult<ScepReply> {
         let old = enrollment::identity::fingerprint(&req.signer);
+        if !self.pki.device_ca.issued(&req.signer) {
+            return self
+                .refuse(envelope, FailInfo::BadCertId, "renewal signed by a certificate this CA did not issue")
+                .await;
+        }
+        if not_after(&req.signer) <= Utc::now() {
+            return self
+                .refuse(envelope, FailInfo::BadTime, "renewal signed by an expired certificate")
+                .await;
+        }
         match self.store.issued_certificate(&old).await? {
             Some(_) => {}
             None => {
