@@ -369,7 +369,13 @@ impl EnrollmentService {
                     .into(),
             ));
         }
-        let challenge = secret_token();
+        // Hex, not base64: SCEP clients take the challenge on a command line, where a
+        // leading '-' would read as an option.
+        let challenge = {
+            let mut bytes = [0u8; 20];
+            openssl::rand::rand_bytes(&mut bytes).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            hex::encode(bytes)
+        };
         let now = Utc::now();
         let mut expires = now + chrono::Duration::minutes(CHALLENGE_TTL_MINUTES);
         if let Some(at) = e.expires_at {
