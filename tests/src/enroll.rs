@@ -49,10 +49,19 @@ fn string(d: &Dictionary, key: &str) -> String {
 /// Downloads and checks an Apple enrollment profile (signature with the certificate
 /// it carries; content type), and writes it to the artifacts folder.
 pub async fn fetch_profile(url: &str) -> ProfileContents {
-    let resp = reqwest::get(url).await.expect("download the enrollment profile");
-    assert_eq!(resp.status(), 200, "enrollment URL answered {}", resp.status());
+    let resp = reqwest::get(url)
+        .await
+        .expect("download the enrollment profile");
     assert_eq!(
-        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        resp.status(),
+        200,
+        "enrollment URL answered {}",
+        resp.status()
+    );
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/x-apple-aspen-config")
     );
     let signed = resp.bytes().await.unwrap().to_vec();
@@ -88,8 +97,12 @@ pub fn read_profile(signed: Vec<u8>) -> ProfileContents {
         .and_then(Value::as_array)
         .expect("PayloadContent");
     let root = payload(content, "com.apple.security.root");
-    let root_ca = X509::from_der(root.get("PayloadContent").and_then(Value::as_data).expect("CA data"))
-        .expect("root payload holds a DER certificate");
+    let root_ca = X509::from_der(
+        root.get("PayloadContent")
+            .and_then(Value::as_data)
+            .expect("CA data"),
+    )
+    .expect("root payload holds a DER certificate");
     let scep = payload(content, "com.apple.security.scep");
     let scep_content = scep
         .get("PayloadContent")
@@ -117,7 +130,10 @@ pub fn read_profile(signed: Vec<u8>) -> ProfileContents {
         subject_cn,
         server_url: string(mdm, "ServerURL"),
         check_in_url: string(mdm, "CheckInURL"),
-        topic: mdm.get("Topic").and_then(Value::as_string).map(str::to_owned),
+        topic: mdm
+            .get("Topic")
+            .and_then(Value::as_string)
+            .map(str::to_owned),
         identity_certificate_uuid: string(mdm, "IdentityCertificateUUID"),
         scep_payload_uuid: string(scep, "PayloadUUID"),
     }
@@ -140,7 +156,8 @@ pub async fn scep_request(
     renew_with: Option<(&X509, &PKey<Private>)>,
 ) -> ScepResult {
     let mut name = X509Name::builder().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, subject_cn).unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, subject_cn)
+        .unwrap();
     let name = name.build();
     let mut opts = RequestOptions::new(key, &name, ca);
     opts.challenge = challenge;
@@ -153,7 +170,11 @@ pub async fn scep_request(
         .send()
         .await
         .expect("SCEP request");
-    assert_eq!(resp.status(), 200, "SCEP answers failures as CertRep, not HTTP errors");
+    assert_eq!(
+        resp.status(),
+        200,
+        "SCEP answers failures as CertRep, not HTTP errors"
+    );
     let body = resp.bytes().await.unwrap();
     match parse_cert_rep(&body, &request, ca).expect("a CertRep signed by the CA") {
         CertRepOutcome::Success(cert) => ScepResult::Issued(cert),
@@ -179,7 +200,16 @@ pub async fn enroll_iphone(base_url: &str, enrollment_url: &str) -> (SimDevice, 
     let ca = X509::from_der(&ca_der).expect("GetCACert answers a DER certificate");
     assert_eq!(ca.to_der().unwrap(), profile.root_ca.to_der().unwrap());
     let key = rsa_key();
-    let cert = match scep_request(base_url, &ca, &key, &profile.subject_cn, Some(&profile.challenge), None).await {
+    let cert = match scep_request(
+        base_url,
+        &ca,
+        &key,
+        &profile.subject_cn,
+        Some(&profile.challenge),
+        None,
+    )
+    .await
+    {
         ScepResult::Issued(cert) => cert,
         ScepResult::Refused(fail) => panic!("SCEP refused the profile's own challenge: {fail:?}"),
     };

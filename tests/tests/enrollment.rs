@@ -85,8 +85,16 @@ async fn an_iphone_enrolls_through_the_qr_code(backend: Backend) {
     assert_eq!(profile.check_in_url, "https://mdm.test.invalid/mdm/checkin");
     assert_eq!(profile.identity_certificate_uuid, profile.scep_payload_uuid);
     // The certificate: from the built-in CA, a subject of its own, Apple's key usage.
-    assert!(device.cert.verify(&profile.root_ca.public_key().unwrap()).unwrap());
-    let cn = device.cert.subject_name().entries_by_nid(openssl::nid::Nid::COMMONNAME).next().unwrap();
+    assert!(device
+        .cert
+        .verify(&profile.root_ca.public_key().unwrap())
+        .unwrap());
+    let cn = device
+        .cert
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .next()
+        .unwrap();
     assert!(cn.data().to_string().unwrap().starts_with("mdm-device-"));
 
     // The device checks in with it and is linked to the enrollment and its people.
@@ -96,7 +104,12 @@ async fn an_iphone_enrolls_through_the_qr_code(backend: Backend) {
     assert_eq!(record["enrollment_id"], e["id"]);
     assert_eq!(record["assigned_user"], "jan.kowalski");
     assert_eq!(record["assigned_group"], "front-office");
-    assert_eq!(server.get(&format!("/enrollments/{}", e["id"].as_str().unwrap())).await["uses"], 1);
+    assert_eq!(
+        server
+            .get(&format!("/enrollments/{}", e["id"].as_str().unwrap()))
+            .await["uses"],
+        1
+    );
     assert_eq!(server.events("scep.certificate_issued").await.len(), 1);
     assert_eq!(server.events("device.enrollment_linked").await.len(), 1);
     assert!(device.idle().await.is_none());
@@ -113,10 +126,16 @@ async fn an_iphone_enrolls_through_the_qr_code(backend: Backend) {
         .output()
     {
         Ok(out) => {
-            assert!(out.status.success(), "openssl cms -verify: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "openssl cms -verify: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert_eq!(out.stdout, profile.xml);
         }
-        Err(_) => eprintln!("SKIPPED openssl cms -verify: openssl not installed (apt-get install openssl)"),
+        Err(_) => eprintln!(
+            "SKIPPED openssl cms -verify: openssl not installed (apt-get install openssl)"
+        ),
     }
 }
 
@@ -157,7 +176,8 @@ async fn scep_refuses_bad_requests_and_issues_nothing(backend: Backend) {
     let rogue_ca = enrollment::ca::CertificateAuthority::generate("Rogue", "Rogue", 1).unwrap();
     let fresh = fetch_profile(&local(&server, e["url"].as_str().unwrap())).await;
     let mut name = openssl::x509::X509Name::builder().unwrap();
-    name.append_entry_by_nid(openssl::nid::Nid::COMMONNAME, "x").unwrap();
+    name.append_entry_by_nid(openssl::nid::Nid::COMMONNAME, "x")
+        .unwrap();
     let name = name.build();
     let key = rsa_key();
     let mut opts = enrollment::scep::client::RequestOptions::new(&key, &name, rogue_ca.cert());
@@ -185,38 +205,80 @@ async fn scep_refuses_bad_requests_and_issues_nothing(backend: Backend) {
             .unwrap();
         assert_eq!(resp.status(), 400);
     }
-    let resp = reqwest::get(format!("{base}/scep?operation=PKIOperation&message=%%%")).await.unwrap();
+    let resp = reqwest::get(format!("{base}/scep?operation=PKIOperation&message=%%%"))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    let caps = reqwest::get(format!("{base}/scep?operation=GetCACaps")).await.unwrap().text().await.unwrap();
-    for cap in ["POSTPKIOperation", "SHA-256", "AES", "SCEPStandard", "Renewal"] {
-        assert!(caps.lines().any(|l| l == cap), "GetCACaps lacks {cap}: {caps}");
+    let caps = reqwest::get(format!("{base}/scep?operation=GetCACaps"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for cap in [
+        "POSTPKIOperation",
+        "SHA-256",
+        "AES",
+        "SCEPStandard",
+        "Renewal",
+    ] {
+        assert!(
+            caps.lines().any(|l| l == cap),
+            "GetCACaps lacks {cap}: {caps}"
+        );
     }
-    assert_eq!(count_issued(&server).await, 1, "no failure issued a certificate");
+    assert_eq!(
+        count_issued(&server).await,
+        1,
+        "no failure issued a certificate"
+    );
     assert!(server.events("scep.refused").await.len() >= 5);
 }
 
 async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
     let server = server(backend).await;
     // Used up: one device, then no more.
-    let once = create(&server, json!({ "platform": "apple", "name": "One phone", "max_uses": 1 })).await;
+    let once = create(
+        &server,
+        json!({ "platform": "apple", "name": "One phone", "max_uses": 1 }),
+    )
+    .await;
     let url = local(&server, once["url"].as_str().unwrap());
     let stale = fetch_profile(&url).await; // a second profile downloaded before the first enrolls
     enroll_iphone(&server.base_url, &url).await;
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::GONE);
     assert!(resp.text().await.unwrap().contains("limit"));
-    match scep_request(&server.base_url, &stale.root_ca, &rsa_key(), "x", Some(&stale.challenge), None).await {
+    match scep_request(
+        &server.base_url,
+        &stale.root_ca,
+        &rsa_key(),
+        "x",
+        Some(&stale.challenge),
+        None,
+    )
+    .await
+    {
         ScepResult::Refused(_) => {}
         ScepResult::Issued(_) => panic!("a used-up enrollment issued a certificate"),
     }
-    assert_eq!(server.get(&format!("/enrollments/{}", once["id"].as_str().unwrap())).await["state"], "used_up");
+    assert_eq!(
+        server
+            .get(&format!("/enrollments/{}", once["id"].as_str().unwrap()))
+            .await["state"],
+        "used_up"
+    );
 
     // Revoked: the link and challenges handed out before both stop working.
     let revoked = create(&server, json!({ "platform": "apple", "name": "Lost QR" })).await;
     let url = local(&server, revoked["url"].as_str().unwrap());
     let before = fetch_profile(&url).await;
     let (code, body) = server
-        .api("DELETE", &format!("/enrollments/{}", revoked["id"].as_str().unwrap()), None)
+        .api(
+            "DELETE",
+            &format!("/enrollments/{}", revoked["id"].as_str().unwrap()),
+            None,
+        )
         .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(body["state"], "revoked");
@@ -224,44 +286,80 @@ async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
     assert_eq!(resp.status(), StatusCode::GONE);
     assert!(resp.text().await.unwrap().contains("withdrawn"));
     assert!(matches!(
-        scep_request(&server.base_url, &before.root_ca, &rsa_key(), "x", Some(&before.challenge), None).await,
+        scep_request(
+            &server.base_url,
+            &before.root_ca,
+            &rsa_key(),
+            "x",
+            Some(&before.challenge),
+            None
+        )
+        .await,
         ScepResult::Refused(_)
     ));
 
     // Expired.
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
-    let expiring = create(&server, json!({ "platform": "apple", "name": "Short", "expires_at": soon })).await;
+    let expiring = create(
+        &server,
+        json!({ "platform": "apple", "name": "Short", "expires_at": soon }),
+    )
+    .await;
     let url = local(&server, expiring["url"].as_str().unwrap());
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::GONE);
     assert!(resp.text().await.unwrap().contains("expired"));
 
-    let resp = reqwest::get(format!("{}/enroll/not-a-real-token", server.base_url)).await.unwrap();
+    let resp = reqwest::get(format!("{}/enroll/not-a-real-token", server.base_url))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert!(server.events("enrollment.refused").await.len() >= 3);
     let active = server.get("/enrollments").await;
     assert!(active["items"].as_array().unwrap().is_empty(), "{active}");
-    assert_eq!(server.get("/enrollments?all=true").await["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        server.get("/enrollments?all=true").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 
     // Bad requests to create one.
     for (body, needle) in [
         (json!({ "platform": "windows", "name": "x" }), "platform"),
         (json!({ "platform": "apple", "name": " " }), "name"),
-        (json!({ "platform": "apple", "name": "x", "max_uses": 0 }), "max_uses"),
-        (json!({ "platform": "apple", "name": "x", "expires_at": "2001-01-01T00:00:00Z" }), "past"),
-        (json!({ "platform": "android", "name": "x" }), "android-agent"),
+        (
+            json!({ "platform": "apple", "name": "x", "max_uses": 0 }),
+            "max_uses",
+        ),
+        (
+            json!({ "platform": "apple", "name": "x", "expires_at": "2001-01-01T00:00:00Z" }),
+            "past",
+        ),
+        (
+            json!({ "platform": "android", "name": "x" }),
+            "android-agent",
+        ),
     ] {
         let (code, answer) = server.api("POST", "/enrollments", Some(body.clone())).await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {answer}");
-        assert!(answer["error"].as_str().unwrap().contains(needle), "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{body}: {answer}"
+        );
     }
 }
 
 async fn renewal_keeps_the_device_record(backend: Backend) {
     let server = server(backend).await;
     let e = create(&server, json!({ "platform": "apple", "name": "Renewals" })).await;
-    let (device, profile) = enroll_iphone(&server.base_url, &local(&server, e["url"].as_str().unwrap())).await;
+    let (device, profile) = enroll_iphone(
+        &server.base_url,
+        &local(&server, e["url"].as_str().unwrap()),
+    )
+    .await;
     device.enroll().await;
     let id = server.get(&format!("/devices/{}", device.udid)).await["id"].clone();
 
@@ -282,8 +380,14 @@ async fn renewal_keeps_the_device_record(backend: Backend) {
     };
     let record = server.get(&format!("/devices/{}", device.udid)).await;
     assert_eq!(record["id"], id, "still the same device");
-    assert_eq!(record["identity_fingerprint"], enrollment::identity::fingerprint(&renewed));
-    assert_eq!(server.events("device.identity_renewed").await[0]["device_id"], id);
+    assert_eq!(
+        record["identity_fingerprint"],
+        enrollment::identity::fingerprint(&renewed)
+    );
+    assert_eq!(
+        server.events("device.identity_renewed").await[0]["device_id"],
+        id
+    );
 
     let renewed_device = mdm_tests::simulator::SimDevice::with_identity(
         &server.base_url,
@@ -293,15 +397,32 @@ async fn renewal_keeps_the_device_record(backend: Backend) {
         "iPhone15,2",
         "iOS",
     );
-    assert!(renewed_device.idle().await.is_none(), "the renewed certificate speaks for the device");
-    let old = device.report_raw("Idle", None, plist::Dictionary::new()).await;
-    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "the old one no longer does");
+    assert!(
+        renewed_device.idle().await.is_none(),
+        "the renewed certificate speaks for the device"
+    );
+    let old = device
+        .report_raw("Idle", None, plist::Dictionary::new())
+        .await;
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "the old one no longer does"
+    );
 
     // A renewal signed by a certificate of another CA is refused.
     let stranger = TestCa::new("Stranger");
     let (skey, scert) = stranger.issue("stranger");
     assert!(matches!(
-        scep_request(&server.base_url, &profile.root_ca, &rsa_key(), "x", None, Some((&scert, &skey))).await,
+        scep_request(
+            &server.base_url,
+            &profile.root_ca,
+            &rsa_key(),
+            "x",
+            None,
+            Some((&scert, &skey))
+        )
+        .await,
         ScepResult::Refused(FailInfo::BadCertId) | ScepResult::Refused(FailInfo::BadMessageCheck)
     ));
 }

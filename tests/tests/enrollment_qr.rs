@@ -36,10 +36,24 @@ async fn server(backend: Backend) -> TestServer {
 
 /// Decodes a QR image with zbarimg; None (and a SKIPPED line) when it is missing.
 fn zbar(path: &Path, test: &str) -> Option<String> {
-    match std::process::Command::new("zbarimg").args(["--raw", "-q"]).arg(path).output() {
+    match std::process::Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(path)
+        .output()
+    {
         Ok(out) => {
-            assert!(out.status.success(), "zbarimg could not read {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-            Some(String::from_utf8(out.stdout).unwrap().trim_end_matches('\n').to_owned())
+            assert!(
+                out.status.success(),
+                "zbarimg could not read {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(
+                String::from_utf8(out.stdout)
+                    .unwrap()
+                    .trim_end_matches('\n')
+                    .to_owned(),
+            )
         }
         Err(_) => {
             println!("SKIPPED {test}: zbarimg not installed (apt-get install zbar-tools)");
@@ -64,7 +78,11 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
     let server = server(backend).await;
     let dir = TempDir::new("mdm-qr");
     let (code, apple) = server
-        .api("POST", "/enrollments", Some(json!({ "platform": "apple", "name": "Phones" })))
+        .api(
+            "POST",
+            "/enrollments",
+            Some(json!({ "platform": "apple", "name": "Phones" })),
+        )
         .await;
     assert_eq!(code, StatusCode::CREATED, "{apple}");
     let wifi = json!({
@@ -86,54 +104,106 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
 
     // The Android payload, as the setup screen will read it.
     let payload: Value = serde_json::from_str(android["qr_payload"].as_str().unwrap()).unwrap();
-    assert_eq!(payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME"], COMPONENT);
-    assert_eq!(payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION"], APK_URL);
-    assert_eq!(payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM"], checksum());
-    assert_eq!(payload["android.app.extra.PROVISIONING_WIFI_SSID"], "TownHall-Staff");
-    assert_eq!(payload["android.app.extra.PROVISIONING_WIFI_SECURITY_TYPE"], "EAP");
-    assert_eq!(payload["android.app.extra.PROVISIONING_WIFI_EAP_METHOD"], "PEAP");
-    assert_eq!(payload["android.app.extra.PROVISIONING_WIFI_PHASE2_AUTH"], "MSCHAPV2");
-    assert_eq!(payload["android.app.extra.PROVISIONING_WIFI_PASSWORD"], "Provisioning-Only-2026!");
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME"],
+        COMPONENT
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION"],
+        APK_URL
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM"],
+        checksum()
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_SSID"],
+        "TownHall-Staff"
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_SECURITY_TYPE"],
+        "EAP"
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_EAP_METHOD"],
+        "PEAP"
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_PHASE2_AUTH"],
+        "MSCHAPV2"
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_PASSWORD"],
+        "Provisioning-Only-2026!"
+    );
     assert_eq!(payload["android.app.extra.PROVISIONING_LOCALE"], "pl_PL");
-    assert!(!android["options"].to_string().contains("Provisioning-Only"), "the password is not shown in options");
+    assert!(
+        !android["options"].to_string().contains("Provisioning-Only"),
+        "the password is not shown in options"
+    );
     {
         use sea_orm::{ConnectionTrait, Statement};
         let store = server.store().await;
         let db = store.connection();
         let rows = db
-            .query_all(Statement::from_string(db.get_database_backend(), "SELECT options FROM enrollments".to_owned()))
+            .query_all(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT options FROM enrollments".to_owned(),
+            ))
             .await
             .unwrap();
         for row in rows {
             let options: String = row.try_get("", "options").unwrap();
-            assert!(!options.contains("Provisioning-Only"), "Wi-Fi password stored in clear: {options}");
+            assert!(
+                !options.contains("Provisioning-Only"),
+                "Wi-Fi password stored in clear: {options}"
+            );
         }
     }
-    assert_eq!(payload["android.app.extra.PROVISIONING_TIME_ZONE"], "Europe/Warsaw");
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_TIME_ZONE"],
+        "Europe/Warsaw"
+    );
     let extras = &payload["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"];
     assert_eq!(extras["server_url"], "https://mdm.test.invalid");
     assert_eq!(extras["enrollment_token"], android["token"]);
-    mdm_tests::artifacts::write_android("provisioning-qr.json", android["qr_payload"].as_str().unwrap().as_bytes());
+    mdm_tests::artifacts::write_android(
+        "provisioning-qr.json",
+        android["qr_payload"].as_str().unwrap().as_bytes(),
+    );
     // The enrollment URL of an Android enrollment answers the same payload.
-    let by_url: Value = reqwest::get(android["url"].as_str().unwrap().replace("https://mdm.test.invalid", &server.base_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_url: Value = reqwest::get(
+        android["url"]
+            .as_str()
+            .unwrap()
+            .replace("https://mdm.test.invalid", &server.base_url),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(by_url, payload);
 
     for e in [&apple, &android] {
         let id = e["id"].as_str().unwrap();
         let expected = e["qr_payload"].as_str().unwrap();
         let png = dir.0.join(format!("{id}.png"));
-        std::fs::write(&png, fetch(&server, &format!("/enrollments/{id}/qr.png")).await).unwrap();
+        std::fs::write(
+            &png,
+            fetch(&server, &format!("/enrollments/{id}/qr.png")).await,
+        )
+        .unwrap();
         if let Some(decoded) = zbar(&png, "qr_codes_decode_to_what_they_mean") {
             assert_eq!(decoded, expected);
         }
         // The SVG too, rasterised by librsvg when it is there.
         let svg = dir.0.join(format!("{id}.svg"));
-        std::fs::write(&svg, fetch(&server, &format!("/enrollments/{id}/qr.svg")).await).unwrap();
+        std::fs::write(
+            &svg,
+            fetch(&server, &format!("/enrollments/{id}/qr.svg")).await,
+        )
+        .unwrap();
         let raster = dir.0.join(format!("{id}-svg.png"));
         match std::process::Command::new("rsvg-convert")
             .args(["--width", "600", "--background-color", "white", "-o"])
@@ -146,7 +216,9 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
                     assert_eq!(decoded, expected);
                 }
             }
-            _ => println!("SKIPPED svg decoding: rsvg-convert not installed (apt-get install librsvg2-bin)"),
+            _ => println!(
+                "SKIPPED svg decoding: rsvg-convert not installed (apt-get install librsvg2-bin)"
+            ),
         }
     }
 }
@@ -158,14 +230,31 @@ async fn cli_creates_lists_and_revokes_enrollments(backend: Backend) {
     let out = server
         .clone_cli()
         .run(&[
-            "enroll", "create", "--platform", "apple", "--name", "Council", "--user", "mayor",
-            "--max-uses", "3", "--out", png.to_str().unwrap(),
+            "enroll",
+            "create",
+            "--platform",
+            "apple",
+            "--name",
+            "Council",
+            "--user",
+            "mayor",
+            "--max-uses",
+            "3",
+            "--out",
+            png.to_str().unwrap(),
         ])
         .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("https://mdm.test.invalid/enroll/"), "{text}");
-    assert!(text.contains('▀') || text.contains('▄') || text.contains('█'), "a QR code is drawn: {text}");
+    assert!(
+        text.contains('▀') || text.contains('▄') || text.contains('█'),
+        "a QR code is drawn: {text}"
+    );
     let url = text
         .lines()
         .find_map(|l| l.strip_prefix("url"))
@@ -183,21 +272,37 @@ async fn cli_creates_lists_and_revokes_enrollments(backend: Backend) {
     assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
     let out = server.clone_cli().run(&["enroll", "list"]).await;
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&id));
-    let out = server.clone_cli().run(&["enroll", "create", "--platform", "windows"]).await;
+    let out = server
+        .clone_cli()
+        .run(&["enroll", "create", "--platform", "windows"])
+        .await;
     assert_eq!(out.status.code(), Some(2));
 
     // The PKI, from the server host.
     let out = std::process::Command::new(mdm_binary())
-        .args(["pki", "show", "--json", "--database-url", &server.database_url])
+        .args([
+            "pki",
+            "show",
+            "--json",
+            "--database-url",
+            &server.database_url,
+        ])
         .arg("--data-dir")
         .arg(&server.data_dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pki: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pki[0]["name"], "device_ca");
     assert_eq!(pki[1]["name"], "profile_signing");
     assert!(pki[0]["days_left"].as_i64().unwrap() > 3000);
 }
 
-on_every_backend!(qr_codes_decode_to_what_they_mean, cli_creates_lists_and_revokes_enrollments);
+on_every_backend!(
+    qr_codes_decode_to_what_they_mean,
+    cli_creates_lists_and_revokes_enrollments
+);

@@ -482,14 +482,3 @@ async fn a_stopped_fake_takes_no_connections() {
         .await
         .is_err());
 }
-
-/// The benchmark's load: `cargo test --release -p mdm-tests --test fake_apns -- --ignored`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "100,000 pushes: a load check, run by hand"]
-async fn the_fake_keeps_up_with_a_benchmark_load() {
-    let s = Setup::new().await;
-    let n = 100_000;
-    let rate = bare_client_rate(&s.fake, &s.key, &s.cert, &s.topic, n, 4, 512).await;
-    assert_eq!(s.fake.received_count(), n);
-    eprintln!("bare h2 client, {n} pushes on 4 connections: {rate:.0} pushes/s");
-}

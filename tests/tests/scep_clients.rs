@@ -42,17 +42,36 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 async fn setup(backend: Backend) -> (TestServer, X509) {
-    let server = TestServer::start_with(backend, ServerOptions { with_device_ca: false, ..Default::default() }).await;
-    let der = reqwest::get(server.url("/scep?operation=GetCACert")).await.unwrap().bytes().await.unwrap();
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            with_device_ca: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let der = reqwest::get(server.url("/scep?operation=GetCACert"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     (server, X509::from_der(&der).unwrap())
 }
 
 async fn challenge(server: &TestServer) -> String {
     let (code, e) = server
-        .api("POST", "/enrollments", Some(json!({ "platform": "apple", "name": "Interop" })))
+        .api(
+            "POST",
+            "/enrollments",
+            Some(json!({ "platform": "apple", "name": "Interop" })),
+        )
         .await;
     assert_eq!(code, StatusCode::CREATED, "{e}");
-    let url = e["url"].as_str().unwrap().replace("https://mdm.test.invalid", &server.base_url);
+    let url = e["url"]
+        .as_str()
+        .unwrap()
+        .replace("https://mdm.test.invalid", &server.base_url);
     fetch_profile(&url).await.challenge
 }
 
@@ -79,7 +98,14 @@ async fn scepclient_enrolls_and_renews(backend: Backend) {
             .arg(dir.join("key.pem"))
             .arg("-certificate")
             .arg(dir.join("cert.pem"))
-            .args(["-challenge", challenge, "-cn", "scepclient-device", "-organization", "Town Hall"])
+            .args([
+                "-challenge",
+                challenge,
+                "-cn",
+                "scepclient-device",
+                "-organization",
+                "Town Hall",
+            ])
             .args(["-keySize", "2048"]))
     };
     let good = challenge(&server).await;
@@ -93,7 +119,10 @@ async fn scepclient_enrolls_and_renews(backend: Backend) {
     assert!(out.status.success(), "scepclient renewal failed");
     let renewed = read_cert(&dir.0.join("cert.pem"));
     assert!(issued_by(&ca, &renewed));
-    assert_ne!(renewed.serial_number().to_bn().unwrap(), first.serial_number().to_bn().unwrap());
+    assert_ne!(
+        renewed.serial_number().to_bn().unwrap(),
+        first.serial_number().to_bn().unwrap()
+    );
     assert_eq!(server.events("device.identity_renewed").await.len(), 1);
 
     // The challenge was for one device: a second device with it is refused.
@@ -140,7 +169,15 @@ async fn certmonger_enrolls_and_rekeys(backend: Backend) {
     );
     std::fs::write(path("enroll.sh"), script).unwrap();
     let out = run(Command::new("timeout")
-        .args(["180", "dbus-run-session", "--", "certmonger", "-s", "-n", "-c"])
+        .args([
+            "180",
+            "dbus-run-session",
+            "--",
+            "certmonger",
+            "-s",
+            "-n",
+            "-c",
+        ])
         .arg(format!("sh {}", path("enroll.sh")))
         .env("HOME", &dir.0)
         .env("CERTMONGER_CONFIG_DIR", &dir.0)
@@ -153,14 +190,25 @@ async fn certmonger_enrolls_and_rekeys(backend: Backend) {
     let first = read_cert(&dir.0.join("first.pem"));
     let rekeyed = read_cert(&dir.0.join("cert.pem"));
     assert!(issued_by(&ca, &first) && issued_by(&ca, &rekeyed));
-    assert!(!first.public_key().unwrap().public_eq(&rekeyed.public_key().unwrap()), "a new key");
+    assert!(
+        !first
+            .public_key()
+            .unwrap()
+            .public_eq(&rekeyed.public_key().unwrap()),
+        "a new key"
+    );
     assert_eq!(server.events("scep.certificate_issued").await.len(), 1);
-    assert_eq!(server.events("device.identity_renewed").await.len(), 1, "the rekey is a renewal");
+    assert_eq!(
+        server.events("device.identity_renewed").await.len(),
+        1,
+        "the rekey is a renewal"
+    );
 
     // scep-submit alone with a wrong challenge: the CA's refusal (exit 2).
     let key = mdm_tests::enroll::rsa_key();
     let mut name = openssl::x509::X509Name::builder().unwrap();
-    name.append_entry_by_nid(openssl::nid::Nid::COMMONNAME, "guesser").unwrap();
+    name.append_entry_by_nid(openssl::nid::Nid::COMMONNAME, "guesser")
+        .unwrap();
     let name = name.build();
     let mut opts = enrollment::scep::client::RequestOptions::new(&key, &name, &ca);
     opts.challenge = Some("wrong");
@@ -179,7 +227,11 @@ async fn certmonger_enrolls_and_rekeys(backend: Backend) {
         .arg(path("ca.pem"))
         .arg("-p")
         .arg(path("guess.p7")));
-    assert_eq!(out.status.code(), Some(2), "certmonger's 'rejected by the CA'");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "certmonger's 'rejected by the CA'"
+    );
 }
 
 on_every_backend!(scepclient_enrolls_and_renews, certmonger_enrolls_and_rekeys);

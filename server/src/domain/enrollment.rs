@@ -66,7 +66,10 @@ impl Enrollment {
     }
 }
 
-fn without_secrets<S: serde::Serializer>(options: &serde_json::Value, s: S) -> Result<S::Ok, S::Error> {
+fn without_secrets<S: serde::Serializer>(
+    options: &serde_json::Value,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     let mut shown = options.clone();
     if let Some(o) = shown.as_object_mut() {
         o.retain(|k, _| !k.ends_with("_sealed"));

@@ -251,7 +251,9 @@ impl EnrollmentService {
                 .sealer
                 .seal(WIFI_PASSWORD_PURPOSE, password.as_bytes())
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            options[SEALED_PASSWORD_KEY] = base64::engine::general_purpose::STANDARD.encode(sealed).into();
+            options[SEALED_PASSWORD_KEY] = base64::engine::general_purpose::STANDARD
+                .encode(sealed)
+                .into();
         }
         let enrollment = Enrollment {
             id: uuid::Uuid::new_v4().to_string(),
@@ -373,7 +375,8 @@ impl EnrollmentService {
         // leading '-' would read as an option.
         let challenge = {
             let mut bytes = [0u8; 20];
-            openssl::rand::rand_bytes(&mut bytes).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            openssl::rand::rand_bytes(&mut bytes)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
             hex::encode(bytes)
         };
         let now = Utc::now();

@@ -222,12 +222,20 @@ impl ScepService {
         let old = enrollment::identity::fingerprint(&req.signer);
         if !self.pki.device_ca.issued(&req.signer) {
             return self
-                .refuse(envelope, FailInfo::BadCertId, "renewal signed by a certificate this CA did not issue")
+                .refuse(
+                    envelope,
+                    FailInfo::BadCertId,
+                    "renewal signed by a certificate this CA did not issue",
+                )
                 .await;
         }
         if not_after(&req.signer) <= Utc::now() {
             return self
-                .refuse(envelope, FailInfo::BadTime, "renewal signed by an expired certificate")
+                .refuse(
+                    envelope,
+                    FailInfo::BadTime,
+                    "renewal signed by an expired certificate",
+                )
                 .await;
         }
         match self.store.issued_certificate(&old).await? {

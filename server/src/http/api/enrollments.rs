@@ -69,8 +69,11 @@ async fn qr_png(
     query: web::Query<Scale>,
 ) -> Result<HttpResponse, ApiError> {
     let view = state.enrollments.get(&id).await?;
-    let png = enrollment::qr::png(&view.qr_payload, query.scale.unwrap_or(8).clamp(1, enrollment::qr::MAX_SCALE))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let png = enrollment::qr::png(
+        &view.qr_payload,
+        query.scale.unwrap_or(8).clamp(1, enrollment::qr::MAX_SCALE),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }
 
