@@ -87,9 +87,15 @@ pub fn read_profile(signed: Vec<u8>) -> ProfileContents {
         Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
     )
     .expect("the profile signature verifies");
-    artifacts::write_apple("iOS", "profile-enrollment-signed.mobileconfig", &signed);
-    artifacts::write_apple("macOS", "profile-enrollment-signed.mobileconfig", &signed);
-    artifacts::write_apple("iOS", "profile-enrollment.mobileconfig", &xml);
+    // As the server served it (signed), and its content.
+    for platform in ["iOS", "macOS"] {
+        artifacts::write_apple(platform, "profile-enrollment-served.mobileconfig", &signed);
+        artifacts::write_apple(
+            platform,
+            "profile-enrollment-served-content.mobileconfig",
+            &xml,
+        );
+    }
 
     let top: Dictionary = plist::from_bytes(&xml).expect("profile plist");
     let content = top

@@ -350,3 +350,27 @@ impl Cli {
         cmd.output().await.expect("run mdm")
     }
 }
+
+/// The push topic test servers get with [`TestServer::upload_push_certificate`].
+pub const TEST_PUSH_TOPIC: &str = "com.apple.mgmt.External.5c1a3a5e-8d4a-4b7f-9a53-0f1f4d2b6e77";
+
+impl TestServer {
+    /// Uploads a push certificate (from a throw-away "Apple" CA) so that the server
+    /// can put a topic into enrollment profiles. Nothing is pushed unless an APNs URL
+    /// is configured and reachable.
+    pub async fn upload_push_certificate(&self) {
+        let apple = TestCa::new("Fake Apple Push CA");
+        let (key, cert) = crate::fake_apns::make_push_certificate(&apple, TEST_PUSH_TOPIC, 365);
+        let (code, body) = self
+            .api(
+                "PUT",
+                "/push-certificate",
+                Some(serde_json::json!({
+                    "certificate_pem": String::from_utf8(cert.to_pem().unwrap()).unwrap(),
+                    "private_key_pem": String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
+                })),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+}

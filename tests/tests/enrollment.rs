@@ -5,13 +5,12 @@
 use enrollment::identity::testing::TestCa;
 use enrollment::scep::FailInfo;
 use mdm_tests::enroll::{enroll_iphone, fetch_profile, rsa_key, scep_request, ScepResult};
-use mdm_tests::fake_apns::make_push_certificate;
 use mdm_tests::fixture::{Backend, ServerOptions, TestServer};
 use mdm_tests::on_every_backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const TOPIC: &str = "com.apple.mgmt.External.5c1a3a5e-8d4a-4b7f-9a53-0f1f4d2b6e77";
+use mdm_tests::fixture::TEST_PUSH_TOPIC as TOPIC;
 
 async fn server(backend: Backend) -> TestServer {
     let server = TestServer::start_with(
@@ -24,19 +23,7 @@ async fn server(backend: Backend) -> TestServer {
     )
     .await;
     // The enrollment profile carries the push topic, so the push certificate goes first.
-    let apple = TestCa::new("Fake Apple Push CA");
-    let (key, cert) = make_push_certificate(&apple, TOPIC, 365);
-    let (code, body) = server
-        .api(
-            "PUT",
-            "/push-certificate",
-            Some(json!({
-                "certificate_pem": String::from_utf8(cert.to_pem().unwrap()).unwrap(),
-                "private_key_pem": String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
-            })),
-        )
-        .await;
-    assert_eq!(code, StatusCode::OK, "{body}");
+    server.upload_push_certificate().await;
     server
 }
 
@@ -137,6 +124,26 @@ async fn an_iphone_enrolls_through_the_qr_code(backend: Backend) {
             "SKIPPED openssl cms -verify: openssl not installed (apt-get install openssl)"
         ),
     }
+}
+
+async fn apple_enrollment_needs_the_push_certificate(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            with_device_ca: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let e = create(&server, json!({ "platform": "apple", "name": "Too early" })).await;
+    let resp = reqwest::get(local(&server, e["url"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.text().await.unwrap().contains("push certificate"));
+    server.upload_push_certificate().await;
+    let profile = fetch_profile(&local(&server, e["url"].as_str().unwrap())).await;
+    assert_eq!(profile.topic.as_deref(), Some(TOPIC));
 }
 
 async fn scep_refuses_bad_requests_and_issues_nothing(backend: Backend) {
@@ -306,10 +313,24 @@ async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
     )
     .await;
     let url = local(&server, expiring["url"].as_str().unwrap());
+    let late = fetch_profile(&url).await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::GONE);
     assert!(resp.text().await.unwrap().contains("expired"));
+    // A challenge handed out before the enrollment expired expires with it.
+    assert!(matches!(
+        scep_request(
+            &server.base_url,
+            &late.root_ca,
+            &rsa_key(),
+            "x",
+            Some(&late.challenge),
+            None
+        )
+        .await,
+        ScepResult::Refused(FailInfo::BadRequest)
+    ));
 
     let resp = reqwest::get(format!("{}/enroll/not-a-real-token", server.base_url))
         .await
@@ -428,6 +449,7 @@ async fn renewal_keeps_the_device_record(backend: Backend) {
 }
 
 on_every_backend!(
+    apple_enrollment_needs_the_push_certificate,
     an_iphone_enrolls_through_the_qr_code,
     scep_refuses_bad_requests_and_issues_nothing,
     expired_revoked_and_used_up_enrollments_are_refused,

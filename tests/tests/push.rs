@@ -116,6 +116,20 @@ async fn queued_lock_reaches_the_device_through_a_push(backend: Backend) {
     assert_eq!(attempts["items"][0]["status"], 200);
     assert_eq!(attempts["items"][0]["apns_id"], push.apns_id.as_str());
     assert!(setup.server.get(&format!("/devices/{id}")).await["last_push_at"].is_string());
+
+    // On demand, from the command line.
+    let out = setup
+        .server
+        .clone_cli()
+        .run(&["devices", "push", &device.serial])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("delivered"));
+    setup.fake.wait_for(2, Duration::from_secs(10)).await;
 }
 
 async fn many_commands_one_push_and_fan_out(backend: Backend) {

@@ -50,6 +50,7 @@ async fn setup(backend: Backend) -> (TestServer, X509) {
         },
     )
     .await;
+    server.upload_push_certificate().await;
     let der = reqwest::get(server.url("/scep?operation=GetCACert"))
         .await
         .unwrap()

@@ -45,6 +45,7 @@ fn refusal(e: ServiceError) -> HttpResponse {
     let (status, message) = match e {
         ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m),
         ServiceError::Gone(m) => (StatusCode::GONE, m),
+        ServiceError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
         ServiceError::BadRequest(m) | ServiceError::Conflict(m) => (StatusCode::BAD_REQUEST, m),
         other => {
             tracing::error!(error = %other, "enrollment failed");

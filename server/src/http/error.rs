@@ -38,6 +38,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Gone(_) => StatusCode::GONE,
             ServiceError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(detail) => {
                 // The detail goes to the log; the caller learns only that it failed.
                 tracing::error!(%detail, "internal error");

@@ -365,6 +365,14 @@ impl EnrollmentService {
     /// SCEP challenge bound to the enrollment.
     pub async fn apple_profile(&self, token: &str) -> ServiceResult<Vec<u8>> {
         let e = self.admitting(token).await?;
+        // Without the push topic the profile is invalid (Apple requires Topic) and a
+        // device would refuse it after the user went through the installation.
+        let Some(topic) = (self.push_topic)() else {
+            tracing::error!("an Apple device tried to enroll, but no push certificate is uploaded (mdm push-cert upload)");
+            return Err(ServiceError::Unavailable(
+                "This server cannot enroll Apple devices yet: the administrator must first upload the MDM push certificate. Please try again later.".into(),
+            ));
+        };
         if e.platform != Platform::Apple {
             return Err(ServiceError::BadRequest(
                 "this is an Android enrollment; scan its QR code at the Android setup screen"
@@ -387,10 +395,6 @@ impl EnrollmentService {
         self.store
             .create_challenge(&e.id, &hash_token(&challenge), expires)
             .await?;
-        let topic = (self.push_topic)();
-        if topic.is_none() {
-            tracing::warn!("serving an enrollment profile without a push topic: upload the push certificate first (mdm push-cert upload), or devices will refuse the profile");
-        }
         let spec = profiles::enrollment_profile::EnrollmentProfileSpec {
             organization: self.organization.clone(),
             display_name: format!("{} MDM", self.organization),
@@ -408,7 +412,7 @@ impl EnrollmentService {
             scep_key_usage: 5,
             server_url: format!("{}{}", self.public_url, crate::http::apple::SERVER_PATH),
             check_in_url: format!("{}{}", self.public_url, crate::http::apple::CHECKIN_PATH),
-            topic,
+            topic: Some(topic),
             access_rights: 8191,
             check_out_when_removed: true,
             server_capabilities: vec![

@@ -32,6 +32,9 @@ pub enum ServiceError {
     Gone(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// The server lacks configuration an admin must provide first.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
