@@ -66,6 +66,14 @@ impl VerifiedIdentity {
     }
 }
 
+/// Seconds since the UNIX epoch of a certificate time; None for a time OpenSSL
+/// cannot compare (certificates come from devices: never panic on them).
+pub fn unix_time(t: &openssl::asn1::Asn1TimeRef) -> Option<i64> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+    let diff = epoch.diff(t).ok()?;
+    Some(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
+}
+
 pub fn fingerprint(cert: &X509) -> String {
     cert.digest(MessageDigest::sha256())
         .map(|d| hex::encode(&*d))

@@ -72,12 +72,10 @@ fn load_legacy_provider() {
     });
 }
 
-fn asn1_to_utc(t: &openssl::asn1::Asn1TimeRef) -> DateTime<Utc> {
-    let epoch = openssl::asn1::Asn1Time::from_unix(0).expect("epoch");
-    let diff = epoch.diff(t).expect("time difference");
-    Utc.timestamp_opt(0, 0).unwrap()
-        + chrono::Duration::days(diff.days.into())
-        + chrono::Duration::seconds(diff.secs.into())
+fn asn1_to_utc(t: &openssl::asn1::Asn1TimeRef) -> Result<DateTime<Utc>, PushCertError> {
+    enrollment::identity::unix_time(t)
+        .and_then(|secs| Utc.timestamp_opt(secs, 0).single())
+        .ok_or_else(|| PushCertError::BadCertificate("unreadable validity dates".into()))
 }
 
 /// The topic of a push certificate: its subject's UID (0.9.2342.19200300.100.1.1).
@@ -130,7 +128,7 @@ impl PushCertificate {
             return Err(PushCertError::KeyMismatch);
         }
         let topic = topic_of(&cert)?;
-        let not_after = asn1_to_utc(cert.not_after());
+        let not_after = asn1_to_utc(cert.not_after())?;
         if not_after <= now {
             return Err(PushCertError::Expired(not_after.to_rfc3339()));
         }
@@ -147,7 +145,7 @@ impl PushCertificate {
             .collect::<Vec<_>>()
             .join(",");
         Ok(PushCertificate {
-            not_before: asn1_to_utc(cert.not_before()),
+            not_before: asn1_to_utc(cert.not_before())?,
             cert,
             key,
             topic,

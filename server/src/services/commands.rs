@@ -217,17 +217,29 @@ impl CommandService {
         device_id: &str,
         spec: CommandSpec,
     ) -> ServiceResult<Queued> {
+        let event = NewEvent::new(kinds::ADMIN_DEVICE_LOCK, "remote lock requested");
+        self.queue_urgent(admin, device_id, &spec, event).await
+    }
+
+    /// Queues one command ahead of everything else and records the admin's intent.
+    async fn queue_urgent(
+        &self,
+        admin: &AdminIdentity,
+        device_id: &str,
+        spec: &CommandSpec,
+        event: NewEvent,
+    ) -> ServiceResult<Queued> {
         let options = QueueOptions {
             priority: Some(URGENT_PRIORITY),
             ..Default::default()
         };
         let queued = self
-            .queue(admin, &[device_id.to_owned()], &spec, &options)
+            .queue(admin, &[device_id.to_owned()], spec, &options)
             .await?
             .remove(0);
         self.store
             .record(
-                NewEvent::new(kinds::ADMIN_DEVICE_LOCK, "remote lock requested")
+                event
                     .device(device_id)
                     .actor(&admin.name)
                     .data(serde_json::json!({ "command_uuid": queued.command_uuid })),
@@ -288,24 +300,9 @@ impl CommandService {
             };
             return Err(ServiceError::BadRequest(reason));
         }
-        let options = QueueOptions {
-            priority: Some(URGENT_PRIORITY),
-            ..Default::default()
-        };
-        let queued = self
-            .queue(admin, &[device_id.to_owned()], &spec, &options)
-            .await?
-            .remove(0);
-        self.store
-            .record(
-                NewEvent::new(kinds::ADMIN_DEVICE_WIPE, "remote wipe requested")
-                    .device(device_id)
-                    .actor(&admin.name)
-                    .severity(crate::domain::event::severity::LOW)
-                    .data(serde_json::json!({ "command_uuid": queued.command_uuid })),
-            )
-            .await?;
-        Ok(queued)
+        let event = NewEvent::new(kinds::ADMIN_DEVICE_WIPE, "remote wipe requested")
+            .severity(crate::domain::event::severity::LOW);
+        self.queue_urgent(admin, device_id, &spec, event).await
     }
 
     async fn unlock_token(&self, device_id: &str) -> ServiceResult<Option<Vec<u8>>> {

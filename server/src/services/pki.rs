@@ -49,16 +49,14 @@ fn summary(object: &PkiObject, cert: &openssl::x509::X509) -> PkiSummary {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let now = openssl::asn1::Asn1Time::days_from_now(0).expect("now");
     PkiSummary {
         name: object.name.clone(),
         subject: name(cert.subject_name()),
         issuer: name(cert.issuer_name()),
         fingerprint: enrollment::identity::fingerprint(cert),
         not_after: cert.not_after().to_string(),
-        days_left: now
-            .diff(cert.not_after())
-            .map(|d| i64::from(d.days))
+        days_left: enrollment::identity::unix_time(cert.not_after())
+            .map(|t| (t - Utc::now().timestamp()) / 86_400)
             .unwrap_or(0),
         imported: object.imported,
         created_at: object.created_at,

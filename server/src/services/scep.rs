@@ -31,12 +31,11 @@ pub struct ScepReply {
     pub body: Vec<u8>,
 }
 
+/// When a certificate expires; a time that cannot be read counts as already past.
 fn not_after(cert: &X509) -> chrono::DateTime<Utc> {
-    let epoch = openssl::asn1::Asn1Time::from_unix(0).expect("epoch");
-    let d = epoch.diff(cert.not_after()).expect("diff");
-    Utc.timestamp_opt(i64::from(d.days) * 86400 + i64::from(d.secs), 0)
-        .single()
-        .unwrap_or_else(Utc::now)
+    enrollment::identity::unix_time(cert.not_after())
+        .and_then(|secs| Utc.timestamp_opt(secs, 0).single())
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
 }
 
 impl ScepService {
