@@ -4,7 +4,7 @@ use super::entities::{admin_tokens, commands, devices, events, user_channels};
 use super::*;
 use crate::domain::{CommandStatus, Platform};
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
     DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -626,35 +626,27 @@ impl CommandQueue for SqlStore {
                 .exec(&self.db)
                 .await?;
         }
-        let statuses = [
-            CommandStatus::Pending.as_str(),
-            CommandStatus::Sent.as_str(),
-        ];
-        let query = commands::Entity::find()
-            .select_only()
+        // Taking the next command is one statement: mark sent the first open command
+        // in (priority, FIFO) order and return it. Atomic, so two concurrent requests
+        // of one device cannot take the same command.
+        let next = Query::select()
             .column(commands::Column::Seq)
-            .column(commands::Column::Uuid)
-            .column(commands::Column::RequestType)
-            .column(commands::Column::Payload)
-            .column(commands::Column::PayloadSealed)
-            .filter(commands::Column::DeviceId.eq(device_id))
-            .filter(commands::Column::Status.is_in(statuses))
-            .filter(
+            .from(commands::Entity)
+            .and_where(commands::Column::DeviceId.eq(device_id))
+            .and_where(commands::Column::Status.is_in([
+                CommandStatus::Pending.as_str(),
+                CommandStatus::Sent.as_str(),
+            ]))
+            .cond_where(
                 Condition::any()
                     .add(commands::Column::ExpiresAt.is_null())
                     .add(commands::Column::ExpiresAt.gt(now)),
-            );
-        let next: Option<(i64, String, String, Vec<u8>, bool)> = query
-            .order_by_desc(commands::Column::Priority)
-            .order_by_asc(commands::Column::Seq)
+            )
+            .order_by(commands::Column::Priority, Order::Desc)
+            .order_by(commands::Column::Seq, Order::Asc)
             .limit(1)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        let Some((seq, uuid, request_type, payload, payload_sealed)) = next else {
-            return Ok(None);
-        };
-        commands::Entity::update_many()
+            .to_owned();
+        let taken = commands::Entity::update_many()
             .col_expr(
                 commands::Column::Status,
                 Expr::value(CommandStatus::Sent.as_str()),
@@ -665,14 +657,14 @@ impl CommandQueue for SqlStore {
                 commands::Column::DeliveryCount,
                 Expr::col(commands::Column::DeliveryCount).add(1),
             )
-            .filter(commands::Column::Seq.eq(seq))
-            .exec(&self.db)
+            .filter(commands::Column::Seq.in_subquery(next))
+            .exec_with_returning(&self.db)
             .await?;
-        Ok(Some(Delivery {
-            uuid,
-            request_type,
-            payload,
-            payload_sealed,
+        Ok(taken.into_iter().next().map(|m| Delivery {
+            uuid: m.uuid,
+            request_type: m.request_type,
+            payload: m.payload,
+            payload_sealed: m.payload_sealed,
         }))
     }
 
@@ -683,33 +675,45 @@ impl CommandQueue for SqlStore {
         result: ResultRecord,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<CommandRecord>> {
-        let Some(row) = commands::Entity::find()
+        let not_now = result.status == CommandStatus::NotNow;
+        // One conditional statement: only an open command of this device takes the
+        // result; a repeated or late report (cancelled, expired, already answered)
+        // changes nothing, the first answer stands.
+        let mut update = commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(result.status.as_str()),
+            )
+            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                commands::Column::NotNowCount,
+                Expr::col(commands::Column::NotNowCount).add(i32::from(not_now)),
+            )
+            .col_expr(commands::Column::ResultRaw, Expr::value(result.raw))
+            .col_expr(
+                commands::Column::Result,
+                Expr::value(result.parsed.to_string()),
+            )
+            .filter(commands::Column::Uuid.eq(uuid))
+            .filter(commands::Column::DeviceId.eq(device_id))
+            .filter(commands::Column::Status.is_in(open_statuses()));
+        if !not_now {
+            update = update.col_expr(commands::Column::CompletedAt, Expr::value(now));
+        }
+        if let Some(updated) = update
+            .exec_with_returning(&self.db)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Ok(Some(command_from_row(updated)));
+        }
+        Ok(commands::Entity::find()
             .filter(commands::Column::Uuid.eq(uuid))
             .filter(commands::Column::DeviceId.eq(device_id))
             .one(&self.db)
             .await?
-        else {
-            return Ok(None);
-        };
-        let current = CommandStatus::parse(&row.status).unwrap_or(CommandStatus::Error);
-        if !current.is_open() {
-            // A repeated or late report (cancelled, expired, already answered): keep
-            // what we have; the first answer stands.
-            return Ok(Some(command_from_row(row)));
-        }
-        let not_now = result.status == CommandStatus::NotNow;
-        let not_now_count = row.not_now_count + i32::from(not_now);
-        let mut active: commands::ActiveModel = row.into();
-        active.status = Set(result.status.as_str().to_owned());
-        active.updated_at = Set(now);
-        active.not_now_count = Set(not_now_count);
-        active.result_raw = Set(Some(result.raw));
-        active.result = Set(Some(result.parsed.to_string()));
-        if !not_now {
-            active.completed_at = Set(Some(now));
-        }
-        let updated = active.update(&self.db).await?;
-        Ok(Some(command_from_row(updated)))
+            .map(command_from_row))
     }
 
     async fn cancel(&self, uuid: &str, now: DateTime<Utc>) -> StoreResult<CommandRecord> {
