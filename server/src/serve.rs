@@ -86,6 +86,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     push.spawn_flusher();
     push.spawn_repush();
+    push.spawn_reload();
     let topic_source = push.clone();
     let enrollments = crate::services::enrollments::EnrollmentService::new(
         store.clone(),

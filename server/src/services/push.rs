@@ -335,6 +335,26 @@ impl PushService {
         })
     }
 
+    /// Follows the database: an upload on one server instance reaches the others
+    /// within a minute; the expiry warning is repeated daily.
+    pub fn spawn_reload(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut minutes = 0u32;
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.reload().await {
+                    tracing::warn!(error = %e, "reloading the push certificate failed");
+                }
+                if minutes % (24 * 60) == 0 {
+                    service.warn_if_expiring().await;
+                }
+                minutes = minutes.wrapping_add(1);
+            }
+        })
+    }
+
     /// Wakes again, on a schedule, devices whose commands have waited a whole interval,
     /// spreading the pushes over half an interval so they do not all answer at once.
     pub fn spawn_repush(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
@@ -348,10 +368,6 @@ impl PushService {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = service.reload().await {
-                    tracing::warn!(error = %e, "reloading the push certificate failed");
-                }
-                service.warn_if_expiring().await;
                 if let Err(e) = service.repush_once(interval).await {
                     tracing::warn!(error = %e, "re-push run failed");
                 }
