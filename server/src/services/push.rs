@@ -347,7 +347,7 @@ impl PushService {
                 if let Err(e) = service.reload().await {
                     tracing::warn!(error = %e, "reloading the push certificate failed");
                 }
-                if minutes % (24 * 60) == 0 {
+                if minutes.is_multiple_of(24 * 60) {
                     service.warn_if_expiring().await;
                 }
                 minutes = minutes.wrapping_add(1);
