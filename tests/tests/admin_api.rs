@@ -58,6 +58,10 @@ async fn openapi_document_matches_the_routes(backend: Backend) {
         "/push-certificate",
         "/devices/{id}/push",
         "/devices/{id}/push-attempts",
+        "/enrollments",
+        "/enrollments/{id}",
+        "/enrollments/{id}/qr.png",
+        "/enrollments/{id}/qr.svg",
     ] {
         assert!(
             paths.contains_key(expected),

@@ -29,6 +29,7 @@ fn id_param(name: &str, what: &str) -> Value {
 pub fn spec() -> Value {
     let device_id = id_param("id", "Device id, UDID or serial number");
     let command_uuid = id_param("uuid", "CommandUUID");
+    let enrollment_id = id_param("id", "Enrollment id");
     let json_body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
     let ok = |code: &str, schema: &str, what: &str| json!({ code: { "description": what, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } } });
     json!({
@@ -131,6 +132,30 @@ pub fn spec() -> Value {
                             "200": { "description": "Installed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PushCertificate" } } } },
                             "409": { "$ref": "#/components/responses/Error" } })) }
             },
+            "/enrollments": {
+                "post": { "summary": "Create an enrollment (a QR code devices enroll with)",
+                          "requestBody": json_body("EnrollmentRequest"),
+                          "responses": with_errors(ok("201", "Enrollment", "Created")) },
+                "get": { "summary": "List enrollments (active ones unless all=true)",
+                         "parameters": [{ "name": "all", "in": "query", "schema": { "type": "boolean" } }],
+                         "responses": with_errors(json!({ "200": { "description": "Enrollments", "content": { "application/json": { "schema": {
+                            "type": "object", "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Enrollment" } } } } } } } })) }
+            },
+            "/enrollments/{id}": {
+                "get": { "summary": "Show an enrollment", "parameters": [enrollment_id],
+                         "responses": with_errors(ok("200", "Enrollment", "The enrollment")) },
+                "delete": { "summary": "Revoke an enrollment: its QR code admits no more devices", "parameters": [enrollment_id],
+                            "responses": with_errors(ok("200", "Enrollment", "Revoked")) }
+            },
+            "/enrollments/{id}/qr.png": { "get": {
+                "summary": "The enrollment's QR code as PNG", "parameters": [enrollment_id,
+                    { "name": "scale", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 32 } }],
+                "responses": with_errors(json!({ "200": { "description": "PNG", "content": { "image/png": {} } } }))
+            }},
+            "/enrollments/{id}/qr.svg": { "get": {
+                "summary": "The enrollment's QR code as SVG", "parameters": [enrollment_id],
+                "responses": with_errors(json!({ "200": { "description": "SVG", "content": { "image/svg+xml": {} } } }))
+            }},
             "/openapi.json": { "get": { "summary": "This document", "security": [],
                 "responses": { "200": { "description": "OpenAPI document" } } } }
         },
@@ -155,6 +180,8 @@ pub fn spec() -> Value {
                     "passcode_compliant": { "type": ["boolean", "null"] },
                     "push_token_invalid_at": { "type": ["string", "null"], "format": "date-time" },
                     "last_push_at": { "type": ["string", "null"], "format": "date-time" },
+                    "enrollment_id": { "type": ["string", "null"] }, "assigned_user": { "type": ["string", "null"] },
+                    "assigned_group": { "type": ["string", "null"] },
                     "installed_profiles": { "type": ["array", "null"], "items": { "type": "object" } } } },
                 "DevicePage": { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } },
@@ -209,6 +236,29 @@ pub fn spec() -> Value {
                     "outcome": { "type": "string", "enum": ["delivered", "token_invalid", "configuration_error", "retries_exhausted", "rejected", "no_push_token", "push_token_invalid", "no_push_certificate"] },
                     "http_status": { "type": ["integer", "null"] }, "reason": { "type": ["string", "null"] },
                     "apns_id": { "type": ["string", "null"] }, "attempts": { "type": "integer" } } },
+                "EnrollmentRequest": { "type": "object", "required": ["platform", "name"], "properties": {
+                    "platform": { "type": "string", "enum": ["apple", "android"] }, "name": { "type": "string" },
+                    "expires_at": { "type": "string", "format": "date-time" }, "expires_in_hours": { "type": "integer", "minimum": 1 },
+                    "max_uses": { "type": "integer", "minimum": 1 }, "user": { "type": "string" }, "group": { "type": "string" },
+                    "android": { "type": "object", "properties": {
+                        "wifi": { "type": "object", "required": ["ssid", "security_type"], "properties": {
+                            "ssid": { "type": "string" }, "hidden": { "type": "boolean" },
+                            "security_type": { "type": "string", "enum": ["NONE", "WPA", "WEP", "EAP"] },
+                            "password": { "type": "string" }, "eap_method": { "type": "string" }, "phase2_auth": { "type": "string" },
+                            "identity": { "type": "string" }, "anonymous_identity": { "type": "string" }, "domain": { "type": "string" },
+                            "ca_certificate": { "type": "string" }, "user_certificate": { "type": "string" } } },
+                        "locale": { "type": "string" }, "time_zone": { "type": "string" },
+                        "leave_all_system_apps_enabled": { "type": "boolean" } } } } },
+                "Enrollment": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "platform": { "type": "string" }, "name": { "type": "string" },
+                    "state": { "type": "string", "enum": ["active", "expired", "revoked", "used_up"] },
+                    "url": { "type": "string" }, "token": { "type": "string" },
+                    "qr_payload": { "type": "string", "description": "the URL (Apple) or the provisioning JSON (Android)" },
+                    "expires_at": { "type": ["string", "null"], "format": "date-time" }, "max_uses": { "type": ["integer", "null"] },
+                    "uses": { "type": "integer" }, "revoked_at": { "type": ["string", "null"], "format": "date-time" },
+                    "assigned_user": { "type": ["string", "null"] }, "assigned_group": { "type": ["string", "null"] },
+                    "created_by": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" },
+                    "options": { "type": "object" } } },
                 "Event": { "type": "object", "properties": {
                     "id": { "type": "integer" }, "occurred_at": { "type": "string", "format": "date-time" },
                     "kind": { "type": "string" }, "severity": { "type": ["integer", "null"], "minimum": 0, "maximum": 5 },
