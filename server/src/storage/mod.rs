@@ -3,8 +3,6 @@
 
 mod entities;
 mod sql;
-mod sql_enrollment;
-mod sql_push;
 
 pub use sql::SqlStore;
 

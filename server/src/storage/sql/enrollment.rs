@@ -1,9 +1,12 @@
 //! The sea-orm implementation of [`EnrollmentStore`].
 
-use super::entities::{devices, enrollments, issued_certificates, pki_objects, scep_challenges};
 use super::*;
 use crate::domain::enrollment::Enrollment;
 use crate::domain::Platform;
+use crate::storage::entities::{
+    devices, enrollments, issued_certificates, pki_objects, scep_challenges,
+};
+use crate::storage::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,

@@ -1,8 +1,9 @@
 //! The sea-orm implementation of [`PushStore`].
 
-use super::entities::{commands, devices, push_attempts, push_certificates};
 use super::*;
 use crate::domain::CommandStatus;
+use crate::storage::entities::{commands, devices, push_attempts, push_certificates};
+use crate::storage::*;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,

@@ -1,0 +1,62 @@
+//! [`EventLog`] on sea-orm.
+
+use super::*;
+use crate::storage::entities::events;
+use crate::storage::*;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+#[async_trait]
+impl EventLog for SqlStore {
+    async fn record(&self, event: NewEvent) -> StoreResult<()> {
+        events::ActiveModel {
+            id: sea_orm::NotSet,
+            occurred_at: Set(Utc::now()),
+            kind: Set(event.kind.to_owned()),
+            severity: Set(event.severity),
+            device_id: Set(event.device_id),
+            actor: Set(event.actor),
+            message: Set(event.message),
+            data: Set(event.data.to_string()),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        let mut query = events::Entity::find();
+        if let Some(d) = &filter.device_id {
+            query = query.filter(events::Column::DeviceId.eq(d.as_str()));
+        }
+        if let Some(k) = &filter.kind {
+            query = if k.ends_with('.') {
+                query.filter(events::Column::Kind.starts_with(k.as_str()))
+            } else {
+                query.filter(events::Column::Kind.eq(k.as_str()))
+            };
+        }
+        if let Some(after) = filter.after_id {
+            query = query.filter(events::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(events::Column::Id)
+            .limit(filter.limit.unwrap_or(100).clamp(1, 1000))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| Event {
+                id: m.id,
+                occurred_at: m.occurred_at,
+                kind: m.kind,
+                severity: m.severity,
+                device_id: m.device_id,
+                actor: m.actor,
+                message: m.message,
+                data: serde_json::from_str(&m.data).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+}

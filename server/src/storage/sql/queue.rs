@@ -1,0 +1,300 @@
+//! [`CommandQueue`] on sea-orm.
+
+use super::*;
+use crate::domain::CommandStatus;
+use crate::storage::entities::commands;
+use crate::storage::*;
+use sea_orm::sea_query::{Expr, Order, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+
+pub(super) fn command_from_row(m: commands::Model) -> CommandRecord {
+    CommandRecord {
+        status: CommandStatus::parse(&m.status).unwrap_or(CommandStatus::Error),
+        result_raw: m
+            .result_raw
+            .map(|raw| String::from_utf8_lossy(&raw).into_owned()),
+        result: m
+            .result
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
+        uuid: m.uuid,
+        device_id: m.device_id,
+        request_type: m.request_type,
+        priority: m.priority,
+        created_by: m.created_by,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        expires_at: m.expires_at,
+        delivered_at: m.delivered_at,
+        completed_at: m.completed_at,
+        delivery_count: m.delivery_count,
+        not_now_count: m.not_now_count,
+    }
+}
+
+pub(super) fn open_statuses() -> [&'static str; 3] {
+    [
+        CommandStatus::Pending.as_str(),
+        CommandStatus::Sent.as_str(),
+        CommandStatus::NotNow.as_str(),
+    ]
+}
+
+/// Cancels a device's open commands (re-enrollment, check-out).
+pub(super) async fn cancel_open<C: ConnectionTrait>(
+    db: &C,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let res = commands::Entity::update_many()
+        .col_expr(
+            commands::Column::Status,
+            Expr::value(CommandStatus::Cancelled.as_str()),
+        )
+        .col_expr(commands::Column::CompletedAt, Expr::value(now))
+        .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+        .filter(commands::Column::DeviceId.eq(device_id))
+        .filter(commands::Column::Status.is_in(open_statuses()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+#[async_trait]
+impl CommandQueue for SqlStore {
+    async fn enqueue(&self, new: Vec<NewCommand>) -> StoreResult<()> {
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let mut batch = Vec::with_capacity(INSERT_BATCH);
+        for c in new {
+            batch.push(commands::ActiveModel {
+                seq: sea_orm::NotSet,
+                uuid: Set(c.uuid),
+                device_id: Set(c.device_id),
+                request_type: Set(c.request_type),
+                payload: Set(c.payload),
+                payload_sealed: Set(c.payload_sealed),
+                priority: Set(c.priority),
+                status: Set(CommandStatus::Pending.as_str().to_owned()),
+                created_by: Set(c.created_by),
+                created_at: Set(now),
+                updated_at: Set(now),
+                expires_at: Set(c.expires_at),
+                delivered_at: Set(None),
+                completed_at: Set(None),
+                delivery_count: Set(0),
+                not_now_count: Set(0),
+                result_raw: Set(None),
+                result: Set(None),
+            });
+            if batch.len() == INSERT_BATCH {
+                commands::Entity::insert_many(std::mem::take(&mut batch))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        if !batch.is_empty() {
+            commands::Entity::insert_many(batch).exec(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn deliver_next(
+        &self,
+        device_id: &str,
+        new_exchange: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Delivery>> {
+        if new_exchange {
+            // An Idle starts a new exchange: what the device put off with NotNow
+            // during the last one is offered again, in its original place.
+            commands::Entity::update_many()
+                .col_expr(
+                    commands::Column::Status,
+                    Expr::value(CommandStatus::Pending.as_str()),
+                )
+                .filter(commands::Column::DeviceId.eq(device_id))
+                .filter(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
+                .exec(&self.db)
+                .await?;
+        }
+        // Taking the next command is one statement: mark sent the first open command
+        // in (priority, FIFO) order and return it. Atomic, so two concurrent requests
+        // of one device cannot take the same command.
+        let next = Query::select()
+            .column(commands::Column::Seq)
+            .from(commands::Entity)
+            .and_where(commands::Column::DeviceId.eq(device_id))
+            .and_where(commands::Column::Status.is_in([
+                CommandStatus::Pending.as_str(),
+                CommandStatus::Sent.as_str(),
+            ]))
+            .cond_where(
+                Condition::any()
+                    .add(commands::Column::ExpiresAt.is_null())
+                    .add(commands::Column::ExpiresAt.gt(now)),
+            )
+            .order_by(commands::Column::Priority, Order::Desc)
+            .order_by(commands::Column::Seq, Order::Asc)
+            .limit(1)
+            .to_owned();
+        let taken = commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(CommandStatus::Sent.as_str()),
+            )
+            .col_expr(commands::Column::DeliveredAt, Expr::value(now))
+            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                commands::Column::DeliveryCount,
+                Expr::col(commands::Column::DeliveryCount).add(1),
+            )
+            .filter(commands::Column::Seq.in_subquery(next))
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(taken.into_iter().next().map(|m| Delivery {
+            uuid: m.uuid,
+            request_type: m.request_type,
+            payload: m.payload,
+            payload_sealed: m.payload_sealed,
+        }))
+    }
+
+    async fn record_result(
+        &self,
+        device_id: &str,
+        uuid: &str,
+        result: ResultRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<CommandRecord>> {
+        let not_now = result.status == CommandStatus::NotNow;
+        // One conditional statement: only an open command of this device takes the
+        // result; a repeated or late report (cancelled, expired, already answered)
+        // changes nothing, the first answer stands.
+        let mut update = commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(result.status.as_str()),
+            )
+            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                commands::Column::NotNowCount,
+                Expr::col(commands::Column::NotNowCount).add(i32::from(not_now)),
+            )
+            .col_expr(commands::Column::ResultRaw, Expr::value(result.raw))
+            .col_expr(
+                commands::Column::Result,
+                Expr::value(result.parsed.to_string()),
+            )
+            .filter(commands::Column::Uuid.eq(uuid))
+            .filter(commands::Column::DeviceId.eq(device_id))
+            .filter(commands::Column::Status.is_in(open_statuses()));
+        if !not_now {
+            update = update.col_expr(commands::Column::CompletedAt, Expr::value(now));
+        }
+        if let Some(updated) = update
+            .exec_with_returning(&self.db)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Ok(Some(command_from_row(updated)));
+        }
+        Ok(commands::Entity::find()
+            .filter(commands::Column::Uuid.eq(uuid))
+            .filter(commands::Column::DeviceId.eq(device_id))
+            .one(&self.db)
+            .await?
+            .map(command_from_row))
+    }
+
+    async fn cancel(&self, uuid: &str, now: DateTime<Utc>) -> StoreResult<CommandRecord> {
+        let res = commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(CommandStatus::Cancelled.as_str()),
+            )
+            .col_expr(commands::Column::CompletedAt, Expr::value(now))
+            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+            .filter(commands::Column::Uuid.eq(uuid))
+            .filter(commands::Column::Status.is_in([
+                CommandStatus::Pending.as_str(),
+                CommandStatus::NotNow.as_str(),
+            ]))
+            .exec(&self.db)
+            .await?;
+        let row = commands::Entity::find()
+            .filter(commands::Column::Uuid.eq(uuid))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("command {uuid} not found")))?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::Conflict(format!(
+                "command {uuid} is {} and can no longer be cancelled",
+                row.status
+            )));
+        }
+        Ok(command_from_row(row))
+    }
+
+    async fn command(&self, uuid: &str) -> StoreResult<Option<CommandRecord>> {
+        Ok(commands::Entity::find()
+            .filter(commands::Column::Uuid.eq(uuid))
+            .one(&self.db)
+            .await?
+            .map(command_from_row))
+    }
+
+    async fn device_commands(
+        &self,
+        device_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Page<CommandRecord>> {
+        let query = commands::Entity::find().filter(commands::Column::DeviceId.eq(device_id));
+        let total = query.clone().count(&self.db).await?;
+        let limit = limit.clamp(1, 1000);
+        let items = query
+            .order_by_desc(commands::Column::Seq)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(command_from_row)
+            .collect();
+        Ok(Page {
+            items,
+            total,
+            offset,
+            limit,
+        })
+    }
+
+    async fn expire(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let res = commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(CommandStatus::Expired.as_str()),
+            )
+            .col_expr(commands::Column::CompletedAt, Expr::value(now))
+            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+            .filter(commands::Column::Status.is_in(open_statuses()))
+            .filter(commands::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected)
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let res = commands::Entity::delete_many()
+            .filter(commands::Column::CompletedAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected)
+    }
+}
