@@ -648,8 +648,8 @@ async fn pki(command: PkiCommand) -> anyhow::Result<String> {
     };
     match command {
         PkiCommand::Show { serve, json } => {
-            let (config, sealer, store) = open(&serve).await?;
-            let pki = crate::services::pki::load_or_create(&store, &sealer, &config.organization)
+            let (_, sealer, store) = open(&serve).await?;
+            let pki = crate::services::pki::load(&store, &sealer)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
