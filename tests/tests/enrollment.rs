@@ -306,7 +306,7 @@ async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
     ));
 
     // Expired.
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(4)).to_rfc3339();
     let expiring = create(
         &server,
         json!({ "platform": "apple", "name": "Short", "expires_at": soon }),
@@ -314,7 +314,7 @@ async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
     .await;
     let url = local(&server, expiring["url"].as_str().unwrap());
     let late = fetch_profile(&url).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::GONE);
     assert!(resp.text().await.unwrap().contains("expired"));
