@@ -41,19 +41,9 @@ pub struct VerifiedIdentity {
 
 impl VerifiedIdentity {
     fn of(cert: &X509) -> Self {
-        let subject = cert
-            .subject_name()
-            .entries()
-            .map(|e| {
-                let key = e.object().nid().short_name().unwrap_or("?");
-                let value = e.data().to_string().unwrap_or_default();
-                format!("{key}={value}")
-            })
-            .collect::<Vec<_>>()
-            .join(",");
         VerifiedIdentity {
             fingerprint: fingerprint(cert),
-            subject,
+            subject: name_to_string(cert.subject_name()),
             serial: cert
                 .serial_number()
                 .to_bn()
@@ -72,6 +62,18 @@ pub fn unix_time(t: &openssl::asn1::Asn1TimeRef) -> Option<i64> {
     let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
     let diff = epoch.diff(t).ok()?;
     Some(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
+}
+
+/// A distinguished name as `CN=...,O=...` for logs, events and the admin API.
+pub fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_default();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn fingerprint(cert: &X509) -> String {

@@ -132,18 +132,7 @@ impl PushCertificate {
         if not_after <= now {
             return Err(PushCertError::Expired(not_after.to_rfc3339()));
         }
-        let subject = cert
-            .subject_name()
-            .entries()
-            .map(|e| {
-                format!(
-                    "{}={}",
-                    e.object().nid().short_name().unwrap_or("?"),
-                    e.data().to_string().unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",");
+        let subject = enrollment::identity::name_to_string(cert.subject_name());
         Ok(PushCertificate {
             not_before: asn1_to_utc(cert.not_before())?,
             cert,

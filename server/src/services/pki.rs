@@ -37,18 +37,7 @@ pub struct PkiSummary {
 }
 
 fn summary(object: &PkiObject, cert: &openssl::x509::X509) -> PkiSummary {
-    let name = |n: &openssl::x509::X509NameRef| {
-        n.entries()
-            .map(|e| {
-                format!(
-                    "{}={}",
-                    e.object().nid().short_name().unwrap_or("?"),
-                    e.data().to_string().unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let name = enrollment::identity::name_to_string;
     PkiSummary {
         name: object.name.clone(),
         subject: name(cert.subject_name()),
