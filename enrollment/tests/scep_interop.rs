@@ -4,6 +4,8 @@
 //! with openssl; the daemon itself builds and decrypts the messages).
 //!
 //! A missing tool is reported as `SKIPPED <test>: ...` on stdout and stderr.
+//! The certmonger daemon itself (key generation, rekey) is driven against the
+//! running server in `tests/tests/scep_clients.rs`.
 
 mod common;
 
@@ -228,89 +230,4 @@ fn certmonger_scep_submit_gets_a_certificate_and_a_refusal() {
     assert_eq!(exchanges.len(), 2, "{exchanges:?}");
     assert!(exchanges.iter().all(|e| e.method == "GET"), "{exchanges:?}");
     assert_eq!(exchanges[0].request_cipher, Some(ContentCipher::Aes256Cbc));
-}
-
-/// The whole of certmonger: the daemon generates the key, builds the PKCSReq,
-/// submits it through scep-submit and decrypts the reply; then rekeys.
-#[test]
-fn certmonger_daemon_enrolls_and_rekeys() {
-    const TEST: &str = "certmonger_daemon_enrolls_and_rekeys";
-    for tool in ["certmonger", "getcert", SCEP_SUBMIT, "dbus-run-session"] {
-        if find_tool(tool).is_none() {
-            let install = if tool == "dbus-run-session" {
-                "apt-get install -y dbus-daemon"
-            } else {
-                INSTALL
-            };
-            return skip(TEST, tool, install);
-        }
-    }
-    let server = server();
-    let dir = TempDir::new("certmonger");
-    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    std::fs::write(path("ca.pem"), server.ca.cert_pem()).unwrap();
-    for sub in ["requests", "cas", "local", "tmp"] {
-        std::fs::create_dir_all(path(sub)).unwrap();
-    }
-    let script = format!(
-        "set -e\n\
-         getcert add-scep-ca -s -c MDMTest -u {url} -N {ca}\n\
-         getcert request -s -c MDMTest -I mdm -f {cert} -k {key} -N CN=certmonger-daemon -L {challenge} -w -v\n\
-         cp {cert} {first}\n\
-         getcert rekey -s -i mdm -w -v\n\
-         getcert list -s\n",
-        url = server.url,
-        ca = path("ca.pem"),
-        cert = path("cert.pem"),
-        key = path("key.pem"),
-        first = path("first.pem"),
-        challenge = CHALLENGE,
-    );
-    std::fs::write(path("enroll.sh"), script).unwrap();
-
-    // A private session bus; certmonger -c runs the script and exits with it. Its
-    // state goes to the temporary directory, not /var/lib/certmonger.
-    let out = run(Command::new("timeout")
-        .args([
-            "180",
-            "dbus-run-session",
-            "--",
-            "certmonger",
-            "-s",
-            "-n",
-            "-c",
-        ])
-        .arg(format!("sh {}", path("enroll.sh")))
-        .env("HOME", dir.path())
-        .env("CERTMONGER_CONFIG_DIR", dir.path())
-        .env("CERTMONGER_REQUESTS_DIR", path("requests"))
-        .env("CERTMONGER_CAS_DIR", path("cas"))
-        .env("CERTMONGER_LOCAL_CA_DIR", path("local"))
-        .env("CERTMONGER_TMPDIR", path("tmp")));
-    let exchanges = server.exchanges();
-    eprintln!("{exchanges:#?}");
-    assert!(out.status.success(), "{exchanges:?}");
-    let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("status: MONITORING"), "{listing}");
-
-    let first = read_cert(&dir.path().join("first.pem"));
-    assert!(server.ca.issued(&first));
-    assert_eq!(common_name(&first), "certmonger-daemon");
-    let rekeyed = read_cert(&dir.path().join("cert.pem"));
-    assert_issued_for(&server, &rekeyed, &dir.path().join("key.pem"));
-    assert!(!first
-        .public_key()
-        .unwrap()
-        .public_eq(&rekeyed.public_key().unwrap()));
-
-    assert_eq!(exchanges.len(), 2, "{exchanges:?}");
-    assert!(exchanges
-        .iter()
-        .all(|e| e.method == "GET" && e.outcome == "success"));
-    assert!(exchanges
-        .iter()
-        .all(|e| e.message_type == Some(MessageType::PkcsReq)));
-    // The rekey is signed with the certificate being replaced (our Renewal cap).
-    assert!(!exchanges[0].signed_by_issued_cert);
-    assert!(exchanges[1].signed_by_issued_cert, "{exchanges:?}");
 }
