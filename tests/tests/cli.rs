@@ -131,6 +131,27 @@ async fn token_create_makes_a_working_token(backend: Backend) {
         !created[0].to_string().contains(&token),
         "the secret is not logged"
     );
+
+    let host = |args: &[&str]| {
+        std::process::Command::new(mdm_binary())
+            .args(args)
+            .args(["--database-url", &server.database_url])
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .output()
+            .unwrap()
+    };
+    let out = host(&["token", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("it-admin"));
+    assert!(!stdout(&out).contains(&token), "secrets are never listed");
+    let out = host(&["token", "revoke", "it-admin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, _) = server.api_as(Some(&token), "GET", "/devices", None).await;
+    assert_eq!(code, 401, "a revoked token no longer works");
+    let out = host(&["token", "revoke", "it-admin"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no active token"));
     let out = std::process::Command::new(mdm_binary())
         .args([
             "token",

@@ -88,6 +88,17 @@ enum TokenCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// List active tokens (names, creation, last use; never the secrets).
+    List {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Revoke a token by id, or every token with a name.
+    Revoke {
+        id_or_name: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 /// How to reach the server. The token comes from MDM_TOKEN or the config file, never
@@ -318,21 +329,18 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Token { command: TokenCommand::Create { name, serve } } => {
-            runtime.block_on(async move {
-                match create_token(&name, &serve).await {
-                    Ok(secret) => {
-                        println!("{secret}");
-                        eprintln!("Token {name:?} created. It is shown only this once; store it safely (MDM_TOKEN).");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e:#}");
-                        ExitCode::FAILURE
-                    }
+        Command::Token { command } => runtime.block_on(async move {
+            match token(command).await {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
                 }
-            })
-        }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Command::Devices { api, command } => run_api(&runtime, &api, |c| devices(c, command)),
         Command::Commands { api, command } => run_api(&runtime, &api, |c| commands(c, command)),
         Command::PushCert { api, command } => run_api(&runtime, &api, |c| push_cert(c, command)),
@@ -349,7 +357,12 @@ pub fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Events { api, device, kind, limit } => run_api(&runtime, &api, move |c| async move {
+        Command::Events {
+            api,
+            device,
+            kind,
+            limit,
+        } => run_api(&runtime, &api, move |c| async move {
             let mut query = vec![("limit".to_owned(), limit.to_string())];
             if let Some(d) = device {
                 query.push(("device_id".into(), d));
@@ -373,16 +386,49 @@ fn init_logging(server: bool) {
         .try_init();
 }
 
-async fn create_token(name: &str, serve: &ServeArgs) -> anyhow::Result<String> {
+async fn token(command: TokenCommand) -> anyhow::Result<String> {
+    let serve = match &command {
+        TokenCommand::Create { serve, .. }
+        | TokenCommand::List { serve }
+        | TokenCommand::Revoke { serve, .. } => serve,
+    };
     let config = serve.resolve()?;
     let store: std::sync::Arc<dyn crate::storage::Storage> =
         std::sync::Arc::new(crate::serve::open_store(&config).await?);
     let service = crate::services::tokens::TokenService::new(store, None);
-    let (_, secret) = service
-        .create(name)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(secret)
+    let fail = |e: crate::services::ServiceError| anyhow::anyhow!("{e}");
+    match command {
+        TokenCommand::Create { name, .. } => {
+            let (_, secret) = service.create(&name).await.map_err(fail)?;
+            eprintln!(
+                "Token {name:?} created. It is shown only this once; store it safely (MDM_TOKEN)."
+            );
+            Ok(format!("{secret}\n"))
+        }
+        TokenCommand::List { .. } => {
+            let tokens = service.list().await.map_err(fail)?;
+            Ok(output::table(
+                &["ID", "NAME", "CREATED", "LAST USED"],
+                tokens
+                    .into_iter()
+                    .map(|t| {
+                        vec![
+                            t.id,
+                            t.name,
+                            t.created_at.to_rfc3339(),
+                            t.last_used_at
+                                .map(|at| at.to_rfc3339())
+                                .unwrap_or_else(|| "-".into()),
+                        ]
+                    })
+                    .collect(),
+            ))
+        }
+        TokenCommand::Revoke { id_or_name, .. } => {
+            let n = service.revoke(&id_or_name).await.map_err(fail)?;
+            Ok(format!("{n} token(s) revoked\n"))
+        }
+    }
 }
 
 /// What a command prints: a table for people, or the JSON for scripts.

@@ -23,6 +23,7 @@ pub mod kinds {
     pub const ADMIN_DEVICE_WIPE: &str = "admin.device_wipe";
     pub const ADMIN_WIPE_REFUSED: &str = "admin.device_wipe_refused";
     pub const ADMIN_TOKEN_CREATED: &str = "admin.token_created";
+    pub const ADMIN_TOKEN_REVOKED: &str = "admin.token_revoked";
     pub const ADMIN_PUSH_CERTIFICATE_UPLOADED: &str = "admin.push_certificate_uploaded";
     pub const ADMIN_DEVICE_PUSH: &str = "admin.device_push";
     pub const ADMIN_PKI_IMPORTED: &str = "admin.pki_imported";

@@ -69,6 +69,33 @@ impl TokenService {
         Ok((token, secret))
     }
 
+    pub async fn list(&self) -> ServiceResult<Vec<AdminToken>> {
+        Ok(self.store.tokens().await?)
+    }
+
+    pub async fn revoke(&self, id_or_name: &str) -> ServiceResult<u64> {
+        let revoked = self
+            .store
+            .revoke_tokens(id_or_name, chrono::Utc::now())
+            .await?;
+        if revoked == 0 {
+            return Err(ServiceError::NotFound(format!(
+                "no active token with id or name {id_or_name:?}"
+            )));
+        }
+        self.store
+            .record(
+                NewEvent::new(
+                    kinds::ADMIN_TOKEN_REVOKED,
+                    format!("{revoked} admin token(s) {id_or_name:?} revoked"),
+                )
+                .actor("server-host")
+                .data(serde_json::json!({ "token": id_or_name, "count": revoked })),
+            )
+            .await?;
+        Ok(revoked)
+    }
+
     pub async fn authenticate(&self, presented: &str) -> ServiceResult<AdminIdentity> {
         let hashed = hash_token(presented);
         if let Some(env) = &self.env_token_hash {

@@ -196,6 +196,10 @@ pub trait TokenStore: Send + Sync {
     async fn create_token(&self, name: &str, token_hash: &str) -> StoreResult<AdminToken>;
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<AdminToken>>;
     async fn mark_token_used(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Tokens not revoked, oldest first.
+    async fn tokens(&self) -> StoreResult<Vec<AdminToken>>;
+    /// Revokes the token with this id, or every token with this name; returns how many.
+    async fn revoke_tokens(&self, id_or_name: &str, at: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// A stored push certificate (key still sealed).

@@ -4,7 +4,9 @@ use super::*;
 use crate::storage::entities::admin_tokens;
 use crate::storage::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 fn token_from_row(m: admin_tokens::Model) -> AdminToken {
     AdminToken {
@@ -53,5 +55,30 @@ impl TokenStore for SqlStore {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<AdminToken>> {
+        Ok(admin_tokens::Entity::find()
+            .filter(admin_tokens::Column::RevokedAt.is_null())
+            .order_by_asc(admin_tokens::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(token_from_row)
+            .collect())
+    }
+
+    async fn revoke_tokens(&self, id_or_name: &str, at: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(admin_tokens::Entity::update_many()
+            .col_expr(admin_tokens::Column::RevokedAt, Expr::value(at))
+            .filter(admin_tokens::Column::RevokedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(admin_tokens::Column::Id.eq(id_or_name))
+                    .add(admin_tokens::Column::Name.eq(id_or_name)),
+            )
+            .exec(&self.db)
+            .await?
+            .rows_affected)
     }
 }
