@@ -72,6 +72,28 @@ async fn https_by_default_with_a_generated_certificate() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 of 0 device(s)"));
+    // pki show lists the generated TLS certificate with the CA and signing identity.
+    let out = std::process::Command::new(mdm_binary())
+        .args(["pki", "show", "--json"])
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .env_remove("MDM_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pki: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = pki
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["device_ca", "profile_signing", "tls"]);
+    assert!(pki[2]["days_left"].as_i64().unwrap() > 800);
     let _ = child.kill();
     let _ = child.wait();
 }

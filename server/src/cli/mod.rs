@@ -694,14 +694,32 @@ async fn pki(command: PkiCommand) -> anyhow::Result<String> {
     };
     match command {
         PkiCommand::Show { serve, json } => {
-            let (_, sealer, store) = open(&serve).await?;
+            let (config, sealer, store) = open(&serve).await?;
             let pki = crate::services::pki::load(&store, &sealer)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if json {
-                return Ok(serde_json::to_string_pretty(&pki.summary)? + "\n");
+            let mut summary = pki.summary;
+            // The HTTPS certificate of this host: the admin's, or the generated one.
+            let tls_path = config
+                .tls
+                .as_ref()
+                .map(|(cert, _)| cert.clone())
+                .unwrap_or_else(|| config.data_dir.join("tls").join("server.pem"));
+            if let Some(cert) = std::fs::read(&tls_path)
+                .ok()
+                .and_then(|pem| openssl::x509::X509::from_pem(&pem).ok())
+            {
+                summary.push(crate::services::pki::summarize(
+                    "tls",
+                    &cert,
+                    config.tls.is_some(),
+                    chrono::Utc::now(),
+                ));
             }
-            Ok(output::pki(&serde_json::to_value(&pki.summary)?))
+            if json {
+                return Ok(serde_json::to_string_pretty(&summary)? + "\n");
+            }
+            Ok(output::pki(&serde_json::to_value(&summary)?))
         }
         PkiCommand::Import {
             what,

@@ -37,18 +37,28 @@ pub struct PkiSummary {
 }
 
 fn summary(object: &PkiObject, cert: &openssl::x509::X509) -> PkiSummary {
-    let name = enrollment::identity::name_to_string;
+    summarize(&object.name, cert, object.imported, object.created_at)
+}
+
+/// What `mdm pki show` prints about a certificate in use.
+pub fn summarize(
+    name: &str,
+    cert: &openssl::x509::X509,
+    imported: bool,
+    created_at: DateTime<Utc>,
+) -> PkiSummary {
+    let dn = enrollment::identity::name_to_string;
     PkiSummary {
-        name: object.name.clone(),
-        subject: name(cert.subject_name()),
-        issuer: name(cert.issuer_name()),
+        name: name.to_owned(),
+        subject: dn(cert.subject_name()),
+        issuer: dn(cert.issuer_name()),
         fingerprint: enrollment::identity::fingerprint(cert),
         not_after: cert.not_after().to_string(),
         days_left: enrollment::identity::unix_time(cert.not_after())
             .map(|t| (t - Utc::now().timestamp()) / 86_400)
             .unwrap_or(0),
-        imported: object.imported,
-        created_at: object.created_at,
+        imported,
+        created_at,
     }
 }
 
