@@ -172,6 +172,14 @@ async fn not_now_does_not_block_or_loop(backend: Backend) {
     assert_eq!(record["status"], "error");
     assert_eq!(record["result"]["error_chain"][0]["ErrorCode"], 12021);
     assert_eq!(server.command(&a).await["delivery_count"], 2);
+    // One event per outcome, none for the NotNows.
+    let results = server.events("command.result").await;
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|e| e["data"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["acknowledged", "acknowledged", "error"]);
+    assert_eq!(results[2]["data"]["command_uuid"], b.as_str());
 }
 
 async fn expired_commands_are_not_delivered(backend: Backend) {

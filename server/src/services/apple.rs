@@ -7,7 +7,7 @@
 use super::{seal_purpose, ServiceError, ServiceResult};
 use crate::domain::device::os_family_name;
 use crate::domain::event::{kinds, severity, NewEvent};
-use crate::domain::CommandStatus;
+use crate::domain::{CommandRecord, CommandStatus};
 use crate::storage::{
     AuthenticateRecord, DeviceIdentityRow, ResultRecord, Storage, TokenUpdateRecord,
     UserChannelRecord,
@@ -299,17 +299,23 @@ impl AppleService {
             // No user-channel commands exist yet; the user channel is answered empty.
             return Ok(None);
         }
-        if let Some(uuid) = &report.command_uuid {
-            self.store_result(&device, uuid, &report).await?;
-        }
         // A NotNow'd command waits for the device's next Idle: the device says NotNow
         // when it cannot act (locked, busy), and asking again at once would loop.
         let new_exchange = report.status == ReportStatus::Idle;
-        let Some(delivery) = self
+        let result = match &report.command_uuid {
+            Some(uuid) => result_record(&report)?.map(|r| (uuid.as_str(), r)),
+            None => None,
+        };
+        let answered = result.is_some();
+        let outcome = self
             .store
-            .deliver_next(&device.id, new_exchange, now)
-            .await?
-        else {
+            .report(&device.id, result, describe_result, new_exchange, now)
+            .await?;
+        if answered {
+            self.after_result(&device, &report, outcome.recorded.as_ref())
+                .await?;
+        }
+        let Some(delivery) = outcome.next else {
             return Ok(None);
         };
         let plist = if delivery.payload_sealed {
@@ -322,53 +328,16 @@ impl AppleService {
         Ok(Some(plist))
     }
 
-    async fn store_result(
+    /// What follows a stored result outside the queue: device facts from query
+    /// results, or a security event when the command was never this device's.
+    async fn after_result(
         &self,
         device: &DeviceIdentityRow,
-        uuid: &str,
         report: &CommandReport,
+        recorded: Option<&CommandRecord>,
     ) -> ServiceResult<()> {
-        let status = match report.status {
-            ReportStatus::Idle => return Ok(()),
-            ReportStatus::Acknowledged => CommandStatus::Acknowledged,
-            ReportStatus::Error => CommandStatus::Error,
-            ReportStatus::CommandFormatError => CommandStatus::CommandFormatError,
-            ReportStatus::NotNow => CommandStatus::NotNow,
-        };
-        let mut raw = Vec::new();
-        plist::Value::Dictionary(report.raw.clone())
-            .to_writer_xml(&mut raw)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let mut fields = report.raw.clone();
-        for envelope in [
-            "UDID",
-            "Status",
-            "CommandUUID",
-            "ErrorChain",
-            "UserID",
-            "EnrollmentID",
-        ] {
-            fields.remove(envelope);
-        }
-        let parsed = serde_json::json!({
-            "status": report.status.as_str(),
-            "error_chain": report.error_chain,
-            "fields": crate::plist_json::to_json(&plist::Value::Dictionary(fields)),
-        });
-        let Some(command) = self
-            .store
-            .record_result(
-                &device.id,
-                uuid,
-                ResultRecord {
-                    status,
-                    raw,
-                    parsed,
-                },
-                Utc::now(),
-            )
-            .await?
-        else {
+        let uuid = report.command_uuid.as_deref().unwrap_or_default();
+        let Some(command) = recorded else {
             self.store
                 .record(
                     NewEvent::new(
@@ -383,7 +352,7 @@ impl AppleService {
                 .await?;
             return Ok(());
         };
-        if status == CommandStatus::Acknowledged {
+        if report.status == ReportStatus::Acknowledged {
             if let Some(facts) = report::device_facts(&command.request_type, &report.raw) {
                 let family = facts
                     .product_name
@@ -393,23 +362,6 @@ impl AppleService {
                     .apply_facts(&device.id, &facts, family.as_deref())
                     .await?;
             }
-        }
-        if status != CommandStatus::NotNow {
-            self.store
-                .record(
-                    NewEvent::new(
-                        kinds::COMMAND_RESULT,
-                        format!("{} {}", command.request_type, status.as_str()),
-                    )
-                    .device(&device.id)
-                    .actor("device")
-                    .data(serde_json::json!({
-                        "command_uuid": uuid,
-                        "request_type": command.request_type,
-                        "status": status.as_str(),
-                    })),
-                )
-                .await?;
         }
         Ok(())
     }
@@ -460,4 +412,60 @@ impl AppleService {
             .seal(purpose, secret)
             .map_err(|e| ServiceError::Internal(e.to_string()))
     }
+}
+
+/// The result to store for a report, None for Idle.
+fn result_record(report: &CommandReport) -> ServiceResult<Option<ResultRecord>> {
+    let status = match report.status {
+        ReportStatus::Idle => return Ok(None),
+        ReportStatus::Acknowledged => CommandStatus::Acknowledged,
+        ReportStatus::Error => CommandStatus::Error,
+        ReportStatus::CommandFormatError => CommandStatus::CommandFormatError,
+        ReportStatus::NotNow => CommandStatus::NotNow,
+    };
+    let mut raw = Vec::new();
+    plist::Value::Dictionary(report.raw.clone())
+        .to_writer_xml(&mut raw)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut fields = report.raw.clone();
+    for envelope in [
+        "UDID",
+        "Status",
+        "CommandUUID",
+        "ErrorChain",
+        "UserID",
+        "EnrollmentID",
+    ] {
+        fields.remove(envelope);
+    }
+    let parsed = serde_json::json!({
+        "status": report.status.as_str(),
+        "error_chain": report.error_chain,
+        "fields": crate::plist_json::to_json(&plist::Value::Dictionary(fields)),
+    });
+    Ok(Some(ResultRecord {
+        status,
+        raw,
+        parsed,
+    }))
+}
+
+/// The event stream's line for a finished command (NotNow is not an outcome yet).
+fn describe_result(command: &CommandRecord) -> Option<NewEvent> {
+    if command.status == CommandStatus::NotNow {
+        return None;
+    }
+    Some(
+        NewEvent::new(
+            kinds::COMMAND_RESULT,
+            format!("{} {}", command.request_type, command.status.as_str()),
+        )
+        .device(&command.device_id)
+        .actor("device")
+        .data(serde_json::json!({
+            "command_uuid": command.uuid,
+            "request_type": command.request_type,
+            "status": command.status.as_str(),
+        })),
+    )
 }

@@ -135,6 +135,14 @@ pub struct Delivery {
     pub payload_sealed: bool,
 }
 
+/// What a report did: the command it answered (None if the device has no such
+/// command) and the next command, already marked sent.
+#[derive(Debug, Clone)]
+pub struct ReportOutcome {
+    pub recorded: Option<CommandRecord>,
+    pub next: Option<Delivery>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ResultRecord {
     pub status: CommandStatus,
@@ -146,23 +154,19 @@ pub struct ResultRecord {
 pub trait CommandQueue: Send + Sync {
     /// Inserts all commands in one transaction (batched statements).
     async fn enqueue(&self, commands: Vec<NewCommand>) -> StoreResult<()>;
-    /// Takes the device's next command (priority, then FIFO), skipping expired ones
-    /// and those the device answered NotNow in the current exchange. `new_exchange`
-    /// (the device said Idle) makes NotNow'd commands eligible again.
-    async fn deliver_next(
+    /// Handles a device's report in one transaction: stores the result of
+    /// `result` (uuid, what the device said) if the command is this device's and
+    /// still open, appends the event `describe` makes of it, then takes the next
+    /// command (priority, then FIFO; expired ones skipped; NotNow'd ones only when
+    /// `new_exchange`, i.e. the device said Idle) and marks it sent.
+    async fn report(
         &self,
         device_id: &str,
+        result: Option<(&str, ResultRecord)>,
+        describe: for<'r> fn(&'r CommandRecord) -> Option<NewEvent>,
         new_exchange: bool,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Delivery>>;
-    /// Stores a device's report. `None` when the command does not exist for this device.
-    async fn record_result(
-        &self,
-        device_id: &str,
-        uuid: &str,
-        result: ResultRecord,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<CommandRecord>>;
+    ) -> StoreResult<ReportOutcome>;
     async fn cancel(&self, uuid: &str, now: DateTime<Utc>) -> StoreResult<CommandRecord>;
     async fn command(&self, uuid: &str) -> StoreResult<Option<CommandRecord>>;
     async fn device_commands(

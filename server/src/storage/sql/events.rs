@@ -10,19 +10,7 @@ use sea_orm::{
 #[async_trait]
 impl EventLog for SqlStore {
     async fn record(&self, event: NewEvent) -> StoreResult<()> {
-        events::ActiveModel {
-            id: sea_orm::NotSet,
-            occurred_at: Set(Utc::now()),
-            kind: Set(event.kind.to_owned()),
-            severity: Set(event.severity),
-            device_id: Set(event.device_id),
-            actor: Set(event.actor),
-            message: Set(event.message),
-            data: Set(event.data.to_string()),
-        }
-        .insert(&self.db)
-        .await?;
-        Ok(())
+        insert_event(&self.db, event).await
     }
 
     async fn events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>> {
@@ -59,4 +47,24 @@ impl EventLog for SqlStore {
             })
             .collect())
     }
+}
+
+/// Appends an event on any connection (so a transaction can include it).
+pub(super) async fn insert_event<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    event: NewEvent,
+) -> StoreResult<()> {
+    events::ActiveModel {
+        id: sea_orm::NotSet,
+        occurred_at: Set(Utc::now()),
+        kind: Set(event.kind.to_owned()),
+        severity: Set(event.severity),
+        device_id: Set(event.device_id),
+        actor: Set(event.actor),
+        message: Set(event.message),
+        data: Set(event.data.to_string()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
 }

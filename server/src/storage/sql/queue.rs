@@ -103,113 +103,31 @@ impl CommandQueue for SqlStore {
         Ok(())
     }
 
-    async fn deliver_next(
+    async fn report(
         &self,
         device_id: &str,
+        result: Option<(&str, ResultRecord)>,
+        describe: for<'r> fn(&'r CommandRecord) -> Option<NewEvent>,
         new_exchange: bool,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Delivery>> {
-        if new_exchange {
-            // An Idle starts a new exchange: what the device put off with NotNow
-            // during the last one is offered again, in its original place.
-            commands::Entity::update_many()
-                .col_expr(
-                    commands::Column::Status,
-                    Expr::value(CommandStatus::Pending.as_str()),
-                )
-                .filter(commands::Column::DeviceId.eq(device_id))
-                .filter(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
-                .exec(&self.db)
-                .await?;
+    ) -> StoreResult<ReportOutcome> {
+        // One transaction, one commit: the result, its event and taking the next
+        // command. Every statement writes, so SQLite takes its write lock at once.
+        let txn = self.db.begin().await?;
+        let mut recorded = None;
+        if let Some((uuid, result)) = result {
+            if let Some((record, fresh)) = store_result(&txn, device_id, uuid, result, now).await? {
+                if fresh {
+                    if let Some(event) = describe(&record) {
+                        super::events::insert_event(&txn, event).await?;
+                    }
+                }
+                recorded = Some(record);
+            }
         }
-        // Taking the next command is one statement: mark sent the first open command
-        // in (priority, FIFO) order and return it. Atomic, so two concurrent requests
-        // of one device cannot take the same command.
-        let next = Query::select()
-            .column(commands::Column::Seq)
-            .from(commands::Entity)
-            .and_where(commands::Column::DeviceId.eq(device_id))
-            .and_where(commands::Column::Status.is_in([
-                CommandStatus::Pending.as_str(),
-                CommandStatus::Sent.as_str(),
-            ]))
-            .cond_where(
-                Condition::any()
-                    .add(commands::Column::ExpiresAt.is_null())
-                    .add(commands::Column::ExpiresAt.gt(now)),
-            )
-            .order_by(commands::Column::Priority, Order::Desc)
-            .order_by(commands::Column::Seq, Order::Asc)
-            .limit(1)
-            .to_owned();
-        let taken = commands::Entity::update_many()
-            .col_expr(
-                commands::Column::Status,
-                Expr::value(CommandStatus::Sent.as_str()),
-            )
-            .col_expr(commands::Column::DeliveredAt, Expr::value(now))
-            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                commands::Column::DeliveryCount,
-                Expr::col(commands::Column::DeliveryCount).add(1),
-            )
-            .filter(commands::Column::Seq.in_subquery(next))
-            .exec_with_returning(&self.db)
-            .await?;
-        Ok(taken.into_iter().next().map(|m| Delivery {
-            uuid: m.uuid,
-            request_type: m.request_type,
-            payload: m.payload,
-            payload_sealed: m.payload_sealed,
-        }))
-    }
-
-    async fn record_result(
-        &self,
-        device_id: &str,
-        uuid: &str,
-        result: ResultRecord,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<CommandRecord>> {
-        let not_now = result.status == CommandStatus::NotNow;
-        // One conditional statement: only an open command of this device takes the
-        // result; a repeated or late report (cancelled, expired, already answered)
-        // changes nothing, the first answer stands.
-        let mut update = commands::Entity::update_many()
-            .col_expr(
-                commands::Column::Status,
-                Expr::value(result.status.as_str()),
-            )
-            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                commands::Column::NotNowCount,
-                Expr::col(commands::Column::NotNowCount).add(i32::from(not_now)),
-            )
-            .col_expr(commands::Column::ResultRaw, Expr::value(result.raw))
-            .col_expr(
-                commands::Column::Result,
-                Expr::value(result.parsed.to_string()),
-            )
-            .filter(commands::Column::Uuid.eq(uuid))
-            .filter(commands::Column::DeviceId.eq(device_id))
-            .filter(commands::Column::Status.is_in(open_statuses()));
-        if !not_now {
-            update = update.col_expr(commands::Column::CompletedAt, Expr::value(now));
-        }
-        if let Some(updated) = update
-            .exec_with_returning(&self.db)
-            .await?
-            .into_iter()
-            .next()
-        {
-            return Ok(Some(command_from_row(updated)));
-        }
-        Ok(commands::Entity::find()
-            .filter(commands::Column::Uuid.eq(uuid))
-            .filter(commands::Column::DeviceId.eq(device_id))
-            .one(&self.db)
-            .await?
-            .map(command_from_row))
+        let next = take_next(&txn, device_id, new_exchange, now).await?;
+        txn.commit().await?;
+        Ok(ReportOutcome { recorded, next })
     }
 
     async fn cancel(&self, uuid: &str, now: DateTime<Utc>) -> StoreResult<CommandRecord> {
@@ -297,4 +215,110 @@ impl CommandQueue for SqlStore {
             .await?;
         Ok(res.rows_affected)
     }
+}
+
+/// Marks sent and returns the device's next command.
+async fn take_next<C: ConnectionTrait>(
+    db: &C,
+    device_id: &str,
+    new_exchange: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Delivery>> {
+    if new_exchange {
+        // An Idle starts a new exchange: what the device put off with NotNow
+        // during the last one is offered again, in its original place.
+        commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
+                Expr::value(CommandStatus::Pending.as_str()),
+            )
+            .filter(commands::Column::DeviceId.eq(device_id))
+            .filter(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
+            .exec(db)
+            .await?;
+    }
+    // Taking the next command is one statement: mark sent the first open command
+    // in (priority, FIFO) order and return it. Atomic, so two concurrent requests
+    // of one device cannot take the same command.
+    let next = Query::select()
+        .column(commands::Column::Seq)
+        .from(commands::Entity)
+        .and_where(commands::Column::DeviceId.eq(device_id))
+        .and_where(commands::Column::Status.is_in([
+            CommandStatus::Pending.as_str(),
+            CommandStatus::Sent.as_str(),
+        ]))
+        .cond_where(
+            Condition::any()
+                .add(commands::Column::ExpiresAt.is_null())
+                .add(commands::Column::ExpiresAt.gt(now)),
+        )
+        .order_by(commands::Column::Priority, Order::Desc)
+        .order_by(commands::Column::Seq, Order::Asc)
+        .limit(1)
+        .to_owned();
+    let taken = commands::Entity::update_many()
+        .col_expr(
+            commands::Column::Status,
+            Expr::value(CommandStatus::Sent.as_str()),
+        )
+        .col_expr(commands::Column::DeliveredAt, Expr::value(now))
+        .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            commands::Column::DeliveryCount,
+            Expr::col(commands::Column::DeliveryCount).add(1),
+        )
+        .filter(commands::Column::Seq.in_subquery(next))
+        .exec_with_returning(db)
+        .await?;
+    Ok(taken.into_iter().next().map(|m| Delivery {
+        uuid: m.uuid,
+        request_type: m.request_type,
+        payload: m.payload,
+        payload_sealed: m.payload_sealed,
+    }))
+}
+
+/// Stores a result; the record, and whether this report was the one that completed it.
+async fn store_result<C: ConnectionTrait>(
+    db: &C,
+    device_id: &str,
+    uuid: &str,
+    result: ResultRecord,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<(CommandRecord, bool)>> {
+    let not_now = result.status == CommandStatus::NotNow;
+    // One conditional statement: only an open command of this device takes the
+    // result; a repeated or late report (cancelled, expired, already answered)
+    // changes nothing, the first answer stands.
+    let mut update = commands::Entity::update_many()
+        .col_expr(
+            commands::Column::Status,
+            Expr::value(result.status.as_str()),
+        )
+        .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            commands::Column::NotNowCount,
+            Expr::col(commands::Column::NotNowCount).add(i32::from(not_now)),
+        )
+        .col_expr(commands::Column::ResultRaw, Expr::value(result.raw))
+        .col_expr(
+            commands::Column::Result,
+            Expr::value(result.parsed.to_string()),
+        )
+        .filter(commands::Column::Uuid.eq(uuid))
+        .filter(commands::Column::DeviceId.eq(device_id))
+        .filter(commands::Column::Status.is_in(open_statuses()));
+    if !not_now {
+        update = update.col_expr(commands::Column::CompletedAt, Expr::value(now));
+    }
+    if let Some(updated) = update.exec_with_returning(db).await?.into_iter().next() {
+        return Ok(Some((command_from_row(updated), true)));
+    }
+    Ok(commands::Entity::find()
+        .filter(commands::Column::Uuid.eq(uuid))
+        .filter(commands::Column::DeviceId.eq(device_id))
+        .one(db)
+        .await?
+        .map(|m| (command_from_row(m), false)))
 }
