@@ -154,7 +154,7 @@ pub struct ResultRecord {
 pub trait CommandQueue: Send + Sync {
     /// Inserts all commands in one transaction (batched statements).
     async fn enqueue(&self, commands: Vec<NewCommand>) -> StoreResult<()>;
-    /// Handles a device's report in one transaction: stores the result of
+    /// Handles a device's report (one transaction on PostgreSQL): stores the result of
     /// `result` (uuid, what the device said) if the command is this device's and
     /// still open, appends the event `describe` makes of it, then takes the next
     /// command (priority, then FIFO; expired ones skipped; NotNow'd ones only when
