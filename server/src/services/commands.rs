@@ -126,15 +126,23 @@ impl CommandService {
             )));
         }
 
-        let needs_unlock_token = matches!(spec, CommandSpec::ClearPasscode);
+        // ClearPasscode carries each device's unlock token: read them all at once.
+        let sealed_tokens = if matches!(spec, CommandSpec::ClearPasscode) {
+            self.store.unlock_tokens(&ids).await?
+        } else {
+            Default::default()
+        };
         let mut commands = Vec::with_capacity(found.len());
         let mut queued = Vec::with_capacity(found.len());
         for (device_id, family) in &found {
-            let unlock_token = if needs_unlock_token {
-                self.unlock_token(device_id).await?
-            } else {
-                None
-            };
+            let unlock_token = sealed_tokens
+                .get(device_id)
+                .map(|sealed| {
+                    self.sealer
+                        .open(seal_purpose::UNLOCK_TOKEN, sealed)
+                        .map_err(|e| ServiceError::Internal(format!("unlock token: {e}")))
+                })
+                .transpose()?;
             let ctx = BuildContext {
                 os: os_from_family(family),
                 unlock_token: unlock_token.as_deref(),
@@ -303,17 +311,5 @@ impl CommandService {
         let event = NewEvent::new(kinds::ADMIN_DEVICE_WIPE, "remote wipe requested")
             .severity(crate::domain::event::severity::LOW);
         self.queue_urgent(admin, device_id, &spec, event).await
-    }
-
-    async fn unlock_token(&self, device_id: &str) -> ServiceResult<Option<Vec<u8>>> {
-        let secrets = self.store.secrets(device_id).await?;
-        secrets
-            .unlock_token_sealed
-            .map(|sealed| {
-                self.sealer
-                    .open(seal_purpose::UNLOCK_TOKEN, &sealed)
-                    .map_err(|e| ServiceError::Internal(format!("unlock token: {e}")))
-            })
-            .transpose()
     }
 }

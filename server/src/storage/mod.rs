@@ -108,6 +108,11 @@ pub trait DeviceStore: Send + Sync {
         sealed: Option<Vec<u8>>,
     ) -> StoreResult<()>;
     async fn secrets(&self, device_id: &str) -> StoreResult<SecretsRow>;
+    /// The sealed unlock tokens of these devices (those that have one), batched.
+    async fn unlock_tokens(
+        &self,
+        device_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<u8>>>;
     async fn touch(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
     async fn apply_facts(
         &self,

@@ -323,6 +323,29 @@ impl DeviceStore for SqlStore {
         })
     }
 
+    async fn unlock_tokens(
+        &self,
+        device_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<u8>>> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in device_ids.chunks(LOOKUP_BATCH) {
+            let rows: Vec<(String, Option<Vec<u8>>)> = devices::Entity::find()
+                .select_only()
+                .column(devices::Column::Id)
+                .column(devices::Column::UnlockToken)
+                .filter(devices::Column::Id.is_in(chunk.iter().cloned()))
+                .filter(devices::Column::UnlockToken.is_not_null())
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            found.extend(
+                rows.into_iter()
+                    .filter_map(|(id, token)| Some((id, token?))),
+            );
+        }
+        Ok(found)
+    }
+
     async fn touch(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
         let stale = at - chrono::Duration::seconds(TOUCH_INTERVAL_SECS);
         devices::Entity::update_many()
