@@ -85,23 +85,15 @@ pub fn fingerprint(cert: &X509) -> String {
 /// The trust anchors device certificates must chain to.
 pub struct DeviceCa {
     store: X509Store,
-    count: usize,
 }
 
 impl DeviceCa {
-    /// Reads one or more PEM certificates (a CA and its intermediates).
-    pub fn from_pem(pem: &[u8]) -> Result<Self, IdentityError> {
-        let certs = X509::stack_from_pem(pem).map_err(|_| IdentityError::EmptyCa)?;
-        Self::from_certs(certs)
-    }
-
     pub fn from_certs(certs: Vec<X509>) -> Result<Self, IdentityError> {
         if certs.is_empty() {
             return Err(IdentityError::EmptyCa);
         }
         let mut builder =
             X509StoreBuilder::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
-        let count = certs.len();
         for cert in certs {
             builder
                 .add_cert(cert)
@@ -109,16 +101,7 @@ impl DeviceCa {
         }
         Ok(DeviceCa {
             store: builder.build(),
-            count,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
     }
 
     /// Verifies an `Mdm-Signature` header: a base64 detached CMS SignedData over

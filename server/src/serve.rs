@@ -117,7 +117,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         push,
         device_ca,
         trust_client_cert_header: config.trust_client_cert_header,
-        public_url: config.public_url.clone(),
     });
     Maintenance {
         store: store.clone(),

@@ -24,7 +24,6 @@ pub struct AppState {
     pub scep: crate::services::scep::ScepService,
     pub device_ca: DeviceCa,
     pub trust_client_cert_header: bool,
-    pub public_url: String,
 }
 
 /// Routes of the whole server; `max_body` bounds what a device may send.

@@ -142,10 +142,15 @@ impl AppleService {
             }
             CheckinMessage::GetBootstrapToken(_) => {
                 let device = self.authorize(identity, &udid).await?;
-                let secrets = self.store.secrets(&device.id).await?;
-                let sealed = secrets.bootstrap_token_sealed.ok_or_else(|| {
-                    ServiceError::NotFound("no bootstrap token is escrowed for this device".into())
-                })?;
+                let sealed = self
+                    .store
+                    .bootstrap_token(&device.id)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::NotFound(
+                            "no bootstrap token is escrowed for this device".into(),
+                        )
+                    })?;
                 let token = self
                     .sealer
                     .open(seal_purpose::BOOTSTRAP_TOKEN, &sealed)

@@ -82,12 +82,6 @@ pub struct UserChannelRecord {
     pub push_magic: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct SecretsRow {
-    pub unlock_token_sealed: Option<Vec<u8>>,
-    pub bootstrap_token_sealed: Option<Vec<u8>>,
-}
-
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     async fn identity_by_udid(&self, udid: &str) -> StoreResult<Option<DeviceIdentityRow>>;
@@ -107,7 +101,8 @@ pub trait DeviceStore: Send + Sync {
         device_id: &str,
         sealed: Option<Vec<u8>>,
     ) -> StoreResult<()>;
-    async fn secrets(&self, device_id: &str) -> StoreResult<SecretsRow>;
+    /// The device's sealed bootstrap token, if it escrowed one.
+    async fn bootstrap_token(&self, device_id: &str) -> StoreResult<Option<Vec<u8>>>;
     /// The sealed unlock tokens of these devices (those that have one), batched.
     async fn unlock_tokens(
         &self,

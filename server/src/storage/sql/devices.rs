@@ -306,21 +306,14 @@ impl DeviceStore for SqlStore {
         Ok(())
     }
 
-    async fn secrets(&self, device_id: &str) -> StoreResult<SecretsRow> {
-        let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> =
-            devices::Entity::find_by_id(device_id)
-                .select_only()
-                .column(devices::Column::UnlockToken)
-                .column(devices::Column::BootstrapToken)
-                .into_tuple()
-                .one(&self.db)
-                .await?;
-        let (unlock, bootstrap) =
-            row.ok_or_else(|| StoreError::NotFound(format!("device {device_id} not found")))?;
-        Ok(SecretsRow {
-            unlock_token_sealed: unlock,
-            bootstrap_token_sealed: bootstrap,
-        })
+    async fn bootstrap_token(&self, device_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let row: Option<Option<Vec<u8>>> = devices::Entity::find_by_id(device_id)
+            .select_only()
+            .column(devices::Column::BootstrapToken)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        row.ok_or_else(|| StoreError::NotFound(format!("device {device_id} not found")))
     }
 
     async fn unlock_tokens(
