@@ -126,12 +126,17 @@ impl PushService {
         let cert =
             PushCertificate::from_pem(row.certificate_pem.as_bytes(), &key_pem, row.not_before)
                 .map_err(|e| ServiceError::Internal(format!("stored push certificate: {e}")))?;
-        self.activate(&row, &cert)
+        let client = self.client_for(&cert)?;
+        self.activate(&row, &cert, client);
+        Ok(())
     }
 
-    fn activate(&self, row: &PushCertificateRow, cert: &PushCertificate) -> ServiceResult<()> {
-        let client = ApnsClient::new(cert, self.config.apns.clone())
-            .map_err(|e| ServiceError::Internal(format!("APNs client: {e}")))?;
+    fn client_for(&self, cert: &PushCertificate) -> ServiceResult<ApnsClient> {
+        ApnsClient::new(cert, self.config.apns.clone())
+            .map_err(|e| ServiceError::Internal(format!("APNs client: {e}")))
+    }
+
+    fn activate(&self, row: &PushCertificateRow, cert: &PushCertificate, client: ApnsClient) {
         let info = info_of(row, cert, Utc::now());
         if let Some(w) = &info.warning {
             tracing::warn!(topic = %info.topic, "{w}");
@@ -141,7 +146,6 @@ impl PushService {
             client: Arc::new(client),
             info,
         });
-        Ok(())
     }
 
     pub fn info(&self) -> Option<PushCertificateInfo> {
@@ -187,8 +191,11 @@ impl PushService {
             uploaded_by: admin.name.clone(),
             uploaded_at: now,
         };
+        // The client is built before anything is stored: a certificate the TLS stack
+        // cannot use is refused without replacing the one in use.
+        let client = self.client_for(&cert)?;
         self.store.replace_push_certificate(row.clone()).await?;
-        self.activate(&row, &cert)?;
+        self.activate(&row, &cert, client);
         let info = info_of(&row, &cert, now);
         self.store
             .record(
