@@ -3,7 +3,9 @@
 //! Each message is a plist dictionary whose `MessageType` names it. Field names are
 //! Apple's; unknown fields are ignored so newer OS releases do not break enrollment.
 
+use crate::bounded::{self, PlistLimits};
 use crate::ParseError;
+use plist::Value;
 use serde::Deserialize;
 
 /// Identifies which channel a message is for: the device itself, or a user on it.
@@ -171,25 +173,39 @@ struct Envelope {
     message_type: Option<String>,
 }
 
-/// Reads a check-in plist (XML or binary) into the message it names.
+/// Reads a check-in plist (XML or binary) into the message it names, within
+/// [`PlistLimits::DEVICE`].
 pub fn decode(body: &[u8]) -> Result<CheckinMessage, ParseError> {
-    let envelope: Envelope = plist::from_bytes(body)
-        .map_err(|e| ParseError::new(format!("not a plist dictionary: {e}"), body))?;
+    decode_with(body, &PlistLimits::DEVICE)
+}
+
+/// [`decode`] with explicit limits. The plist is read once, bounded and without
+/// recursion; serde then only walks a tree of bounded depth.
+pub fn decode_with(body: &[u8], limits: &PlistLimits) -> Result<CheckinMessage, ParseError> {
+    let value = Value::Dictionary(bounded::read_dictionary(body, limits)?);
+    let envelope: Envelope = plist::from_value(&value)
+        .map_err(|e| ParseError::new(format!("not a check-in message: {e}"), body))?;
     let kind = envelope
         .message_type
         .ok_or_else(|| ParseError::new("check-in message has no MessageType", body))?;
-    fn read<T: serde::de::DeserializeOwned>(body: &[u8], kind: &str) -> Result<T, ParseError> {
-        plist::from_bytes(body).map_err(|e| ParseError::new(format!("malformed {kind}: {e}"), body))
+    fn typed<T: serde::de::DeserializeOwned>(
+        value: &Value,
+        body: &[u8],
+        kind: &str,
+    ) -> Result<T, ParseError> {
+        plist::from_value(value).map_err(|e| ParseError::new(format!("malformed {kind}: {e}"), body))
     }
-    let enrollment: Enrollment = read(body, &kind)?;
+    let enrollment: Enrollment = typed(&value, body, &kind)?;
     let mut message = match kind.as_str() {
-        "Authenticate" => CheckinMessage::Authenticate(read(body, &kind)?),
-        "TokenUpdate" => CheckinMessage::TokenUpdate(read(body, &kind)?),
-        "CheckOut" => CheckinMessage::CheckOut(read(body, &kind)?),
-        "SetBootstrapToken" => CheckinMessage::SetBootstrapToken(read(body, &kind)?),
-        "GetBootstrapToken" => CheckinMessage::GetBootstrapToken(read(body, &kind)?),
-        "UserAuthenticate" => CheckinMessage::UserAuthenticate(read(body, &kind)?),
-        "DeclarativeManagement" => CheckinMessage::DeclarativeManagement(read(body, &kind)?),
+        "Authenticate" => CheckinMessage::Authenticate(typed(&value, body, &kind)?),
+        "TokenUpdate" => CheckinMessage::TokenUpdate(typed(&value, body, &kind)?),
+        "CheckOut" => CheckinMessage::CheckOut(typed(&value, body, &kind)?),
+        "SetBootstrapToken" => CheckinMessage::SetBootstrapToken(typed(&value, body, &kind)?),
+        "GetBootstrapToken" => CheckinMessage::GetBootstrapToken(typed(&value, body, &kind)?),
+        "UserAuthenticate" => CheckinMessage::UserAuthenticate(typed(&value, body, &kind)?),
+        "DeclarativeManagement" => {
+            CheckinMessage::DeclarativeManagement(typed(&value, body, &kind)?)
+        }
         other => {
             return Err(ParseError::new(
                 format!("unsupported check-in MessageType {other:?}"),

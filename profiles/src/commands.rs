@@ -11,7 +11,6 @@ use base64::Engine;
 use plist::{Dictionary, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::io::Cursor;
 
 /// Which Apple OS a command is built for; decides e.g. that DeviceLock's PIN is macOS only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -575,8 +574,9 @@ fn decode_profile(payload: &str) -> Result<Vec<u8>, BuildError> {
 
 /// The inner Command dictionary of an admin-written plist in either accepted shape.
 fn raw_command(text: &str) -> Result<Dictionary, BuildError> {
-    let value = Value::from_reader(Cursor::new(text.as_bytes()))
-        .map_err(|e| BuildError::InvalidRawPlist(e.to_string()))?;
+    // Admins are trusted less than the wire format: the same bounded reader as devices.
+    let value = crate::bounded::read_value(text.as_bytes(), &crate::bounded::PlistLimits::DEVICE)
+        .map_err(|e| BuildError::InvalidRawPlist(e.reason))?;
     let mut top = value
         .into_dictionary()
         .ok_or(BuildError::RawNotADictionary)?;

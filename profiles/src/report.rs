@@ -2,6 +2,7 @@
 //! and readers for the results that update the device record.
 
 use crate::checkin::Enrollment;
+use crate::bounded::{self, PlistLimits};
 use crate::ParseError;
 use serde::{Deserialize, Serialize};
 
@@ -56,13 +57,21 @@ struct ReportFields {
     error_chain: Vec<ErrorChainItem>,
 }
 
+/// Reads a device's report within [`PlistLimits::DEVICE`].
 pub fn decode(body: &[u8]) -> Result<CommandReport, ParseError> {
-    let raw: plist::Dictionary = plist::from_bytes(body)
-        .map_err(|e| ParseError::new(format!("not a plist dictionary: {e}"), body))?;
-    let fields: ReportFields = plist::from_bytes(body)
+    decode_with(body, &PlistLimits::DEVICE)
+}
+
+/// [`decode`] with explicit limits: one bounded read, then typed views of that tree.
+pub fn decode_with(body: &[u8], limits: &PlistLimits) -> Result<CommandReport, ParseError> {
+    let raw = bounded::read_dictionary(body, limits)?;
+    let value = plist::Value::Dictionary(raw);
+    let fields: ReportFields = plist::from_value(&value)
         .map_err(|e| ParseError::new(format!("malformed command report: {e}"), body))?;
-    let enrollment: Enrollment = plist::from_bytes(body)
+    let enrollment: Enrollment = plist::from_value(&value)
         .map_err(|e| ParseError::new(format!("malformed command report: {e}"), body))?;
+    // Built from a dictionary two lines up, so this is always the same dictionary.
+    let raw = value.into_dictionary().unwrap_or_default();
     if enrollment.device_key().is_none() {
         return Err(ParseError::new(
             "report carries neither UDID nor EnrollmentID",

@@ -76,3 +76,31 @@ fn decoders_never_panic_on_mangled_input() {
         let _ = profiles::report::decode(&random);
     }
 }
+
+/// Nesting that used to overflow the stack (5,000 levels aborted the server): refused
+/// at the depth limit, in arrays and in dictionaries, XML and binary alike.
+#[test]
+fn deep_nesting_is_refused_without_recursion() {
+    for depth in [65, 5_000, 200_000] {
+        let arrays = format!(
+            "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>UDID</key><string>x</string>\
+             <key>Status</key><string>Idle</string><key>D</key>{}{}</dict></plist>",
+            "<array>".repeat(depth),
+            "</array>".repeat(depth)
+        );
+        let dicts = format!(
+            "<?xml version=\"1.0\"?><plist version=\"1.0\">{}<true/>{}</plist>",
+            "<dict><key>k</key>".repeat(depth),
+            "</dict>".repeat(depth)
+        );
+        for body in [arrays, dicts] {
+            let e = profiles::report::decode(body.as_bytes()).unwrap_err();
+            assert!(e.reason.contains("deeper"), "{depth}: {}", e.reason);
+            let e = profiles::checkin::decode(body.as_bytes()).unwrap_err();
+            assert!(e.reason.contains("deeper"), "{depth}: {}", e.reason);
+        }
+    }
+    // Unclosed nesting (truncated input) is refused the same way.
+    let open = "<plist><array>".repeat(100_000);
+    assert!(profiles::report::decode(open.as_bytes()).is_err());
+}
