@@ -16,6 +16,21 @@ use std::path::{Path, PathBuf};
 
 const TLS_KEY_PURPOSE: &str = "server.tls_key";
 
+/// Lifetime of the self-signed certificate: within the 366 days that Mozilla's
+/// intermediate TLS configuration (and browsers) accept for a server certificate.
+const SELF_SIGNED_LIFETIME_DAYS: u32 = 365;
+/// A self-signed certificate this close to its expiry is replaced at start-up.
+const RENEW_DAYS_BEFORE_EXPIRY: u32 = 30;
+
+/// Whether the self-signed certificate in `pem` can be served on: valid for `days`
+/// more, and no longer-lived than clients accept (earlier releases made 825-day ones).
+fn still_valid_for(pem: &[u8], days: u32) -> anyhow::Result<bool> {
+    let cert = openssl::x509::X509::from_pem(pem)?;
+    let horizon = Asn1Time::days_from_now(days)?;
+    let lifetime = cert.not_before().diff(cert.not_after())?;
+    Ok(cert.not_after() > horizon && lifetime.days <= SELF_SIGNED_LIFETIME_DAYS as i32 + 1)
+}
+
 /// Loads the master key: `MDM_MASTER_KEY` (base64) if set, else the key file, which
 /// is created (mode 0600) when missing. A key file others can read is refused.
 pub fn load_master_key(file: &Path) -> anyhow::Result<Sealer> {
@@ -80,8 +95,12 @@ pub fn tls_identity(
     let cert_path = dir.join("server.pem");
     let key_path = dir.join("server.key.sealed");
     if cert_path.exists() && key_path.exists() {
-        let key = sealer.open(TLS_KEY_PURPOSE, &std::fs::read(&key_path)?)?;
-        return Ok((std::fs::read(&cert_path)?, key));
+        let cert_pem = std::fs::read(&cert_path)?;
+        if still_valid_for(&cert_pem, RENEW_DAYS_BEFORE_EXPIRY)? {
+            let key = sealer.open(TLS_KEY_PURPOSE, &std::fs::read(&key_path)?)?;
+            return Ok((cert_pem, key));
+        }
+        tracing::info!(path = %cert_path.display(), "the self-signed TLS certificate expires within {RENEW_DAYS_BEFORE_EXPIRY} days: making a new one");
     }
     std::fs::create_dir_all(&dir)?;
     let group = openssl::ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
@@ -100,7 +119,7 @@ pub fn tls_identity(
     b.set_issuer_name(&name)?;
     b.set_pubkey(&key)?;
     let not_before = Asn1Time::days_from_now(0)?;
-    let not_after = Asn1Time::days_from_now(825)?;
+    let not_after = Asn1Time::days_from_now(SELF_SIGNED_LIFETIME_DAYS)?;
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
     b.append_extension(BasicConstraints::new().build()?)?;

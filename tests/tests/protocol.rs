@@ -523,6 +523,69 @@ async fn mac_commands_and_raw_commands(backend: Backend) {
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
 }
 
+/// A binary plist whose object `i` is the array `[i+1, i+1]` and whose last object is
+/// `true`: `levels + 1` objects that read as a tree of 2^(levels+1) elements.
+fn exponential_binary_plist(levels: u8) -> Vec<u8> {
+    let mut out = b"bplist00".to_vec();
+    let mut offsets = Vec::new();
+    for i in 0..levels {
+        offsets.push(out.len() as u8);
+        out.extend_from_slice(&[0xA2, i + 1, i + 1]);
+    }
+    offsets.push(out.len() as u8);
+    out.push(0x09);
+    let table = out.len() as u64;
+    out.extend_from_slice(&offsets);
+    out.extend_from_slice(&[0; 6]);
+    out.extend_from_slice(&[1, 1]); // offset and object reference sizes
+    out.extend_from_slice(&(u64::from(levels) + 1).to_be_bytes());
+    out.extend_from_slice(&0u64.to_be_bytes());
+    out.extend_from_slice(&table.to_be_bytes());
+    out
+}
+
+/// The request that used to abort the whole server (stack overflow in the plist
+/// decoder): a signed report nesting 5,000 arrays. Now 400, and the server and the
+/// device carry on; a body past the device limit is 413.
+async fn deep_nesting_is_refused_and_the_server_survives(backend: Backend) {
+    use mdm_tests::simulator::Signing;
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    for (path, depth) in [("/mdm/connect", 5_000), ("/mdm/checkin", 50_000)] {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><plist version=\"1.0\"><dict>\
+             <key>UDID</key><string>{}</string><key>Status</key><string>Idle</string>\
+             <key>MessageType</key><string>TokenUpdate</string><key>Deep</key>{}{}</dict></plist>",
+            device.udid,
+            "<array>".repeat(depth),
+            "</array>".repeat(depth)
+        );
+        let reply = device.send(path, body.into_bytes(), Signing::Own).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+        assert!(reply.text().contains("deeper"), "{}", reply.text());
+    }
+    // A binary plist of 200 bytes whose arrays share their children expands to two
+    // million elements: stopped at the element limit, as too large.
+    let reply = device
+        .send("/mdm/connect", exponential_binary_plist(20), Signing::Own)
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text());
+    // Past the device body limit (1 MiB by default): refused before it is parsed.
+    let reply = device
+        .send("/mdm/connect", vec![b' '; 1024 * 1024 + 1], Signing::Own)
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let uuid = server
+        .queue(&id, json!({ "type": "DeviceInformation" }))
+        .await;
+    assert_eq!(device.idle().await.unwrap().uuid, uuid);
+}
+
 on_every_backend!(
     enrollment_records_the_device,
     unlock_token_is_encrypted_at_rest,
@@ -535,4 +598,5 @@ on_every_backend!(
     check_out_unenrolls,
     bootstrap_token_and_unsupported_messages,
     mac_commands_and_raw_commands,
+    deep_nesting_is_refused_and_the_server_survives,
 );

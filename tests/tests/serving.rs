@@ -93,9 +93,72 @@ async fn https_by_default_with_a_generated_certificate() {
         .map(|o| o["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["device_ca", "profile_signing", "tls"]);
-    assert!(pki[2]["days_left"].as_i64().unwrap() > 800);
+    // Within the 366 days Mozilla's intermediate configuration accepts.
+    let days_left = pki[2]["days_left"].as_i64().unwrap();
+    assert!((360..=366).contains(&days_left), "{days_left}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// sslyze (PyPI) checks the server's TLS against Mozilla's "intermediate"
+/// configuration: protocols, cipher suites, curves, certificate lifespan and key. The
+/// only finding allowed is the one a self-signed certificate cannot avoid: its path
+/// does not validate against public roots.
+#[tokio::test]
+async fn tls_meets_mozilla_intermediate() {
+    let probe = Command::new("python3")
+        .args(["-c", "import sslyze"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!("SKIPPED tls_meets_mozilla_intermediate: sslyze not installed (pip install sslyze)");
+        return;
+    }
+    let dir = mdm_tests::fixture::TempDir::new("mdm-sslyze");
+    let mut child = Command::new(mdm_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .env_remove("MDM_DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .env("MDM_ADMIN_TOKEN", "mdm_sslyze_test_token_0123456789abcdef")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    let out = tokio::process::Command::new("python3")
+        .args(["-m", "sslyze", "--mozilla_config=intermediate"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let section = report
+        .split("COMPLIANCE AGAINST")
+        .nth(1)
+        .unwrap_or_else(|| panic!("sslyze printed no compliance section:\n{report}"));
+    let findings: Vec<&str> = section
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("* "))
+        .collect();
+    let unexpected: Vec<&&str> = findings
+        .iter()
+        .filter(|f| !f.starts_with("certificate_path_validation:"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "not compliant with Mozilla intermediate: {unexpected:#?}\n{report}"
+    );
+    assert!(
+        section.contains("compliant") || section.contains("FAILED"),
+        "{report}"
+    );
 }
 
 async fn finished_results_are_pruned_after_retention(backend: Backend) {

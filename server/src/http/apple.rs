@@ -58,6 +58,23 @@ fn identify(
     })
 }
 
+/// A device plist that could not be read: 413 past a size limit, 400 otherwise.
+/// Logged with the signer's fingerprint so a hostile device can be found.
+fn refuse_plist(identity: &VerifiedIdentity, what: &str, e: profiles::ParseError) -> ApiError {
+    tracing::warn!(
+        device_cert = %identity.fingerprint,
+        reason = %e.reason,
+        excerpt = %e.excerpt,
+        "{what}"
+    );
+    let message = format!("{what}: {}", e.reason);
+    if e.too_large {
+        ApiError::payload_too_large(message)
+    } else {
+        ApiError::bad_request(message)
+    }
+}
+
 fn device_error(e: ServiceError) -> ApiError {
     if let ServiceError::NotFound(m) | ServiceError::Unauthorized(m) = &e {
         tracing::warn!(reason = %m, "device request refused");
@@ -71,10 +88,11 @@ async fn checkin_endpoint(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let identity = identify(&state, &req, &body)?;
-    let message = checkin::decode(&body).map_err(|e| {
-        tracing::warn!(reason = %e.reason, excerpt = %e.excerpt, "malformed check-in");
-        ApiError::bad_request(format!("malformed check-in message: {}", e.reason))
-    })?;
+    if let Some(too_many) = super::limits::throttle_identity(&req, &identity.fingerprint) {
+        return Ok(too_many);
+    }
+    let message = checkin::decode(&body)
+        .map_err(|e| refuse_plist(&identity, "malformed check-in message", e))?;
     match state.apple.checkin(&identity, message).await {
         Ok(crate::services::apple::CheckinReply::Ok) => Ok(HttpResponse::Ok().finish()),
         Ok(crate::services::apple::CheckinReply::Plist(body)) => Ok(HttpResponse::Ok()
@@ -90,10 +108,11 @@ async fn server_endpoint(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let identity = identify(&state, &req, &body)?;
-    let report = report::decode(&body).map_err(|e| {
-        tracing::warn!(reason = %e.reason, excerpt = %e.excerpt, "malformed command report");
-        ApiError::bad_request(format!("malformed command report: {}", e.reason))
-    })?;
+    if let Some(too_many) = super::limits::throttle_identity(&req, &identity.fingerprint) {
+        return Ok(too_many);
+    }
+    let report = report::decode(&body)
+        .map_err(|e| refuse_plist(&identity, "malformed command report", e))?;
     match state.apple.report(&identity, report).await {
         Ok(Some(command)) => Ok(HttpResponse::Ok()
             .content_type("application/xml")
