@@ -469,9 +469,10 @@ fn write_signatures(
     reports: &[(String, Dictionary)],
 ) {
     fresh_dir(dir);
-    let (ec_key, ec_cert) = ca.issue("mdm-device-ec");
+    let ec_key = enrollment::identity::testing::p256_key();
+    let ec_cert = long_lived_device_cert(ca, "mdm-device-ec", &ec_key);
     let rsa = rsa_key();
-    let rsa_cert = ca.issue_for("mdm-device-rsa", &rsa);
+    let rsa_cert = long_lived_device_cert(ca, "mdm-device-rsa", &rsa);
     let foreign = TestCa::new("someone else's CA");
     let (foreign_key, foreign_cert) = foreign.issue("intruder");
 
@@ -516,6 +517,45 @@ fn write_signatures(
         &sign_detached(&ec_key, &ec_cert, other),
         body,
     );
+}
+
+/// Seeds outlive a real identity: valid for 30 years, so that they keep reaching the
+/// code past the chain check (the seed test fails once they no longer do).
+const SEED_DAYS: u32 = 30 * 365;
+
+/// A device identity certificate as the device CA issues one, but long-lived.
+fn long_lived_device_cert(ca: &TestCa, cn: &str, key: &PKey<Private>) -> X509 {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::hash::MessageDigest;
+    use openssl::x509::extension::KeyUsage;
+    let mut name = X509Name::builder().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = openssl::x509::X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(127, MsbOption::MAYBE_ZERO, false).unwrap();
+    b.set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(ca.cert.subject_name()).unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(SEED_DAYS).unwrap())
+        .unwrap();
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .key_encipherment()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    b.sign(&ca.key, MessageDigest::sha256()).unwrap();
+    b.build()
 }
 
 /// PKIOperation requests as the project's SCEP client sends them: PKCSReq with a
@@ -571,7 +611,7 @@ fn write_scep(dir: &Path, ca: &CertificateAuthority) {
     let first = build_request(&opts).unwrap();
     let parsed = scep::parse_request(&first.der, ca).expect("the seed request parses");
     let issued = ca
-        .issue(&parsed.csr, &name, 365, KeyUsageBits(5))
+        .issue(&parsed.csr, &name, SEED_DAYS, KeyUsageBits(5))
         .expect("the CA issues for the seed CSR");
     let new_key = rsa_key();
     let mut opts = RequestOptions::new(&new_key, &name, ca.cert());
