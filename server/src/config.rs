@@ -104,6 +104,46 @@ pub struct ServeArgs {
     /// device connecting; 0 turns it off. [default: 900]
     #[arg(long, env = "MDM_REPUSH_INTERVAL_SECS")]
     pub repush_interval_secs: Option<u64>,
+    /// Requests per minute one device identity may send to /mdm/checkin and
+    /// /mdm/connect; past it 429. 0 turns it off. [default: 300]
+    #[arg(long, env = "MDM_DEVICE_RATE_PER_IDENTITY")]
+    pub device_rate_per_identity: Option<u32>,
+    /// Requests per minute one address may send to /mdm/checkin and /mdm/connect
+    /// (many devices may share a NAT address). 0 turns it off. [default: 30000]
+    #[arg(long, env = "MDM_DEVICE_RATE_PER_ADDRESS")]
+    pub device_rate_per_address: Option<u32>,
+    /// Requests per minute one address may send to /enroll/... and /scep.
+    /// 0 turns it off. [default: 300]
+    #[arg(long, env = "MDM_ENROLL_RATE_PER_ADDRESS")]
+    pub enroll_rate_per_address: Option<u32>,
+    /// Wrong enrollment links or SCEP challenges one address may try per
+    /// --enroll-failure-window-secs before its enrollment requests get 429.
+    /// 0 turns it off. [default: 20]
+    #[arg(long, env = "MDM_ENROLL_MAX_FAILURES")]
+    pub enroll_max_failures: Option<u32>,
+    /// The window of --enroll-max-failures, in seconds. [default: 600]
+    #[arg(long, env = "MDM_ENROLL_FAILURE_WINDOW_SECS")]
+    pub enroll_failure_window_secs: Option<u64>,
+    /// Count clients by the last address in X-Forwarded-For (only behind a proxy that
+    /// appends the client's address to it), not by the TCP peer.
+    #[arg(long, env = "MDM_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Seconds a client has to send a complete request head. [default: 10]
+    #[arg(long, env = "MDM_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a complete request body. [default: 30]
+    #[arg(long, env = "MDM_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds an idle kept-alive connection stays open; 0 turns keep-alive off.
+    /// [default: 30]
+    #[arg(long, env = "MDM_KEEP_ALIVE_SECS")]
+    pub keep_alive_secs: Option<u64>,
+    /// Seconds a closing connection gets to shut down. [default: 5]
+    #[arg(long, env = "MDM_DISCONNECT_TIMEOUT_SECS")]
+    pub disconnect_timeout_secs: Option<u64>,
+    /// Open connections per HTTP worker; more wait to be accepted. [default: 10000]
+    #[arg(long, env = "MDM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 /// The TOML file's shape: the same options, all optional.
@@ -137,6 +177,17 @@ struct FileConfig {
     apns_retry_base_ms: Option<u64>,
     push_coalesce_ms: Option<u64>,
     repush_interval_secs: Option<u64>,
+    device_rate_per_identity: Option<u32>,
+    device_rate_per_address: Option<u32>,
+    enroll_rate_per_address: Option<u32>,
+    enroll_max_failures: Option<u32>,
+    enroll_failure_window_secs: Option<u64>,
+    trust_forwarded_for: Option<bool>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    keep_alive_secs: Option<u64>,
+    disconnect_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// Resolved configuration.
@@ -162,6 +213,8 @@ pub struct ServeConfig {
     pub apns_ca_cert: Option<PathBuf>,
     pub push_coalesce: std::time::Duration,
     pub repush_interval: std::time::Duration,
+    /// Rate limits, guessing lockout, connection timeouts.
+    pub abuse: crate::http::limits::AbuseSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +245,7 @@ impl ServeArgs {
             }
             None => FileConfig::default(),
         };
+        let abuse = self.abuse_settings(&file)?;
         let data_dir = self
             .data_dir
             .clone()
@@ -327,6 +381,7 @@ impl ServeArgs {
             .filter(|o| !o.is_empty())
             .unwrap_or_else(|| "MDM".into());
         Ok(ServeConfig {
+            abuse,
             organization,
             android_agent,
             apns,
@@ -381,6 +436,88 @@ impl ServeArgs {
                         .unwrap_or(2)
                 })
                 .max(1),
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The abuse limits and connection timeouts (http/limits.rs).
+    fn abuse_settings(
+        &self,
+        file: &FileConfig,
+    ) -> Result<crate::http::limits::AbuseSettings, ConfigError> {
+        use std::time::Duration;
+        let d = crate::http::limits::AbuseSettings::default();
+        let secs = |v: Option<u64>, name: &str, default: Duration, min: u64| {
+            let s = v.unwrap_or(default.as_secs());
+            if s < min || s > 86_400 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between {min} and 86400 seconds"
+                )));
+            }
+            Ok(Duration::from_secs(s))
+        };
+        let max_connections = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(d.max_connections);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        Ok(crate::http::limits::AbuseSettings {
+            device_per_identity: self
+                .device_rate_per_identity
+                .or(file.device_rate_per_identity)
+                .unwrap_or(d.device_per_identity),
+            device_per_address: self
+                .device_rate_per_address
+                .or(file.device_rate_per_address)
+                .unwrap_or(d.device_per_address),
+            enroll_per_address: self
+                .enroll_rate_per_address
+                .or(file.enroll_rate_per_address)
+                .unwrap_or(d.enroll_per_address),
+            enroll_max_failures: self
+                .enroll_max_failures
+                .or(file.enroll_max_failures)
+                .unwrap_or(d.enroll_max_failures),
+            enroll_failure_window: secs(
+                self.enroll_failure_window_secs
+                    .or(file.enroll_failure_window_secs),
+                "enroll_failure_window_secs",
+                d.enroll_failure_window,
+                1,
+            )?,
+            trust_forwarded_for: self.trust_forwarded_for
+                || file.trust_forwarded_for.unwrap_or(false),
+            header_timeout: secs(
+                self.header_timeout_secs.or(file.header_timeout_secs),
+                "header_timeout_secs",
+                d.header_timeout,
+                1,
+            )?,
+            body_timeout: secs(
+                self.body_timeout_secs.or(file.body_timeout_secs),
+                "body_timeout_secs",
+                d.body_timeout,
+                1,
+            )?,
+            keep_alive: secs(
+                self.keep_alive_secs.or(file.keep_alive_secs),
+                "keep_alive_secs",
+                d.keep_alive,
+                0,
+            )?,
+            disconnect_timeout: secs(
+                self.disconnect_timeout_secs
+                    .or(file.disconnect_timeout_secs),
+                "disconnect_timeout_secs",
+                d.disconnect_timeout,
+                1,
+            )?,
+            max_connections,
         })
     }
 }

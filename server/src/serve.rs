@@ -126,13 +126,28 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     .spawn();
 
     let max_body = config.max_body_bytes;
+    let limits = web::Data::new(http::limits::Limits::new(config.abuse.clone()));
+    let abuse = config.abuse.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(limits.clone())
+            // Wrapped inside the logger, so that refusals are logged too.
+            .wrap(actix_web::middleware::from_fn(http::limits::guard))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms"))
             .configure(|cfg| http::configure(cfg, max_body))
     })
-    .workers(config.workers);
+    .workers(config.workers)
+    // Slow clients are cut off: the head within header_timeout (408), the body within
+    // body_timeout (http/limits.rs), idle kept-alive connections after keep_alive.
+    .client_request_timeout(abuse.header_timeout)
+    .client_disconnect_timeout(abuse.disconnect_timeout)
+    .keep_alive(if abuse.keep_alive.is_zero() {
+        actix_web::http::KeepAlive::Disabled
+    } else {
+        actix_web::http::KeepAlive::Timeout(abuse.keep_alive)
+    })
+    .max_connections(abuse.max_connections);
     let (server, scheme) = if config.plain_http {
         (server.bind(config.listen)?, "http")
     } else {

@@ -55,9 +55,15 @@ fn refusal(e: ServiceError) -> HttpResponse {
             )
         }
     };
-    HttpResponse::build(status)
+    let response = HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
-        .body(format!("{message}\n"))
+        .body(format!("{message}\n"));
+    // No enrollment has this token: a failed guess, counted against the address.
+    if status == StatusCode::NOT_FOUND {
+        super::limits::failed_guess(response)
+    } else {
+        response
+    }
 }
 
 #[derive(Deserialize)]
@@ -67,7 +73,13 @@ struct ScepQuery {
 }
 
 fn reply(r: crate::services::scep::ScepReply) -> HttpResponse {
-    HttpResponse::Ok().content_type(r.content_type).body(r.body)
+    let response = HttpResponse::Ok().content_type(r.content_type).body(r.body);
+    // No enrollment issued this challenge: a failed guess, counted against the address.
+    if r.wrong_challenge {
+        super::limits::failed_guess(response)
+    } else {
+        response
+    }
 }
 
 async fn scep_get(

@@ -4,6 +4,7 @@ pub mod api;
 pub mod apple;
 pub mod enroll;
 pub mod error;
+pub mod limits;
 
 use crate::services::apple::AppleService;
 use crate::services::commands::CommandService;

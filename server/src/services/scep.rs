@@ -29,6 +29,9 @@ pub struct ScepService {
 pub struct ScepReply {
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// The request carried a challenge no enrollment issued: a guess, which the HTTP
+    /// layer counts against the client's address.
+    pub wrong_challenge: bool,
 }
 
 /// When a certificate expires; a time that cannot be read counts as already past.
@@ -51,12 +54,17 @@ impl ScepService {
         ScepReply {
             content_type: scep::CA_CAPS_CONTENT_TYPE,
             body: scep::CA_CAPS.as_bytes().to_vec(),
+            wrong_challenge: false,
         }
     }
 
     pub fn ca_cert(&self) -> ScepReply {
         let (content_type, body) = scep::ca_cert_response(&self.pki.device_ca);
-        ScepReply { content_type, body }
+        ScepReply {
+            content_type,
+            body,
+            wrong_challenge: false,
+        }
     }
 
     fn failure(&self, envelope: &RequestEnvelope, fail: FailInfo) -> ServiceResult<ScepReply> {
@@ -69,6 +77,7 @@ impl ScepService {
         Ok(ScepReply {
             content_type: scep::CERT_REP_CONTENT_TYPE,
             body,
+            wrong_challenge: false,
         })
     }
 
@@ -142,6 +151,7 @@ impl ScepService {
         Ok(ScepReply {
             content_type: scep::CERT_REP_CONTENT_TYPE,
             body,
+            wrong_challenge: false,
         })
     }
 
@@ -183,9 +193,11 @@ impl ScepService {
         let hash = hash_token(challenge);
         let now = Utc::now();
         if let Err(refusal) = self.store.check_challenge(&hash, now).await? {
-            return self
+            let mut reply = self
                 .refuse(envelope, FailInfo::BadRequest, &describe(&refusal))
-                .await;
+                .await?;
+            reply.wrong_challenge = matches!(refusal, ChallengeRefusal::Unknown);
+            return Ok(reply);
         }
         let (cert, record) = match self.issue(req) {
             Ok(issued) => issued,
