@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_protocol_core;
 mod m20261121_000002_push;
 mod m20261121_000003_enrollment;
+mod m20261201_000004_identity_bindings;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_protocol_core::Migration),
             Box::new(m20261121_000002_push::Migration),
             Box::new(m20261121_000003_enrollment::Migration),
+            Box::new(m20261201_000004_identity_bindings::Migration),
         ]
     }
 }

@@ -59,13 +59,24 @@ pub struct ServeArgs {
     /// TLS-terminating proxy (only behind a proxy that strips it from clients).
     #[arg(long, env = "MDM_TRUST_CLIENT_CERT_HEADER")]
     pub trust_client_cert_header: bool,
+    /// What happens when a device that is still enrolled (no check-out, no wipe)
+    /// authenticates with a new certificate: `hold` it until an admin approves the
+    /// re-enrollment, or `refuse` it outright. [default: hold]
+    #[arg(long, env = "MDM_REENROLLMENT")]
+    pub reenrollment: Option<String>,
     /// File holding the 32-byte master key (base64) that encrypts secrets at rest.
     /// Created with mode 0600 on first start. [default: <data-dir>/master.key]
     #[arg(long, env = "MDM_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
-    /// Largest request body a device may send, in bytes. [default: 10485760]
+    /// Largest request body a device may send to the MDM, SCEP and enrollment
+    /// endpoints, in bytes. Real reports are kilobytes; a large macOS
+    /// InstalledApplicationList a few hundred. [default: 1048576]
     #[arg(long, env = "MDM_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Largest request body of the admin API, in bytes (profiles travel inside it).
+    /// [default: 8388608]
+    #[arg(long, env = "MDM_MAX_API_BODY_BYTES")]
+    pub max_api_body_bytes: Option<usize>,
     /// Days a command stays queued before it expires, unless the admin sets its
     /// expiry. [default: 30]
     #[arg(long, env = "MDM_COMMAND_TTL_DAYS")]
@@ -163,8 +174,10 @@ struct FileConfig {
     android_agent_download_url: Option<String>,
     android_agent_checksum: Option<String>,
     trust_client_cert_header: Option<bool>,
+    reenrollment: Option<String>,
     master_key_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
+    max_api_body_bytes: Option<usize>,
     command_ttl_days: Option<i64>,
     result_retention_days: Option<i64>,
     maintenance_interval_secs: Option<u64>,
@@ -203,8 +216,10 @@ pub struct ServeConfig {
     pub organization: String,
     pub android_agent: Option<enrollment::android::AgentConfig>,
     pub trust_client_cert_header: bool,
+    pub reenrollment: crate::services::reenrollment::ReenrollmentPolicy,
     pub master_key_file: PathBuf,
     pub max_body_bytes: usize,
+    pub max_api_body_bytes: usize,
     pub command_ttl: chrono::Duration,
     pub result_retention: chrono::Duration,
     pub maintenance_interval: std::time::Duration,
@@ -308,14 +323,32 @@ impl ServeArgs {
                 }
                 Ok(chrono::Duration::days(d))
             };
+        let reenrollment = match self.reenrollment.clone().or(file.reenrollment).as_deref() {
+            None => crate::services::reenrollment::ReenrollmentPolicy::Hold,
+            Some(text) => crate::services::reenrollment::ReenrollmentPolicy::parse(text)
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "reenrollment must be hold or refuse, not {text:?}"
+                    ))
+                })?,
+        };
         let max_body_bytes = self
             .max_body_bytes
             .or(file.max_body_bytes)
-            .unwrap_or(10 * 1024 * 1024);
-        if max_body_bytes < 4096 {
-            return Err(ConfigError::Invalid(
-                "max_body_bytes must be at least 4096".into(),
-            ));
+            .unwrap_or(1024 * 1024);
+        let max_api_body_bytes = self
+            .max_api_body_bytes
+            .or(file.max_api_body_bytes)
+            .unwrap_or(8 * 1024 * 1024);
+        for (name, value) in [
+            ("max_body_bytes", max_body_bytes),
+            ("max_api_body_bytes", max_api_body_bytes),
+        ] {
+            if !(4096..=256 * 1024 * 1024).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 4096 and 268435456"
+                )));
+            }
         }
         let apns_url = match self.apns_url.clone().or(file.apns_url).as_deref() {
             None | Some("production") => crate::push::apns::PRODUCTION_URL.to_owned(),
@@ -410,7 +443,9 @@ impl ServeArgs {
             device_ca: self.device_ca.clone().or(file.device_ca),
             trust_client_cert_header: self.trust_client_cert_header
                 || file.trust_client_cert_header.unwrap_or(false),
+            reenrollment,
             max_body_bytes,
+            max_api_body_bytes,
             command_ttl: days(
                 self.command_ttl_days.or(file.command_ttl_days),
                 "command_ttl_days",

@@ -105,6 +105,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let state = web::Data::new(AppState {
         enrollments,
         scep,
+        reenrollment: crate::services::reenrollment::ReenrollmentService::new(
+            store.clone(),
+            config.reenrollment,
+        ),
         apple: AppleService::new(store.clone(), sealer.clone()),
         commands: CommandService::new(
             store.clone(),
@@ -125,7 +129,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     .spawn();
 
-    let max_body = config.max_body_bytes;
+    let body_limits = http::BodyLimits {
+        device: config.max_body_bytes,
+        api: config.max_api_body_bytes,
+    };
     let limits = web::Data::new(http::limits::Limits::new(config.abuse.clone()));
     let abuse = config.abuse.clone();
     let server = HttpServer::new(move || {
@@ -135,7 +142,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             // Wrapped inside the logger, so that refusals are logged too.
             .wrap(actix_web::middleware::from_fn(http::limits::guard))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms"))
-            .configure(|cfg| http::configure(cfg, max_body))
+            .configure(|cfg| http::configure(cfg, body_limits))
     })
     .workers(config.workers)
     // Slow clients are cut off: the head within header_timeout (408), the body within
@@ -147,7 +154,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     } else {
         actix_web::http::KeepAlive::Timeout(abuse.keep_alive)
     })
-    .max_connections(abuse.max_connections);
+    .max_connections(abuse.max_connections)
+    // Before any bind: actix only takes the callback for listeners bound after it.
+    .on_connect(http::limits::watch_connection(&abuse));
     let (server, scheme) = if config.plain_http {
         (server.bind(config.listen)?, "http")
     } else {
@@ -160,6 +169,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let (cert_pem, key_pem) =
             crate::keys::tls_identity(config.tls.as_ref(), &config.data_dir, host, &sealer)?;
         let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+        // Mozilla's intermediate configuration names these groups; OpenSSL's default
+        // list would also offer secp521r1 and X448.
+        acceptor.set_groups_list("X25519:P-256:P-384")?;
         let mut chain = X509::stack_from_pem(&cert_pem)?.into_iter();
         let leaf = chain
             .next()

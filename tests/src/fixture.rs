@@ -230,6 +230,11 @@ impl TestServer {
         }
     }
 
+    /// The server's process id (the hostile-input test reads its memory and state).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

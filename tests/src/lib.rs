@@ -6,6 +6,9 @@ pub mod artifacts;
 pub mod enroll;
 pub mod fake_apns;
 pub mod fixture;
+pub mod hostile;
+pub mod private_postgres;
+pub mod restartable;
 pub mod simulator;
 
 /// Runs a scenario `async fn name(backend: Backend)` once on SQLite and once on

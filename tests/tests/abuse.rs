@@ -113,7 +113,7 @@ async fn a_device_over_its_limit_gets_429_and_others_are_served(backend: Backend
 
     // A command queued now is not handed out (nor marked sent) while the device is
     // throttled: the 429 wrote nothing.
-    let id = server.get(&format!("/devices/{}", noisy.udid)).await["id"]
+    let id = server.get(&format!("/devices/udid:{}", noisy.udid)).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -392,7 +392,14 @@ async fn trickle(server: &TestServer, head: &[u8], trickle: &[u8]) -> (String, D
 async fn slow_clients_are_cut_off(backend: Backend) {
     let server = server_with(
         backend,
-        &["--header-timeout-secs", "1", "--body-timeout-secs", "2"],
+        &[
+            "--header-timeout-secs",
+            "1",
+            "--body-timeout-secs",
+            "2",
+            "--keep-alive-secs",
+            "2",
+        ],
     )
     .await;
     let device = SimDevice::iphone(&server.base_url, &server.ca);
@@ -409,6 +416,12 @@ async fn slow_clients_are_cut_off(backend: Backend) {
     );
     let trickled_body = trickle(&server, body_head.as_bytes(), b"<plist>");
     let silent = trickle(&server, b"", b"");
+    // actix bounds only the first request's head; the server's connection watchdog
+    // bounds the heads of later requests on a kept-alive connection.
+    let second_head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Padding: "
+    );
+    let trickled_second_head = trickle(&server, second_head.as_bytes(), b"a");
     let served = async {
         let mut served = 0;
         for _ in 0..10 {
@@ -420,8 +433,19 @@ async fn slow_clients_are_cut_off(backend: Backend) {
         }
         served
     };
-    let ((head_reply, head_time), (body_reply, body_time), (silent_reply, silent_time), served) =
-        tokio::join!(trickled_head, trickled_body, silent, served);
+    let (
+        (head_reply, head_time),
+        (body_reply, body_time),
+        (silent_reply, silent_time),
+        (second_reply, second_time),
+        served,
+    ) = tokio::join!(
+        trickled_head,
+        trickled_body,
+        silent,
+        trickled_second_head,
+        served
+    );
     assert_eq!(served, 10);
     // Generous bounds: the limits are 1 s for the head and 2 s for the body.
     assert!(
@@ -444,6 +468,21 @@ async fn slow_clients_are_cut_off(backend: Backend) {
     assert!(
         silent_reply.is_empty() || silent_reply.starts_with("HTTP/1.1 408"),
         "{silent_reply}"
+    );
+    // The first request was answered, the trickled second one cut off (keep-alive 2 s
+    // plus head 1 s).
+    assert!(
+        second_reply.starts_with("HTTP/1.1 200 OK"),
+        "{second_reply}"
+    );
+    assert_eq!(
+        second_reply.matches("HTTP/1.1").count(),
+        1,
+        "{second_reply}"
+    );
+    assert!(
+        second_time < Duration::from_secs(30),
+        "trickled second head held {second_time:?}"
     );
 
     // Nothing of the cut-off check-in was stored, and the server still serves devices.

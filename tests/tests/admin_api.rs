@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 async fn id_of(server: &TestServer, device: &SimDevice) -> String {
-    server.get(&format!("/devices/{}", device.udid)).await["id"]
+    server.get(&format!("/devices/udid:{}", device.udid)).await["id"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -112,8 +112,15 @@ async fn devices_are_listed_filtered_and_paged(backend: Backend) {
     assert_eq!(found["items"][0]["udid"], phones[1].udid.as_str());
     let (code, body) = server.api("GET", "/devices?limit=abc", None).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
-    let (code, _) = server.api("GET", "/devices/unknown-device", None).await;
+    let (code, _) = server
+        .api("GET", &format!("/devices/{}", uuid::Uuid::new_v4()), None)
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, _) = server.api("GET", "/devices/udid:unknown-device", None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    // Neither an id nor an explicit udid:/serial: lookup.
+    let (code, _) = server.api("GET", "/devices/unknown-device", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
 async fn lock_jumps_the_queue(backend: Backend) {
@@ -151,6 +158,25 @@ async fn wipe_needs_the_serial_number(backend: Backend) {
     let id = id_of(&server, &phone).await;
     let path = format!("/devices/{id}/wipe");
 
+    // Before the device has answered DeviceInformation, the serial number it claimed
+    // at Authenticate confirms nothing: the server-assigned id is asked for.
+    let (code, body) = server.api("POST", &path, Some(json!({}))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap().contains(" id "), "{body}");
+    let (code, body) = server
+        .api("POST", &path, Some(json!({ "confirm": phone.serial })))
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let info = server
+        .queue(&id, json!({ "type": "DeviceInformation", "queries": ["SerialNumber"] }))
+        .await;
+    assert_eq!(phone.idle().await.unwrap().uuid, info);
+    let mut answers = plist::Dictionary::new();
+    answers.insert("SerialNumber".into(), phone.serial.clone().into());
+    let mut result = plist::Dictionary::new();
+    result.insert("QueryResponses".into(), plist::Value::Dictionary(answers));
+    assert!(phone.acknowledge_with(&info, result).await.is_none());
+
     let (code, body) = server.api("POST", &path, Some(json!({}))).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].as_str().unwrap().contains("serial number"));
@@ -170,7 +196,7 @@ async fn wipe_needs_the_serial_number(backend: Backend) {
         "a wipe without a body is refused"
     );
     assert!(phone.idle().await.is_none(), "nothing was queued");
-    assert_eq!(server.events("admin.device_wipe_refused").await.len(), 2);
+    assert_eq!(server.events("admin.device_wipe_refused").await.len(), 4);
 
     let (code, body) = server
         .api(

@@ -56,8 +56,9 @@ async fn cli_lists_shows_locks_and_wipes(backend: Backend) {
     // Without --confirm at all: a usage error from the CLI itself.
     let out = cli.run(&["devices", "wipe", &id]).await;
     assert_eq!(out.status.code(), Some(2));
+    // The device has not answered DeviceInformation yet, so its id confirms the wipe.
     let out = cli
-        .run(&["devices", "wipe", &id, "--confirm", &phone_serial, "--json"])
+        .run(&["devices", "wipe", &id, "--confirm", &id, "--json"])
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let wipe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -86,7 +86,7 @@ async fn an_iphone_enrolls_through_the_qr_code(backend: Backend) {
 
     // The device checks in with it and is linked to the enrollment and its people.
     device.enroll().await;
-    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    let record = server.get(&format!("/devices/udid:{}", device.udid)).await;
     assert_eq!(record["enrolled"], true);
     assert_eq!(record["enrollment_id"], e["id"]);
     assert_eq!(record["assigned_user"], "jan.kowalski");
@@ -382,7 +382,7 @@ async fn renewal_keeps_the_device_record(backend: Backend) {
     )
     .await;
     device.enroll().await;
-    let id = server.get(&format!("/devices/{}", device.udid)).await["id"].clone();
+    let id = server.get(&format!("/devices/udid:{}", device.udid)).await["id"].clone();
 
     // The device renews its identity with a new key, signing with the current one.
     let new_key = rsa_key();
@@ -399,7 +399,7 @@ async fn renewal_keeps_the_device_record(backend: Backend) {
         ScepResult::Issued(cert) => cert,
         ScepResult::Refused(fail) => panic!("renewal refused: {fail:?}"),
     };
-    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    let record = server.get(&format!("/devices/udid:{}", device.udid)).await;
     assert_eq!(record["id"], id, "still the same device");
     assert_eq!(
         record["identity_fingerprint"],

@@ -93,7 +93,7 @@ async fn another_devices_certificate_is_rejected_and_recorded(backend: Backend) 
     let attacker = SimDevice::iphone(&server.base_url, &server.ca);
     victim.enroll().await;
     attacker.enroll().await;
-    let victim_id = server.get(&format!("/devices/{}", victim.udid)).await["id"]
+    let victim_id = server.get(&format!("/devices/udid:{}", victim.udid)).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -231,7 +231,7 @@ async fn client_certificate_from_a_trusted_proxy(backend: Backend) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    let record = server.get(&format!("/devices/udid:{}", device.udid)).await;
     assert_eq!(
         record["identity_fingerprint"],
         enrollment::identity::fingerprint(&device.cert)
@@ -268,6 +268,205 @@ async fn only_the_built_in_ca_is_trusted_by_default(backend: Backend) {
     assert_eq!(device_count(&server).await, 0);
 }
 
+/// Issue #16's takeover, as an attacker would try it: an enrolled device sends
+/// Authenticate with the victim's UDID. Refused (403), a severity-3 event on the
+/// victim, and the victim keeps its certificate, queue, escrowed secrets and lock.
+async fn authenticate_with_a_victims_udid_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let victim = SimDevice::iphone(&server.base_url, &server.ca);
+    let attacker = SimDevice::iphone(&server.base_url, &server.ca);
+    victim.enroll().await;
+    attacker.enroll().await;
+    let victim_id = server.get(&format!("/devices/udid:{}", victim.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, lock) = server
+        .api("POST", &format!("/devices/{victim_id}/lock"), None)
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{lock}");
+    let before = server.get(&format!("/devices/{victim_id}")).await;
+
+    let auth = xml(vec![
+        ("MessageType", "Authenticate".into()),
+        ("UDID", victim.udid.clone().into()),
+        ("Topic", "com.apple.mgmt.External.test-topic".into()),
+        ("SerialNumber", victim.serial.clone().into()),
+    ]);
+    let reply = attacker.send(CHECKIN_PATH, auth, Signing::Own).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert!(reply.text().contains("another device"), "{}", reply.text());
+
+    let after = server.get(&format!("/devices/{victim_id}")).await;
+    for field in ["identity_fingerprint", "push_token", "has_unlock_token", "enrolled"] {
+        assert_eq!(after[field], before[field], "{field} changed");
+    }
+    assert_eq!(server.command(lock["uuid"].as_str().unwrap()).await["status"], "pending");
+    let refused = server.events("security.identity_takeover_refused").await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["severity"], 3);
+    assert_eq!(
+        refused[0]["data"]["presented"],
+        enrollment::identity::fingerprint(&attacker.cert)
+    );
+    assert!(server.events("device.identity_rebound").await.is_empty());
+    // The victim still gets its lock; the attacker's own queue is empty.
+    assert_eq!(victim.idle().await.unwrap().request_type, "DeviceLock");
+    assert!(attacker.idle().await.is_none());
+}
+
+/// One certificate, one device: a certificate that enrolled one UDID cannot
+/// authenticate a second one, new or existing, and nothing is created for it.
+async fn one_certificate_cannot_enroll_a_second_udid(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let first = SimDevice::iphone(&server.base_url, &server.ca);
+    first.enroll().await;
+    for _ in 0..3 {
+        let mut second = SimDevice::with_identity(
+            &server.base_url,
+            uuid::Uuid::new_v4().to_string().to_uppercase(),
+            first.key.clone(),
+            first.cert.clone(),
+            "iPhone15,2",
+            "iOS",
+        );
+        second.serial = format!("DECOY{}", &second.udid[..6]);
+        let reply = second.authenticate().await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    }
+    assert_eq!(device_count(&server).await, 1);
+    assert_eq!(
+        server.events("security.identity_takeover_refused").await.len(),
+        3
+    );
+}
+
+/// A device chooses its own UDID: one that enrolled with its UDID equal to the
+/// victim's serial number cannot steer an admin's lookup or wipe to itself.
+async fn a_decoy_udid_cannot_steer_admin_lookups(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let victim = SimDevice::iphone(&server.base_url, &server.ca);
+    victim.enroll().await;
+    let mut decoy = SimDevice::iphone(&server.base_url, &server.ca);
+    decoy.udid = victim.serial.clone();
+    decoy.enroll().await;
+    let victim_id = server.get(&format!("/devices/udid:{}", victim.udid)).await["id"].clone();
+
+    // A bare serial number is not an id: refused, naming the explicit forms.
+    let (code, body) = server
+        .api("GET", &format!("/devices/{}", victim.serial), None)
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("serial:"), "{body}");
+    let by_serial = server.get(&format!("/devices/serial:{}", victim.serial)).await;
+    assert_eq!(by_serial["id"], victim_id);
+    let by_udid = server.get(&format!("/devices/udid:{}", victim.serial)).await;
+    assert_ne!(by_udid["id"], victim_id, "udid: finds the decoy, explicitly");
+
+    // The CLI's bare name matches both: refused, listing both candidates.
+    let out = server
+        .clone_cli()
+        .run(&["devices", "wipe", &victim.serial, "--confirm", &victim.serial])
+        .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 devices"), "{err}");
+    assert!(err.contains(victim_id.as_str().unwrap()), "{err}");
+    assert!(victim.idle().await.is_none() && decoy.idle().await.is_none());
+
+    // A wipe is confirmed by what DeviceInformation reported, never by the
+    // Authenticate claims: the decoy's UDID does not confirm the victim's wipe.
+    let (code, _) = server
+        .api(
+            "POST",
+            &format!("/devices/{}/wipe", victim_id.as_str().unwrap()),
+            Some(json!({ "confirm": victim.serial })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+}
+
+/// A device that checked out may come back with a fresh certificate from our own SCEP
+/// server without an admin; the old certificate is retired and revoked, and the
+/// re-enrolled record starts without the old escrowed secrets.
+async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
+    use mdm_tests::enroll::enroll_iphone;
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            with_device_ca: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    server.upload_push_certificate().await;
+    let (code, e) = server
+        .api("POST", "/enrollments", Some(json!({ "platform": "apple", "name": "Desk" })))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{e}");
+    let url = e["url"]
+        .as_str()
+        .unwrap()
+        .replace("https://mdm.test.invalid", &server.base_url);
+    let (phone, _) = enroll_iphone(&server.base_url, &url).await;
+    phone.enroll().await;
+    let id = server.get(&format!("/devices/udid:{}", phone.udid)).await["id"].clone();
+
+    // Still enrolled: a second SCEP identity for the same UDID is held.
+    let (again, _) = enroll_iphone(&server.base_url, &url).await;
+    let mut again = SimDevice::with_identity(
+        &server.base_url,
+        phone.udid.clone(),
+        again.key.clone(),
+        again.cert.clone(),
+        "iPhone15,2",
+        "iOS",
+    );
+    again.serial = phone.serial.clone();
+    assert_eq!(again.authenticate().await.status, StatusCode::FORBIDDEN);
+
+    // After a check-out the fresh SCEP certificate re-enrolls the same record.
+    assert_eq!(phone.check_out().await.status, StatusCode::OK);
+    assert_eq!(again.authenticate().await.status, StatusCode::OK);
+    assert_eq!(again.token_update().await.status, StatusCode::OK);
+    let record = server.get(&format!("/devices/udid:{}", phone.udid)).await;
+    assert_eq!(record["id"], id);
+    assert_eq!(
+        record["identity_fingerprint"],
+        enrollment::identity::fingerprint(&again.cert)
+    );
+    let rebound = server.events("device.identity_rebound").await;
+    assert_eq!(rebound.len(), 1);
+    assert_eq!(rebound[0]["severity"], 3);
+    assert_eq!(rebound[0]["data"]["approved_by_admin"], false);
+    // The old certificate is revoked in the CA's records and can never bind again.
+    use sea_orm::{ConnectionTrait, Statement};
+    let store = server.store().await;
+    let db = store.connection();
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS n FROM issued_certificates WHERE fingerprint = '{}' AND revoked_at IS NOT NULL",
+                enrollment::identity::fingerprint(&phone.cert)
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1);
+    let mut other = SimDevice::with_identity(
+        &server.base_url,
+        uuid::Uuid::new_v4().to_string().to_uppercase(),
+        phone.key.clone(),
+        phone.cert.clone(),
+        "iPhone15,2",
+        "iOS",
+    );
+    other.serial = "NEWSERIAL1".into();
+    assert_eq!(other.authenticate().await.status, StatusCode::FORBIDDEN);
+}
+
 on_every_backend!(
     unsigned_and_badly_signed_requests_are_refused,
     unknown_udids_are_refused,
@@ -275,4 +474,8 @@ on_every_backend!(
     malformed_and_oversized_bodies,
     client_certificate_from_a_trusted_proxy,
     only_the_built_in_ca_is_trusted_by_default,
+    authenticate_with_a_victims_udid_is_refused,
+    one_certificate_cannot_enroll_a_second_udid,
+    a_decoy_udid_cannot_steer_admin_lookups,
+    a_checked_out_device_re_enrolls_through_scep,
 );

@@ -11,7 +11,7 @@ use serde_json::json;
 async fn enrolled(server: &TestServer) -> (SimDevice, String) {
     let device = SimDevice::iphone(&server.base_url, &server.ca);
     device.enroll().await;
-    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    let record = server.get(&format!("/devices/udid:{}", device.udid)).await;
     (device, record["id"].as_str().unwrap().to_owned())
 }
 
@@ -19,14 +19,14 @@ async fn enrollment_records_the_device(backend: Backend) {
     let server = TestServer::start(backend).await;
     let device = SimDevice::iphone(&server.base_url, &server.ca);
     assert_eq!(device.authenticate().await.status, StatusCode::OK);
-    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    let record = server.get(&format!("/devices/udid:{}", device.udid)).await;
     assert_eq!(
         record["enrolled"], false,
         "Authenticate alone does not enroll"
     );
     assert_eq!(device.token_update().await.status, StatusCode::OK);
 
-    let record = server.get(&format!("/devices/{}", device.udid)).await;
+    let record = server.get(&format!("/devices/udid:{}", device.udid)).await;
     assert_eq!(record["enrolled"], true);
     assert_eq!(record["platform"], "apple");
     assert_eq!(record["udid"], device.udid.as_str());
@@ -53,7 +53,7 @@ async fn enrollment_records_the_device(backend: Backend) {
     assert_eq!(enrolled.len(), 1);
 
     // Lookup by serial number and by id give the same device.
-    let by_serial = server.get(&format!("/devices/{}", device.serial)).await;
+    let by_serial = server.get(&format!("/devices/serial:{}", device.serial)).await;
     assert_eq!(by_serial["id"], record["id"]);
 }
 
@@ -337,11 +337,13 @@ async fn results_update_the_device_record(backend: Backend) {
     );
 }
 
+/// A device that is still enrolled comes back with a new certificate (its MDM profile
+/// reinstalled, no check-out): held until an admin approves, then a re-enrollment that
+/// starts clean: push token, queue and escrowed secrets of the old identity are gone.
 async fn re_enrollment_resets_token_and_queue(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (device, id) = enrolled(&server).await;
     let stale = server.queue(&id, json!({ "type": "ProfileList" })).await;
-    // The device re-enrolls (new profile, new identity certificate).
     let (key, cert) = server.ca.issue("re-enrolled");
     let mut again = SimDevice::with_identity(
         &server.base_url,
@@ -352,6 +354,19 @@ async fn re_enrollment_resets_token_and_queue(backend: Backend) {
         "iOS",
     );
     again.serial = device.serial.clone();
+    let held = again.authenticate().await;
+    assert_eq!(held.status, StatusCode::FORBIDDEN, "{}", held.text());
+    assert!(held.text().contains("approve"), "{}", held.text());
+    let events = server.events("security.reenrollment_held").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["severity"], 3);
+    assert_eq!(server.command(&stale).await["status"], "queued");
+    assert!(again.token_update().await.status.is_client_error());
+
+    let (code, body) = server
+        .api("POST", &format!("/devices/{id}/reenrollment"), None)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(again.authenticate().await.status, StatusCode::OK);
     let record = server.get(&format!("/devices/{id}")).await;
     assert!(
@@ -359,9 +374,13 @@ async fn re_enrollment_resets_token_and_queue(backend: Backend) {
         "Authenticate clears the push token"
     );
     assert_eq!(record["enrolled"], false);
+    assert_eq!(record["has_unlock_token"], false, "old escrow dropped");
     assert_eq!(server.command(&stale).await["status"], "cancelled");
-    assert_eq!(server.events("device.identity_rebound").await.len(), 1);
-    // The old certificate no longer speaks for the device.
+    let rebound = server.events("device.identity_rebound").await;
+    assert_eq!(rebound.len(), 1);
+    assert_eq!(rebound[0]["severity"], 3);
+    assert_eq!(rebound[0]["data"]["approved_by_admin"], true);
+    // The old certificate no longer speaks for the device, nor can it come back.
     assert_eq!(
         device
             .report_raw("Idle", None, Dictionary::new())
@@ -369,6 +388,7 @@ async fn re_enrollment_resets_token_and_queue(backend: Backend) {
             .status,
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(device.authenticate().await.status, StatusCode::FORBIDDEN);
     assert_eq!(again.token_update().await.status, StatusCode::OK);
     assert!(again.idle().await.is_none());
     assert_eq!(
@@ -397,7 +417,7 @@ async fn bootstrap_token_and_unsupported_messages(backend: Backend) {
     // Bootstrap tokens are a macOS feature.
     let device = SimDevice::mac(&server.base_url, &server.ca);
     device.enroll().await;
-    let id = server.get(&format!("/devices/{}", device.udid)).await["id"]
+    let id = server.get(&format!("/devices/udid:{}", device.udid)).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -468,7 +488,7 @@ async fn mac_commands_and_raw_commands(backend: Backend) {
     let server = TestServer::start(backend).await;
     let mac = SimDevice::mac(&server.base_url, &server.ca);
     mac.enroll().await;
-    let id = server.get(&format!("/devices/{}", mac.udid)).await["id"]
+    let id = server.get(&format!("/devices/udid:{}", mac.udid)).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -507,7 +527,7 @@ async fn mac_commands_and_raw_commands(backend: Backend) {
     let (code, body) = server
         .api(
             "POST",
-            &format!("/devices/{}/lock", phone.udid),
+            &format!("/devices/udid:{}/lock", phone.udid),
             Some(json!({ "pin": "123456" })),
         )
         .await;

@@ -165,7 +165,7 @@ async fn finished_results_are_pruned_after_retention(backend: Backend) {
     let server = TestServer::start_with(backend, ServerOptions::default()).await;
     let phone = SimDevice::iphone(&server.base_url, &server.ca);
     phone.enroll().await;
-    let id = server.get(&format!("/devices/{}", phone.udid)).await["id"]
+    let id = server.get(&format!("/devices/udid:{}", phone.udid)).await["id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -467,6 +467,60 @@ where
     }
 }
 
+/// The id of the device an admin named: an id, or `udid:`/`serial:` looked up as such; a
+/// bare word is looked up as a serial number and as a UDID, and used only when both
+/// lookups agree on one device. A device chooses its own UDID and serial number, so a
+/// decoy whose UDID is a victim's serial number makes the name ambiguous instead of
+/// steering the command to itself.
+async fn device_key(c: &Client, key: &str) -> Result<String, ClientError> {
+    let key = key.trim();
+    if uuid::Uuid::parse_str(key).is_ok() {
+        return Ok(key.to_owned());
+    }
+    if key.starts_with("udid:") || key.starts_with("serial:") {
+        let device = c.get(&format!("/devices/{}", client::segment(key))).await?;
+        return Ok(device["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let mut matches: Vec<Value> = Vec::new();
+    for field in ["serial_number", "udid"] {
+        let page = c
+            .get_query(
+                "/devices",
+                &[
+                    (field.into(), key.to_owned()),
+                    ("limit".into(), "10".into()),
+                ],
+            )
+            .await?;
+        for item in page["items"].as_array().cloned().unwrap_or_default() {
+            if !matches.iter().any(|m| m["id"] == item["id"]) {
+                matches.push(item);
+            }
+        }
+    }
+    match matches.as_slice() {
+        [] => Err(ClientError::Api {
+            status: 404,
+            message: format!("no device has the id, serial number or UDID {key:?}"),
+        }),
+        [one] => Ok(one["id"].as_str().unwrap_or_default().to_owned()),
+        several => Err(ClientError::Usage(format!(
+            "{key:?} names {} devices; use the device id: {}",
+            several.len(),
+            several
+                .iter()
+                .map(|d| format!(
+                    "{} (UDID {}, serial {})",
+                    d["id"].as_str().unwrap_or("-"),
+                    d["udid"].as_str().unwrap_or("-"),
+                    d["serial_number"].as_str().unwrap_or("-")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+    }
+}
+
 async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientError> {
     match command {
         DeviceCommand::List {
@@ -493,7 +547,12 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
             Ok(Output::Table(output::device_list(&v), v))
         }
         DeviceCommand::Show { id } => {
-            let v = c.get(&format!("/devices/{}", client::segment(&id))).await?;
+            let v = c
+                .get(&format!(
+                    "/devices/{}",
+                    client::segment(&device_key(&c, &id).await?)
+                ))
+                .await?;
             Ok(Output::Table(output::device(&v), v))
         }
         DeviceCommand::Lock {
@@ -505,7 +564,10 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
             let body = json!({ "message": message, "phone_number": phone_number, "pin": pin });
             let v = c
                 .post(
-                    &format!("/devices/{}/lock", client::segment(&id)),
+                    &format!(
+                        "/devices/{}/lock",
+                        client::segment(&device_key(&c, &id).await?)
+                    ),
                     &strip_nulls(body),
                 )
                 .await?;
@@ -525,7 +587,10 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
             });
             let v = c
                 .post(
-                    &format!("/devices/{}/wipe", client::segment(&id)),
+                    &format!(
+                        "/devices/{}/wipe",
+                        client::segment(&device_key(&c, &id).await?)
+                    ),
                     &strip_nulls(body),
                 )
                 .await?;
@@ -534,7 +599,10 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
         DeviceCommand::Push { id } => {
             let v = c
                 .post(
-                    &format!("/devices/{}/push", client::segment(&id)),
+                    &format!(
+                        "/devices/{}/push",
+                        client::segment(&device_key(&c, &id).await?)
+                    ),
                     &json!({}),
                 )
                 .await?;
@@ -543,7 +611,10 @@ async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientErro
         DeviceCommand::Commands { id, limit } => {
             let v = c
                 .get_query(
-                    &format!("/devices/{}/commands", client::segment(&id)),
+                    &format!(
+                        "/devices/{}/commands",
+                        client::segment(&device_key(&c, &id).await?)
+                    ),
                     &[("limit".into(), limit.to_string())],
                 )
                 .await?;
@@ -584,6 +655,11 @@ async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientE
             if let Some(secs) = expires_in {
                 body.insert("expires_in_seconds".into(), json!(secs));
             }
+            let mut ids = Vec::with_capacity(devices.len());
+            for key in &devices {
+                ids.push(device_key(&c, key).await?);
+            }
+            let devices = ids;
             let v = if devices.len() == 1 {
                 c.post(
                     &format!("/devices/{}/commands", client::segment(&devices[0])),

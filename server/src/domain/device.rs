@@ -34,6 +34,9 @@ pub struct Device {
     /// Apple: UDID (or the EnrollmentID of a user enrollment).
     pub udid: Option<String>,
     pub serial_number: Option<String>,
+    /// The serial number from the device's DeviceInformation answer (what a wipe is
+    /// confirmed against), as opposed to the one it claimed at Authenticate.
+    pub reported_serial_number: Option<String>,
     pub imei: Option<String>,
     pub model: Option<String>,
     pub model_name: Option<String>,

@@ -17,6 +17,9 @@ pub mod kinds {
     pub const COMMAND_RESULT: &str = "command.result";
     pub const SECURITY_IDENTITY_MISMATCH: &str = "security.identity_mismatch";
     pub const SECURITY_FOREIGN_RESULT: &str = "security.foreign_command_result";
+    pub const SECURITY_IDENTITY_TAKEOVER_REFUSED: &str = "security.identity_takeover_refused";
+    pub const SECURITY_REENROLLMENT_HELD: &str = "security.reenrollment_held";
+    pub const ADMIN_REENROLLMENT_APPROVED: &str = "admin.reenrollment_approved";
     pub const ADMIN_COMMAND_QUEUED: &str = "admin.command_queued";
     pub const ADMIN_COMMAND_CANCELLED: &str = "admin.command_cancelled";
     pub const ADMIN_DEVICE_LOCK: &str = "admin.device_lock";

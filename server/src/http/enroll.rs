@@ -42,6 +42,14 @@ async fn enroll(state: web::Data<AppState>, token: web::Path<String>) -> HttpRes
 
 /// Refusals go to a browser or a device's setup screen: plain text, not JSON.
 fn refusal(e: ServiceError) -> HttpResponse {
+    if let Some(secs) = e.retry_after() {
+        // The database is unavailable: 503 with Retry-After, as everywhere else.
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        return HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .insert_header(("Retry-After", secs.to_string()))
+            .body(format!("{e}\n"));
+    }
     let (status, message) = match e {
         ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m),
         ServiceError::Gone(m) => (StatusCode::GONE, m),

@@ -9,6 +9,8 @@ use actix_web::{HttpResponse, ResponseError};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a Retry-After header (503 when the database is unavailable).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -16,6 +18,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -27,6 +30,9 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
 }
 
 impl From<ServiceError> for ApiError {
@@ -34,18 +40,25 @@ impl From<ServiceError> for ApiError {
         let status = match &e {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Gone(_) => StatusCode::GONE,
             ServiceError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // A database outage is the one place every storage failure that a retry
+            // may cure ends up: 503 with Retry-After, never a 500.
+            ServiceError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(detail) => {
                 // The detail goes to the log; the caller learns only that it failed.
                 tracing::error!(%detail, "internal error");
                 return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
             }
         };
-        ApiError::new(status, e.to_string())
+        ApiError {
+            retry_after: e.retry_after(),
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }
 
@@ -57,6 +70,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            response.insert_header(("Retry-After", secs.to_string()));
         }
         response.json(serde_json::json!({ "error": self.message }))
     }

@@ -17,9 +17,16 @@
 //! changing any decision; what is left are keys seen within their last limit window.
 //! IPv6 clients are counted per /64, the block one subscriber usually gets, so rotating
 //! addresses inside it buys nothing.
+//!
+//! Slow clients: actix bounds the head of a connection's first request only, and has no
+//! body timeout. The body gets a deadline here ([`DeadlinePayload`]); every connection
+//! gets a watchdog ([`watch_connection`]) that closes it once it has been without a
+//! request in progress for longer than keep-alive plus the head timeout, which is what
+//! a client trickling the head of a later request on a kept-alive connection looks like.
 
 use super::apple::{CHECKIN_PATH, SERVER_PATH};
 use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::Extensions;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
@@ -30,6 +37,7 @@ use futures::Stream;
 use governor::clock::Clock;
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::any::Any;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
@@ -314,6 +322,88 @@ impl Limits {
     }
 }
 
+/// One connection as its watchdog sees it: requests in progress, and since when none is.
+/// Put into the connection's data by [`watch_connection`]; the middleware counts
+/// requests on it. Dropped with the connection, which ends the watchdog at once.
+struct ConnectionState {
+    in_flight: Cell<u32>,
+    idle_since: Cell<Instant>,
+    _closed: tokio::sync::oneshot::Sender<()>,
+}
+
+#[derive(Clone)]
+struct ConnectionWatch(Rc<ConnectionState>);
+
+/// A request in progress on a watched connection, for as long as it is alive.
+struct Busy(Rc<ConnectionState>);
+
+impl Busy {
+    fn start(watch: &ConnectionWatch) -> Busy {
+        watch.0.in_flight.set(watch.0.in_flight.get() + 1);
+        Busy(watch.0.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .set(self.0.in_flight.get().saturating_sub(1));
+        self.0.idle_since.set(Instant::now());
+    }
+}
+
+/// The `HttpServer::on_connect` callback: a watchdog per connection (see the module
+/// comment). It holds its own handle on the socket (a duplicate, dropped as soon as
+/// the connection is) so that it can shut the socket down under the dispatcher, which
+/// then sees the end of the stream and lets the connection go.
+pub fn watch_connection(
+    settings: &AbuseSettings,
+) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
+    let idle_limit = settings.keep_alive + settings.header_timeout;
+    move |conn, data| {
+        use actix_web::rt::net::TcpStream;
+        let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
+            conn.downcast_ref::<actix_tls::accept::openssl::TlsStream<TcpStream>>()
+                .map(|tls| tls.get_ref())
+        });
+        let Some(socket) = tcp.and_then(|t| socket2::SockRef::from(t).try_clone().ok()) else {
+            return;
+        };
+        let peer = tcp.and_then(|t| t.peer_addr().ok());
+        let (closed_tx, mut closed) = tokio::sync::oneshot::channel::<()>();
+        let state = Rc::new(ConnectionState {
+            in_flight: Cell::new(0),
+            idle_since: Cell::new(Instant::now()),
+            _closed: closed_tx,
+        });
+        let weak = Rc::downgrade(&state);
+        data.insert(ConnectionWatch(state));
+        actix_web::rt::spawn(async move {
+            loop {
+                let deadline = match weak.upgrade() {
+                    None => return,
+                    Some(state) if state.in_flight.get() > 0 => Instant::now() + idle_limit,
+                    Some(state) => {
+                        let deadline = state.idle_since.get() + idle_limit;
+                        if deadline <= Instant::now() {
+                            tracing::warn!(peer = ?peer, "connection without a complete request for too long (slow client); closed");
+                            let _ = socket.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                        deadline
+                    }
+                };
+                tokio::select! {
+                    // The connection is gone: drop the duplicate handle now.
+                    _ = &mut closed => return,
+                    _ = tokio::time::sleep_until(deadline.into()) => {}
+                }
+            }
+        });
+    }
+}
+
 /// The per-identity limit, checked by the MDM endpoints once the request's signature
 /// is verified (only then is the identity known). `Some` is the 429 to answer.
 pub fn throttle_identity(req: &HttpRequest, fingerprint: &str) -> Option<HttpResponse> {
@@ -337,6 +427,8 @@ pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let watch = req.request().conn_data::<ConnectionWatch>().cloned();
+    let _busy = watch.as_ref().map(Busy::start);
     let Some(limits) = req.app_data::<web::Data<Limits>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

@@ -23,21 +23,25 @@ pub struct AppState {
     pub push: std::sync::Arc<crate::services::push::PushService>,
     pub enrollments: crate::services::enrollments::EnrollmentService,
     pub scep: crate::services::scep::ScepService,
+    pub reenrollment: crate::services::reenrollment::ReenrollmentService,
     pub device_ca: DeviceCa,
     pub trust_client_cert_header: bool,
 }
 
-/// Routes of the whole server; `max_body` bounds what a device may send.
-pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
-    cfg.app_data(web::PayloadConfig::new(max_body))
-        .app_data(
-            web::JsonConfig::default()
-                .limit(max_body)
-                .error_handler(|err, _req| {
-                    let message = format!("invalid JSON body: {err}");
-                    error::ApiError::bad_request(message).into()
-                }),
-        )
+/// How many bytes a request body may have, by who sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Device-facing endpoints: MDM check-in and reports, SCEP, enrollment.
+    pub device: usize,
+    /// The admin API (JSON; configuration profiles travel inside it).
+    pub api: usize,
+}
+
+/// Routes of the whole server. A body past its limit is refused with 413 before it is
+/// read whole, and nothing is written.
+pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
+    cfg.app_data(web::PayloadConfig::new(limits.device))
+        .app_data(json_config(limits.device))
         .app_data(web::QueryConfig::default().error_handler(|err, _req| {
             error::ApiError::bad_request(format!("invalid query string: {err}")).into()
         }))
@@ -47,10 +51,36 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
         .route("/healthz", web::get().to(health))
         .configure(apple::configure)
         .configure(enroll::configure)
-        .service(web::scope("/api/v1").configure(api::configure))
+        .service(
+            web::scope("/api/v1")
+                // The nearest app_data wins: the admin API has its own, larger limit.
+                .app_data(web::PayloadConfig::new(limits.api))
+                .app_data(json_config(limits.api))
+                .configure(api::configure),
+        )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(error::ApiError::not_found("no such endpoint"))
         }));
+}
+
+/// JSON bodies: size-limited here, depth-limited by serde_json (128 levels, an
+/// error past that, never a recursion that grows with the input).
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| {
+            let too_large = matches!(
+                &err,
+                actix_web::error::JsonPayloadError::Overflow { .. }
+                    | actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
+            );
+            let message = format!("invalid JSON body: {err}");
+            if too_large {
+                error::ApiError::payload_too_large(message).into()
+            } else {
+                error::ApiError::bad_request(message).into()
+            }
+        })
 }
 
 /// Liveness, and the trivial endpoint benchmarks compare the protocol against.

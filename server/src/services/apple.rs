@@ -9,8 +9,8 @@ use crate::domain::device::os_family_name;
 use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::{CommandRecord, CommandStatus};
 use crate::storage::{
-    AuthenticateRecord, DeviceIdentityRow, ResultRecord, Storage, TokenUpdateRecord,
-    UserChannelRecord,
+    AuthenticateRecord, BindingRefusal, BindingRules, DeviceIdentityRow, ResultRecord, Storage,
+    TokenUpdateRecord, UserChannelRecord,
 };
 use chrono::Utc;
 use enrollment::identity::VerifiedIdentity;
@@ -197,26 +197,37 @@ impl AppleService {
             .or(a.model.as_deref())
             .map(AppleOs::from_product)
             .unwrap_or(AppleOs::Unknown);
+        let rules = BindingRules {
+            rebind_released: self.issued_for_enrollment(&identity.fingerprint).await?,
+            now: Utc::now(),
+        };
         let outcome = self
             .store
-            .authenticate(AuthenticateRecord {
-                udid: udid.clone(),
-                serial_number: a.serial_number,
-                imei: a.imei,
-                model: a.model,
-                model_name: a.model_name,
-                product_name: a.product_name,
-                os_family: os_family_name(os),
-                os_version: a.os_version,
-                build_version: a.build_version,
-                device_name: a.device_name,
-                topic: a.topic,
-                identity_fingerprint: identity.fingerprint.clone(),
-                identity_subject: identity.subject.clone(),
-                identity_not_after: identity.not_after.clone(),
-            })
+            .authenticate(
+                AuthenticateRecord {
+                    udid: udid.clone(),
+                    serial_number: a.serial_number,
+                    imei: a.imei,
+                    model: a.model,
+                    model_name: a.model_name,
+                    product_name: a.product_name,
+                    os_family: os_family_name(os),
+                    os_version: a.os_version,
+                    build_version: a.build_version,
+                    device_name: a.device_name,
+                    topic: a.topic,
+                    identity_fingerprint: identity.fingerprint.clone(),
+                    identity_subject: identity.subject.clone(),
+                    identity_not_after: identity.not_after.clone(),
+                },
+                rules,
+            )
             .await?;
-        let mut event = NewEvent::new(
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(refusal) => return Err(self.refuse_binding(identity, &udid, refusal).await?),
+        };
+        let event = NewEvent::new(
             kinds::DEVICE_AUTHENTICATED,
             format!("device {udid} started enrollment"),
         )
@@ -227,26 +238,110 @@ impl AppleService {
             "cancelled_commands": outcome.cancelled_commands,
             "certificate": { "fingerprint": identity.fingerprint, "subject": identity.subject },
         }));
-        self.store.record(event.clone()).await?;
+        self.store.record(event).await?;
         self.link_to_enrollment(&outcome.device_id, &identity.fingerprint)
             .await?;
-        if let Some(previous) = outcome
-            .previous_fingerprint
-            .filter(|p| *p != identity.fingerprint)
-        {
-            // Re-enrollment brings a new identity certificate; worth a look if it
-            // was not expected, so it is an event of its own.
-            event = NewEvent::new(
-                kinds::DEVICE_IDENTITY_REBOUND,
-                format!("device {udid} re-enrolled with a new identity certificate"),
-            )
-            .device(&outcome.device_id)
-            .actor("device")
-            .severity(severity::NON_CRITICAL)
-            .data(serde_json::json!({ "previous": previous, "current": identity.fingerprint }));
-            self.store.record(event).await?;
+        if let Some(previous) = outcome.rebound_from {
+            // The record now answers to another certificate: whoever holds it gets
+            // this device's commands. Allowed only after a check-out, a wipe or an
+            // admin's approval, and always worth a look.
+            self.store
+                .record(
+                    NewEvent::new(
+                        kinds::DEVICE_IDENTITY_REBOUND,
+                        format!("device {udid} re-enrolled with a new identity certificate"),
+                    )
+                    .device(&outcome.device_id)
+                    .actor("device")
+                    .severity(severity::HIGH)
+                    .data(serde_json::json!({
+                        "previous": previous,
+                        "current": identity.fingerprint,
+                        "approved_by_admin": outcome.approved,
+                        "cancelled_commands": outcome.cancelled_commands,
+                        "previous_certificate_revoked": true,
+                        "escrowed_secrets_dropped": true,
+                    })),
+                )
+                .await?;
         }
         Ok(CheckinReply::Ok)
+    }
+
+    /// Whether this certificate is a fresh one from our SCEP server for an enrollment
+    /// that still admits devices: what a real re-enrollment presents. A renewal, a
+    /// certificate of a revoked enrollment, or one from an external CA is not.
+    async fn issued_for_enrollment(&self, fingerprint: &str) -> ServiceResult<bool> {
+        let Some(issued) = self.store.issued_certificate(fingerprint).await? else {
+            return Ok(false);
+        };
+        if issued.renewed_from.is_some() {
+            return Ok(false);
+        }
+        let Some(enrollment_id) = issued.enrollment_id else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .enrollment(&enrollment_id)
+            .await?
+            .is_some_and(|(e, _)| e.revoked_at.is_none()))
+    }
+
+    /// Records a refused binding as a security event on the device it concerns and
+    /// returns the 403 the device gets.
+    async fn refuse_binding(
+        &self,
+        identity: &VerifiedIdentity,
+        udid: &str,
+        refusal: BindingRefusal,
+    ) -> ServiceResult<ServiceError> {
+        let (kind, device_id, message, answer) = match &refusal {
+            BindingRefusal::BoundToAnotherDevice { device_id } => (
+                kinds::SECURITY_IDENTITY_TAKEOVER_REFUSED,
+                device_id.clone(),
+                format!("a certificate bound to this device tried to authenticate as device {udid}"),
+                "this certificate is bound to another device",
+            ),
+            BindingRefusal::Retired { device_id } => (
+                kinds::SECURITY_IDENTITY_TAKEOVER_REFUSED,
+                device_id.clone(),
+                format!("a retired certificate of this device tried to authenticate as device {udid}"),
+                "this certificate was retired and can no longer enroll",
+            ),
+            BindingRefusal::DeviceHeld { device_id, .. } => (
+                kinds::SECURITY_REENROLLMENT_HELD,
+                device_id.clone(),
+                format!(
+                    "device {udid} tried to enroll with a new certificate while still enrolled; \
+                     an administrator must approve its re-enrollment"
+                ),
+                "this device is enrolled with another certificate; an administrator must approve its re-enrollment",
+            ),
+        };
+        tracing::warn!(udid, presented = %identity.fingerprint, ?refusal, "Authenticate refused");
+        let current = match &refusal {
+            BindingRefusal::DeviceHeld {
+                current_fingerprint,
+                ..
+            } => current_fingerprint.clone(),
+            _ => None,
+        };
+        self.store
+            .record(
+                NewEvent::new(kind, message)
+                    .device(&device_id)
+                    .actor("device")
+                    .severity(severity::HIGH)
+                    .data(serde_json::json!({
+                        "udid": udid,
+                        "presented": identity.fingerprint,
+                        "presented_subject": identity.subject,
+                        "current": current,
+                    })),
+            )
+            .await?;
+        Ok(ServiceError::Forbidden(answer.into()))
     }
 
     /// A device whose certificate came from our SCEP server belongs to the enrollment
@@ -357,6 +452,10 @@ impl AppleService {
                 .await?;
             return Ok(());
         };
+        if report.status == ReportStatus::Acknowledged && command.request_type == "EraseDevice" {
+            // A wiped device comes back as a new enrollment with a new certificate.
+            self.store.release_device(&device.id, Utc::now()).await?;
+        }
         if report.status == ReportStatus::Acknowledged {
             if let Some(facts) = report::device_facts(&command.request_type, &report.raw) {
                 let family = facts

@@ -71,6 +71,21 @@ impl CommandService {
         spec: &CommandSpec,
         options: &QueueOptions,
     ) -> ServiceResult<Vec<Queued>> {
+        self.queue_recorded(admin, device_ids, spec, options, |_| None)
+            .await
+    }
+
+    /// [`Self::queue`], with one more audit event made from what was queued. The
+    /// commands, the `admin.command_queued` event and `extra` commit together: a
+    /// crash (even `kill -9`) mid-way leaves the whole fan-out or nothing of it.
+    async fn queue_recorded(
+        &self,
+        admin: &AdminIdentity,
+        device_ids: &[String],
+        spec: &CommandSpec,
+        options: &QueueOptions,
+        extra: impl FnOnce(&[Queued]) -> Option<NewEvent>,
+    ) -> ServiceResult<Vec<Queued>> {
         let mut seen = HashSet::with_capacity(device_ids.len());
         let ids: Vec<String> = device_ids
             .iter()
@@ -173,8 +188,6 @@ impl CommandService {
                 created_by: admin.name.clone(),
             });
         }
-        self.store.enqueue(commands).await?;
-
         // One audit event per request, not per device: a fleet-wide command stays one
         // line in the trail, with the devices listed when the list is short.
         let request_type = queued
@@ -196,7 +209,8 @@ impl CommandService {
         if queued.len() == 1 {
             event = event.device(&queued[0].device_id);
         }
-        self.store.record(event).await?;
+        let events = std::iter::once(event).chain(extra(&queued)).collect();
+        self.store.enqueue(commands, events).await?;
 
         let woken: Vec<String> = queued.iter().map(|q| q.device_id.clone()).collect();
         self.waker.wake(&woken).await;
@@ -241,24 +255,26 @@ impl CommandService {
             priority: Some(URGENT_PRIORITY),
             ..Default::default()
         };
-        let queued = self
-            .queue(admin, &[device_id.to_owned()], spec, &options)
-            .await?
-            .remove(0);
-        self.store
-            .record(
+        let intent = |queued: &[Queued]| {
+            Some(
                 event
                     .device(device_id)
                     .actor(&admin.name)
-                    .data(serde_json::json!({ "command_uuid": queued.command_uuid })),
+                    .data(serde_json::json!({ "command_uuid": queued[0].command_uuid })),
             )
-            .await?;
+        };
+        let queued = self
+            .queue_recorded(admin, &[device_id.to_owned()], spec, &options, intent)
+            .await?
+            .remove(0);
         Ok(queued)
     }
 
-    /// Erases a device, but only when `confirmation` names it: its serial number, or
-    /// its UDID when the serial is not known. A mistyped id then cannot erase the
-    /// wrong phone.
+    /// Erases a device, but only when `confirmation` names it: the serial number the
+    /// device reported in its DeviceInformation answer, or, before it has answered one,
+    /// its server-assigned id. Never a string the device chose at Authenticate (a
+    /// decoy could enroll with a victim's serial number as its UDID), and a mistyped
+    /// id cannot erase the wrong phone.
     pub async fn wipe(
         &self,
         admin: &AdminIdentity,
@@ -271,20 +287,16 @@ impl CommandService {
             .device(device_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("device {device_id} not found")))?;
-        let expected = device
-            .serial_number
+        let (expected, what) = match device
+            .reported_serial_number
             .clone()
-            .filter(|s| !s.is_empty())
-            .or(device.udid.clone())
-            .unwrap_or_default();
-        let what = if device
-            .serial_number
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
+            .filter(|s| !s.trim().is_empty())
         {
-            "serial number"
-        } else {
-            "UDID"
+            Some(serial) => (serial, "serial number (from its DeviceInformation)"),
+            None => (
+                device.id.clone(),
+                "id (it has not reported its serial number in DeviceInformation yet)",
+            ),
         };
         let given = confirmation.map(str::trim).unwrap_or_default();
         if expected.is_empty() || !given.eq_ignore_ascii_case(&expected) {

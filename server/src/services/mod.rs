@@ -11,11 +11,12 @@ pub mod enrollments;
 pub mod maintenance;
 pub mod pki;
 pub mod push;
+pub mod reenrollment;
 pub mod scep;
 pub mod tokens;
 pub mod wake;
 
-use crate::storage::StoreError;
+use crate::storage::{Outage, StoreError};
 
 /// What went wrong, in terms the HTTP layer maps to status codes.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,9 @@ pub enum ServiceError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller is who it says, and still may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -35,8 +39,62 @@ pub enum ServiceError {
     /// The server lacks configuration an admin must provide first.
     #[error("{0}")]
     Unavailable(String),
+    /// The database cannot serve right now (down, locked, full): worth a retry.
+    #[error("{}", outage_message(*.0))]
+    StorageUnavailable(Outage),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What the caller is told; the driver's detail goes to the log only.
+fn outage_message(outage: Outage) -> &'static str {
+    match outage {
+        Outage::Unreachable => "the database is not reachable; nothing was written, try again later",
+        Outage::Busy => "the database is busy; nothing was written, try again shortly",
+        Outage::Full => {
+            "the server's storage is full; nothing was written until an administrator frees disk space"
+        }
+    }
+}
+
+impl ServiceError {
+    /// Seconds a client should wait before retrying, for errors a retry may cure.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ServiceError::StorageUnavailable(Outage::Busy) => Some(1),
+            ServiceError::StorageUnavailable(Outage::Unreachable) => Some(5),
+            ServiceError::StorageUnavailable(Outage::Full) => Some(60),
+            _ => None,
+        }
+    }
+}
+
+/// Logs an outage once per kind and minute: a database that is down meets every
+/// request, and one line says it as well as ten thousand.
+fn log_outage(outage: Outage, detail: &sea_orm::DbErr) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: [AtomicI64; 3] = [AtomicI64::new(0), AtomicI64::new(0), AtomicI64::new(0)];
+    let slot = &LAST[match outage {
+        Outage::Unreachable => 0,
+        Outage::Busy => 1,
+        Outage::Full => 2,
+    }];
+    let now = chrono::Utc::now().timestamp();
+    let last = slot.load(Ordering::Relaxed);
+    if now - last < 60
+        || slot
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    match outage {
+        Outage::Full => tracing::error!(
+            %detail,
+            "database storage is full: writes answer 503 until disk space is freed"
+        ),
+        other => tracing::warn!(?other, %detail, "database unavailable: requests answer 503"),
+    }
 }
 
 impl From<StoreError> for ServiceError {
@@ -45,6 +103,10 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound(m) => ServiceError::NotFound(m),
             StoreError::Conflict(m) => ServiceError::Conflict(m),
             StoreError::Db(e) => ServiceError::Internal(e.to_string()),
+            StoreError::Unavailable(outage, detail) => {
+                log_outage(outage, &detail);
+                ServiceError::StorageUnavailable(outage)
+            }
         }
     }
 }

@@ -17,11 +17,36 @@ use profiles::report::DeviceFacts;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sea_orm::DbErr),
+    Db(sea_orm::DbErr),
+    /// The database cannot serve right now; the same request may pass later.
+    #[error("database unavailable ({0:?}): {1}")]
+    Unavailable(Outage, sea_orm::DbErr),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+}
+
+/// Why the database cannot serve right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Not reachable: connection refused or lost, server shutting down, pool exhausted.
+    Unreachable,
+    /// Locked by another writer past the busy timeout, or a conflict a retry resolves.
+    Busy,
+    /// The disk holding the database is full.
+    Full,
+}
+
+/// Every driver error passes here (`?` on a `DbErr`), so outages are recognised in
+/// one place whatever statement met them.
+impl From<sea_orm::DbErr> for StoreError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        match sql::outage::classify(&e) {
+            Some(outage) => StoreError::Unavailable(outage, e),
+            None => StoreError::Db(e),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -59,8 +84,38 @@ pub struct AuthenticateRecord {
 pub struct AuthenticateOutcome {
     pub device_id: String,
     pub was_known: bool,
-    pub previous_fingerprint: Option<String>,
+    /// Set when this Authenticate moved the device to a new certificate: the old one,
+    /// now retired (and revoked if our CA issued it).
+    pub rebound_from: Option<String>,
+    /// The rebind went through on an admin's approval (not a check-out or wipe).
+    pub approved: bool,
     pub cancelled_commands: u64,
+}
+
+/// What the server may do when an Authenticate presents a certificate that is not the
+/// one a known device is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct BindingRules {
+    /// The certificate may move a device that checked out or was wiped without an
+    /// admin: true only for a fresh certificate from our own SCEP server (a real
+    /// re-enrollment); a certificate from an external CA always needs the approval.
+    pub rebind_released: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// Why an Authenticate was not allowed to bind its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingRefusal {
+    /// The certificate already speaks for another device.
+    BoundToAnotherDevice { device_id: String },
+    /// The certificate was bound once and retired when its device re-enrolled.
+    Retired { device_id: String },
+    /// The device is enrolled with another certificate, has not checked out or been
+    /// wiped, and no admin approved a re-enrollment.
+    DeviceHeld {
+        device_id: String,
+        current_fingerprint: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,9 +140,26 @@ pub struct UserChannelRecord {
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     async fn identity_by_udid(&self, udid: &str) -> StoreResult<Option<DeviceIdentityRow>>;
-    /// Creates or refreshes a device on Authenticate: binds the identity, clears the
-    /// push token and cancels what was queued for the previous enrollment.
-    async fn authenticate(&self, record: AuthenticateRecord) -> StoreResult<AuthenticateOutcome>;
+    /// Creates or refreshes a device on Authenticate, in one transaction: binds the
+    /// certificate to the device (one certificate, one device, for good), clears the
+    /// push token and cancels what was queued for the previous enrollment. A device
+    /// bound to another certificate moves to this one only as `rules` allow; the old
+    /// certificate is then retired (and revoked if ours) and the escrowed secrets go.
+    async fn authenticate(
+        &self,
+        record: AuthenticateRecord,
+        rules: BindingRules,
+    ) -> StoreResult<Result<AuthenticateOutcome, BindingRefusal>>;
+    /// Marks a device free to re-enroll with a new certificate (it checked out or
+    /// acknowledged a wipe).
+    async fn release_device(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// An admin's approval of a re-enrollment with a new certificate, valid until `until`.
+    async fn approve_reenrollment(
+        &self,
+        device_id: &str,
+        until: DateTime<Utc>,
+        keep_queue: bool,
+    ) -> StoreResult<()>;
     /// Returns true when this update completed enrollment (first TokenUpdate).
     async fn token_update(&self, device_id: &str, record: TokenUpdateRecord) -> StoreResult<bool>;
     async fn user_token_update(
@@ -152,8 +224,9 @@ pub struct ResultRecord {
 
 #[async_trait]
 pub trait CommandQueue: Send + Sync {
-    /// Inserts all commands in one transaction (batched statements).
-    async fn enqueue(&self, commands: Vec<NewCommand>) -> StoreResult<()>;
+    /// Inserts all commands and the audit events that record them in one transaction
+    /// (batched statements): a crash leaves all of it or none.
+    async fn enqueue(&self, commands: Vec<NewCommand>, events: Vec<NewEvent>) -> StoreResult<()>;
     /// Handles a device's report (one transaction on PostgreSQL): stores the result of
     /// `result` (uuid, what the device said) if the command is this device's and
     /// still open, appends the event `describe` makes of it, then takes the next

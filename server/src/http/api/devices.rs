@@ -13,50 +13,79 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/devices/{id}/commands", web::post().to(queue))
         .route("/devices/{id}/commands", web::get().to(history))
         .route("/devices/{id}/lock", web::post().to(lock))
-        .route("/devices/{id}/wipe", web::post().to(wipe));
+        .route("/devices/{id}/wipe", web::post().to(wipe))
+        .route(
+            "/devices/{id}/reenrollment",
+            web::post().to(approve_reenrollment),
+        );
 }
 
-/// Finds a device by its id, or, for convenience at the command line, by UDID or
-/// serial number (when exactly one device has it).
+/// Finds the device an admin names: by the server-assigned id, or explicitly by
+/// `udid:<UDID>` or `serial:<serial number>`.
+///
+/// UDIDs and serial numbers are what devices say about themselves, so a lookup by
+/// them is never implicit: a device that enrolled with a UDID equal to another
+/// device's serial number must not receive the command meant for that device. A
+/// prefixed lookup that matches several devices is refused with the candidates.
 pub async fn resolve(state: &AppState, key: &str) -> Result<Device, ApiError> {
-    if let Some(d) = state
-        .store
-        .device(key)
-        .await
-        .map_err(crate::services::ServiceError::from)?
-    {
-        return Ok(d);
-    }
-    for filter in [
+    let key = key.trim();
+    let filter = if let Some(udid) = key.strip_prefix("udid:") {
         DeviceFilter {
-            udid: Some(key.to_owned()),
+            udid: Some(udid.to_owned()),
             ..Default::default()
-        },
+        }
+    } else if let Some(serial) = key.strip_prefix("serial:") {
         DeviceFilter {
-            serial_number: Some(key.to_owned()),
+            serial_number: Some(serial.to_owned()),
             ..Default::default()
-        },
-    ] {
-        let page = state
+        }
+    } else {
+        if uuid::Uuid::parse_str(key).is_err() {
+            return Err(ApiError::bad_request(format!(
+                "{key:?} is not a device id; name a device by its id, udid:<UDID> or serial:<serial number>"
+            )));
+        }
+        return state
             .store
-            .devices(&DeviceFilter {
-                limit: Some(2),
-                ..filter
-            })
+            .device(key)
             .await
-            .map_err(crate::services::ServiceError::from)?;
-        match page.items.len() {
-            1 => return Ok(page.items.into_iter().next().expect("one item")),
-            0 => continue,
-            _ => {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::CONFLICT,
-                    format!("{key:?} matches several devices; use the device id"),
-                ))
-            }
+            .map_err(crate::services::ServiceError::from)?
+            .ok_or_else(|| ApiError::not_found(format!("device {key} not found")));
+    };
+    let page = state
+        .store
+        .devices(&DeviceFilter {
+            limit: Some(10),
+            ..filter
+        })
+        .await
+        .map_err(crate::services::ServiceError::from)?;
+    match page.items.len() {
+        0 => Err(ApiError::not_found(format!("no device matches {key}"))),
+        1 => Ok(page.items.into_iter().next().expect("one item")),
+        _ => {
+            let candidates: Vec<String> = page
+                .items
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} (UDID {}, serial {})",
+                        d.id,
+                        d.udid.as_deref().unwrap_or("-"),
+                        d.serial_number.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect();
+            Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                format!(
+                    "{key} matches {} devices; use the device id: {}",
+                    page.total.max(page.items.len() as u64),
+                    candidates.join("; ")
+                ),
+            ))
         }
     }
-    Err(ApiError::not_found(format!("device {key} not found")))
 }
 
 async fn list(
@@ -142,10 +171,18 @@ async fn lock(
     state: web::Data<AppState>,
     admin: Admin,
     id: web::Path<String>,
-    body: Option<web::Json<LockRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // The body is optional, but one that is there must be a valid request: an
+    // `Option<Json<_>>` takes a malformed body for no body, and the device would be
+    // locked without the message the admin meant it to show.
+    let body: LockRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LockRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
     let device = resolve(&state, &id).await?;
-    let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let spec = CommandSpec::DeviceLock {
         message: body.message,
         phone_number: body.phone_number,
@@ -183,4 +220,41 @@ async fn wipe(
         .wipe(&admin.0, &device.id, body.confirm.as_deref(), spec)
         .await?;
     Ok(HttpResponse::Accepted().json(queued))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReenrollmentRequest {
+    /// Keep the device's open commands across the re-enrollment (default: cancel).
+    #[serde(default)]
+    keep_queue: bool,
+    /// How long the approval waits for the device (default 24, at most 168).
+    hours: Option<u32>,
+}
+
+/// Approves a re-enrollment with a new certificate for a device that is still
+/// enrolled (its new Authenticate is otherwise held).
+async fn approve_reenrollment(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // Optional body, but a malformed one is refused rather than taken for none.
+    let body: ReenrollmentRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReenrollmentRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let device = resolve(&state, &id).await?;
+    let until = state
+        .reenrollment
+        .approve(&admin.0, &device.id, body.keep_queue, body.hours)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "device_id": device.id,
+        "approved_until": until,
+        "keep_queue": body.keep_queue,
+    })))
 }

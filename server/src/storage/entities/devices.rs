@@ -40,6 +40,10 @@ pub struct Model {
     pub enrollment_id: Option<String>,
     pub assigned_user: Option<String>,
     pub assigned_group: Option<String>,
+    pub released_at: Option<DateTimeUtc>,
+    pub reenrollment_approved_until: Option<DateTimeUtc>,
+    pub reenrollment_keep_queue: bool,
+    pub reported_serial_number: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

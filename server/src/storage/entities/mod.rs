@@ -6,6 +6,7 @@ pub mod commands;
 pub mod devices;
 pub mod enrollments;
 pub mod events;
+pub mod identity_bindings;
 pub mod issued_certificates;
 pub mod pki_objects;
 pub mod push_attempts;

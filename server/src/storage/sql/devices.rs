@@ -3,13 +3,52 @@
 use super::queue::cancel_open;
 use super::*;
 use crate::domain::Platform;
-use crate::storage::entities::{devices, user_channels};
+use crate::storage::entities::{devices, identity_bindings, issued_certificates, user_channels};
 use crate::storage::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
+
+/// Records that `fingerprint` speaks for `device_id`. The primary key on the
+/// fingerprint makes a concurrent second binding of the same certificate fail.
+pub(super) async fn bind(
+    txn: &sea_orm::DatabaseTransaction,
+    fingerprint: &str,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    identity_bindings::ActiveModel {
+        fingerprint: Set(fingerprint.to_owned()),
+        device_id: Set(device_id.to_owned()),
+        bound_at: Set(now),
+        retired_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// Ends a certificate's binding for good, and revokes it if our CA issued it.
+pub(super) async fn retire(
+    txn: &sea_orm::DatabaseTransaction,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    identity_bindings::Entity::update_many()
+        .col_expr(identity_bindings::Column::RetiredAt, Expr::value(now))
+        .filter(identity_bindings::Column::Fingerprint.eq(fingerprint))
+        .exec(txn)
+        .await?;
+    issued_certificates::Entity::update_many()
+        .col_expr(issued_certificates::Column::RevokedAt, Expr::value(now))
+        .filter(issued_certificates::Column::Fingerprint.eq(fingerprint))
+        .filter(issued_certificates::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
 
 fn device_from_row(m: devices::Model) -> Device {
     Device {
@@ -23,6 +62,7 @@ fn device_from_row(m: devices::Model) -> Device {
         id: m.id,
         udid: m.udid,
         serial_number: m.serial_number,
+        reported_serial_number: m.reported_serial_number,
         imei: m.imei,
         model: m.model,
         model_name: m.model_name,
@@ -97,6 +137,10 @@ fn new_device_row(
         enrollment_id: Set(None),
         assigned_user: Set(None),
         assigned_group: Set(None),
+        released_at: Set(None),
+        reenrollment_approved_until: Set(None),
+        reenrollment_keep_queue: Set(false),
+        reported_serial_number: Set(None),
     }
 }
 
@@ -126,72 +170,160 @@ impl DeviceStore for SqlStore {
         ))
     }
 
-    async fn authenticate(&self, record: AuthenticateRecord) -> StoreResult<AuthenticateOutcome> {
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
+    async fn authenticate(
+        &self,
+        record: AuthenticateRecord,
+        rules: BindingRules,
+    ) -> StoreResult<Result<AuthenticateOutcome, BindingRefusal>> {
+        let now = rules.now;
+        let fingerprint = record.identity_fingerprint.clone();
+        let txn = self.begin_write().await?;
+        let binding = identity_bindings::Entity::find_by_id(fingerprint.as_str())
+            .one(&txn)
+            .await?;
         let existing = devices::Entity::find()
             .filter(devices::Column::Udid.eq(record.udid.as_str()))
             .one(&txn)
             .await?;
-        let outcome = match existing {
-            Some(row) => {
-                let previous_fingerprint = row.identity_fingerprint.clone();
-                let device_id = row.id.clone();
-                let mut active: devices::ActiveModel = row.into();
-                macro_rules! refresh {
-                    ($($field:ident),*) => {$(
-                        if record.$field.is_some() { active.$field = Set(record.$field.clone()); }
-                    )*};
-                }
-                refresh!(
-                    serial_number,
-                    imei,
-                    model,
-                    model_name,
-                    product_name,
-                    os_version,
-                    build_version,
-                    device_name,
-                    topic
-                );
-                active.os_family = Set(record.os_family.clone());
-                active.identity_fingerprint = Set(Some(record.identity_fingerprint.clone()));
-                active.identity_subject = Set(Some(record.identity_subject.clone()));
-                active.identity_not_after = Set(Some(record.identity_not_after.clone()));
-                // A new enrollment: the old push token is void until TokenUpdate.
-                active.push_token = Set(None);
-                active.push_magic = Set(None);
-                active.enrolled = Set(false);
-                active.last_seen_at = Set(Some(now));
-                active.updated_at = Set(now);
-                active.update(&txn).await?;
-                let cancelled_commands = cancel_open(&txn, &device_id, now).await?;
-                AuthenticateOutcome {
-                    device_id,
-                    was_known: true,
-                    previous_fingerprint,
-                    cancelled_commands,
-                }
+        // The certificate's own history first: it speaks for one device, ever.
+        if let Some(b) = &binding {
+            if b.retired_at.is_some() {
+                return Ok(Err(BindingRefusal::Retired {
+                    device_id: b.device_id.clone(),
+                }));
             }
-            None => {
-                let row = new_device_row(record, now, false);
-                let device_id = row.id.clone().unwrap();
-                row.insert(&txn).await?;
-                AuthenticateOutcome {
-                    device_id,
-                    was_known: false,
-                    previous_fingerprint: None,
-                    cancelled_commands: 0,
-                }
+            if existing.as_ref().map(|d| d.id.as_str()) != Some(b.device_id.as_str()) {
+                return Ok(Err(BindingRefusal::BoundToAnotherDevice {
+                    device_id: b.device_id.clone(),
+                }));
             }
+        }
+        let Some(row) = existing else {
+            let row = new_device_row(record, now, false);
+            let device_id = row.id.clone().unwrap();
+            row.insert(&txn).await?;
+            bind(&txn, &fingerprint, &device_id, now).await?;
+            txn.commit().await?;
+            return Ok(Ok(AuthenticateOutcome {
+                device_id,
+                was_known: false,
+                rebound_from: None,
+                approved: false,
+                cancelled_commands: 0,
+            }));
+        };
+        let device_id = row.id.clone();
+        let same_certificate = row.identity_fingerprint.as_deref() == Some(fingerprint.as_str());
+        let approved = row
+            .reenrollment_approved_until
+            .is_some_and(|until| until > now);
+        let released = row.released_at.is_some();
+        if !same_certificate && !(approved || (released && rules.rebind_released)) {
+            return Ok(Err(BindingRefusal::DeviceHeld {
+                device_id,
+                current_fingerprint: row.identity_fingerprint,
+            }));
+        }
+        let keep_queue = !same_certificate && approved && row.reenrollment_keep_queue;
+        let previous = row.identity_fingerprint.clone();
+        let mut active: devices::ActiveModel = row.into();
+        macro_rules! refresh {
+            ($($field:ident),*) => {$(
+                if record.$field.is_some() { active.$field = Set(record.$field.clone()); }
+            )*};
+        }
+        refresh!(
+            serial_number,
+            imei,
+            model,
+            model_name,
+            product_name,
+            os_version,
+            build_version,
+            device_name,
+            topic
+        );
+        active.os_family = Set(record.os_family.clone());
+        active.identity_fingerprint = Set(Some(fingerprint.clone()));
+        active.identity_subject = Set(Some(record.identity_subject.clone()));
+        active.identity_not_after = Set(Some(record.identity_not_after.clone()));
+        // A new enrollment: the old push token is void until TokenUpdate.
+        active.push_token = Set(None);
+        active.push_magic = Set(None);
+        active.enrolled = Set(false);
+        active.last_seen_at = Set(Some(now));
+        active.updated_at = Set(now);
+        let mut rebound_from = None;
+        if !same_certificate {
+            // Secrets escrowed by the previous holder of this record never reach the
+            // new certificate: the device escrows its own again at TokenUpdate.
+            active.unlock_token = Set(None);
+            active.bootstrap_token = Set(None);
+            active.released_at = Set(None);
+            active.reenrollment_approved_until = Set(None);
+            active.reenrollment_keep_queue = Set(false);
+            if let Some(old) = &previous {
+                retire(&txn, old, now).await?;
+            }
+            rebound_from = previous;
+        }
+        active.update(&txn).await?;
+        if binding.is_none() {
+            bind(&txn, &fingerprint, &device_id, now).await?;
+        }
+        let cancelled_commands = if keep_queue {
+            0
+        } else {
+            cancel_open(&txn, &device_id, now).await?
         };
         txn.commit().await?;
-        Ok(outcome)
+        Ok(Ok(AuthenticateOutcome {
+            device_id,
+            was_known: true,
+            rebound_from,
+            approved: approved && !same_certificate,
+            cancelled_commands,
+        }))
+    }
+
+    async fn release_device(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        devices::Entity::update_many()
+            .col_expr(devices::Column::ReleasedAt, Expr::value(at))
+            .filter(devices::Column::Id.eq(device_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn approve_reenrollment(
+        &self,
+        device_id: &str,
+        until: DateTime<Utc>,
+        keep_queue: bool,
+    ) -> StoreResult<()> {
+        let done = devices::Entity::update_many()
+            .col_expr(
+                devices::Column::ReenrollmentApprovedUntil,
+                Expr::value(until),
+            )
+            .col_expr(
+                devices::Column::ReenrollmentKeepQueue,
+                Expr::value(keep_queue),
+            )
+            .filter(devices::Column::Id.eq(device_id))
+            .exec(&self.db)
+            .await?;
+        if done.rows_affected == 0 {
+            return Err(StoreError::NotFound(format!(
+                "device {device_id} not found"
+            )));
+        }
+        Ok(())
     }
 
     async fn token_update(&self, device_id: &str, record: TokenUpdateRecord) -> StoreResult<bool> {
         let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = devices::Entity::find_by_id(device_id)
             .one(&txn)
             .await?
@@ -263,7 +395,7 @@ impl DeviceStore for SqlStore {
 
     async fn check_out(&self, device_id: &str) -> StoreResult<u64> {
         let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         devices::Entity::update_many()
             .col_expr(devices::Column::Enrolled, Expr::value(false))
             .col_expr(devices::Column::UnenrolledAt, Expr::value(now))
@@ -284,6 +416,8 @@ impl DeviceStore for SqlStore {
                 Expr::value(Option::<Vec<u8>>::None),
             )
             .col_expr(devices::Column::UpdatedAt, Expr::value(now))
+            // A device that removed its MDM profile may come back with a new identity.
+            .col_expr(devices::Column::ReleasedAt, Expr::value(now))
             .filter(devices::Column::Id.eq(device_id))
             .exec(&txn)
             .await?;
@@ -372,6 +506,7 @@ impl DeviceStore for SqlStore {
         }
         set_if!(os_version => OsVersion, build_version => BuildVersion, product_name => ProductName,
             model => Model, model_name => ModelName, serial_number => SerialNumber,
+            serial_number => ReportedSerialNumber,
             device_name => DeviceName, hardware_encrypted => HardwareEncrypted,
             passcode_present => PasscodePresent, passcode_compliant => PasscodeCompliant);
         if let Some(profiles) = &facts.installed_profiles {
@@ -461,11 +596,22 @@ impl DeviceStore for SqlStore {
     ) -> StoreResult<Vec<String>> {
         let now = Utc::now();
         let mut ids = Vec::with_capacity(records.len());
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut batch = Vec::with_capacity(INSERT_BATCH);
+        let mut bindings = Vec::with_capacity(records.len());
         for record in records {
             let row = new_device_row(record, now, true);
             ids.push(row.id.clone().unwrap());
+            bindings.push(identity_bindings::ActiveModel {
+                fingerprint: Set(row
+                    .identity_fingerprint
+                    .clone()
+                    .unwrap()
+                    .unwrap_or_default()),
+                device_id: row.id.clone(),
+                bound_at: Set(now),
+                retired_at: Set(None),
+            });
             batch.push(row);
             if batch.len() == INSERT_BATCH / 2 {
                 devices::Entity::insert_many(std::mem::take(&mut batch))
@@ -475,6 +621,12 @@ impl DeviceStore for SqlStore {
         }
         if !batch.is_empty() {
             devices::Entity::insert_many(batch).exec(&txn).await?;
+        }
+        while !bindings.is_empty() {
+            let rest = bindings.split_off(bindings.len().min(INSERT_BATCH));
+            identity_bindings::Entity::insert_many(std::mem::replace(&mut bindings, rest))
+                .exec(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok(ids)

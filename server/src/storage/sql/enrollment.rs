@@ -10,7 +10,7 @@ use crate::storage::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 
 fn enrollment_from_row(m: enrollments::Model) -> (Enrollment, Vec<u8>) {
@@ -193,7 +193,7 @@ impl EnrollmentStore for SqlStore {
         issued: IssuedCertificate,
         now: DateTime<Utc>,
     ) -> StoreResult<Result<Enrollment, ChallengeRefusal>> {
-        let txn = self.connection().begin().await?;
+        let txn = self.begin_write().await?;
         let (challenge, enrollment) = match check(&txn, challenge_hash, now).await? {
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
@@ -252,7 +252,7 @@ impl EnrollmentStore for SqlStore {
     }
 
     async fn record_renewal(&self, issued: IssuedCertificate) -> StoreResult<Option<String>> {
-        let txn = self.connection().begin().await?;
+        let txn = self.begin_write().await?;
         let old = issued.renewed_from.clone().unwrap_or_default();
         let device: Option<devices::Model> = devices::Entity::find()
             .filter(devices::Column::IdentityFingerprint.eq(old.as_str()))
@@ -288,6 +288,10 @@ impl EnrollmentStore for SqlStore {
                 .filter(devices::Column::Id.eq(id.as_str()))
                 .exec(&txn)
                 .await?;
+            // The device now speaks with the new certificate only; the old one is
+            // retired (and revoked) so it can neither renew again nor enroll anything.
+            super::devices::retire(&txn, &old, Utc::now()).await?;
+            super::devices::bind(&txn, &issued.fingerprint, id, Utc::now()).await?;
         }
         txn.commit().await?;
         Ok(device_id)
@@ -299,7 +303,7 @@ impl EnrollmentStore for SqlStore {
         fingerprint: &str,
         enrollment: &Enrollment,
     ) -> StoreResult<()> {
-        let txn = self.connection().begin().await?;
+        let txn = self.begin_write().await?;
         devices::Entity::update_many()
             .col_expr(
                 devices::Column::EnrollmentId,

@@ -4,13 +4,17 @@
 mod devices;
 mod enrollment;
 mod events;
+pub(super) mod outage;
 mod push;
 mod queue;
 mod tokens;
 
 use super::StoreError;
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    TransactionTrait,
+};
 use std::time::Duration;
 
 /// Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter
@@ -20,6 +24,14 @@ const INSERT_BATCH: usize = 500;
 const LOOKUP_BATCH: usize = 1000;
 /// last_seen_at is refreshed at most this often, so an Idle poll does not always write.
 const TOUCH_INTERVAL_SECS: i64 = 30;
+/// How long a request waits for a database connection (PostgreSQL: the time to
+/// (re)connect included) before it gives up with a 503: a database that is down
+/// must not hold requests until the client's own timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an SQLite writer waits for the write lock. Longer than any write the
+/// server makes itself (the largest, a 100,000-device fan-out, inserts in about 3 s),
+/// so only a stuck or foreign lock holder turns into a 503.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -34,15 +46,17 @@ impl SqlStore {
         options
             .max_connections(if sqlite { 8 } else { 32 })
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false);
         if sqlite {
             // WAL lets readers run beside the single writer; the busy timeout makes
-            // writers wait their turn instead of failing under load.
+            // writers wait their turn instead of failing under load, and bounds the
+            // wait (then SQLITE_BUSY, a 503) when something else holds the lock.
             options.map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(30))
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
                     .create_if_missing(true)
             });
@@ -50,6 +64,21 @@ impl SqlStore {
         let db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
         Ok(SqlStore { db })
+    }
+
+    /// Begins a transaction that is going to write. On SQLite it takes the write lock
+    /// at once: a deferred transaction that reads first and writes later fails with
+    /// SQLITE_BUSY_SNAPSHOT, without waiting, whenever another connection committed
+    /// in between (concurrent enrollments do); one that holds the lock from the
+    /// start waits its turn under the busy timeout instead. PostgreSQL needs nothing.
+    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+        let txn = self.db.begin().await?;
+        if self.backend() == DbBackend::Sqlite {
+            // Any write statement takes the lock, even one that changes no row.
+            txn.execute_unprepared("UPDATE seaql_migrations SET version = version WHERE 0")
+                .await?;
+        }
+        Ok(txn)
     }
 
     pub fn backend(&self) -> DbBackend {

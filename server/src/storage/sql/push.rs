@@ -7,7 +7,7 @@ use crate::storage::*;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    Set,
 };
 
 const BATCH: usize = 500;
@@ -39,7 +39,7 @@ impl PushStore for SqlStore {
     }
 
     async fn replace_push_certificate(&self, row: PushCertificateRow) -> StoreResult<()> {
-        let txn = self.connection().begin().await?;
+        let txn = self.begin_write().await?;
         push_certificates::Entity::update_many()
             .col_expr(
                 push_certificates::Column::ReplacedAt,
@@ -102,7 +102,7 @@ impl PushStore for SqlStore {
         if attempts.is_empty() {
             return Ok(());
         }
-        let txn = self.connection().begin().await?;
+        let txn = self.begin_write().await?;
         let latest = attempts
             .iter()
             .map(|a| a.attempted_at)

@@ -65,7 +65,7 @@ pub(super) async fn cancel_open<C: ConnectionTrait>(
 
 #[async_trait]
 impl CommandQueue for SqlStore {
-    async fn enqueue(&self, new: Vec<NewCommand>) -> StoreResult<()> {
+    async fn enqueue(&self, new: Vec<NewCommand>, events: Vec<NewEvent>) -> StoreResult<()> {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         let mut batch = Vec::with_capacity(INSERT_BATCH);
@@ -98,6 +98,9 @@ impl CommandQueue for SqlStore {
         }
         if !batch.is_empty() {
             commands::Entity::insert_many(batch).exec(&txn).await?;
+        }
+        for event in events {
+            super::events::insert_event(&txn, event).await?;
         }
         txn.commit().await?;
         Ok(())
