@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// re-enrollment, or `refuse` it outright. [default: hold]
     #[arg(long, env = "MDM_REENROLLMENT")]
     pub reenrollment: Option<String>,
+    /// Days before its expiry that a device certificate may be renewed over SCEP.
+    /// [default: 60]
+    #[arg(long, env = "MDM_RENEWAL_WINDOW_DAYS")]
+    pub renewal_window_days: Option<i64>,
     /// File holding the 32-byte master key (base64) that encrypts secrets at rest.
     /// Created with mode 0600 on first start. [default: <data-dir>/master.key]
     #[arg(long, env = "MDM_MASTER_KEY_FILE")]
@@ -135,6 +139,11 @@ pub struct ServeArgs {
     /// The window of --enroll-max-failures, in seconds. [default: 600]
     #[arg(long, env = "MDM_ENROLL_FAILURE_WINDOW_SECS")]
     pub enroll_failure_window_secs: Option<u64>,
+    /// Failed admin API authentications (wrong, revoked or missing bearer token) one
+    /// address may make per 10 minutes before its admin API calls get 429.
+    /// 0 turns it off. [default: 10]
+    #[arg(long, env = "MDM_ADMIN_MAX_FAILURES")]
+    pub admin_max_failures: Option<u32>,
     /// Count clients by the last address in X-Forwarded-For (only behind a proxy that
     /// appends the client's address to it), not by the TCP peer.
     #[arg(long, env = "MDM_TRUST_FORWARDED_FOR")]
@@ -175,6 +184,7 @@ struct FileConfig {
     android_agent_checksum: Option<String>,
     trust_client_cert_header: Option<bool>,
     reenrollment: Option<String>,
+    renewal_window_days: Option<i64>,
     master_key_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     max_api_body_bytes: Option<usize>,
@@ -195,6 +205,7 @@ struct FileConfig {
     enroll_rate_per_address: Option<u32>,
     enroll_max_failures: Option<u32>,
     enroll_failure_window_secs: Option<u64>,
+    admin_max_failures: Option<u32>,
     trust_forwarded_for: Option<bool>,
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
@@ -217,6 +228,7 @@ pub struct ServeConfig {
     pub android_agent: Option<enrollment::android::AgentConfig>,
     pub trust_client_cert_header: bool,
     pub reenrollment: crate::services::reenrollment::ReenrollmentPolicy,
+    pub renewal_window: chrono::Duration,
     pub master_key_file: PathBuf,
     pub max_body_bytes: usize,
     pub max_api_body_bytes: usize,
@@ -444,6 +456,11 @@ impl ServeArgs {
             trust_client_cert_header: self.trust_client_cert_header
                 || file.trust_client_cert_header.unwrap_or(false),
             reenrollment,
+            renewal_window: days(
+                self.renewal_window_days.or(file.renewal_window_days),
+                "renewal_window_days",
+                60,
+            )?,
             max_body_bytes,
             max_api_body_bytes,
             command_ttl: days(
@@ -525,6 +542,11 @@ impl ServeArgs {
                 d.enroll_failure_window,
                 1,
             )?,
+            admin_max_failures: self
+                .admin_max_failures
+                .or(file.admin_max_failures)
+                .unwrap_or(d.admin_max_failures),
+            admin_failure_window: d.admin_failure_window,
             trust_forwarded_for: self.trust_forwarded_for
                 || file.trust_forwarded_for.unwrap_or(false),
             header_timeout: secs(

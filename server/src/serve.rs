@@ -19,12 +19,9 @@ use std::sync::Arc;
 /// Opens (and migrates) the database the configuration names.
 pub async fn open_store(config: &ServeConfig) -> anyhow::Result<SqlStore> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create data folder {}: {e}",
-                config.data_dir.display()
-            )
-        })?;
+        crate::keys::private_data_dir(&config.data_dir)?;
+        // Before SQLite opens it: SQLite would create it (and its -wal, -shm) 0644.
+        crate::keys::private_sqlite_file(&config.database_url)?;
     }
     SqlStore::connect(&config.database_url)
         .await
@@ -32,12 +29,7 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<SqlStore> {
 }
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create data folder {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    crate::keys::private_data_dir(&config.data_dir)?;
     let sealer = crate::keys::load_master_key(&config.master_key_file)?;
     let store: Arc<dyn Storage> = Arc::new(open_store(&config).await?);
     let pki = Arc::new(
@@ -62,6 +54,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     let device_ca = DeviceCa::from_certs(trusted).map_err(|e| anyhow::anyhow!("device CA: {e}"))?;
     let env_token = std::env::var("MDM_ADMIN_TOKEN").ok();
+    crate::services::tokens::check_env_token(env_token.as_deref()).map_err(anyhow::Error::msg)?;
     let mut apns = config.apns.clone();
     if let Some(path) = &config.apns_ca_cert {
         apns.extra_ca_pem = Some(
@@ -101,6 +94,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         store.clone(),
         pki.clone(),
         config.organization.clone(),
+        config.renewal_window,
     );
     let state = web::Data::new(AppState {
         enrollments,
@@ -141,7 +135,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             .app_data(limits.clone())
             // Wrapped inside the logger, so that refusals are logged too.
             .wrap(actix_web::middleware::from_fn(http::limits::guard))
-            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms"))
+            // %r would log enrollment tokens and SCEP challenges: the request line is
+            // written redacted (http/redact.rs).
+            .wrap(
+                actix_web::middleware::Logger::new("%a \"%{request}xi\" %s %b %Dms")
+                    .custom_request_replace("request", http::redact::request_line),
+            )
             .configure(|cfg| http::configure(cfg, body_limits))
     })
     .workers(config.workers)

@@ -17,7 +17,13 @@ async fn server(backend: Backend) -> TestServer {
         backend,
         ServerOptions {
             with_device_ca: false,
-            extra_args: vec!["--organization".into(), "Town Hall".into()],
+            // Renewal is allowed from the first day, so the tests can renew at once.
+            extra_args: vec![
+                "--organization".into(),
+                "Town Hall".into(),
+                "--renewal-window-days".into(),
+                "366".into(),
+            ],
             ..Default::default()
         },
     )
@@ -239,7 +245,10 @@ async fn scep_refuses_bad_requests_and_issues_nothing(backend: Backend) {
         1,
         "no failure issued a certificate"
     );
-    assert!(server.events("scep.refused").await.len() >= 5);
+    // Only refusals tied to an enrollment's challenge are events (the weak key, the
+    // challenge used twice); the anonymous ones are counted in the metrics.
+    assert_eq!(server.events("scep.refused").await.len(), 2);
+    assert!(server.get("/metrics").await["scep_refused"].as_u64().unwrap() >= 7);
 }
 
 async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
@@ -252,23 +261,39 @@ async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
     .await;
     let url = local(&server, once["url"].as_str().unwrap());
     let stale = fetch_profile(&url).await; // a second profile downloaded before the first enrolls
-    enroll_iphone(&server.base_url, &url).await;
-    let resp = reqwest::get(&url).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::GONE);
-    assert!(resp.text().await.unwrap().contains("limit"));
-    match scep_request(
+    let (first, _) = enroll_iphone(&server.base_url, &url).await;
+    // Uses count devices, not certificates: the second profile's challenge still gets
+    // a certificate while no device has enrolled ...
+    let second_key = rsa_key();
+    let second_cert = match scep_request(
         &server.base_url,
         &stale.root_ca,
-        &rsa_key(),
+        &second_key,
         "x",
         Some(&stale.challenge),
         None,
     )
     .await
     {
-        ScepResult::Refused(_) => {}
-        ScepResult::Issued(_) => panic!("a used-up enrollment issued a certificate"),
-    }
+        ScepResult::Issued(cert) => cert,
+        ScepResult::Refused(fail) => panic!("refused before any device enrolled: {fail:?}"),
+    };
+    first.enroll().await;
+    // ... but once one device has enrolled, that certificate enrolls nothing.
+    let second = mdm_tests::simulator::SimDevice::with_identity(
+        &server.base_url,
+        uuid::Uuid::new_v4().to_string().to_uppercase(),
+        second_key,
+        second_cert,
+        "iPhone15,2",
+        "iOS",
+    );
+    let reply = second.authenticate().await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert_eq!(server.get("/devices").await["total"], 1);
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::GONE);
+    assert!(resp.text().await.unwrap().contains("limit"));
     assert_eq!(
         server
             .get(&format!("/enrollments/{}", once["id"].as_str().unwrap()))
@@ -280,6 +305,9 @@ async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
     let revoked = create(&server, json!({ "platform": "apple", "name": "Lost QR" })).await;
     let url = local(&server, revoked["url"].as_str().unwrap());
     let before = fetch_profile(&url).await;
+    let (enrolled, profile) = enroll_iphone(&server.base_url, &url).await;
+    enrolled.enroll().await;
+    let (issued_only, _) = enroll_iphone(&server.base_url, &url).await;
     let (code, body) = server
         .api(
             "DELETE",
@@ -300,6 +328,23 @@ async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {
             "x",
             Some(&before.challenge),
             None
+        )
+        .await,
+        ScepResult::Refused(_)
+    ));
+    // A certificate issued before the revocation enrolls nothing, and the devices
+    // of a revoked enrollment renew nothing.
+    let reply = issued_only.authenticate().await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert!(reply.text().contains("revoked"), "{}", reply.text());
+    assert!(matches!(
+        scep_request(
+            &server.base_url,
+            &profile.root_ca,
+            &rsa_key(),
+            "renewal",
+            None,
+            Some((&enrolled.cert, &enrolled.key)),
         )
         .await,
         ScepResult::Refused(_)
@@ -430,6 +475,35 @@ async fn renewal_keeps_the_device_record(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "the old one no longer does"
     );
+
+    // Renewal happens once: the certificate it replaced renews nothing more.
+    assert!(matches!(
+        scep_request(
+            &server.base_url,
+            &profile.root_ca,
+            &rsa_key(),
+            "again",
+            None,
+            Some((&device.cert, &device.key)),
+        )
+        .await,
+        ScepResult::Refused(FailInfo::BadCertId)
+    ));
+    // A device that checked out renews nothing either.
+    assert_eq!(renewed_device.check_out().await.status, StatusCode::OK);
+    assert!(matches!(
+        scep_request(
+            &server.base_url,
+            &profile.root_ca,
+            &rsa_key(),
+            "after-checkout",
+            None,
+            Some((&renewed_device.cert, &renewed_device.key)),
+        )
+        .await,
+        ScepResult::Refused(FailInfo::BadCertId)
+    ));
+    assert_eq!(server.events("device.identity_renewed").await.len(), 1);
 
     // A renewal signed by a certificate of another CA is refused.
     let stranger = TestCa::new("Stranger");

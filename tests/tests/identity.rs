@@ -301,7 +301,10 @@ async fn authenticate_with_a_victims_udid_is_refused(backend: Backend) {
     for field in ["identity_fingerprint", "push_token", "has_unlock_token", "enrolled"] {
         assert_eq!(after[field], before[field], "{field} changed");
     }
-    assert_eq!(server.command(lock["uuid"].as_str().unwrap()).await["status"], "pending");
+    assert_eq!(
+        server.command(lock["command_uuid"].as_str().unwrap()).await["status"],
+        "pending"
+    );
     let refused = server.events("security.identity_takeover_refused").await;
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0]["severity"], 3);
@@ -439,6 +442,28 @@ async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
     assert_eq!(rebound.len(), 1);
     assert_eq!(rebound[0]["severity"], 3);
     assert_eq!(rebound[0]["data"]["approved_by_admin"], false);
+    // A certificate a year from expiry is outside the default 60-day renewal window.
+    let ca = openssl::x509::X509::from_der(
+        &reqwest::get(server.url("/scep?operation=GetCACert"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(matches!(
+        mdm_tests::enroll::scep_request(
+            &server.base_url,
+            &ca,
+            &mdm_tests::enroll::rsa_key(),
+            "early",
+            None,
+            Some((&again.cert, &again.key)),
+        )
+        .await,
+        mdm_tests::enroll::ScepResult::Refused(enrollment::scep::FailInfo::BadTime)
+    ));
     // The old certificate is revoked in the CA's records and can never bind again.
     use sea_orm::{ConnectionTrait, Statement};
     let store = server.store().await;

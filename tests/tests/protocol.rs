@@ -360,7 +360,7 @@ async fn re_enrollment_resets_token_and_queue(backend: Backend) {
     let events = server.events("security.reenrollment_held").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["severity"], 3);
-    assert_eq!(server.command(&stale).await["status"], "queued");
+    assert_eq!(server.command(&stale).await["status"], "pending");
     assert!(again.token_update().await.status.is_client_error());
 
     let (code, body) = server

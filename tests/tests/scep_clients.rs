@@ -46,6 +46,8 @@ async fn setup(backend: Backend) -> (TestServer, X509) {
         backend,
         ServerOptions {
             with_device_ca: false,
+            // The clients renew right after enrolling: the window spans the whole year.
+            extra_args: vec!["--renewal-window-days".into(), "366".into()],
             ..Default::default()
         },
     )
@@ -84,6 +86,22 @@ fn issued_by(ca: &X509, cert: &X509) -> bool {
     cert.verify(&ca.public_key().unwrap()).unwrap_or(false)
 }
 
+/// Enrolls an MDM device with the key and certificate a client left in `dir`: only
+/// the current certificate of an enrolled device may renew.
+async fn enroll_with(server: &TestServer, dir: &Path) {
+    let key = openssl::pkey::PKey::private_key_from_pem(&std::fs::read(dir.join("key.pem")).unwrap())
+        .unwrap();
+    let device = mdm_tests::simulator::SimDevice::with_identity(
+        &server.base_url,
+        uuid::Uuid::new_v4().to_string().to_uppercase(),
+        key,
+        read_cert(&dir.join("cert.pem")),
+        "iPhone15,2",
+        "iOS",
+    );
+    device.enroll().await;
+}
+
 async fn scepclient_enrolls_and_renews(backend: Backend) {
     const TEST: &str = "scepclient_enrolls_and_renews";
     if !tool("scepclient") {
@@ -115,7 +133,9 @@ async fn scepclient_enrolls_and_renews(backend: Backend) {
     let first = read_cert(&dir.0.join("cert.pem"));
     assert!(issued_by(&ca, &first), "issued by the built-in device CA");
 
-    // Again with cert.pem present: a RenewalReq signed by the first certificate.
+    // Again with cert.pem present: a RenewalReq signed by the first certificate, once
+    // that certificate speaks for an enrolled device.
+    enroll_with(&server, &dir.0).await;
     let out = scepclient(&dir.0, &good);
     assert!(out.status.success(), "scepclient renewal failed");
     let renewed = read_cert(&dir.0.join("cert.pem"));
@@ -154,13 +174,13 @@ async fn certmonger_enrolls_and_rekeys(backend: Backend) {
     }
     let good = challenge(&server).await;
     // certmonger keeps the CA it is given with -N as the root it trusts for replies.
-    let script = format!(
+    // Two runs of the daemon on the same state: enroll, then (after the certificate's
+    // device has enrolled with the MDM, as only such a certificate renews) rekey.
+    let enroll = format!(
         "set -e\n\
          getcert add-scep-ca -s -c TownHall -u {url} -N {ca}\n\
          getcert request -s -c TownHall -I mdm -f {cert} -k {key} -N CN=certmonger-device -L {challenge} -w -v\n\
-         cp {cert} {first}\n\
-         getcert rekey -s -i mdm -w -v\n\
-         getcert list -s\n",
+         cp {cert} {first}\n",
         url = server.url("/scep"),
         ca = path("ca.pem"),
         cert = path("cert.pem"),
@@ -168,24 +188,31 @@ async fn certmonger_enrolls_and_rekeys(backend: Backend) {
         first = path("first.pem"),
         challenge = good,
     );
-    std::fs::write(path("enroll.sh"), script).unwrap();
-    let out = run(Command::new("timeout")
-        .args([
-            "180",
-            "dbus-run-session",
-            "--",
-            "certmonger",
-            "-s",
-            "-n",
-            "-c",
-        ])
-        .arg(format!("sh {}", path("enroll.sh")))
-        .env("HOME", &dir.0)
-        .env("CERTMONGER_CONFIG_DIR", &dir.0)
-        .env("CERTMONGER_REQUESTS_DIR", path("requests"))
-        .env("CERTMONGER_CAS_DIR", path("cas"))
-        .env("CERTMONGER_LOCAL_CA_DIR", path("local"))
-        .env("CERTMONGER_TMPDIR", path("tmp")));
+    let rekey = "set -e\ngetcert rekey -s -i mdm -w -v\ngetcert list -s\n".to_owned();
+    let daemon = |script: &str, name: &str| {
+        std::fs::write(path(name), script).unwrap();
+        run(Command::new("timeout")
+            .args([
+                "180",
+                "dbus-run-session",
+                "--",
+                "certmonger",
+                "-s",
+                "-n",
+                "-c",
+            ])
+            .arg(format!("sh {}", path(name)))
+            .env("HOME", &dir.0)
+            .env("CERTMONGER_CONFIG_DIR", &dir.0)
+            .env("CERTMONGER_REQUESTS_DIR", path("requests"))
+            .env("CERTMONGER_CAS_DIR", path("cas"))
+            .env("CERTMONGER_LOCAL_CA_DIR", path("local"))
+            .env("CERTMONGER_TMPDIR", path("tmp")))
+    };
+    let out = daemon(&enroll, "enroll.sh");
+    assert!(out.status.success(), "certmonger enrollment failed");
+    enroll_with(&server, &dir.0).await;
+    let out = daemon(&rekey, "rekey.sh");
     assert!(out.status.success(), "certmonger failed");
     assert!(String::from_utf8_lossy(&out.stdout).contains("status: MONITORING"));
     let first = read_cert(&dir.0.join("first.pem"));

@@ -135,7 +135,8 @@ enum DeviceCommand {
         #[arg(long, default_value_t = 100)]
         limit: u64,
     },
-    /// Show one device (by id, UDID or serial number).
+    /// Show one device (by id, serial:<SN>, udid:<UDID>, or a bare serial number or
+    /// UDID that names exactly one device).
     Show { id: String },
     /// Lock a device now.
     Lock {
@@ -320,6 +321,13 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // A weak bootstrap token is a configuration error, refused before anything starts.
+            if let Err(e) = crate::services::tokens::check_env_token(
+                std::env::var("MDM_ADMIN_TOKEN").ok().as_deref(),
+            ) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             // actix-web wants its own system; run it on a plain thread with the runtime.
             match actix_web::rt::System::new().block_on(crate::serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,17 @@ use profiles::commands::AppleOs;
 use profiles::report::{self, CommandReport, ReportStatus};
 use std::sync::Arc;
 
+/// What the server's own records say of a certificate presented at Authenticate.
+#[derive(Debug, Default)]
+struct CertificateOrigin {
+    /// Issued by our SCEP server for an enrollment that still admits devices, and not
+    /// a renewal: a real re-enrollment.
+    fresh_from_enrollment: bool,
+    enrollment_id: Option<String>,
+    /// Why the certificate's enrollment admits nothing (revoked).
+    closed: Option<String>,
+}
+
 /// What to answer a check-in with.
 #[derive(Debug, PartialEq)]
 pub enum CheckinReply {
@@ -70,7 +81,9 @@ impl AppleService {
                     return Ok(CheckinReply::Ok);
                 }
                 let unlock_token_sealed = match &t.unlock_token {
-                    Some(token) => Some(self.seal(seal_purpose::UNLOCK_TOKEN, token.as_ref())?),
+                    Some(token) => {
+                        Some(self.seal(seal_purpose::UNLOCK_TOKEN, &device.id, token.as_ref())?)
+                    }
                     None => None,
                 };
                 let first = self
@@ -119,7 +132,11 @@ impl AppleService {
             CheckinMessage::SetBootstrapToken(s) => {
                 let device = self.authorize(identity, &udid).await?;
                 let sealed = match &s.bootstrap_token {
-                    Some(token) => Some(self.seal(seal_purpose::BOOTSTRAP_TOKEN, token.as_ref())?),
+                    Some(token) => Some(self.seal(
+                        seal_purpose::BOOTSTRAP_TOKEN,
+                        &device.id,
+                        token.as_ref(),
+                    )?),
                     None => None,
                 };
                 let present = sealed.is_some();
@@ -153,7 +170,7 @@ impl AppleService {
                     })?;
                 let token = self
                     .sealer
-                    .open(seal_purpose::BOOTSTRAP_TOKEN, &sealed)
+                    .open(seal_purpose::BOOTSTRAP_TOKEN, &device.id, &sealed)
                     .map_err(|e| ServiceError::Internal(format!("bootstrap token: {e}")))?;
                 self.store
                     .record(
@@ -197,8 +214,20 @@ impl AppleService {
             .or(a.model.as_deref())
             .map(AppleOs::from_product)
             .unwrap_or(AppleOs::Unknown);
+        let origin = self.certificate_origin(&identity.fingerprint).await?;
+        if let Some(message) = origin.closed {
+            // A certificate from a revoked enrollment enrolls nothing.
+            return Err(self
+                .refuse_binding(
+                    identity,
+                    &udid,
+                    BindingRefusal::EnrollmentClosed { message },
+                )
+                .await?);
+        }
         let rules = BindingRules {
-            rebind_released: self.issued_for_enrollment(&identity.fingerprint).await?,
+            rebind_released: origin.fresh_from_enrollment,
+            enrollment_id: origin.enrollment_id,
             now: Utc::now(),
         };
         let outcome = self
@@ -239,8 +268,24 @@ impl AppleService {
             "certificate": { "fingerprint": identity.fingerprint, "subject": identity.subject },
         }));
         self.store.record(event).await?;
-        self.link_to_enrollment(&outcome.device_id, &identity.fingerprint)
-            .await?;
+        if let Some(enrollment) = &outcome.linked_enrollment {
+            self.store
+                .record(
+                    NewEvent::new(
+                        kinds::DEVICE_ENROLLMENT_LINKED,
+                        format!("device enrolled through {:?}", enrollment.name),
+                    )
+                    .device(&outcome.device_id)
+                    .data(serde_json::json!({
+                        "enrollment_id": enrollment.id,
+                        "user": enrollment.assigned_user,
+                        "group": enrollment.assigned_group,
+                        "uses": enrollment.uses,
+                        "max_uses": enrollment.max_uses,
+                    })),
+                )
+                .await?;
+        }
         if let Some(previous) = outcome.rebound_from {
             // The record now answers to another certificate: whoever holds it gets
             // this device's commands. Allowed only after a check-out, a wipe or an
@@ -268,24 +313,32 @@ impl AppleService {
         Ok(CheckinReply::Ok)
     }
 
-    /// Whether this certificate is a fresh one from our SCEP server for an enrollment
-    /// that still admits devices: what a real re-enrollment presents. A renewal, a
-    /// certificate of a revoked enrollment, or one from an external CA is not.
-    async fn issued_for_enrollment(&self, fingerprint: &str) -> ServiceResult<bool> {
+    /// What our own records say of the certificate: whether our SCEP server issued it
+    /// for an enrollment (and which), whether it is a fresh one (what a real
+    /// re-enrollment presents, unlike a renewal), and whether that enrollment is
+    /// closed. A certificate from an external CA has no record.
+    async fn certificate_origin(&self, fingerprint: &str) -> ServiceResult<CertificateOrigin> {
+        let mut origin = CertificateOrigin::default();
         let Some(issued) = self.store.issued_certificate(fingerprint).await? else {
-            return Ok(false);
+            return Ok(origin);
         };
-        if issued.renewed_from.is_some() {
-            return Ok(false);
-        }
         let Some(enrollment_id) = issued.enrollment_id else {
-            return Ok(false);
+            return Ok(origin);
         };
-        Ok(self
-            .store
-            .enrollment(&enrollment_id)
-            .await?
-            .is_some_and(|(e, _)| e.revoked_at.is_none()))
+        match self.store.enrollment(&enrollment_id).await? {
+            Some((e, _)) if e.revoked_at.is_some() => {
+                origin.closed = Some(format!(
+                    "the enrollment {:?} this certificate came from was revoked",
+                    e.name
+                ));
+            }
+            Some(_) => {
+                origin.fresh_from_enrollment = issued.renewed_from.is_none();
+                origin.enrollment_id = Some(enrollment_id);
+            }
+            None => {}
+        }
+        Ok(origin)
     }
 
     /// Records a refused binding as a security event on the device it concerns and
@@ -309,6 +362,21 @@ impl AppleService {
                 format!("a retired certificate of this device tried to authenticate as device {udid}"),
                 "this certificate was retired and can no longer enroll",
             ),
+            BindingRefusal::EnrollmentClosed { message } => {
+                tracing::warn!(udid, presented = %identity.fingerprint, %message, "Authenticate refused");
+                self.store
+                    .record(
+                        NewEvent::new(
+                            kinds::ENROLLMENT_REFUSED,
+                            format!("device {udid} refused: {message}"),
+                        )
+                        .actor("device")
+                        .severity(severity::LOW)
+                        .data(serde_json::json!({ "udid": udid, "presented": identity.fingerprint })),
+                    )
+                    .await?;
+                return Ok(ServiceError::Forbidden(message.clone()));
+            }
             BindingRefusal::DeviceHeld { device_id, .. } => (
                 kinds::SECURITY_REENROLLMENT_HELD,
                 device_id.clone(),
@@ -344,38 +412,6 @@ impl AppleService {
         Ok(ServiceError::Forbidden(answer.into()))
     }
 
-    /// A device whose certificate came from our SCEP server belongs to the enrollment
-    /// that admitted it (and to that enrollment's user and group).
-    async fn link_to_enrollment(&self, device_id: &str, fingerprint: &str) -> ServiceResult<()> {
-        let Some(issued) = self.store.issued_certificate(fingerprint).await? else {
-            return Ok(());
-        };
-        let Some(enrollment_id) = issued.enrollment_id else {
-            return Ok(());
-        };
-        let Some((enrollment, _)) = self.store.enrollment(&enrollment_id).await? else {
-            return Ok(());
-        };
-        self.store
-            .link_device_to_enrollment(device_id, fingerprint, &enrollment)
-            .await?;
-        self.store
-            .record(
-                NewEvent::new(
-                    kinds::DEVICE_ENROLLMENT_LINKED,
-                    format!("device enrolled through {:?}", enrollment.name),
-                )
-                .device(device_id)
-                .data(serde_json::json!({
-                    "enrollment_id": enrollment.id,
-                    "user": enrollment.assigned_user,
-                    "group": enrollment.assigned_group,
-                })),
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Takes a device's report and returns the next command plist, if any.
     pub async fn report(
         &self,
@@ -403,7 +439,7 @@ impl AppleService {
         // when it cannot act (locked, busy), and asking again at once would loop.
         let new_exchange = report.status == ReportStatus::Idle;
         let result = match &report.command_uuid {
-            Some(uuid) => result_record(&report)?.map(|r| (uuid.as_str(), r)),
+            Some(uuid) => result_record(&self.sealer, uuid, &report)?.map(|r| (uuid.as_str(), r)),
             None => None,
         };
         let answered = result.is_some();
@@ -420,7 +456,11 @@ impl AppleService {
         };
         let plist = if delivery.payload_sealed {
             self.sealer
-                .open(seal_purpose::COMMAND_PAYLOAD, &delivery.payload)
+                .open(
+                    seal_purpose::COMMAND_PAYLOAD,
+                    &delivery.uuid,
+                    &delivery.payload,
+                )
                 .map_err(|e| ServiceError::Internal(format!("command {}: {e}", delivery.uuid)))?
         } else {
             delivery.payload
@@ -511,15 +551,20 @@ impl AppleService {
         Ok(device)
     }
 
-    fn seal(&self, purpose: &str, secret: &[u8]) -> ServiceResult<Vec<u8>> {
+    fn seal(&self, purpose: &str, row: &str, secret: &[u8]) -> ServiceResult<Vec<u8>> {
         self.sealer
-            .seal(purpose, secret)
+            .seal(purpose, row, secret)
             .map_err(|e| ServiceError::Internal(e.to_string()))
     }
 }
 
-/// The result to store for a report, None for Idle.
-fn result_record(report: &CommandReport) -> ServiceResult<Option<ResultRecord>> {
+/// The result to store for a report, None for Idle; one carrying a secret is sealed
+/// to its command (services/results.rs).
+fn result_record(
+    sealer: &Sealer,
+    command_uuid: &str,
+    report: &CommandReport,
+) -> ServiceResult<Option<ResultRecord>> {
     let status = match report.status {
         ReportStatus::Idle => return Ok(None),
         ReportStatus::Acknowledged => CommandStatus::Acknowledged,
@@ -527,29 +572,18 @@ fn result_record(report: &CommandReport) -> ServiceResult<Option<ResultRecord>> 
         ReportStatus::CommandFormatError => CommandStatus::CommandFormatError,
         ReportStatus::NotNow => CommandStatus::NotNow,
     };
-    let mut raw = Vec::new();
-    plist::Value::Dictionary(report.raw.clone())
-        .to_writer_xml(&mut raw)
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let mut fields = report.raw.clone();
-    for envelope in [
-        "UDID",
-        "Status",
-        "CommandUUID",
-        "ErrorChain",
-        "UserID",
-        "EnrollmentID",
-    ] {
-        fields.remove(envelope);
-    }
-    let parsed = serde_json::json!({
+    let protected = super::results::protect(sealer, command_uuid, &report.raw)?;
+    let mut parsed = serde_json::json!({
         "status": report.status.as_str(),
         "error_chain": report.error_chain,
-        "fields": crate::plist_json::to_json(&plist::Value::Dictionary(fields)),
+        "fields": protected.fields,
     });
+    if !protected.sealed_fields.is_empty() {
+        parsed["sealed_fields"] = protected.sealed_fields.into();
+    }
     Ok(Some(ResultRecord {
         status,
-        raw,
+        raw: protected.raw,
         parsed,
     }))
 }

@@ -1,11 +1,14 @@
 //! The SCEP server (RFC 8894) for device identity certificates: checks the one-time
 //! challenge of an enrollment, issues from the built-in device CA, renews what it
-//! issued. Every failure is a SCEP failInfo reply, never an HTTP error.
+//! issued. Every failure is a SCEP failInfo reply, never an HTTP error. Failures that
+//! name nothing of ours are only counted (metrics.rs): one event per garbage request
+//! would let anyone fill the event log.
 
 use super::pki::Pki;
 use super::tokens::hash_token;
 use super::{ServiceError, ServiceResult};
 use crate::domain::event::{kinds, severity, NewEvent};
+use crate::metrics::{bump, METRICS};
 use crate::storage::{ChallengeRefusal, IssuedCertificate, Storage};
 use chrono::{TimeZone, Utc};
 use enrollment::ca::{CaError, KeyUsageBits};
@@ -20,6 +23,8 @@ pub const CERTIFICATE_DAYS: u32 = 365;
 const KEY_USAGE: u8 = 5;
 
 pub struct ScepService {
+    /// How long before its expiry a device certificate may be renewed.
+    renewal_window: chrono::Duration,
     store: Arc<dyn Storage>,
     pki: Arc<Pki>,
     organization: String,
@@ -42,11 +47,17 @@ fn not_after(cert: &X509) -> chrono::DateTime<Utc> {
 }
 
 impl ScepService {
-    pub fn new(store: Arc<dyn Storage>, pki: Arc<Pki>, organization: String) -> Self {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        pki: Arc<Pki>,
+        organization: String,
+        renewal_window: chrono::Duration,
+    ) -> Self {
         ScepService {
             store,
             pki,
             organization,
+            renewal_window,
         }
     }
 
@@ -81,6 +92,22 @@ impl ScepService {
         })
     }
 
+    /// A refusal of a request that names nothing of ours (unparseable, no or unknown
+    /// challenge, unsupported type, a signer we never issued): anyone can send these,
+    /// so they are counted (metrics.rs), never written as events.
+    fn refuse_anonymous(
+        &self,
+        envelope: &RequestEnvelope,
+        fail: FailInfo,
+        reason: &str,
+    ) -> ServiceResult<ScepReply> {
+        tracing::debug!(?fail, reason, "anonymous SCEP request refused");
+        bump(&METRICS.scep_refused);
+        self.failure(envelope, fail)
+    }
+
+    /// A refusal tied to something of ours (a challenge an enrollment issued, a
+    /// certificate we issued): counted, and recorded as an event.
     async fn refuse(
         &self,
         envelope: &RequestEnvelope,
@@ -88,6 +115,7 @@ impl ScepService {
         reason: &str,
     ) -> ServiceResult<ScepReply> {
         tracing::warn!(?fail, reason, "SCEP request refused");
+        bump(&METRICS.scep_refused);
         self.store
             .record(
                 NewEvent::new(kinds::SCEP_REFUSED, format!("SCEP request refused: {reason}"))
@@ -158,7 +186,7 @@ impl ScepService {
     pub async fn pki_operation(&self, message: &[u8]) -> ServiceResult<ScepReply> {
         let req = match scep::parse_request(message, &self.pki.device_ca) {
             Ok(req) => req,
-            Err(e) => return self.refuse(&e.envelope, e.fail_info, &e.reason).await,
+            Err(e) => return self.refuse_anonymous(&e.envelope, e.fail_info, &e.reason),
         };
         let envelope = req.envelope();
         match req.message_type {
@@ -169,14 +197,11 @@ impl ScepService {
             }
             MessageType::PkcsReq => self.enroll(&req, &envelope).await,
             MessageType::RenewalReq => self.renew(&req, &envelope).await,
-            other => {
-                self.refuse(
-                    &envelope,
-                    FailInfo::BadRequest,
-                    &format!("{other:?} is not supported"),
-                )
-                .await
-            }
+            other => self.refuse_anonymous(
+                &envelope,
+                FailInfo::BadRequest,
+                &format!("{other:?} is not supported"),
+            ),
         }
     }
 
@@ -186,18 +211,26 @@ impl ScepService {
         envelope: &RequestEnvelope,
     ) -> ServiceResult<ScepReply> {
         let Some(challenge) = req.challenge_password.as_deref().filter(|c| !c.is_empty()) else {
-            return self
-                .refuse(envelope, FailInfo::BadRequest, "no challenge password")
-                .await;
+            return self.refuse_anonymous(envelope, FailInfo::BadRequest, "no challenge password");
         };
         let hash = hash_token(challenge);
         let now = Utc::now();
-        if let Err(refusal) = self.store.check_challenge(&hash, now).await? {
-            let mut reply = self
-                .refuse(envelope, FailInfo::BadRequest, &describe(&refusal))
-                .await?;
-            reply.wrong_challenge = matches!(refusal, ChallengeRefusal::Unknown);
-            return Ok(reply);
+        match self.store.check_challenge(&hash, now).await? {
+            Ok(_) => {}
+            // No enrollment issued it: a guess, counted against the address too.
+            Err(refusal @ ChallengeRefusal::Unknown) => {
+                bump(&METRICS.scep_unknown_challenge);
+                let mut reply =
+                    self.refuse_anonymous(envelope, FailInfo::BadRequest, &describe(&refusal))?;
+                reply.wrong_challenge = true;
+                return Ok(reply);
+            }
+            // Used, expired, or its enrollment refuses: an event of that enrollment.
+            Err(refusal) => {
+                return self
+                    .refuse(envelope, FailInfo::BadRequest, &describe(&refusal))
+                    .await
+            }
         }
         let (cert, record) = match self.issue(req) {
             Ok(issued) => issued,
@@ -232,13 +265,11 @@ impl ScepService {
     ) -> ServiceResult<ScepReply> {
         let old = enrollment::identity::fingerprint(&req.signer);
         if !self.pki.device_ca.issued(&req.signer) {
-            return self
-                .refuse(
-                    envelope,
-                    FailInfo::BadCertId,
-                    "renewal signed by a certificate this CA did not issue",
-                )
-                .await;
+            return self.refuse_anonymous(
+                envelope,
+                FailInfo::BadCertId,
+                "renewal signed by a certificate this CA did not issue",
+            );
         }
         if not_after(&req.signer) <= Utc::now() {
             return self
@@ -249,17 +280,17 @@ impl ScepService {
                 )
                 .await;
         }
-        match self.store.issued_certificate(&old).await? {
-            Some(_) => {}
-            None => {
-                return self
-                    .refuse(
-                        envelope,
-                        FailInfo::BadCertId,
-                        "renewal signed by a certificate this server did not issue",
-                    )
-                    .await
-            }
+        if not_after(&req.signer) - Utc::now() > self.renewal_window {
+            return self
+                .refuse(
+                    envelope,
+                    FailInfo::BadTime,
+                    &format!(
+                        "renewal before the renewal window ({} days before expiry)",
+                        self.renewal_window.num_days()
+                    ),
+                )
+                .await;
         }
         let (cert, mut record) = match self.issue(req) {
             Ok(issued) => issued,
@@ -267,17 +298,22 @@ impl ScepService {
         };
         record.renewed_from = Some(old.clone());
         let fingerprint = record.fingerprint.clone();
-        let device = self.store.record_renewal(record).await?;
-        let mut event = NewEvent::new(
-            kinds::DEVICE_IDENTITY_RENEWED,
-            "identity certificate renewed",
-        )
-        .actor("scep")
-        .data(serde_json::json!({ "previous": old, "current": fingerprint }));
-        if let Some(id) = &device {
-            event = event.device(id);
-        }
-        self.store.record(event).await?;
+        let device = match self.store.record_renewal(record).await? {
+            Ok(device) => device,
+            // The certificate just made is discarded: nothing about it was stored.
+            Err(reason) => return self.refuse(envelope, FailInfo::BadCertId, &reason).await,
+        };
+        self.store
+            .record(
+                NewEvent::new(
+                    kinds::DEVICE_IDENTITY_RENEWED,
+                    "identity certificate renewed",
+                )
+                .actor("scep")
+                .device(&device)
+                .data(serde_json::json!({ "previous": old, "current": fingerprint })),
+            )
+            .await?;
         self.success(req, &cert)
     }
 }

@@ -89,17 +89,23 @@ pub struct AuthenticateOutcome {
     pub rebound_from: Option<String>,
     /// The rebind went through on an admin's approval (not a check-out or wipe).
     pub approved: bool,
+    /// Set when this Authenticate linked the device to its enrollment (one use).
+    pub linked_enrollment: Option<crate::domain::enrollment::Enrollment>,
     pub cancelled_commands: u64,
 }
 
 /// What the server may do when an Authenticate presents a certificate that is not the
 /// one a known device is bound to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BindingRules {
     /// The certificate may move a device that checked out or was wiped without an
     /// admin: true only for a fresh certificate from our own SCEP server (a real
     /// re-enrollment); a certificate from an external CA always needs the approval.
     pub rebind_released: bool,
+    /// The enrollment whose SCEP challenge issued this certificate: a device that
+    /// binds through it for the first time counts one use (uses count devices, not
+    /// certificates) and is linked to it, in the same transaction.
+    pub enrollment_id: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -116,6 +122,8 @@ pub enum BindingRefusal {
         device_id: String,
         current_fingerprint: Option<String>,
     },
+    /// The certificate's enrollment admits no more devices (used up, revoked).
+    EnrollmentClosed { message: String },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -423,16 +431,16 @@ pub trait EnrollmentStore: Send + Sync {
     ) -> StoreResult<Result<crate::domain::enrollment::Enrollment, ChallengeRefusal>>;
     async fn issued_certificate(&self, fingerprint: &str)
         -> StoreResult<Option<IssuedCertificate>>;
-    /// Records a renewed certificate and moves the device bound to the old one onto it.
-    /// Returns the device id, if a device was bound.
-    async fn record_renewal(&self, issued: IssuedCertificate) -> StoreResult<Option<String>>;
-    /// Links a device to the enrollment its certificate came from.
-    async fn link_device_to_enrollment(
+    /// Records a renewed certificate and moves the device bound to the old one onto it,
+    /// retiring (and revoking) the old one, in one transaction. Refused (with the
+    /// reason) unless the old certificate is the current, unrevoked certificate of a
+    /// device that is still enrolled, through an enrollment that was not revoked: so a
+    /// certificate renews once, and a stale, retired or orphaned one never.
+    /// Returns the device id.
+    async fn record_renewal(
         &self,
-        device_id: &str,
-        fingerprint: &str,
-        enrollment: &crate::domain::enrollment::Enrollment,
-    ) -> StoreResult<()>;
+        issued: IssuedCertificate,
+    ) -> StoreResult<Result<String, String>>;
     async fn pki_object(&self, name: &str) -> StoreResult<Option<PkiObject>>;
     /// Stores a PKI object; `replace` overwrites, otherwise an existing one wins (an
     /// instance that generated concurrently loses and reloads).
@@ -440,11 +448,36 @@ pub trait EnrollmentStore: Send + Sync {
     async fn prune_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// How often each enrollment's URL was used (fetches, not devices enrolled).
+#[async_trait]
+pub trait EnrollmentUseStore: Send + Sync {
+    /// Counts one use of the enrollment's URL.
+    async fn count_enrollment_url_use(&self, enrollment_id: &str) -> StoreResult<()>;
+    /// URL uses of the given enrollments, by id; an id not found is left out.
+    async fn enrollment_url_uses(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, i64>>;
+}
+
 pub trait Storage:
-    DeviceStore + CommandQueue + EventLog + TokenStore + PushStore + EnrollmentStore
+    DeviceStore
+    + CommandQueue
+    + EventLog
+    + TokenStore
+    + PushStore
+    + EnrollmentStore
+    + EnrollmentUseStore
 {
 }
-impl<T: DeviceStore + CommandQueue + EventLog + TokenStore + PushStore + EnrollmentStore> Storage
-    for T
+impl<
+        T: DeviceStore
+            + CommandQueue
+            + EventLog
+            + TokenStore
+            + PushStore
+            + EnrollmentStore
+            + EnrollmentUseStore,
+    > Storage for T
 {
 }

@@ -27,7 +27,10 @@ fn id_param(name: &str, what: &str) -> Value {
 }
 
 pub fn spec() -> Value {
-    let device_id = id_param("id", "Device id, UDID or serial number");
+    let device_id = id_param(
+        "id",
+        "Device id (server-assigned UUID), or explicitly udid:<UDID> or serial:<serial number>",
+    );
     let command_uuid = id_param("uuid", "CommandUUID");
     let enrollment_id = id_param("id", "Enrollment id");
     let json_body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
@@ -79,9 +82,23 @@ pub fn spec() -> Value {
                 "responses": with_errors(ok("202", "Queued", "Lock queued"))
             }},
             "/devices/{id}/wipe": { "post": {
-                "summary": "Erase a device; needs the serial number as confirmation", "parameters": [device_id],
+                "summary": "Erase a device; confirmed with the serial number it reported in DeviceInformation (its id before that)", "parameters": [device_id],
                 "requestBody": json_body("WipeRequest"),
                 "responses": with_errors(ok("202", "Queued", "Wipe queued"))
+            }},
+            "/devices/{id}/reenrollment": { "post": {
+                "summary": "Approve a re-enrollment with a new certificate (otherwise held) for a limited time",
+                "parameters": [device_id],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": {
+                        "keep_queue": { "type": "boolean", "default": false },
+                        "hours": { "type": "integer", "minimum": 1, "maximum": 168, "default": 24 }
+                    } } } } },
+                "responses": with_errors(json!({ "200": { "description": "Approved until the given time",
+                    "content": { "application/json": { "schema": { "type": "object", "properties": {
+                        "device_id": { "type": "string" },
+                        "approved_until": { "type": "string", "format": "date-time" },
+                        "keep_queue": { "type": "boolean" } } } } } } }))
             }},
             "/commands": { "post": {
                 "summary": "Queue one command to many devices in one transaction",
@@ -109,6 +126,14 @@ pub fn spec() -> Value {
                 ],
                 "responses": with_errors(json!({ "200": { "description": "Events", "content": { "application/json": { "schema": {
                     "type": "object", "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } } } } } } } }))
+            }},
+            "/metrics": { "get": {
+                "summary": "Counters since the server started: refused SCEP requests, enrollment URL uses, failed admin authentications",
+                "responses": with_errors(json!({ "200": { "description": "Counters", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": {
+                        "scep_refused": { "type": "integer" }, "scep_unknown_challenge": { "type": "integer" },
+                        "enrollment_url_uses": { "type": "integer" }, "enrollment_url_unknown": { "type": "integer" },
+                        "admin_auth_failures": { "type": "integer" }, "admin_auth_throttled": { "type": "integer" } } } } } } }))
             }},
             "/devices/{id}/push": { "post": {
                 "summary": "Push the device now (APNs) and report what APNs answered", "parameters": [device_id],

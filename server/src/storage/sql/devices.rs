@@ -30,6 +30,77 @@ pub(super) async fn bind(
     Ok(())
 }
 
+/// Counts one use of enrollment `enrollment_id` for a device that binds through it,
+/// if it still admits devices (not revoked, under its limit), and links the device
+/// and its certificate to it. Conditional, so two devices racing for the last use
+/// cannot both win.
+async fn link_to_enrollment(
+    txn: &sea_orm::DatabaseTransaction,
+    device_id: &str,
+    fingerprint: &str,
+    enrollment_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Result<crate::domain::enrollment::Enrollment, BindingRefusal>> {
+    use crate::storage::entities::enrollments;
+    let counted = enrollments::Entity::update_many()
+        .col_expr(
+            enrollments::Column::Uses,
+            Expr::col(enrollments::Column::Uses).add(1),
+        )
+        .filter(enrollments::Column::Id.eq(enrollment_id))
+        .filter(enrollments::Column::RevokedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(enrollments::Column::MaxUses.is_null())
+                .add(
+                    Expr::col(enrollments::Column::Uses)
+                        .lt(Expr::col(enrollments::Column::MaxUses)),
+                ),
+        )
+        .exec(txn)
+        .await?;
+    if counted.rows_affected != 1 {
+        return Ok(Err(BindingRefusal::EnrollmentClosed {
+            message: "the enrollment this certificate came from admits no more devices (revoked or used up)".into(),
+        }));
+    }
+    let Some(row) = enrollments::Entity::find_by_id(enrollment_id)
+        .one(txn)
+        .await?
+    else {
+        return Ok(Err(BindingRefusal::EnrollmentClosed {
+            message: "the enrollment this certificate came from no longer exists".into(),
+        }));
+    };
+    let (enrollment, _) = super::enrollment::enrollment_from_row(row);
+    devices::Entity::update_many()
+        .col_expr(
+            devices::Column::EnrollmentId,
+            Expr::value(enrollment.id.clone()),
+        )
+        .col_expr(
+            devices::Column::AssignedUser,
+            Expr::value(enrollment.assigned_user.clone()),
+        )
+        .col_expr(
+            devices::Column::AssignedGroup,
+            Expr::value(enrollment.assigned_group.clone()),
+        )
+        .col_expr(devices::Column::UpdatedAt, Expr::value(now))
+        .filter(devices::Column::Id.eq(device_id))
+        .exec(txn)
+        .await?;
+    issued_certificates::Entity::update_many()
+        .col_expr(
+            issued_certificates::Column::DeviceId,
+            Expr::value(device_id),
+        )
+        .filter(issued_certificates::Column::Fingerprint.eq(fingerprint))
+        .exec(txn)
+        .await?;
+    Ok(Ok(enrollment))
+}
+
 /// Ends a certificate's binding for good, and revokes it if our CA issued it.
 pub(super) async fn retire(
     txn: &sea_orm::DatabaseTransaction,
@@ -203,12 +274,23 @@ impl DeviceStore for SqlStore {
             let device_id = row.id.clone().unwrap();
             row.insert(&txn).await?;
             bind(&txn, &fingerprint, &device_id, now).await?;
+            let linked_enrollment = match &rules.enrollment_id {
+                Some(id) => {
+                    match link_to_enrollment(&txn, &device_id, &fingerprint, id, now).await? {
+                        Ok(enrollment) => Some(enrollment),
+                        // Dropping the transaction rolls the new device back.
+                        Err(refusal) => return Ok(Err(refusal)),
+                    }
+                }
+                None => None,
+            };
             txn.commit().await?;
             return Ok(Ok(AuthenticateOutcome {
                 device_id,
                 was_known: false,
                 rebound_from: None,
                 approved: false,
+                linked_enrollment,
                 cancelled_commands: 0,
             }));
         };
@@ -226,6 +308,12 @@ impl DeviceStore for SqlStore {
         }
         let keep_queue = !same_certificate && approved && row.reenrollment_keep_queue;
         let previous = row.identity_fingerprint.clone();
+        // A device re-enrolling through the enrollment it already belongs to is not a
+        // new use of it.
+        let newly_linked = rules
+            .enrollment_id
+            .clone()
+            .filter(|id| row.enrollment_id.as_deref() != Some(id.as_str()));
         let mut active: devices::ActiveModel = row.into();
         macro_rules! refresh {
             ($($field:ident),*) => {$(
@@ -271,6 +359,13 @@ impl DeviceStore for SqlStore {
         if binding.is_none() {
             bind(&txn, &fingerprint, &device_id, now).await?;
         }
+        let linked_enrollment = match &newly_linked {
+            Some(id) => match link_to_enrollment(&txn, &device_id, &fingerprint, id, now).await? {
+                Ok(enrollment) => Some(enrollment),
+                Err(refusal) => return Ok(Err(refusal)),
+            },
+            None => None,
+        };
         let cancelled_commands = if keep_queue {
             0
         } else {
@@ -282,6 +377,7 @@ impl DeviceStore for SqlStore {
             was_known: true,
             rebound_from,
             approved: approved && !same_certificate,
+            linked_enrollment,
             cancelled_commands,
         }))
     }

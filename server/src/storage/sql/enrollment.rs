@@ -9,11 +9,10 @@ use crate::storage::entities::{
 use crate::storage::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-fn enrollment_from_row(m: enrollments::Model) -> (Enrollment, Vec<u8>) {
+pub(super) fn enrollment_from_row(m: enrollments::Model) -> (Enrollment, Vec<u8>) {
     (
         Enrollment {
             id: m.id,
@@ -209,27 +208,9 @@ impl EnrollmentStore for SqlStore {
         if used.rows_affected != 1 {
             return Ok(Err(ChallengeRefusal::AlreadyUsed));
         }
-        let counted = enrollments::Entity::update_many()
-            .col_expr(
-                enrollments::Column::Uses,
-                Expr::col(enrollments::Column::Uses).add(1),
-            )
-            .filter(enrollments::Column::Id.eq(enrollment.id.as_str()))
-            .filter(
-                Condition::any()
-                    .add(enrollments::Column::MaxUses.is_null())
-                    .add(
-                        Expr::col(enrollments::Column::Uses)
-                            .lt(Expr::col(enrollments::Column::MaxUses)),
-                    ),
-            )
-            .exec(&txn)
-            .await?;
-        if counted.rows_affected != 1 {
-            return Ok(Err(ChallengeRefusal::Enrollment(
-                "This enrollment link has reached its limit of devices. Ask your IT administrator for a new one.".into(),
-            )));
-        }
+        // Uses count devices, not certificates: the use is counted when a device
+        // first authenticates with this certificate (DeviceStore::authenticate). A
+        // used-up enrollment is refused by `check` above.
         issued_row(IssuedCertificate {
             enrollment_id: Some(enrollment.id.clone()),
             ..issued
@@ -251,85 +232,87 @@ impl EnrollmentStore for SqlStore {
             .map(issued_from_row))
     }
 
-    async fn record_renewal(&self, issued: IssuedCertificate) -> StoreResult<Option<String>> {
+    async fn record_renewal(
+        &self,
+        issued: IssuedCertificate,
+    ) -> StoreResult<Result<String, String>> {
+        let now = Utc::now();
         let txn = self.begin_write().await?;
         let old = issued.renewed_from.clone().unwrap_or_default();
-        let device: Option<devices::Model> = devices::Entity::find()
+        let Some(device) = devices::Entity::find()
             .filter(devices::Column::IdentityFingerprint.eq(old.as_str()))
             .one(&txn)
-            .await?;
-        let previous = issued_certificates::Entity::find()
+            .await?
+        else {
+            return Ok(Err(
+                "the signing certificate is not the current certificate of any device".into(),
+            ));
+        };
+        if !device.enrolled {
+            return Ok(Err(
+                "the signing certificate's device is not enrolled (checked out or never finished)"
+                    .into(),
+            ));
+        }
+        let Some(previous) = issued_certificates::Entity::find()
             .filter(issued_certificates::Column::Fingerprint.eq(old.as_str()))
             .one(&txn)
-            .await?;
-        let device_id = device.as_ref().map(|d| d.id.clone());
+            .await?
+        else {
+            return Ok(Err(
+                "the signing certificate was not issued by this server".into()
+            ));
+        };
+        if previous.revoked_at.is_some() {
+            return Ok(Err("the signing certificate was revoked".into()));
+        }
+        if let Some(enrollment_id) = &previous.enrollment_id {
+            let revoked = enrollments::Entity::find_by_id(enrollment_id.clone())
+                .one(&txn)
+                .await?
+                .is_none_or(|e| e.revoked_at.is_some());
+            if revoked {
+                return Ok(Err(
+                    "the enrollment the signing certificate came from was revoked".into(),
+                ));
+            }
+        }
         issued_row(IssuedCertificate {
-            device_id: device_id.clone(),
-            enrollment_id: previous.and_then(|p| p.enrollment_id),
+            device_id: Some(device.id.clone()),
+            enrollment_id: previous.enrollment_id,
             ..issued.clone()
         })
         .insert(&txn)
         .await?;
-        if let Some(id) = &device_id {
-            devices::Entity::update_many()
-                .col_expr(
-                    devices::Column::IdentityFingerprint,
-                    Expr::value(issued.fingerprint.clone()),
-                )
-                .col_expr(
-                    devices::Column::IdentitySubject,
-                    Expr::value(issued.subject.clone()),
-                )
-                .col_expr(
-                    devices::Column::IdentityNotAfter,
-                    Expr::value(issued.not_after.to_rfc3339()),
-                )
-                .col_expr(devices::Column::UpdatedAt, Expr::value(Utc::now()))
-                .filter(devices::Column::Id.eq(id.as_str()))
-                .exec(&txn)
-                .await?;
-            // The device now speaks with the new certificate only; the old one is
-            // retired (and revoked) so it can neither renew again nor enroll anything.
-            super::devices::retire(&txn, &old, Utc::now()).await?;
-            super::devices::bind(&txn, &issued.fingerprint, id, Utc::now()).await?;
+        // Conditional on the device still holding the old certificate: of two renewals
+        // racing with one certificate, one wins.
+        let moved = devices::Entity::update_many()
+            .col_expr(
+                devices::Column::IdentityFingerprint,
+                Expr::value(issued.fingerprint.clone()),
+            )
+            .col_expr(
+                devices::Column::IdentitySubject,
+                Expr::value(issued.subject.clone()),
+            )
+            .col_expr(
+                devices::Column::IdentityNotAfter,
+                Expr::value(issued.not_after.to_rfc3339()),
+            )
+            .col_expr(devices::Column::UpdatedAt, Expr::value(now))
+            .filter(devices::Column::Id.eq(device.id.as_str()))
+            .filter(devices::Column::IdentityFingerprint.eq(old.as_str()))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != 1 {
+            return Ok(Err("the signing certificate was renewed already".into()));
         }
+        // The device now speaks with the new certificate only; the old one is retired
+        // (and revoked) so it can neither renew again nor enroll anything.
+        super::devices::retire(&txn, &old, now).await?;
+        super::devices::bind(&txn, &issued.fingerprint, &device.id, now).await?;
         txn.commit().await?;
-        Ok(device_id)
-    }
-
-    async fn link_device_to_enrollment(
-        &self,
-        device_id: &str,
-        fingerprint: &str,
-        enrollment: &Enrollment,
-    ) -> StoreResult<()> {
-        let txn = self.begin_write().await?;
-        devices::Entity::update_many()
-            .col_expr(
-                devices::Column::EnrollmentId,
-                Expr::value(enrollment.id.clone()),
-            )
-            .col_expr(
-                devices::Column::AssignedUser,
-                Expr::value(enrollment.assigned_user.clone()),
-            )
-            .col_expr(
-                devices::Column::AssignedGroup,
-                Expr::value(enrollment.assigned_group.clone()),
-            )
-            .filter(devices::Column::Id.eq(device_id))
-            .exec(&txn)
-            .await?;
-        issued_certificates::Entity::update_many()
-            .col_expr(
-                issued_certificates::Column::DeviceId,
-                Expr::value(device_id),
-            )
-            .filter(issued_certificates::Column::Fingerprint.eq(fingerprint))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
+        Ok(Ok(device.id))
     }
 
     async fn pki_object(&self, name: &str) -> StoreResult<Option<PkiObject>> {
