@@ -11,11 +11,17 @@
 //! reported together, each with the name of its input; mutation is seeded (the seed
 //! is printed; MDM_HOSTILE_SEED=<n> replays a run).
 //!
-//! Two kinds of refusal write by design and have tests of their own, so that the
+//! Mutation is reproducible in where and how it cuts (positions, kinds, random
+//! bytes); the real messages it cuts carry fresh keys, nonces and signatures in every
+//! run (UDIDs, ECDSA signatures, SCEP envelopes), so an input that depends on those
+//! bytes reproduces by its name and kind rather than byte for byte.
+//!
+//! Three kinds of refusal write by design and have tests of their own, so that the
 //! main corpus can demand that nothing at all is written: a request signed by one
-//! device for another device's UDID (`security.identity_mismatch`), and a SCEP
-//! message refused with a CertRep FAILURE (`scep.refused`). Those tests allow exactly
-//! one such event per refusal and nothing else.
+//! device for another device's UDID (`security.identity_mismatch`), a SCEP message
+//! refused with a CertRep FAILURE (`scep.refused`), and a wipe whose confirmation
+//! does not match (`admin.device_wipe_refused`). Those tests allow at most one such
+//! event per refusal and nothing else.
 
 use base64::Engine;
 use enrollment::identity::testing::{sign_detached, TestCa};
@@ -755,11 +761,19 @@ fn signature_corpus(c: &mut Corpus, rng: &mut XorShift, device: &SimDevice) {
             );
         }
         for (name, der) in garbage_der(rng) {
+            let header = B64.encode(der).into_bytes();
+            // Past the server's request-head limit the answer is 431, before any
+            // identity check.
+            let expect = if header.len() > 16 * 1024 {
+                Expect::Refused
+            } else {
+                Expect::Identity
+            };
             c.add(
                 endpoint,
                 format!("{path} garbage DER {name}"),
-                plain(vec![("Mdm-Signature", B64.encode(der).into_bytes())]),
-                Expect::Identity,
+                plain(vec![("Mdm-Signature", header)]),
+                expect,
             );
         }
         let real = B64
@@ -1370,11 +1384,8 @@ fn admin_corpus(
             format!("/devices/{device_id}/lock"),
             json!({"message": ["x"]}),
         ),
-        (
-            "wipe without confirm",
-            format!("/devices/{device_id}/wipe"),
-            json!({}),
-        ),
+        // (A wipe whose confirmation does not match is audited by design: see
+        // refused_wipes_write_only_their_audit_event.)
         (
             "wipe confirm as number",
             format!("/devices/{device_id}/wipe"),
@@ -1786,8 +1797,12 @@ struct Outcome {
 /// /healthz and memory; returns the failures for the caller to add the database
 /// comparison to.
 async fn blast(server: &TestServer, corpus: &Corpus, ca: &X509) -> Outcome {
+    // A fresh connection for every input: after a refusal the server may close the
+    // connection, and a pooled one reused after that would fail for the next input,
+    // which would then be blamed for a drop it did not cause.
     let client = reqwest::Client::builder()
         .timeout(HANG_GUARD)
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     let pid = server.pid();
@@ -2033,8 +2048,8 @@ fn c_add_mismatch(
 
 /// Real SCEP requests (wrong challenge), truncated and bit-flipped, by POST and GET:
 /// each is refused, with a 4xx when it is no SCEP message any more (nothing
-/// written) or with a CertRep FAILURE (one `scep.refused` event each, by design);
-/// no certificate is ever issued.
+/// written) or with a CertRep FAILURE (at most one `scep.refused` event each, as
+/// enrollment.md documents); no certificate is ever issued, nothing else changes.
 async fn scep_mutants_are_refused_and_only_recorded(backend: Backend) {
     let test = "scep_mutants_are_refused_and_only_recorded";
     let server = start(backend).await;
@@ -2130,10 +2145,85 @@ async fn scep_mutants_are_refused_and_only_recorded(backend: Backend) {
             "{} CertRep FAILURE answers, {added} scep.refused events",
             outcome.cert_rep_failures
         );
-        if added != outcome.cert_rep_failures as i64 {
+        // A CertRep refusal may be recorded (at most once); a 4xx never writes.
+        if added > outcome.cert_rep_failures as i64 {
             outcome.failures.push(format!(
-                "{added} scep.refused events for {} CertRep FAILURE answers: a refusal answered with a 4xx wrote an event",
+                "{added} scep.refused events for {} CertRep FAILURE answers: refusals answered with a 4xx wrote events",
                 outcome.cert_rep_failures
+            ));
+        }
+    }
+    report(test, &outcome.failures);
+}
+
+/// Wipes whose confirmation is missing or does not match the device: refused with a
+/// 4xx, and each one audited as `admin.device_wipe_refused` (by design: a refused
+/// wipe is worth an admin's look); no command queued, nothing else written.
+async fn refused_wipes_write_only_their_audit_event(backend: Backend) {
+    let test = "refused_wipes_write_only_their_audit_event";
+    let server = start(backend).await;
+    let (device, device_id) = enrolled_device(&server).await;
+    let (other, _) = enrolled_device(&server).await;
+    let ca = device_ca(&server).await;
+    let seed = seed();
+    let mut rng = XorShift::new(seed);
+    let mut corpus = Corpus::default();
+    let mut confirmations = vec![
+        ("no confirm", json!({})),
+        ("confirm null", json!({"confirm": null})),
+        ("empty confirm", json!({"confirm": ""})),
+        ("another device's serial", json!({"confirm": other.serial})),
+        ("another device's UDID", json!({"confirm": other.udid})),
+        (
+            "serial in lower case",
+            json!({"confirm": device.serial.to_lowercase()}),
+        ),
+        (
+            "serial with a space",
+            json!({"confirm": format!("{} ", device.serial)}),
+        ),
+        ("10 kB confirm", json!({"confirm": long_string(10 * 1024)})),
+    ];
+    for _ in 0..12 {
+        let len = 1 + rng.below(40);
+        confirmations.push(("random", json!({"confirm": rng.ascii(len, TOKEN_ALPHABET)})));
+    }
+    for (name, body) in confirmations {
+        let request = with_header(
+            with_header(
+                http(
+                    Method::POST,
+                    format!("/api/v1/devices/{device_id}/wipe"),
+                    serde_json::to_vec(&body).unwrap(),
+                ),
+                "Authorization",
+                format!("Bearer {}", server.admin_token),
+            ),
+            "Content-Type",
+            "application/json",
+        );
+        corpus.add("wipe", format!("{name} {body}"), request, Expect::Refused);
+    }
+    print_counts(&corpus, seed, test);
+    let db = server.store().await;
+    let refused = "kind = 'admin.device_wipe_refused'";
+    let filter = Some(("events", "kind <> 'admin.device_wipe_refused'"));
+    let before = snapshot::take(db.connection(), filter).await;
+    let refused_before = snapshot::count(db.connection(), "events", refused).await;
+    let mut outcome = blast(&server, &corpus, &ca).await;
+    if process::alive(server.pid()) {
+        let after = snapshot::take(db.connection(), filter).await;
+        outcome.failures.extend(
+            before
+                .differences(&after)
+                .into_iter()
+                .map(|d| format!("database changed: {d}")),
+        );
+        let added = snapshot::count(db.connection(), "events", refused).await - refused_before;
+        let sent = (outcome.rounds * corpus.cases.len()) as i64;
+        if added > sent {
+            outcome.failures.push(format!(
+                "{added} wipe_refused events for {sent} refused wipes"
             ));
         }
     }
@@ -2144,4 +2234,5 @@ on_every_backend!(
     hostile_inputs_are_refused_and_write_nothing,
     identity_mismatch_is_refused_and_only_recorded,
     scep_mutants_are_refused_and_only_recorded,
+    refused_wipes_write_only_their_audit_event,
 );
