@@ -91,4 +91,8 @@ pub struct CommandRecord {
     pub result_raw: Option<String>,
     /// Parsed fields of the report: status, error chain, command-specific facts.
     pub result: Option<serde_json::Value>,
+    /// The report, sealed, when it carries a secret (`result_raw` is then None and
+    /// `result` shows markers): opened only for an admin who asks for this command.
+    #[serde(skip)]
+    pub result_sealed: Option<Vec<u8>>,
 }

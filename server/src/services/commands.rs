@@ -154,8 +154,10 @@ impl CommandService {
                 .get(device_id)
                 .map(|sealed| {
                     self.sealer
-                        .open(seal_purpose::UNLOCK_TOKEN, sealed)
-                        .map_err(|e| ServiceError::Internal(format!("unlock token: {e}")))
+                        .open(seal_purpose::UNLOCK_TOKEN, device_id, sealed)
+                        .map_err(|e| {
+                            ServiceError::Internal(format!("device {device_id} unlock token: {e}"))
+                        })
                 })
                 .transpose()?;
             let ctx = BuildContext {
@@ -167,7 +169,11 @@ impl CommandService {
             })?;
             let payload = if built.sensitive {
                 self.sealer
-                    .seal(seal_purpose::COMMAND_PAYLOAD, &built.plist_xml)
+                    .seal(
+                        seal_purpose::COMMAND_PAYLOAD,
+                        &built.command_uuid,
+                        &built.plist_xml,
+                    )
                     .map_err(|e| ServiceError::Internal(e.to_string()))?
             } else {
                 built.plist_xml
@@ -215,6 +221,18 @@ impl CommandService {
         let woken: Vec<String> = queued.iter().map(|q| q.device_id.clone()).collect();
         self.waker.wake(&woken).await;
         Ok(queued)
+    }
+
+    /// One command as the admin asked for it: a sealed result is opened (lists of
+    /// commands show its markers only).
+    pub async fn show(&self, uuid: &str) -> ServiceResult<CommandRecord> {
+        let mut record = self
+            .store
+            .command(uuid)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("command {uuid} not found")))?;
+        super::results::reveal(&self.sealer, &mut record)?;
+        Ok(record)
     }
 
     pub async fn cancel(&self, admin: &AdminIdentity, uuid: &str) -> ServiceResult<CommandRecord> {

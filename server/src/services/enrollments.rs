@@ -120,7 +120,7 @@ impl EnrollmentService {
     fn view(&self, enrollment: Enrollment, token_sealed: &[u8]) -> ServiceResult<EnrollmentView> {
         let token = self
             .sealer
-            .open(TOKEN_PURPOSE, token_sealed)
+            .open(TOKEN_PURPOSE, &enrollment.id, token_sealed)
             .map(|t| String::from_utf8_lossy(&t).into_owned())
             .map_err(|e| ServiceError::Internal(format!("enrollment token: {e}")))?;
         let url = self.url_for(&token);
@@ -163,7 +163,7 @@ impl EnrollmentService {
                 .map_err(|e| ServiceError::Internal(format!("stored Wi-Fi password: {e}")))?;
             let clear = self
                 .sealer
-                .open(WIFI_PASSWORD_PURPOSE, &bytes)
+                .open(WIFI_PASSWORD_PURPOSE, &enrollment.id, &bytes)
                 .map_err(|e| ServiceError::Internal(format!("stored Wi-Fi password: {e}")))?;
             wifi.password = Some(String::from_utf8_lossy(&clear).into_owned());
         }
@@ -242,6 +242,8 @@ impl EnrollmentService {
             ));
         }
         let token = secret_token();
+        // The id first: the sealed secrets below are bound to it.
+        let id = uuid::Uuid::new_v4().to_string();
         let mut android = req.android.unwrap_or_default();
         let password = android.wifi.as_mut().and_then(|w| w.password.take());
         let mut options = serde_json::to_value(&android).unwrap_or_default();
@@ -249,14 +251,14 @@ impl EnrollmentService {
             use base64::Engine;
             let sealed = self
                 .sealer
-                .seal(WIFI_PASSWORD_PURPOSE, password.as_bytes())
+                .seal(WIFI_PASSWORD_PURPOSE, &id, password.as_bytes())
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             options[SEALED_PASSWORD_KEY] = base64::engine::general_purpose::STANDARD
                 .encode(sealed)
                 .into();
         }
         let enrollment = Enrollment {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             platform,
             name,
             created_by: admin.name.clone(),
@@ -275,7 +277,7 @@ impl EnrollmentService {
         }
         let token_sealed = self
             .sealer
-            .seal(TOKEN_PURPOSE, token.as_bytes())
+            .seal(TOKEN_PURPOSE, &enrollment.id, token.as_bytes())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         self.store
             .create_enrollment(NewEnrollment {

@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod pki;
 pub mod push;
 pub mod reenrollment;
+pub mod results;
 pub mod scep;
 pub mod tokens;
 pub mod wake;
@@ -118,4 +119,5 @@ pub mod seal_purpose {
     pub const UNLOCK_TOKEN: &str = "device.unlock_token";
     pub const BOOTSTRAP_TOKEN: &str = "device.bootstrap_token";
     pub const COMMAND_PAYLOAD: &str = "command.payload";
+    pub const COMMAND_RESULT: &str = "command.result";
 }

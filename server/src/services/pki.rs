@@ -62,14 +62,15 @@ pub fn summarize(
     }
 }
 
-fn seal(sealer: &Sealer, key_pem: &[u8]) -> ServiceResult<Vec<u8>> {
+/// Seals the private key of the PKI object `name` (bound to that name).
+fn seal(sealer: &Sealer, name: &str, key_pem: &[u8]) -> ServiceResult<Vec<u8>> {
     sealer
-        .seal(KEY_PURPOSE, key_pem)
+        .seal(KEY_PURPOSE, name, key_pem)
         .map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 fn open(sealer: &Sealer, object: &PkiObject) -> ServiceResult<Vec<u8>> {
-    sealer.open(KEY_PURPOSE, &object.private_key_sealed).map_err(|e| {
+    sealer.open(KEY_PURPOSE, &object.name, &object.private_key_sealed).map_err(|e| {
         ServiceError::Internal(format!(
             "the {} key cannot be opened with this master key ({e}); is MDM_MASTER_KEY the one the PKI was created with?",
             object.name
@@ -99,7 +100,7 @@ pub async fn load_or_create(
                         name: name.into(),
                         certificate_pem: String::from_utf8_lossy(&cert_pem).into_owned(),
                         chain_pem: None,
-                        private_key_sealed: seal(sealer, &key_pem)?,
+                        private_key_sealed: seal(sealer, name, &key_pem)?,
                         imported: false,
                         created_at: Utc::now(),
                     },
@@ -192,7 +193,7 @@ pub async fn import(
                 name: name.into(),
                 certificate_pem: String::from_utf8_lossy(cert_pem).into_owned(),
                 chain_pem: chain_pem.map(|c| String::from_utf8_lossy(c).into_owned()),
-                private_key_sealed: seal(sealer, key_pem)?,
+                private_key_sealed: seal(sealer, name, key_pem)?,
                 imported: true,
                 created_at: Utc::now(),
             },

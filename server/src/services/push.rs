@@ -120,7 +120,7 @@ impl PushService {
         }
         let key_pem = self
             .sealer
-            .open(KEY_PURPOSE, &row.private_key_sealed)
+            .open(KEY_PURPOSE, &row.id, &row.private_key_sealed)
             .map_err(|e| ServiceError::Internal(format!("push certificate key: {e}")))?;
         // Expired certificates still load: the admin must see the warning.
         let cert =
@@ -176,20 +176,22 @@ impl PushService {
             }
         }
         let now = Utc::now();
+        // The id first: the sealed key is bound to it.
+        let id = uuid::Uuid::new_v4().to_string();
         let row = PushCertificateRow {
-            id: uuid::Uuid::new_v4().to_string(),
             topic: cert.topic.clone(),
             subject: cert.subject.clone(),
             fingerprint: cert.fingerprint(),
             certificate_pem: String::from_utf8_lossy(&cert.cert_pem()).into_owned(),
             private_key_sealed: self
                 .sealer
-                .seal(KEY_PURPOSE, &cert.key_pem())
+                .seal(KEY_PURPOSE, &id, &cert.key_pem())
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
             not_before: cert.not_before,
             not_after: cert.not_after,
             uploaded_by: admin.name.clone(),
             uploaded_at: now,
+            id,
         };
         // The client is built before anything is stored: a certificate the TLS stack
         // cannot use is refused without replacing the one in use.

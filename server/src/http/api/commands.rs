@@ -43,12 +43,7 @@ async fn show(
     _admin: Admin,
     uuid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = state
-        .store
-        .command(&uuid)
-        .await
-        .map_err(crate::services::ServiceError::from)?
-        .ok_or_else(|| ApiError::not_found(format!("command {uuid} not found")))?;
+    let record = state.commands.show(&uuid).await?;
     Ok(HttpResponse::Ok().json(record))
 }
 

@@ -11,11 +11,18 @@ use sea_orm::{
 };
 
 pub(super) fn command_from_row(m: commands::Model) -> CommandRecord {
+    // A report that carries a secret is stored sealed (services/results.rs): kept
+    // apart, for the service to open when an admin asks for this command. A clear
+    // report is an XML plist, which never starts with a seal version byte.
+    let (result_raw, result_sealed) = match m.result_raw {
+        Some(raw) if ::enrollment::seal::is_sealed(&raw) => (None, Some(raw)),
+        Some(raw) => (Some(String::from_utf8_lossy(&raw).into_owned()), None),
+        None => (None, None),
+    };
     CommandRecord {
         status: CommandStatus::parse(&m.status).unwrap_or(CommandStatus::Error),
-        result_raw: m
-            .result_raw
-            .map(|raw| String::from_utf8_lossy(&raw).into_owned()),
+        result_raw,
+        result_sealed,
         result: m
             .result
             .as_deref()
