@@ -78,28 +78,45 @@ async fn idle(
 }
 
 async fn a_device_over_its_limit_gets_429_and_others_are_served(backend: Backend) {
-    // 60 a minute: a burst of 60, then one more each second.
-    let server = server_with(backend, &["--device-rate-per-identity", "60"]).await;
+    // 6 a minute: a burst of 6, then one more every 10 s. The slow refill keeps the
+    // device throttled between the burst and the checks right after it.
+    let server = server_with(backend, &["--device-rate-per-identity", "6"]).await;
     let noisy = SimDevice::iphone(&server.base_url, &server.ca);
     let quiet = SimDevice::iphone(&server.base_url, &server.ca);
     noisy.enroll().await;
     quiet.enroll().await;
     let client = reqwest::Client::new();
+    // Queued before the burst: the burst is of check-ins, which take no command.
+    let id = server.get(&format!("/devices/udid:{}", noisy.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uuid = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
 
     let mut sent = 0;
-    let throttled = loop {
-        let resp = idle(&client, &server, &noisy).await;
+    loop {
+        let reply = noisy.token_update().await;
         sent += 1;
-        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
-            break resp;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
         }
-        assert_eq!(resp.status(), StatusCode::OK, "before the limit");
-        assert!(
-            sent < 500,
-            "no 429 after {sent} requests over a limit of 60 a minute"
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "before the limit: {}",
+            reply.text()
         );
-    };
-    assert!(sent > 50, "throttled after only {sent} requests");
+        assert!(
+            sent < 100,
+            "no 429 after {sent} requests over a limit of 6 a minute"
+        );
+    }
+    // Enroll took two of the six.
+    assert!(sent >= 4, "throttled after only {sent} requests");
+
+    // The command is neither handed out nor marked sent: the 429 wrote nothing.
+    let throttled = idle(&client, &server, &noisy).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     let wait = retry_after(&throttled);
     assert!((1..=60).contains(&wait), "Retry-After {wait}");
     let message: serde_json::Value = throttled.json().await.unwrap();
@@ -110,16 +127,6 @@ async fn a_device_over_its_limit_gets_429_and_others_are_served(backend: Backend
             .contains("too many requests"),
         "{message}"
     );
-
-    // A command queued now is not handed out (nor marked sent) while the device is
-    // throttled: the 429 wrote nothing.
-    let id = server.get(&format!("/devices/udid:{}", noisy.udid)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let uuid = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
-    let resp = idle(&client, &server, &noisy).await;
-    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(server.command(&uuid).await["status"], "pending");
 
     // Another device, same address, is served all along.
@@ -142,13 +149,24 @@ async fn a_device_over_its_limit_gets_429_and_others_are_served(backend: Backend
 }
 
 async fn a_burst_on_the_enrollment_endpoints_from_one_address_gets_429(backend: Backend) {
-    let server = server_with(backend, &["--enroll-rate-per-address", "20"]).await;
+    // The guessing lockout is off here, so that what answers 429 is the rate limit.
+    // 10 a minute: one more every 6 s, so the checks right after the burst still see it.
+    let server = server_with(
+        backend,
+        &[
+            "--enroll-rate-per-address",
+            "10",
+            "--enroll-max-failures",
+            "0",
+        ],
+    )
+    .await;
     let here = client_from("127.0.0.1");
     let mut sent = 0;
     let throttled = loop {
         // X-Forwarded-For is not trusted unless configured: rotating it buys nothing.
         let resp = here
-            .get(server.url("/scep?operation=GetCACaps"))
+            .get(server.url(&format!("/enroll/no-such-token-{sent}")))
             .header("X-Forwarded-For", format!("198.51.100.{}", sent % 250))
             .send()
             .await
@@ -157,24 +175,32 @@ async fn a_burst_on_the_enrollment_endpoints_from_one_address_gets_429(backend: 
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             break resp;
         }
-        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
         assert!(
             sent < 200,
-            "no 429 after {sent} requests over a limit of 20 a minute"
+            "no 429 after {sent} requests over a limit of 10 a minute"
         );
     };
-    assert!(sent > 15, "throttled after only {sent} requests");
+    assert!(sent > 8, "throttled after only {sent} requests");
     assert!((1..=60).contains(&retry_after(&throttled)));
-    // The enrollment URL shares the limit and answers in plain text.
+    // The enrollment URL answers a person in plain text.
+    assert_eq!(
+        throttled
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(throttled.text().await.unwrap().contains("too many"));
+    // SCEP shares the limit.
     let resp = here
-        .get(server.url("/enroll/whatever-token"))
+        .get(server.url("/scep?operation=GetCACaps"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     retry_after(&resp);
-    assert!(resp.text().await.unwrap().contains("too many"));
-    // The admin API and the device endpoints are not enrollment endpoints.
+    // The admin API is not an enrollment endpoint.
     assert_eq!(server.get("/devices").await["items"], json!([]));
     // Another address is served.
     let there = client_from("127.0.0.2");

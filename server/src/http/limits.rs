@@ -587,4 +587,23 @@ mod tests {
         assert!(wait <= Duration::from_secs(100), "{wait:?}");
         assert!(limits.lockout(other).is_none());
     }
+
+    #[test]
+    fn rotating_addresses_leaves_nothing_behind_once_their_window_is_over() {
+        // 60,000 a minute: a key is back to fresh 1 ms after its one request.
+        let limits = Limits::new(AbuseSettings {
+            enroll_per_address: 60_000,
+            ..AbuseSettings::default()
+        });
+        let limiter = limits.enroll_per_address.as_ref().unwrap();
+        for i in 0..5_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(Limits::check(&limits.enroll_per_address, &ip).is_ok());
+        }
+        assert_eq!(limiter.len(), 5_000);
+        std::thread::sleep(Duration::from_millis(20));
+        *limits.last_sweep.lock().unwrap() = Instant::now() - SWEEP_INTERVAL;
+        limits.sweep_if_due();
+        assert_eq!(limiter.len(), 0, "fresh keys are dropped by the sweep");
+    }
 }
