@@ -243,8 +243,8 @@ pub fn spec() -> Value {
                     "delivered_at": { "type": ["string", "null"], "format": "date-time" },
                     "completed_at": { "type": ["string", "null"], "format": "date-time" },
                     "delivery_count": { "type": "integer" }, "not_now_count": { "type": "integer" },
-                    "result_raw": { "type": ["string", "null"], "description": "the device's report, XML plist" },
-                    "result": { "type": ["object", "null"], "description": "status, error_chain and fields of the report" } } },
+                    "result_raw": { "type": ["string", "null"], "description": "the device's report, XML plist; a report carrying a secret (result.sealed_fields) is stored sealed and given only by GET /commands/{uuid}, null in lists" },
+                    "result": { "type": ["object", "null"], "description": "status, error_chain and fields of the report; a secret's value reads \"<sealed>\" (keys in sealed_fields) except in GET /commands/{uuid}" } } },
                 "CommandPage": { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Command" } },
                     "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" } } },
