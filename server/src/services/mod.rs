@@ -50,10 +50,10 @@ pub enum ServiceError {
 /// What the caller is told; the driver's detail goes to the log only.
 fn outage_message(outage: Outage) -> &'static str {
     match outage {
-        Outage::Unreachable => "the database is not reachable; nothing was written, try again later",
-        Outage::Busy => "the database is busy; nothing was written, try again shortly",
+        Outage::Unreachable => "the database is unavailable; try again later",
+        Outage::Busy => "the database is busy; try again shortly",
         Outage::Full => {
-            "the server's storage is full; nothing was written until an administrator frees disk space"
+            "the server's storage is full: writes fail until an administrator frees disk space; try again later"
         }
     }
 }

@@ -7,6 +7,7 @@ mod events;
 pub(super) mod outage;
 mod push;
 mod queue;
+mod sqlite_pool;
 mod tokens;
 
 use super::StoreError;
@@ -49,19 +50,11 @@ impl SqlStore {
             .connect_timeout(ACQUIRE_TIMEOUT)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false);
-        if sqlite {
-            // WAL lets readers run beside the single writer; the busy timeout makes
-            // writers wait their turn instead of failing under load, and bounds the
-            // wait (then SQLITE_BUSY, a 503) when something else holds the lock.
-            options.map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                    .foreign_keys(true)
-                    .create_if_missing(true)
-            });
-        }
-        let db = Database::connect(options).await?;
+        let db = if sqlite {
+            sqlite_pool::connect(url, options, SQLITE_BUSY_TIMEOUT).await?
+        } else {
+            Database::connect(options).await?
+        };
         Migrator::up(&db, None).await?;
         Ok(SqlStore { db })
     }
