@@ -196,6 +196,9 @@ impl fmt::Debug for BuiltCommand {
     }
 }
 
+/// Longest text parameter of a command (message, phone number, query name, ...).
+pub const MAX_TEXT_CHARS: usize = 1_000;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BuildError {
     #[error("{request_type} is not supported on {os}")]
@@ -213,6 +216,12 @@ pub enum BuildError {
     Empty {
         request_type: &'static str,
         key: &'static str,
+    },
+    #[error("{request_type} {key} is longer than {max} characters")]
+    TooLong {
+        request_type: &'static str,
+        key: &'static str,
+        max: usize,
     },
     #[error("PIN must be exactly 6 digits")]
     InvalidPin,
@@ -466,6 +475,15 @@ impl Command {
             return Err(BuildError::Empty {
                 request_type: self.request_type,
                 key,
+            });
+        }
+        // A lock-screen message, a phone number, a query name: short texts a device
+        // shows or looks up. Megabytes would be stored, queued and pushed for nothing.
+        if value.chars().count() > MAX_TEXT_CHARS {
+            return Err(BuildError::TooLong {
+                request_type: self.request_type,
+                key,
+                max: MAX_TEXT_CHARS,
             });
         }
         Ok(value)

@@ -195,6 +195,26 @@ async fn wipe_needs_the_serial_number(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "a wipe without a body is refused"
     );
+    // The generic command queue cannot skip the confirmation, by type or as Raw.
+    let raw = "<plist version=\"1.0\"><dict><key>RequestType</key><string>EraseDevice</string></dict></plist>";
+    for body in [
+        json!({ "type": "EraseDevice" }),
+        json!({ "type": "Raw", "plist": raw }),
+        json!({ "type": 5 }),
+    ] {
+        let (code, answer) = server
+            .api("POST", &format!("/devices/{id}/commands"), Some(body.clone()))
+            .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let (code, answer) = server
+            .api(
+                "POST",
+                "/commands",
+                Some(json!({ "device_ids": [id], "type": "EraseDevice" })),
+            )
+            .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{answer}");
+    }
     assert!(phone.idle().await.is_none(), "nothing was queued");
     assert_eq!(server.events("admin.device_wipe_refused").await.len(), 4);
 

@@ -71,6 +71,13 @@ impl CommandService {
         spec: &CommandSpec,
         options: &QueueOptions,
     ) -> ServiceResult<Vec<Queued>> {
+        // A wipe is confirmed device by device (see `wipe`); the generic queue would
+        // let `{"type": "EraseDevice"}`, or a Raw plist naming it, skip that.
+        if spec.request_type() == "EraseDevice" {
+            return Err(ServiceError::BadRequest(
+                "EraseDevice is sent only through /devices/{id}/wipe (mdm devices wipe), which asks for confirmation".into(),
+            ));
+        }
         self.queue_recorded(admin, device_ids, spec, options, |_| None)
             .await
     }

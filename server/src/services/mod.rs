@@ -103,6 +103,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::NotFound(m) => ServiceError::NotFound(m),
             StoreError::Conflict(m) => ServiceError::Conflict(m),
+            StoreError::InvalidValue(m) => ServiceError::BadRequest(m),
             StoreError::Db(e) => ServiceError::Internal(e.to_string()),
             StoreError::Unavailable(outage, detail) => {
                 log_outage(outage, &detail);

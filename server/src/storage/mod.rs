@@ -25,6 +25,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// The database refused a value the caller sent (a NUL character, text longer
+    /// than its column): the caller's mistake, not the server's.
+    #[error("{0}")]
+    InvalidValue(String),
 }
 
 /// Why the database cannot serve right now.
@@ -42,6 +46,9 @@ pub enum Outage {
 /// one place whatever statement met them.
 impl From<sea_orm::DbErr> for StoreError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if let Some(reason) = sql::outage::invalid_value(&e) {
+            return StoreError::InvalidValue(reason.into());
+        }
         match sql::outage::classify(&e) {
             Some(outage) => StoreError::Unavailable(outage, e),
             None => StoreError::Db(e),

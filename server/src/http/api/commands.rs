@@ -25,9 +25,9 @@ struct BulkRequest {
 async fn queue_many(
     state: web::Data<AppState>,
     admin: Admin,
-    body: web::Json<BulkRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: BulkRequest = super::command_body(body.into_inner())?;
     let queued = state
         .commands
         .queue(&admin.0, &body.device_ids, &body.spec, &body.options)

@@ -122,10 +122,10 @@ async fn queue(
     state: web::Data<AppState>,
     admin: Admin,
     id: web::Path<String>,
-    body: web::Json<CommandRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let body: CommandRequest = super::command_body(body.into_inner())?;
     let device = resolve(&state, &id).await?;
-    let body = body.into_inner();
     let queued = state
         .commands
         .queue(&admin.0, &[device.id], &body.spec, &body.options)

@@ -5,18 +5,36 @@ mod commands;
 mod devices;
 mod enrollments;
 mod events;
+mod metrics;
 mod openapi;
 mod push;
 
 pub use auth::Admin;
 
+use crate::http::error::ApiError;
 use actix_web::web;
+
+/// Reads a command request body (`{"type": "<RequestType>", ...}`), refusing a `type`
+/// that is not a string before serde sees it: serde's internally tagged enums take a
+/// number there as the index of a variant, so `{"type": 5}` would queue whatever
+/// command happens to be sixth.
+pub(crate) fn command_body<T: serde::de::DeserializeOwned>(
+    body: serde_json::Value,
+) -> Result<T, ApiError> {
+    if !matches!(body.get("type"), Some(serde_json::Value::String(_))) {
+        return Err(ApiError::bad_request(
+            "\"type\" must name a command, e.g. \"DeviceInformation\"",
+        ));
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi::document))
         .configure(devices::configure)
         .configure(commands::configure)
         .configure(events::configure)
+        .configure(metrics::configure)
         .configure(push::configure)
         .configure(enrollments::configure);
 }

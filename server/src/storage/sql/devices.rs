@@ -650,7 +650,8 @@ impl DeviceStore for SqlStore {
             );
         }
         let total = query.clone().count(&self.db).await?;
-        let offset = filter.offset.unwrap_or(0);
+        // SQL offsets are signed 64-bit: a larger one (a caller's u64) would not bind.
+        let offset = filter.offset.unwrap_or(0).min(i64::MAX as u64);
         let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
         let items = query
             .order_by_asc(devices::Column::CreatedAt)

@@ -3,6 +3,7 @@
 
 mod devices;
 mod enrollment;
+mod enrollment_uses;
 mod events;
 pub(super) mod outage;
 mod push;

@@ -73,6 +73,23 @@ fn sqlite_outage(extended: i32) -> Option<Outage> {
     }
 }
 
+/// Why the database refused a value it was given, when that is the value's fault:
+/// PostgreSQL refuses NUL characters in text (SQLite stores them) and text longer
+/// than a `varchar(n)` column. Such a request is a 400, not a 500.
+pub fn invalid_value(e: &DbErr) -> Option<&'static str> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(db)))) = e
+    else {
+        return None;
+    };
+    let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    match pg.code() {
+        "22021" | "22P05" => Some("a value contains a character that cannot be stored (such as NUL)"),
+        "22001" => Some("a value is longer than the database allows"),
+        _ => None,
+    }
+}
+
 /// By SQLSTATE (PostgreSQL appendix A): connection exceptions, the server shutting
 /// down or starting, insufficient resources, and transactions a retry would pass.
 fn postgres_outage(sqlstate: &str) -> Option<Outage> {

@@ -181,6 +181,8 @@ impl CommandQueue for SqlStore {
         let query = commands::Entity::find().filter(commands::Column::DeviceId.eq(device_id));
         let total = query.clone().count(&self.db).await?;
         let limit = limit.clamp(1, 1000);
+        // SQL offsets are signed 64-bit: a larger one would not bind.
+        let offset = offset.min(i64::MAX as u64);
         let items = query
             .order_by_desc(commands::Column::Seq)
             .offset(offset)
