@@ -7,6 +7,7 @@ mod m20261121_000001_protocol_core;
 mod m20261121_000002_push;
 mod m20261121_000003_enrollment;
 mod m20261201_000004_identity_bindings;
+mod m20261201_000005_enrollment_url_uses;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_push::Migration),
             Box::new(m20261121_000003_enrollment::Migration),
             Box::new(m20261201_000004_identity_bindings::Migration),
+            Box::new(m20261201_000005_enrollment_url_uses::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod plist_json;
 pub mod push;
 pub mod serve;

@@ -98,6 +98,10 @@ pub struct ServerOptions {
     pub extra_args: Vec<String>,
     /// Whether to give the server the test device CA.
     pub with_device_ca: bool,
+    /// Write the server's stderr (its log) into this file instead of the test's.
+    pub stderr_to: Option<PathBuf>,
+    /// RUST_LOG for the server instead of MDM_TEST_LOG (or "error").
+    pub rust_log: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -107,6 +111,8 @@ impl Default for ServerOptions {
             max_body_bytes: None,
             extra_args: Vec::new(),
             with_device_ca: true,
+            stderr_to: None,
+            rust_log: None,
         }
     }
 }
@@ -191,13 +197,19 @@ impl TestServer {
         ] {
             cmd.env_remove(var);
         }
+        let stderr = match &options.stderr_to {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
+            None => Stdio::inherit(),
+        };
         cmd.env("MDM_ADMIN_TOKEN", &admin_token)
             .env(
                 "RUST_LOG",
-                std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "error".into()),
+                options.rust_log.clone().unwrap_or_else(|| {
+                    std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "error".into())
+                }),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = cmd.spawn().expect("start mdm serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();

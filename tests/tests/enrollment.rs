@@ -248,7 +248,8 @@ async fn scep_refuses_bad_requests_and_issues_nothing(backend: Backend) {
     // Only refusals tied to an enrollment's challenge are events (the weak key, the
     // challenge used twice); the anonymous ones are counted in the metrics.
     assert_eq!(server.events("scep.refused").await.len(), 2);
-    assert!(server.get("/metrics").await["scep_refused"].as_u64().unwrap() >= 7);
+    let metrics = server.get("/metrics").await;
+    assert!(metrics["scep_refused"].as_u64().unwrap() >= 7, "{metrics}");
 }
 
 async fn expired_revoked_and_used_up_enrollments_are_refused(backend: Backend) {

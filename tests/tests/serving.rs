@@ -21,7 +21,7 @@ async fn https_by_default_with_a_generated_certificate() {
         .arg(&dir.0)
         .env_remove("MDM_DATABASE_URL")
         .env("RUST_LOG", "error")
-        .env("MDM_ADMIN_TOKEN", "mdm_https_test_token")
+        .env("MDM_ADMIN_TOKEN", "mdm_https_test_token_0123456789abcdef")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -61,7 +61,7 @@ async fn https_by_default_with_a_generated_certificate() {
     let out = tokio::process::Command::new(mdm_binary())
         .args(["devices", "list", "--server", &localhost, "--ca-cert"])
         .arg(dir.0.join("tls/server.pem"))
-        .env("MDM_TOKEN", "mdm_https_test_token")
+        .env("MDM_TOKEN", "mdm_https_test_token_0123456789abcdef")
         .env("MDM_CLI_CONFIG", "/nonexistent")
         .output()
         .await

@@ -272,6 +272,7 @@ pub fn enrollment(v: &Value) -> String {
             "expires_at",
             "max_uses",
             "uses",
+            "url_uses",
             "created_by",
             "created_at",
             "revoked_at",

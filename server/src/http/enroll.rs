@@ -3,7 +3,6 @@
 
 use super::error::ApiError;
 use super::AppState;
-use crate::domain::Platform;
 use crate::services::ServiceError;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -16,27 +15,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/scep", web::post().to(scep_post));
 }
 
+/// The enrollment URL: an Apple enrollment's signed profile. An Android enrollment's
+/// provisioning data (with its Wi-Fi password) is never given here, only to admins.
 async fn enroll(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
-    let service = &state.enrollments;
-    let platform = match service.platform_of(&token).await {
-        Ok(p) => p,
-        Err(e) => return refusal(e),
-    };
-    match platform {
-        Platform::Apple => match service.apple_profile(&token).await {
-            Ok(signed) => HttpResponse::Ok()
-                .content_type("application/x-apple-aspen-config")
-                .insert_header((
-                    "Content-Disposition",
-                    "attachment; filename=\"enroll.mobileconfig\"",
-                ))
-                .body(signed),
-            Err(e) => refusal(e),
-        },
-        Platform::Android => match service.android_provisioning(&token).await {
-            Ok(json) => HttpResponse::Ok().json(json),
-            Err(e) => refusal(e),
-        },
+    match state.enrollments.open_url(&token).await {
+        Ok(signed) => HttpResponse::Ok()
+            .content_type("application/x-apple-aspen-config")
+            .insert_header((
+                "Content-Disposition",
+                "attachment; filename=\"enroll.mobileconfig\"",
+            ))
+            .body(signed),
+        Err(e) => refusal(e),
     }
 }
 
@@ -52,6 +42,7 @@ fn refusal(e: ServiceError) -> HttpResponse {
     }
     let (status, message) = match e {
         ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+        ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
         ServiceError::Gone(m) => (StatusCode::GONE, m),
         ServiceError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
         ServiceError::BadRequest(m) | ServiceError::Conflict(m) => (StatusCode::BAD_REQUEST, m),

@@ -1,7 +1,9 @@
 //! Abuse limits on the endpoints that answer anyone: how often one device identity or
 //! one network address may call the MDM endpoints, how often one address may call
 //! the enrollment URL and SCEP, how many wrong enrollment tokens and SCEP challenges
-//! one address may try, and how long a client may take to send a request body.
+//! one address may try, how many failed admin authentications one address may make
+//! (the admin API's extractor asks, http/api/auth.rs), and how long a client may take
+//! to send a request body.
 //!
 //! Why: a QR code on an office wall is an invitation to the internet, and every device
 //! request costs a CMS verification and database work. A flood from one address or one
@@ -63,6 +65,10 @@ pub struct AbuseSettings {
     /// `enroll_failure_window` before it is refused; 0 = off.
     pub enroll_max_failures: u32,
     pub enroll_failure_window: Duration,
+    /// Failed admin API authentications one address may make per
+    /// `admin_failure_window` before its admin API calls get 429; 0 = off.
+    pub admin_max_failures: u32,
+    pub admin_failure_window: Duration,
     /// Count the address a trusted proxy put last into `X-Forwarded-For`, not the TCP peer.
     pub trust_forwarded_for: bool,
     /// From connection to the complete request head.
@@ -89,6 +95,8 @@ impl Default for AbuseSettings {
             enroll_per_address: 300,
             enroll_max_failures: 20,
             enroll_failure_window: Duration::from_secs(600),
+            admin_max_failures: 10,
+            admin_failure_window: Duration::from_secs(600),
             trust_forwarded_for: false,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
@@ -130,6 +138,9 @@ pub struct Limits {
     guesses: Option<GuessLimiter>,
     /// Addresses refused on the enrollment endpoints until the given time.
     locked_out: Mutex<HashMap<IpAddr, Instant>>,
+    /// Failed admin authentications, and the addresses refused on the admin API.
+    admin_failures: Option<GuessLimiter>,
+    admin_locked_out: Mutex<HashMap<IpAddr, Instant>>,
     last_sweep: Mutex<Instant>,
 }
 
@@ -196,15 +207,52 @@ fn too_many(path: &str, wait: Duration, message: &str) -> HttpResponse {
     }
 }
 
+/// A limiter of `n` failures per `window`, refilled evenly: after using them up an
+/// address gets one more try each window/n.
+fn failure_limiter(n: u32, window: Duration) -> Option<GuessLimiter> {
+    NonZeroU32::new(n).and_then(|n| {
+        Quota::with_period(window / n.get())
+            .map(|q| RateLimiter::dashmap(q.allow_burst(n)).with_middleware())
+    })
+}
+
+/// Counts a failure of `ip` in `limiter`; the one that uses up the address's
+/// allowance locks it out (in `locked_out`) until the next try is due. Returns the
+/// lockout it started, if any.
+fn record_failure(
+    limiter: &Option<GuessLimiter>,
+    locked_out: &Mutex<HashMap<IpAddr, Instant>>,
+    ip: IpAddr,
+) -> Option<Duration> {
+    let limiter = limiter.as_ref()?;
+    let lock_for = match limiter.check_key(&ip) {
+        Ok(state) if state.remaining_burst_capacity() == 0 => state.quota().replenish_interval(),
+        Ok(_) => return None,
+        // Requests already in flight when the lockout began.
+        Err(not_until) => not_until.wait_time_from(limiter.clock().now()),
+    };
+    locked_out
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(ip, Instant::now() + lock_for);
+    Some(lock_for)
+}
+
+/// How much longer `ip` is locked out, if it is.
+fn remaining_lockout(locked_out: &Mutex<HashMap<IpAddr, Instant>>, ip: IpAddr) -> Option<Duration> {
+    let locked = locked_out.lock().unwrap_or_else(|p| p.into_inner());
+    let until = *locked.get(&ip)?;
+    until.checked_duration_since(Instant::now())
+}
+
 impl Limits {
     pub fn new(settings: AbuseSettings) -> Self {
-        let guesses = NonZeroU32::new(settings.enroll_max_failures).and_then(|n| {
-            // n failures per window, refilled evenly: after using them up an address
-            // gets one more try each window/n.
-            Quota::with_period(settings.enroll_failure_window / n.get())
-                .map(|q| RateLimiter::dashmap(q.allow_burst(n)).with_middleware())
-        });
+        let guesses = failure_limiter(settings.enroll_max_failures, settings.enroll_failure_window);
+        let admin_failures =
+            failure_limiter(settings.admin_max_failures, settings.admin_failure_window);
         Limits {
+            admin_failures,
+            admin_locked_out: Mutex::new(HashMap::new()),
             per_identity: per_minute(settings.device_per_identity).map(RateLimiter::dashmap),
             device_per_address: per_minute(settings.device_per_address).map(RateLimiter::dashmap),
             enroll_per_address: per_minute(settings.enroll_per_address).map(RateLimiter::dashmap),
@@ -246,32 +294,44 @@ impl Limits {
 
     /// Refusal of an enrollment request from an address that guessed too often.
     fn lockout(&self, ip: IpAddr) -> Option<Duration> {
-        let locked = self.locked_out.lock().unwrap_or_else(|p| p.into_inner());
-        let until = *locked.get(&ip)?;
-        until.checked_duration_since(Instant::now())
+        remaining_lockout(&self.locked_out, ip)
     }
 
     /// Counts a failed token or challenge lookup; the one that uses up the address's
     /// allowance locks it out until the next try is due.
     fn record_failed_guess(&self, ip: IpAddr) {
-        let Some(guesses) = &self.guesses else { return };
-        let lock_for = match guesses.check_key(&ip) {
-            Ok(state) if state.remaining_burst_capacity() == 0 => {
-                state.quota().replenish_interval()
-            }
-            Ok(_) => return,
-            // Requests already in flight when the lockout began.
-            Err(not_until) => not_until.wait_time_from(guesses.clock().now()),
-        };
-        tracing::warn!(
-            peer = %ip,
-            seconds = lock_for.as_secs(),
-            "too many wrong enrollment tokens or SCEP challenges from one address: refusing its enrollment requests for now"
-        );
-        self.locked_out
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(ip, Instant::now() + lock_for);
+        if let Some(lock_for) = record_failure(&self.guesses, &self.locked_out, ip) {
+            tracing::warn!(
+                peer = %ip,
+                seconds = lock_for.as_secs(),
+                "too many wrong enrollment tokens or SCEP challenges from one address: refusing its enrollment requests for now"
+            );
+        }
+    }
+
+    /// The 429 for an admin API call from an address locked out after failed
+    /// authentications: checked before the token is, so a locked-out address learns
+    /// nothing about the tokens it tries. Other addresses are not affected.
+    pub fn admin_lockout(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        let ip = self.client(req)?;
+        let wait = remaining_lockout(&self.admin_locked_out, ip)?;
+        Some(too_many(
+            req.path(),
+            wait,
+            "too many failed authentications from this address; try again later",
+        ))
+    }
+
+    /// Counts a failed admin authentication of the request's address.
+    pub fn record_admin_failure(&self, req: &HttpRequest) {
+        let Some(ip) = self.client(req) else { return };
+        if let Some(lock_for) = record_failure(&self.admin_failures, &self.admin_locked_out, ip) {
+            tracing::warn!(
+                peer = %ip,
+                seconds = lock_for.as_secs(),
+                "too many failed admin authentications from one address: refusing its admin API calls for now"
+            );
+        }
     }
 
     fn tracked_keys(&self) -> usize {
@@ -279,6 +339,7 @@ impl Limits {
             + self.device_per_address.as_ref().map_or(0, |l| l.len())
             + self.enroll_per_address.as_ref().map_or(0, |l| l.len())
             + self.guesses.as_ref().map_or(0, |l| l.len())
+            + self.admin_failures.as_ref().map_or(0, |l| l.len())
     }
 
     /// Drops keys whose state is back to fresh, and expired lockouts. Runs inline on
@@ -316,9 +377,12 @@ impl Limits {
         sweep(&self.device_per_address);
         sweep(&self.enroll_per_address);
         sweep(&self.guesses);
-        let mut locked = self.locked_out.lock().unwrap_or_else(|p| p.into_inner());
-        locked.retain(|_, until| *until > now);
-        locked.shrink_to_fit();
+        sweep(&self.admin_failures);
+        for locked_out in [&self.locked_out, &self.admin_locked_out] {
+            let mut locked = locked_out.lock().unwrap_or_else(|p| p.into_inner());
+            locked.retain(|_, until| *until > now);
+            locked.shrink_to_fit();
+        }
     }
 }
 
@@ -456,7 +520,7 @@ pub async fn guard(
                 })
         };
         if let Some((wait, message)) = refusal {
-            tracing::debug!(peer = %ip, path = req.path(), "address over its rate limit");
+            tracing::debug!(peer = %ip, path = %super::redact::redact_target(req.path()), "address over its rate limit");
             let response = too_many(req.path(), wait, message);
             return Ok(req.into_response(response));
         }
@@ -605,5 +669,26 @@ mod tests {
         *limits.last_sweep.lock().unwrap() = Instant::now() - SWEEP_INTERVAL;
         limits.sweep_if_due();
         assert_eq!(limiter.len(), 0, "fresh keys are dropped by the sweep");
+    }
+
+    #[test]
+    fn admin_failures_lock_out_only_their_address() {
+        let limits = Limits::new(AbuseSettings {
+            admin_max_failures: 2,
+            ..AbuseSettings::default()
+        });
+        let ip: IpAddr = "192.0.2.20".parse().unwrap();
+        let other: IpAddr = "192.0.2.21".parse().unwrap();
+        assert!(record_failure(&limits.admin_failures, &limits.admin_locked_out, ip).is_none());
+        let lock = record_failure(&limits.admin_failures, &limits.admin_locked_out, ip)
+            .expect("locked out after 2 failures");
+        assert!(
+            lock > Duration::ZERO && lock <= Duration::from_secs(300),
+            "{lock:?}"
+        );
+        assert!(remaining_lockout(&limits.admin_locked_out, ip).is_some());
+        assert!(remaining_lockout(&limits.admin_locked_out, other).is_none());
+        // The enrollment lockout is a separate matter.
+        assert!(limits.lockout(ip).is_none());
     }
 }

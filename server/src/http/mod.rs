@@ -5,6 +5,7 @@ pub mod apple;
 pub mod enroll;
 pub mod error;
 pub mod limits;
+pub mod redact;
 
 use crate::services::apple::AppleService;
 use crate::services::commands::CommandService;

@@ -1,6 +1,12 @@
 //! Enrollments: creating and revoking them, and what a device gets when it opens
-//! one: the signed Apple enrollment profile (with a one-time SCEP challenge) or the
-//! Android provisioning payload.
+//! one: the signed Apple enrollment profile (with a one-time SCEP challenge).
+//!
+//! The Android provisioning payload carries the Wi-Fi password, so it is shown only
+//! to admins (the view's `qr_payload`, the QR images of the admin API); the anonymous
+//! enrollment URL of an Android enrollment refuses (403) and says where to scan.
+//! Every fetch of a valid enrollment URL is counted on the enrollment (`url_uses`,
+//! which admins see) and in the process metrics (metrics.rs), apart from `uses`,
+//! which counts devices enrolled.
 
 use super::pki::Pki;
 use super::tokens::{generate_token, hash_token, AdminIdentity};
@@ -8,6 +14,7 @@ use super::{ServiceError, ServiceResult};
 use crate::domain::enrollment::{Enrollment, EnrollmentState};
 use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::Platform;
+use crate::metrics::{bump, METRICS};
 use crate::storage::{NewEnrollment, Storage};
 use chrono::{DateTime, Utc};
 use enrollment::android::{AgentConfig, EapConfig, ProvisioningSpec, WifiConfig};
@@ -76,6 +83,9 @@ pub struct EnrollmentView {
     pub token: String,
     /// What the QR code holds: the URL (Apple) or the provisioning JSON (Android).
     pub qr_payload: String,
+    /// Fetches of the enrollment URL so far (Apple profile downloads, refused
+    /// anonymous fetches), whether or not a device enrolled after them.
+    pub url_uses: i64,
 }
 
 pub struct EnrollmentService {
@@ -117,7 +127,12 @@ impl EnrollmentService {
         format!("{}{ENROLL_PATH}/{token}", self.public_url)
     }
 
-    fn view(&self, enrollment: Enrollment, token_sealed: &[u8]) -> ServiceResult<EnrollmentView> {
+    fn view(
+        &self,
+        enrollment: Enrollment,
+        token_sealed: &[u8],
+        url_uses: i64,
+    ) -> ServiceResult<EnrollmentView> {
         let token = self
             .sealer
             .open(TOKEN_PURPOSE, &enrollment.id, token_sealed)
@@ -136,6 +151,7 @@ impl EnrollmentService {
             url,
             token,
             qr_payload,
+            url_uses,
         })
     }
 
@@ -296,15 +312,19 @@ impl EnrollmentService {
                     })),
             )
             .await?;
-        self.view(enrollment, &token_sealed)
+        self.view(enrollment, &token_sealed, 0)
     }
 
     pub async fn list(&self, include_inactive: bool) -> ServiceResult<Vec<EnrollmentView>> {
-        self.store
-            .enrollments(include_inactive)
-            .await?
+        let enrollments = self.store.enrollments(include_inactive).await?;
+        let ids: Vec<String> = enrollments.iter().map(|(e, _)| e.id.clone()).collect();
+        let url_uses = self.store.enrollment_url_uses(&ids).await?;
+        enrollments
             .into_iter()
-            .map(|(e, sealed)| self.view(e, &sealed))
+            .map(|(e, sealed)| {
+                let uses = url_uses.get(&e.id).copied().unwrap_or(0);
+                self.view(e, &sealed, uses)
+            })
             .collect()
     }
 
@@ -314,7 +334,12 @@ impl EnrollmentService {
             .enrollment(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("enrollment {id} not found")))?;
-        self.view(e, &sealed)
+        let url_uses = self
+            .store
+            .enrollment_url_uses(std::slice::from_ref(&e.id))
+            .await?;
+        let uses = url_uses.get(&e.id).copied().unwrap_or(0);
+        self.view(e, &sealed, uses)
     }
 
     pub async fn revoke(&self, admin: &AdminIdentity, id: &str) -> ServiceResult<EnrollmentView> {
@@ -333,18 +358,23 @@ impl EnrollmentService {
     }
 
     /// The enrollment behind a URL token, if it still admits devices; otherwise the
-    /// message for the person holding the device (and the refusal is recorded).
+    /// message for the person holding the device (and the refusal is recorded). Every
+    /// fetch of a valid token is counted as a use of its URL, refused or not; an
+    /// unknown token only in the metrics (anyone can send those).
     async fn admitting(&self, token: &str) -> ServiceResult<Enrollment> {
         let Some(e) = self
             .store
             .enrollment_by_token_hash(&hash_token(token))
             .await?
         else {
+            bump(&METRICS.enrollment_url_unknown);
             return Err(ServiceError::NotFound(
                 "This enrollment link is not valid. Check that it was copied completely, or ask your IT administrator."
                     .into(),
             ));
         };
+        self.store.count_enrollment_url_use(&e.id).await?;
+        bump(&METRICS.enrollment_url_uses);
         if let Some(message) = e.refusal(Utc::now()) {
             self.store
                 .record(
@@ -363,10 +393,18 @@ impl EnrollmentService {
         Ok(e)
     }
 
-    /// The signed .mobileconfig for an Apple enrollment URL, with a fresh one-time
-    /// SCEP challenge bound to the enrollment.
-    pub async fn apple_profile(&self, token: &str) -> ServiceResult<Vec<u8>> {
+    /// What the enrollment URL answers anyone who opens it: the signed .mobileconfig
+    /// of an Apple enrollment, with a fresh one-time SCEP challenge bound to the
+    /// enrollment. An Android enrollment's provisioning data carries the Wi-Fi
+    /// password and is the QR code itself: the URL refuses it (403) and says so.
+    pub async fn open_url(&self, token: &str) -> ServiceResult<Vec<u8>> {
         let e = self.admitting(token).await?;
+        if e.platform == Platform::Android {
+            return Err(ServiceError::Forbidden(
+                "This is an Android enrollment: scan its QR code at the Android setup screen (tap the welcome screen six times). The provisioning data is given only to administrators."
+                    .into(),
+            ));
+        }
         // Without the push topic the profile is invalid (Apple requires Topic) and a
         // device would refuse it after the user went through the installation.
         let Some(topic) = (self.push_topic)() else {
@@ -375,12 +413,6 @@ impl EnrollmentService {
                 "This server cannot enroll Apple devices yet: the administrator must first upload the MDM push certificate. Please try again later.".into(),
             ));
         };
-        if e.platform != Platform::Apple {
-            return Err(ServiceError::BadRequest(
-                "this is an Android enrollment; scan its QR code at the Android setup screen"
-                    .into(),
-            ));
-        }
         // Hex, not base64: SCEP clients take the challenge on a command line, where a
         // leading '-' would read as an option.
         let challenge = {
@@ -427,20 +459,5 @@ impl EnrollmentService {
             .map_err(|err| ServiceError::Internal(format!("enrollment profile: {err}")))?;
         enrollment::signing::sign_profile(&built.plist_xml, &self.pki.signing)
             .map_err(|err| ServiceError::Internal(format!("signing the profile: {err}")))
-    }
-
-    /// The provisioning JSON for an Android enrollment URL.
-    pub async fn android_provisioning(&self, token: &str) -> ServiceResult<serde_json::Value> {
-        let e = self.admitting(token).await?;
-        if e.platform != Platform::Android {
-            return Err(ServiceError::BadRequest(
-                "this is an Apple enrollment; open it on the iPhone, iPad or Mac".into(),
-            ));
-        }
-        self.android_payload(&e, token)
-    }
-
-    pub async fn platform_of(&self, token: &str) -> ServiceResult<Platform> {
-        Ok(self.admitting(token).await?.platform)
     }
 }

@@ -12,6 +12,33 @@ use std::sync::Arc;
 
 const PREFIX: &str = "mdm_";
 
+/// The shortest `MDM_ADMIN_TOKEN` the server starts with. Unlike generated tokens it
+/// is chosen by a person; 32 characters of even a modest alphabet are out of reach of
+/// online guessing, which the per-address limit on failed authentications
+/// (http/limits.rs) slows down further.
+pub const MIN_ENV_TOKEN_CHARS: usize = 32;
+
+/// Checks the `MDM_ADMIN_TOKEN` the server was started with (unset or empty: none).
+/// The error is the message for the operator.
+pub fn check_env_token(token: Option<&str>) -> Result<(), String> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(
+            "MDM_ADMIN_TOKEN contains whitespace or control characters, which a Bearer header cannot carry; generate one with `openssl rand -hex 32`"
+                .into(),
+        );
+    }
+    let chars = token.chars().count();
+    if chars < MIN_ENV_TOKEN_CHARS {
+        return Err(format!(
+            "MDM_ADMIN_TOKEN is {chars} characters long; it must have at least {MIN_ENV_TOKEN_CHARS} (generate one with `openssl rand -hex 32`, or leave it unset and use `mdm token create`)"
+        ));
+    }
+    Ok(())
+}
+
 pub fn hash_token(token: &str) -> String {
     hash(MessageDigest::sha256(), token.as_bytes())
         .map(|d| hex::encode(&*d))
@@ -117,5 +144,22 @@ impl TokenService {
         Ok(AdminIdentity {
             name: format!("token:{}", token.name),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_or_unsendable_env_tokens_are_refused() {
+        assert!(check_env_token(None).is_ok());
+        assert!(check_env_token(Some("")).is_ok());
+        let err = check_env_token(Some("a")).unwrap_err();
+        assert!(err.contains("1 characters") && err.contains("32"), "{err}");
+        assert!(check_env_token(Some(&"x".repeat(31))).is_err());
+        assert!(check_env_token(Some(&"x".repeat(32))).is_ok());
+        assert!(check_env_token(Some(&format!("{} ", "x".repeat(40)))).is_err());
+        assert!(check_env_token(Some(&generate_token())).is_ok());
     }
 }
