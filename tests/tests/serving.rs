@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 #[tokio::test]
 async fn https_by_default_with_a_generated_certificate() {
     let dir = mdm_tests::fixture::TempDir::new("mdm-https");
+    // The server refuses a data folder others can read.
+    std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let mut child = Command::new(mdm_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
         .arg("--data-dir")
@@ -110,10 +112,14 @@ async fn tls_meets_mozilla_intermediate() {
         .args(["-c", "import sslyze"])
         .output();
     if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        eprintln!("SKIPPED tls_meets_mozilla_intermediate: sslyze not installed (pip install sslyze)");
+        eprintln!(
+            "SKIPPED tls_meets_mozilla_intermediate: sslyze not installed (pip install sslyze)"
+        );
         return;
     }
     let dir = mdm_tests::fixture::TempDir::new("mdm-sslyze");
+    // The server refuses a data folder others can read.
+    std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let mut child = Command::new(mdm_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
         .arg("--data-dir")

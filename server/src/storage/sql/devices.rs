@@ -300,7 +300,8 @@ impl DeviceStore for SqlStore {
             .reenrollment_approved_until
             .is_some_and(|until| until > now);
         let released = row.released_at.is_some();
-        if !same_certificate && !(approved || (released && rules.rebind_released)) {
+        let may_move = approved || (released && rules.rebind_released);
+        if !(same_certificate || may_move) {
             return Ok(Err(BindingRefusal::DeviceHeld {
                 device_id,
                 current_fingerprint: row.identity_fingerprint,
