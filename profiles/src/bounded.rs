@@ -89,7 +89,10 @@ where
     for event in events {
         let event = event.map_err(|e| ParseError::new(format!("not a valid plist: {e}"), body))?;
         if root.is_some() {
-            return Err(ParseError::new("content after the plist's root value", body));
+            return Err(ParseError::new(
+                "content after the plist's root value",
+                body,
+            ));
         }
         elements += 1;
         if elements > limits.max_elements {
@@ -127,7 +130,10 @@ where
             Event::String(s) => {
                 if s.len() > limits.max_string_bytes {
                     return Err(ParseError::too_large(
-                        format!("a plist string is longer than {} bytes", limits.max_string_bytes),
+                        format!(
+                            "a plist string is longer than {} bytes",
+                            limits.max_string_bytes
+                        ),
                         body,
                     ));
                 }
@@ -136,7 +142,10 @@ where
             Event::Data(d) => {
                 if d.len() > limits.max_data_bytes {
                     return Err(ParseError::too_large(
-                        format!("a plist data value is longer than {} bytes", limits.max_data_bytes),
+                        format!(
+                            "a plist data value is longer than {} bytes",
+                            limits.max_data_bytes
+                        ),
                         body,
                     ));
                 }
@@ -174,7 +183,8 @@ mod tests {
     use super::*;
 
     fn nested_arrays(depth: usize) -> Vec<u8> {
-        let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><plist version="1.0">"#);
+        let mut xml =
+            String::from(r#"<?xml version="1.0" encoding="UTF-8"?><plist version="1.0">"#);
         xml.push_str(&"<array>".repeat(depth));
         xml.push_str(&"</array>".repeat(depth));
         xml.push_str("</plist>");

@@ -193,7 +193,8 @@ pub fn decode_with(body: &[u8], limits: &PlistLimits) -> Result<CheckinMessage, 
         body: &[u8],
         kind: &str,
     ) -> Result<T, ParseError> {
-        plist::from_value(value).map_err(|e| ParseError::new(format!("malformed {kind}: {e}"), body))
+        plist::from_value(value)
+            .map_err(|e| ParseError::new(format!("malformed {kind}: {e}"), body))
     }
     let enrollment: Enrollment = typed(&value, body, &kind)?;
     let mut message = match kind.as_str() {

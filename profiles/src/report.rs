@@ -1,8 +1,8 @@
 //! What a device sends to the ServerURL: an Idle poll or the result of a command,
 //! and readers for the results that update the device record.
 
-use crate::checkin::Enrollment;
 use crate::bounded::{self, PlistLimits};
+use crate::checkin::Enrollment;
 use crate::ParseError;
 use serde::{Deserialize, Serialize};
 

@@ -116,7 +116,9 @@ async fn devices_are_listed_filtered_and_paged(backend: Backend) {
         .api("GET", &format!("/devices/{}", uuid::Uuid::new_v4()), None)
         .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
-    let (code, _) = server.api("GET", "/devices/udid:unknown-device", None).await;
+    let (code, _) = server
+        .api("GET", "/devices/udid:unknown-device", None)
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     // Neither an id nor an explicit udid:/serial: lookup.
     let (code, _) = server.api("GET", "/devices/unknown-device", None).await;
@@ -168,7 +170,10 @@ async fn wipe_needs_the_serial_number(backend: Backend) {
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     let info = server
-        .queue(&id, json!({ "type": "DeviceInformation", "queries": ["SerialNumber"] }))
+        .queue(
+            &id,
+            json!({ "type": "DeviceInformation", "queries": ["SerialNumber"] }),
+        )
         .await;
     assert_eq!(phone.idle().await.unwrap().uuid, info);
     let mut answers = plist::Dictionary::new();
@@ -203,7 +208,11 @@ async fn wipe_needs_the_serial_number(backend: Backend) {
         json!({ "type": 5 }),
     ] {
         let (code, answer) = server
-            .api("POST", &format!("/devices/{id}/commands"), Some(body.clone()))
+            .api(
+                "POST",
+                &format!("/devices/{id}/commands"),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {answer}");
         let (code, answer) = server

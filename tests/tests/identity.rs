@@ -298,7 +298,12 @@ async fn authenticate_with_a_victims_udid_is_refused(backend: Backend) {
     assert!(reply.text().contains("another device"), "{}", reply.text());
 
     let after = server.get(&format!("/devices/{victim_id}")).await;
-    for field in ["identity_fingerprint", "push_token", "has_unlock_token", "enrolled"] {
+    for field in [
+        "identity_fingerprint",
+        "push_token",
+        "has_unlock_token",
+        "enrolled",
+    ] {
         assert_eq!(after[field], before[field], "{field} changed");
     }
     assert_eq!(
@@ -339,7 +344,10 @@ async fn one_certificate_cannot_enroll_a_second_udid(backend: Backend) {
     }
     assert_eq!(device_count(&server).await, 1);
     assert_eq!(
-        server.events("security.identity_takeover_refused").await.len(),
+        server
+            .events("security.identity_takeover_refused")
+            .await
+            .len(),
         3
     );
 }
@@ -360,16 +368,32 @@ async fn a_decoy_udid_cannot_steer_admin_lookups(backend: Backend) {
         .api("GET", &format!("/devices/{}", victim.serial), None)
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("serial:"), "{body}");
-    let by_serial = server.get(&format!("/devices/serial:{}", victim.serial)).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("serial:"),
+        "{body}"
+    );
+    let by_serial = server
+        .get(&format!("/devices/serial:{}", victim.serial))
+        .await;
     assert_eq!(by_serial["id"], victim_id);
-    let by_udid = server.get(&format!("/devices/udid:{}", victim.serial)).await;
-    assert_ne!(by_udid["id"], victim_id, "udid: finds the decoy, explicitly");
+    let by_udid = server
+        .get(&format!("/devices/udid:{}", victim.serial))
+        .await;
+    assert_ne!(
+        by_udid["id"], victim_id,
+        "udid: finds the decoy, explicitly"
+    );
 
     // The CLI's bare name matches both: refused, listing both candidates.
     let out = server
         .clone_cli()
-        .run(&["devices", "wipe", &victim.serial, "--confirm", &victim.serial])
+        .run(&[
+            "devices",
+            "wipe",
+            &victim.serial,
+            "--confirm",
+            &victim.serial,
+        ])
         .await;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -404,7 +428,11 @@ async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
     .await;
     server.upload_push_certificate().await;
     let (code, e) = server
-        .api("POST", "/enrollments", Some(json!({ "platform": "apple", "name": "Desk" })))
+        .api(
+            "POST",
+            "/enrollments",
+            Some(json!({ "platform": "apple", "name": "Desk" })),
+        )
         .await;
     assert_eq!(code, StatusCode::CREATED, "{e}");
     let url = e["url"]

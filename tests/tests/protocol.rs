@@ -53,7 +53,9 @@ async fn enrollment_records_the_device(backend: Backend) {
     assert_eq!(enrolled.len(), 1);
 
     // Lookup by serial number and by id give the same device.
-    let by_serial = server.get(&format!("/devices/serial:{}", device.serial)).await;
+    let by_serial = server
+        .get(&format!("/devices/serial:{}", device.serial))
+        .await;
     assert_eq!(by_serial["id"], record["id"]);
 }
 
@@ -589,7 +591,12 @@ async fn deep_nesting_is_refused_and_the_server_survives(backend: Backend) {
     let reply = device
         .send("/mdm/connect", exponential_binary_plist(20), Signing::Own)
         .await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text());
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text()
+    );
     // Past the device body limit (1 MiB by default): refused before it is parsed.
     let reply = device
         .send("/mdm/connect", vec![b' '; 1024 * 1024 + 1], Signing::Own)

@@ -68,7 +68,10 @@ async fn upload_pem(setup: &PushSetup, topic: &str, days: i64) -> (StatusCode, V
 async fn enrolled(setup: &PushSetup) -> (SimDevice, String) {
     let device = SimDevice::iphone(&setup.server.base_url, &setup.server.ca);
     device.enroll().await;
-    let id = setup.server.get(&format!("/devices/udid:{}", device.udid)).await["id"]
+    let id = setup
+        .server
+        .get(&format!("/devices/udid:{}", device.udid))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();

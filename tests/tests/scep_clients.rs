@@ -89,8 +89,9 @@ fn issued_by(ca: &X509, cert: &X509) -> bool {
 /// Enrolls an MDM device with the key and certificate a client left in `dir`: only
 /// the current certificate of an enrolled device may renew.
 async fn enroll_with(server: &TestServer, dir: &Path) {
-    let key = openssl::pkey::PKey::private_key_from_pem(&std::fs::read(dir.join("key.pem")).unwrap())
-        .unwrap();
+    let key =
+        openssl::pkey::PKey::private_key_from_pem(&std::fs::read(dir.join("key.pem")).unwrap())
+            .unwrap();
     let device = mdm_tests::simulator::SimDevice::with_identity(
         &server.base_url,
         uuid::Uuid::new_v4().to_string().to_uppercase(),

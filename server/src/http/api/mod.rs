@@ -26,7 +26,8 @@ pub(crate) fn command_body<T: serde::de::DeserializeOwned>(
             "\"type\" must name a command, e.g. \"DeviceInformation\"",
         ));
     }
-    serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -84,7 +84,9 @@ pub fn invalid_value(e: &DbErr) -> Option<&'static str> {
     };
     let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
     match pg.code() {
-        "22021" | "22P05" => Some("a value contains a character that cannot be stored (such as NUL)"),
+        "22021" | "22P05" => {
+            Some("a value contains a character that cannot be stored (such as NUL)")
+        }
         "22001" => Some("a value is longer than the database allows"),
         _ => None,
     }
