@@ -1,6 +1,6 @@
 //! Secrets at rest (issue #16, item 5), against the real server:
 //! * a new data folder is 0700, the master key, the SQLite database and its -wal and
-//!   -shm files 0600, the TLS folder 0700 and its files 0600, whatever the umask;
+//!   -shm files 0600, the TLS folder 0700 and its files 0600, even under umask 000;
 //! * a data folder that others can read is refused at start (exit code 1, a message
 //!   saying what to do), before anything is written into it;
 //! * an ActivationLockBypassCode answer is nowhere in the database's bytes (SQLite:
@@ -65,10 +65,13 @@ async fn execute(server: &TestServer, sql: &str) {
 }
 
 /// Runs `mdm serve` on `data_dir` until it listens (then stops it) or exits by
-/// itself. Returns the exit code (None: it started) and its stderr.
+/// itself, under umask 000: every mode it gets is the one the server sets, not one the
+/// umask narrowed. Returns the exit code (None: it started) and its stderr.
 fn serve_once(data_dir: &Path, database_url: &str, plain_http: bool) -> (Option<i32>, String) {
-    let mut cmd = Command::new(mdm_binary());
-    cmd.arg("serve")
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask 000 && exec \"$0\" \"$@\""])
+        .arg(mdm_binary())
+        .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data_dir)
@@ -121,7 +124,9 @@ async fn new_data_folder_and_database_files_are_private(backend: Backend) {
 }
 
 /// The self-signed TLS identity lives in the data folder whatever the database is:
-/// its folder is 0700 and its files 0600.
+/// its folder is 0700 and its files 0600. Run under umask 000 (see `serve_once`), with
+/// the database in the data folder (the default): the folder, the master key and the
+/// SQLite files have exactly the server's modes.
 #[tokio::test]
 async fn tls_folder_is_private() {
     let dir = TempDir::new("mdm-at-rest-tls");
@@ -133,7 +138,10 @@ async fn tls_folder_is_private() {
     assert_mode(&data.join("tls"), 0o700);
     assert_mode(&data.join("tls/server.pem"), 0o600);
     assert_mode(&data.join("tls/server.key.sealed"), 0o600);
-    assert_mode(&data.join("mdm.sqlite"), 0o600);
+    assert_mode(&data.join("master.key"), 0o600);
+    for file in ["mdm.sqlite", "mdm.sqlite-wal", "mdm.sqlite-shm"] {
+        assert_mode(&data.join(file), 0o600);
+    }
     // The same folder starts again (a private folder is accepted).
     let (code, stderr) = serve_once(&data, &url, false);
     assert_eq!(code, None, "second start refused: {stderr}");
