@@ -881,7 +881,7 @@ async fn sqlite_busy_under_concurrent_writers() {
         }
     }
 
-    let t = tally.lock().unwrap();
+    let t = std::mem::take(&mut *tally.lock().unwrap());
     eprintln!("answers by status: {:?}", t.statuses);
     assert!(
         t.statuses.keys().all(|s| [200, 202, 503].contains(s)),
