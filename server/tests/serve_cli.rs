@@ -96,6 +96,8 @@ fn master_key_readable_by_others_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("mdm-key-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // The folder itself is private (a readable one is refused first, see keys.rs).
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let key = dir.join("master.key");
     std::fs::write(&key, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
