@@ -78,6 +78,22 @@ async fn enrolled(setup: &PushSetup) -> (SimDevice, String) {
     (device, id)
 }
 
+/// The device's push attempts once at least `n` are recorded (at most 10 s).
+async fn recorded_attempts(setup: &PushSetup, id: &str, n: usize) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempts = setup
+            .server
+            .get(&format!("/devices/{id}/push-attempts"))
+            .await;
+        let count = attempts["items"].as_array().map_or(0, Vec::len);
+        if count >= n || std::time::Instant::now() > deadline {
+            return attempts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn queued_lock_reaches_the_device_through_a_push(backend: Backend) {
     let setup = start(backend, &[]).await;
     let (code, info) = upload_pem(&setup, TOPIC, 365).await;
@@ -113,10 +129,9 @@ async fn queued_lock_reaches_the_device_through_a_push(backend: Backend) {
     let lock = device.idle().await.expect("the lock is waiting");
     assert_eq!(lock.request_type, "DeviceLock");
 
-    let attempts = setup
-        .server
-        .get(&format!("/devices/{id}/push-attempts"))
-        .await;
+    // The server records the attempt once APNs' answer is back, which may be just
+    // after the fake counted the push: wait for the record, within a bound.
+    let attempts = recorded_attempts(&setup, &id, 1).await;
     assert_eq!(attempts["items"][0]["status"], 200);
     assert_eq!(attempts["items"][0]["apns_id"], push.apns_id.as_str());
     assert!(setup.server.get(&format!("/devices/{id}")).await["last_push_at"].is_string());
