@@ -372,6 +372,33 @@ impl Cli {
 pub const TEST_PUSH_TOPIC: &str = "com.apple.mgmt.External.5c1a3a5e-8d4a-4b7f-9a53-0f1f4d2b6e77";
 
 impl TestServer {
+    /// Creates an enrollment (asserting 201) and returns it as the API shows it.
+    pub async fn create_enrollment(&self, body: Value) -> Value {
+        let (code, e) = self.api("POST", "/enrollments", Some(body)).await;
+        assert_eq!(code, StatusCode::CREATED, "{e}");
+        e
+    }
+
+    /// An enrollment's URL on this test server: the profile names the public URL
+    /// (`--public-url https://mdm.test.invalid`), tests reach it on loopback.
+    pub fn local_url(&self, enrollment: &Value) -> String {
+        enrollment["url"]
+            .as_str()
+            .expect("the enrollment has a URL")
+            .replace("https://mdm.test.invalid", &self.base_url)
+    }
+
+    /// The device CA as SCEP's GetCACert hands it out.
+    pub async fn scep_ca(&self) -> openssl::x509::X509 {
+        let der = reqwest::get(self.url("/scep?operation=GetCACert"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        openssl::x509::X509::from_der(&der).expect("GetCACert answers a DER certificate")
+    }
+
     /// Uploads a push certificate (from a throw-away "Apple" CA) so that the server
     /// can put a topic into enrollment profiles. Nothing is pushed unless an APNs URL
     /// is configured and reachable.

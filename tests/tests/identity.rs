@@ -427,18 +427,10 @@ async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
     )
     .await;
     server.upload_push_certificate().await;
-    let (code, e) = server
-        .api(
-            "POST",
-            "/enrollments",
-            Some(json!({ "platform": "apple", "name": "Desk" })),
-        )
+    let e = server
+        .create_enrollment(json!({ "platform": "apple", "name": "Desk" }))
         .await;
-    assert_eq!(code, StatusCode::CREATED, "{e}");
-    let url = e["url"]
-        .as_str()
-        .unwrap()
-        .replace("https://mdm.test.invalid", &server.base_url);
+    let url = server.local_url(&e);
     let (phone, _) = enroll_iphone(&server.base_url, &url).await;
     phone.enroll().await;
     let id = server.get(&format!("/devices/udid:{}", phone.udid)).await["id"].clone();
@@ -471,15 +463,7 @@ async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
     assert_eq!(rebound[0]["severity"], 3);
     assert_eq!(rebound[0]["data"]["approved_by_admin"], false);
     // A certificate a year from expiry is outside the default 60-day renewal window.
-    let ca = openssl::x509::X509::from_der(
-        &reqwest::get(server.url("/scep?operation=GetCACert"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let ca = server.scep_ca().await;
     assert!(matches!(
         mdm_tests::enroll::scep_request(
             &server.base_url,

@@ -53,29 +53,15 @@ async fn setup(backend: Backend) -> (TestServer, X509) {
     )
     .await;
     server.upload_push_certificate().await;
-    let der = reqwest::get(server.url("/scep?operation=GetCACert"))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    (server, X509::from_der(&der).unwrap())
+    let ca = server.scep_ca().await;
+    (server, ca)
 }
 
 async fn challenge(server: &TestServer) -> String {
-    let (code, e) = server
-        .api(
-            "POST",
-            "/enrollments",
-            Some(json!({ "platform": "apple", "name": "Interop" })),
-        )
+    let e = server
+        .create_enrollment(json!({ "platform": "apple", "name": "Interop" }))
         .await;
-    assert_eq!(code, StatusCode::CREATED, "{e}");
-    let url = e["url"]
-        .as_str()
-        .unwrap()
-        .replace("https://mdm.test.invalid", &server.base_url);
-    fetch_profile(&url).await.challenge
+    fetch_profile(&server.local_url(&e)).await.challenge
 }
 
 fn read_cert(path: &Path) -> X509 {

@@ -8,13 +8,11 @@ use mdm_tests::on_every_backend;
 use mdm_tests::simulator::SimDevice;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-/// `mdm serve` with no TLS options serves HTTPS with a certificate it made, which a
-/// client that trusts that certificate accepts (and one that does not, refuses).
-#[tokio::test]
-async fn https_by_default_with_a_generated_certificate() {
-    let dir = mdm_tests::fixture::TempDir::new("mdm-https");
+/// `mdm serve` as a new user starts it: no TLS options, SQLite in a private data
+/// folder. Returns the process and the URL it listens on.
+fn serve_zero_config(dir: &mdm_tests::fixture::TempDir, token: &str) -> (Child, String) {
     // The server refuses a data folder others can read.
     std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let mut child = Command::new(mdm_binary())
@@ -23,7 +21,7 @@ async fn https_by_default_with_a_generated_certificate() {
         .arg(&dir.0)
         .env_remove("MDM_DATABASE_URL")
         .env("RUST_LOG", "error")
-        .env("MDM_ADMIN_TOKEN", "mdm_https_test_token_0123456789abcdef")
+        .env("MDM_ADMIN_TOKEN", token)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -34,8 +32,17 @@ async fn https_by_default_with_a_generated_certificate() {
     let base = line
         .trim()
         .strip_prefix("mdm listening on ")
-        .unwrap()
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_owned();
+    (child, base)
+}
+
+/// `mdm serve` with no TLS options serves HTTPS with a certificate it made, which a
+/// client that trusts that certificate accepts (and one that does not, refuses).
+#[tokio::test]
+async fn https_by_default_with_a_generated_certificate() {
+    let dir = mdm_tests::fixture::TempDir::new("mdm-https");
+    let (mut child, base) = serve_zero_config(&dir, "mdm_https_test_token_0123456789abcdef");
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
     let port = base.rsplit(':').next().unwrap();
     let localhost = format!("https://localhost:{port}");
@@ -118,23 +125,8 @@ async fn tls_meets_mozilla_intermediate() {
         return;
     }
     let dir = mdm_tests::fixture::TempDir::new("mdm-sslyze");
-    // The server refuses a data folder others can read.
-    std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let mut child = Command::new(mdm_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
-        .arg("--data-dir")
-        .arg(&dir.0)
-        .env_remove("MDM_DATABASE_URL")
-        .env("RUST_LOG", "error")
-        .env("MDM_ADMIN_TOKEN", "mdm_sslyze_test_token_0123456789abcdef")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    let (mut child, base) = serve_zero_config(&dir, "mdm_sslyze_test_token_0123456789abcdef");
+    let port = base.rsplit(':').next().unwrap().to_owned();
     let out = tokio::process::Command::new("python3")
         .args(["-m", "sslyze", "--mozilla_config=intermediate"])
         .arg(format!("127.0.0.1:{port}"))
