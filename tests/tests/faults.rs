@@ -308,16 +308,31 @@ enum ScepAnswer {
     Lost,
 }
 
-async fn post_scep(http: &reqwest::Client, url: &str, der: &[u8]) -> Option<Vec<u8>> {
-    let resp = http
+/// One PKIOperation: the CertRep's bytes; None when no answer came (the server
+/// died) or a clean 503 did (the database could not serve in time on a loaded
+/// machine), so the device asks again later. Never panics: it runs in a task.
+async fn post_scep(
+    http: &reqwest::Client,
+    url: &str,
+    der: &[u8],
+) -> Result<Option<Vec<u8>>, String> {
+    let Ok(resp) = http
         .post(url)
         .header("Content-Type", "application/x-pki-message")
         .body(der.to_vec())
         .send()
         .await
-        .ok()?;
-    assert_eq!(resp.status(), StatusCode::OK, "SCEP answers with a CertRep");
-    resp.bytes().await.ok().map(|b| b.to_vec())
+    else {
+        return Ok(None);
+    };
+    match resp.status() {
+        StatusCode::OK => Ok(resp.bytes().await.ok().map(|b| b.to_vec())),
+        StatusCode::SERVICE_UNAVAILABLE if resp.headers().contains_key("Retry-After") => Ok(None),
+        other => Err(format!(
+            "SCEP answered {other}, not a CertRep: {}",
+            resp.text().await.unwrap_or_default()
+        )),
+    }
 }
 
 fn read_answer(body: Option<Vec<u8>>, pending: &PendingEnrollment, ca: &X509) -> ScepAnswer {
@@ -432,6 +447,8 @@ async fn kill_during_enrollment(backend: Backend) {
                 (i, body)
             }));
         }
+        // Only the tasks hold senders now: when all are done, recv() ends.
+        drop(tx);
         match round {
             EnrollKill::AfterFirstAnswer => {
                 rx.recv().await;
@@ -452,6 +469,7 @@ async fn kill_during_enrollment(backend: Backend) {
         let mut answers = HashMap::new();
         for t in tasks {
             let (i, body) = t.await.unwrap();
+            let body = body.unwrap_or_else(|e| panic!("{e}"));
             answers.insert(i, read_answer(body, &pending[i], &ca));
         }
         server.restart().await;
@@ -468,7 +486,22 @@ async fn kill_during_enrollment(backend: Backend) {
                 ScepAnswer::Refused => panic!("{when}: a fresh challenge was refused"),
                 ScepAnswer::Lost => {
                     lost += 1;
-                    let body = post_scep(&http, &scep_url, &pending[i].request.der).await;
+                    // Asked again until answered (a 503 on a loaded machine is a
+                    // "later", as for a device).
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    let body = loop {
+                        let body = post_scep(&http, &scep_url, &pending[i].request.der)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        if body.is_some() {
+                            break body;
+                        }
+                        assert!(
+                            Instant::now() < deadline,
+                            "{when}: SCEP unavailable for 2 min"
+                        );
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    };
                     if let ScepAnswer::Issued(cert) = read_answer(body, &pending[i], &ca) {
                         issued_to_clients.push(cert);
                     }
