@@ -7,7 +7,6 @@ use mdm_tests::enroll::fetch_profile;
 use mdm_tests::fixture::{Backend, ServerOptions, TempDir, TestServer};
 use mdm_tests::on_every_backend;
 use openssl::x509::X509;
-use reqwest::StatusCode;
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output};
