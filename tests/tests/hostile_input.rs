@@ -1796,6 +1796,36 @@ struct Outcome {
 /// Sends the corpus twice (warm-up, then measured), checks every answer, liveness,
 /// /healthz and memory; returns the failures for the caller to add the database
 /// comparison to.
+/// Sends the corpus like [`blast`] when the refusals may write events of one kind
+/// (and nothing else): every other table and event must be unchanged. Returns the
+/// outcome and how many events of `kind` were added, for the caller to bound.
+async fn blast_recording_only(
+    server: &TestServer,
+    corpus: &Corpus,
+    ca: &X509,
+    kind: &str,
+) -> (Outcome, Option<i64>) {
+    let db = server.store().await;
+    let others = format!("kind <> '{kind}'");
+    let recorded = format!("kind = '{kind}'");
+    let filter = Some(("events", others.as_str()));
+    let before = snapshot::take(db.connection(), filter).await;
+    let recorded_before = snapshot::count(db.connection(), "events", &recorded).await;
+    let mut outcome = blast(server, corpus, ca).await;
+    if !process::alive(server.pid()) {
+        return (outcome, None);
+    }
+    let after = snapshot::take(db.connection(), filter).await;
+    outcome.failures.extend(
+        before
+            .differences(&after)
+            .into_iter()
+            .map(|d| format!("database changed: {d}")),
+    );
+    let added = snapshot::count(db.connection(), "events", &recorded).await - recorded_before;
+    (outcome, Some(added))
+}
+
 async fn blast(server: &TestServer, corpus: &Corpus, ca: &X509) -> Outcome {
     // A fresh connection for every input: after a refusal the server may close the
     // connection, and a pooled one reused after that would fail for the next input,
@@ -2006,21 +2036,9 @@ async fn identity_mismatch_is_refused_and_only_recorded(backend: Backend) {
         }
     }
     print_counts(&corpus, seed, test);
-    let db = server.store().await;
-    let filter = Some(("events", "kind <> 'security.identity_mismatch'"));
-    let before = snapshot::take(db.connection(), filter).await;
-    let mismatch = "kind = 'security.identity_mismatch'";
-    let mismatches_before = snapshot::count(db.connection(), "events", mismatch).await;
-    let mut outcome = blast(&server, &corpus, &ca).await;
-    if process::alive(server.pid()) {
-        let after = snapshot::take(db.connection(), filter).await;
-        outcome.failures.extend(
-            before
-                .differences(&after)
-                .into_iter()
-                .map(|d| format!("database changed: {d}")),
-        );
-        let added = snapshot::count(db.connection(), "events", mismatch).await - mismatches_before;
+    let (mut outcome, added) =
+        blast_recording_only(&server, &corpus, &ca, "security.identity_mismatch").await;
+    if let Some(added) = added {
         let sent = (outcome.rounds * corpus.cases.len()) as i64;
         if added != sent {
             outcome.failures.push(format!(
@@ -2126,21 +2144,8 @@ async fn scep_mutants_are_refused_and_only_recorded(backend: Backend) {
         }
     }
     print_counts(&corpus, seed, test);
-    let db = server.store().await;
-    let filter = Some(("events", "kind <> 'scep.refused'"));
-    let before = snapshot::take(db.connection(), filter).await;
-    let refused = "kind = 'scep.refused'";
-    let refused_before = snapshot::count(db.connection(), "events", refused).await;
-    let mut outcome = blast(&server, &corpus, &ca).await;
-    if process::alive(server.pid()) {
-        let after = snapshot::take(db.connection(), filter).await;
-        outcome.failures.extend(
-            before
-                .differences(&after)
-                .into_iter()
-                .map(|d| format!("database changed: {d}")),
-        );
-        let added = snapshot::count(db.connection(), "events", refused).await - refused_before;
+    let (mut outcome, added) = blast_recording_only(&server, &corpus, &ca, "scep.refused").await;
+    if let Some(added) = added {
         eprintln!(
             "{} CertRep FAILURE answers, {added} scep.refused events",
             outcome.cert_rep_failures
@@ -2205,21 +2210,9 @@ async fn refused_wipes_write_only_their_audit_event(backend: Backend) {
         corpus.add("wipe", format!("{name} {body}"), request, Expect::Refused);
     }
     print_counts(&corpus, seed, test);
-    let db = server.store().await;
-    let refused = "kind = 'admin.device_wipe_refused'";
-    let filter = Some(("events", "kind <> 'admin.device_wipe_refused'"));
-    let before = snapshot::take(db.connection(), filter).await;
-    let refused_before = snapshot::count(db.connection(), "events", refused).await;
-    let mut outcome = blast(&server, &corpus, &ca).await;
-    if process::alive(server.pid()) {
-        let after = snapshot::take(db.connection(), filter).await;
-        outcome.failures.extend(
-            before
-                .differences(&after)
-                .into_iter()
-                .map(|d| format!("database changed: {d}")),
-        );
-        let added = snapshot::count(db.connection(), "events", refused).await - refused_before;
+    let (mut outcome, added) =
+        blast_recording_only(&server, &corpus, &ca, "admin.device_wipe_refused").await;
+    if let Some(added) = added {
         let sent = (outcome.rounds * corpus.cases.len()) as i64;
         if added > sent {
             outcome.failures.push(format!(
