@@ -352,6 +352,40 @@ async fn one_certificate_cannot_enroll_a_second_udid(backend: Backend) {
     );
 }
 
+/// Concurrent Authenticates of one fresh certificate for different UDIDs: exactly one
+/// binds (the binding's primary key decides a race the reads cannot), the others are
+/// refused (403) or told they lost the race (409); never a second device.
+async fn one_certificate_racing_for_several_udids_binds_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (key, cert) = server.ca.issue("racer");
+    let racers: Vec<SimDevice> = (0..8)
+        .map(|_| {
+            SimDevice::with_identity(
+                &server.base_url,
+                uuid::Uuid::new_v4().to_string().to_uppercase(),
+                key.clone(),
+                cert.clone(),
+                "iPhone15,2",
+                "iOS",
+            )
+        })
+        .collect();
+    let replies = futures::future::join_all(racers.iter().map(SimDevice::authenticate)).await;
+    let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::CONFLICT].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(device_count(&server).await, 1);
+}
+
 /// A device chooses its own UDID: one that enrolled with its UDID equal to the
 /// victim's serial number cannot steer an admin's lookup or wipe to itself.
 async fn a_decoy_udid_cannot_steer_admin_lookups(backend: Backend) {
@@ -513,6 +547,7 @@ on_every_backend!(
     only_the_built_in_ca_is_trusted_by_default,
     authenticate_with_a_victims_udid_is_refused,
     one_certificate_cannot_enroll_a_second_udid,
+    one_certificate_racing_for_several_udids_binds_once,
     a_decoy_udid_cannot_steer_admin_lookups,
     a_checked_out_device_re_enrolls_through_scep,
 );

@@ -19,15 +19,29 @@ pub(super) async fn bind(
     device_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    identity_bindings::ActiveModel {
+    let inserted = identity_bindings::ActiveModel {
         fingerprint: Set(fingerprint.to_owned()),
         device_id: Set(device_id.to_owned()),
         bound_at: Set(now),
         retired_at: Set(None),
     }
     .insert(txn)
-    .await?;
-    Ok(())
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        // Another transaction bound this certificate between our read and this insert.
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            Err(StoreError::Conflict(
+                "this certificate was just bound to a device by another request".into(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Counts one use of enrollment `enrollment_id` for a device that binds through it,
