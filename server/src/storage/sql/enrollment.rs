@@ -309,8 +309,8 @@ impl EnrollmentStore for SqlStore {
         }
         // The device now speaks with the new certificate only; the old one is retired
         // (and revoked) so it can neither renew again nor enroll anything.
-        super::devices::retire(&txn, &old, now).await?;
-        super::devices::bind(&txn, &issued.fingerprint, &device.id, now).await?;
+        super::identity::retire(&txn, &old, now).await?;
+        super::identity::bind(&txn, &issued.fingerprint, &device.id, now).await?;
         txn.commit().await?;
         Ok(Ok(device.id))
     }

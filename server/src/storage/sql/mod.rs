@@ -5,6 +5,7 @@ mod devices;
 mod enrollment;
 mod enrollment_uses;
 mod events;
+mod identity;
 pub(super) mod outage;
 mod push;
 mod queue;
