@@ -2,6 +2,8 @@
 //! command talks to a running server over the admin API.
 
 mod client;
+mod commands;
+mod devices;
 mod output;
 
 use crate::config::ServeArgs;
@@ -35,14 +37,14 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
         #[command(subcommand)]
-        command: DeviceCommand,
+        command: devices::DeviceCommand,
     },
     /// Queued commands and their results.
     Commands {
         #[command(flatten)]
         api: ApiArgs,
         #[command(subcommand)]
-        command: CommandsCommand,
+        command: commands::CommandsCommand,
     },
     /// Enrollments: the QR codes devices enroll with.
     Enroll {
@@ -117,62 +119,6 @@ pub struct ApiArgs {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
-}
-
-#[derive(Subcommand)]
-enum DeviceCommand {
-    /// List devices.
-    List {
-        #[arg(long)]
-        enrolled: Option<bool>,
-        #[arg(long)]
-        platform: Option<String>,
-        /// Substring of name, serial number, model or UDID.
-        #[arg(long)]
-        search: Option<String>,
-        #[arg(long, default_value_t = 0)]
-        offset: u64,
-        #[arg(long, default_value_t = 100)]
-        limit: u64,
-    },
-    /// Show one device (by id, serial:<SN>, udid:<UDID>, or a bare serial number or
-    /// UDID that names exactly one device).
-    Show { id: String },
-    /// Lock a device now.
-    Lock {
-        id: String,
-        /// Shown on the lock screen.
-        #[arg(long)]
-        message: Option<String>,
-        /// Shown on the lock screen.
-        #[arg(long)]
-        phone_number: Option<String>,
-        /// macOS only: 6-digit PIN to unlock the Mac.
-        #[arg(long)]
-        pin: Option<String>,
-    },
-    /// Erase a device. Needs its serial number as confirmation.
-    Wipe {
-        id: String,
-        /// The device's serial number (or UDID when it has none).
-        #[arg(long)]
-        confirm: String,
-        /// macOS only: 6-digit PIN for Find My recovery.
-        #[arg(long)]
-        pin: Option<String>,
-        #[arg(long)]
-        preserve_data_plan: bool,
-        #[arg(long)]
-        disallow_proximity_setup: bool,
-    },
-    /// Push the device now (wake it through APNs) and show what APNs answered.
-    Push { id: String },
-    /// A device's commands, newest first.
-    Commands {
-        id: String,
-        #[arg(long, default_value_t = 50)]
-        limit: u64,
-    },
 }
 
 #[derive(Subcommand)]
@@ -265,40 +211,6 @@ enum PushCertCommand {
     Show,
 }
 
-#[derive(Subcommand)]
-enum CommandsCommand {
-    /// Queue a command to one or more devices.
-    ///
-    /// Example: mdm commands send --device ID DeviceLock --param message="Call IT"
-    Send {
-        /// Device id (repeat for several devices: queued in one transaction).
-        #[arg(long = "device", required = true)]
-        devices: Vec<String>,
-        /// The command type: DeviceLock, EraseDevice, DeviceInformation, SecurityInfo,
-        /// ProfileList, InstallProfile, RemoveProfile, CertificateList,
-        /// InstalledApplicationList, RestartDevice, ShutDownDevice, ClearPasscode,
-        /// EnableLostMode, DisableLostMode, DeviceLocation, PlayLostModeSound, Raw.
-        #[arg(value_name = "TYPE")]
-        request_type: String,
-        /// Command parameter as key=value (snake_case keys; JSON values allowed:
-        /// --param queries='["OSVersion"]').
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
-        /// Read a raw command plist from this file (for TYPE Raw).
-        #[arg(long)]
-        plist_file: Option<std::path::PathBuf>,
-        #[arg(long)]
-        priority: Option<i32>,
-        /// Expire the command if not answered within this many seconds.
-        #[arg(long)]
-        expires_in: Option<i64>,
-    },
-    /// Show a command's status and result.
-    Show { uuid: String },
-    /// Cancel a pending command.
-    Cancel { uuid: String },
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Serve(_)));
@@ -349,8 +261,12 @@ pub fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Devices { api, command } => run_api(&runtime, &api, |c| devices(c, command)),
-        Command::Commands { api, command } => run_api(&runtime, &api, |c| commands(c, command)),
+        Command::Devices { api, command } => {
+            run_api(&runtime, &api, |c| devices::devices(c, command))
+        }
+        Command::Commands { api, command } => {
+            run_api(&runtime, &api, |c| commands::commands(c, command))
+        }
         Command::PushCert { api, command } => run_api(&runtime, &api, |c| push_cert(c, command)),
         Command::Enroll { api, command } => run_api(&runtime, &api, |c| enroll(c, command)),
         Command::Pki { command } => runtime.block_on(async move {
@@ -471,226 +387,6 @@ where
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
-        }
-    }
-}
-
-/// The id of the device an admin named: an id, or `udid:`/`serial:` looked up as such; a
-/// bare word is looked up as a serial number and as a UDID, and used only when both
-/// lookups agree on one device. A device chooses its own UDID and serial number, so a
-/// decoy whose UDID is a victim's serial number makes the name ambiguous instead of
-/// steering the command to itself.
-async fn device_key(c: &Client, key: &str) -> Result<String, ClientError> {
-    let key = key.trim();
-    if uuid::Uuid::parse_str(key).is_ok() {
-        return Ok(key.to_owned());
-    }
-    if key.starts_with("udid:") || key.starts_with("serial:") {
-        let device = c.get(&format!("/devices/{}", client::segment(key))).await?;
-        return Ok(device["id"].as_str().unwrap_or_default().to_owned());
-    }
-    let mut matches: Vec<Value> = Vec::new();
-    for field in ["serial_number", "udid"] {
-        let page = c
-            .get_query(
-                "/devices",
-                &[
-                    (field.into(), key.to_owned()),
-                    ("limit".into(), "10".into()),
-                ],
-            )
-            .await?;
-        for item in page["items"].as_array().cloned().unwrap_or_default() {
-            if !matches.iter().any(|m| m["id"] == item["id"]) {
-                matches.push(item);
-            }
-        }
-    }
-    match matches.as_slice() {
-        [] => Err(ClientError::Api {
-            status: 404,
-            message: format!("no device has the id, serial number or UDID {key:?}"),
-        }),
-        [one] => Ok(one["id"].as_str().unwrap_or_default().to_owned()),
-        several => Err(ClientError::Usage(format!(
-            "{key:?} names {} devices; use the device id: {}",
-            several.len(),
-            several
-                .iter()
-                .map(|d| format!(
-                    "{} (UDID {}, serial {})",
-                    d["id"].as_str().unwrap_or("-"),
-                    d["udid"].as_str().unwrap_or("-"),
-                    d["serial_number"].as_str().unwrap_or("-")
-                ))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))),
-    }
-}
-
-async fn devices(c: Client, command: DeviceCommand) -> Result<Output, ClientError> {
-    match command {
-        DeviceCommand::List {
-            enrolled,
-            platform,
-            search,
-            offset,
-            limit,
-        } => {
-            let mut query = vec![
-                ("offset".to_owned(), offset.to_string()),
-                ("limit".to_owned(), limit.to_string()),
-            ];
-            if let Some(e) = enrolled {
-                query.push(("enrolled".into(), e.to_string()));
-            }
-            if let Some(p) = platform {
-                query.push(("platform".into(), p));
-            }
-            if let Some(s) = search {
-                query.push(("search".into(), s));
-            }
-            let v = c.get_query("/devices", &query).await?;
-            Ok(Output::Table(output::device_list(&v), v))
-        }
-        DeviceCommand::Show { id } => {
-            let v = c
-                .get(&format!(
-                    "/devices/{}",
-                    client::segment(&device_key(&c, &id).await?)
-                ))
-                .await?;
-            Ok(Output::Table(output::device(&v), v))
-        }
-        DeviceCommand::Lock {
-            id,
-            message,
-            phone_number,
-            pin,
-        } => {
-            let body = json!({ "message": message, "phone_number": phone_number, "pin": pin });
-            let v = c
-                .post(
-                    &format!(
-                        "/devices/{}/lock",
-                        client::segment(&device_key(&c, &id).await?)
-                    ),
-                    &strip_nulls(body),
-                )
-                .await?;
-            Ok(Output::Table(output::queued(&v), v))
-        }
-        DeviceCommand::Wipe {
-            id,
-            confirm,
-            pin,
-            preserve_data_plan,
-            disallow_proximity_setup,
-        } => {
-            let body = json!({
-                "confirm": confirm, "pin": pin,
-                "preserve_data_plan": preserve_data_plan.then_some(true),
-                "disallow_proximity_setup": disallow_proximity_setup.then_some(true),
-            });
-            let v = c
-                .post(
-                    &format!(
-                        "/devices/{}/wipe",
-                        client::segment(&device_key(&c, &id).await?)
-                    ),
-                    &strip_nulls(body),
-                )
-                .await?;
-            Ok(Output::Table(output::queued(&v), v))
-        }
-        DeviceCommand::Push { id } => {
-            let v = c
-                .post(
-                    &format!(
-                        "/devices/{}/push",
-                        client::segment(&device_key(&c, &id).await?)
-                    ),
-                    &json!({}),
-                )
-                .await?;
-            Ok(Output::Table(output::push(&v), v))
-        }
-        DeviceCommand::Commands { id, limit } => {
-            let v = c
-                .get_query(
-                    &format!(
-                        "/devices/{}/commands",
-                        client::segment(&device_key(&c, &id).await?)
-                    ),
-                    &[("limit".into(), limit.to_string())],
-                )
-                .await?;
-            Ok(Output::Table(output::command_list(&v), v))
-        }
-    }
-}
-
-async fn commands(c: Client, command: CommandsCommand) -> Result<Output, ClientError> {
-    match command {
-        CommandsCommand::Send {
-            devices,
-            request_type,
-            params,
-            plist_file,
-            priority,
-            expires_in,
-        } => {
-            let mut body = serde_json::Map::new();
-            body.insert("type".into(), Value::String(request_type));
-            for param in params {
-                let (key, value) = param.split_once('=').ok_or_else(|| {
-                    ClientError::Usage(format!("--param {param:?} must be KEY=VALUE"))
-                })?;
-                let value =
-                    serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
-                body.insert(key.trim().to_owned(), value);
-            }
-            if let Some(path) = plist_file {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    ClientError::Usage(format!("cannot read {}: {e}", path.display()))
-                })?;
-                body.insert("plist".into(), Value::String(text));
-            }
-            if let Some(p) = priority {
-                body.insert("priority".into(), json!(p));
-            }
-            if let Some(secs) = expires_in {
-                body.insert("expires_in_seconds".into(), json!(secs));
-            }
-            let mut ids = Vec::with_capacity(devices.len());
-            for key in &devices {
-                ids.push(device_key(&c, key).await?);
-            }
-            let devices = ids;
-            let v = if devices.len() == 1 {
-                c.post(
-                    &format!("/devices/{}/commands", client::segment(&devices[0])),
-                    &Value::Object(body),
-                )
-                .await?
-            } else {
-                body.insert("device_ids".into(), json!(devices));
-                c.post("/commands", &Value::Object(body)).await?
-            };
-            Ok(Output::Table(output::queued(&v), v))
-        }
-        CommandsCommand::Show { uuid } => {
-            let v = c
-                .get(&format!("/commands/{}", client::segment(&uuid)))
-                .await?;
-            Ok(Output::Table(output::command(&v), v))
-        }
-        CommandsCommand::Cancel { uuid } => {
-            let v = c
-                .delete(&format!("/commands/{}", client::segment(&uuid)))
-                .await?;
-            Ok(Output::Table(output::command(&v), v))
         }
     }
 }
