@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod enroll;
 pub mod fake_apns;
+pub mod fake_mdmcert;
 pub mod fixture;
 pub mod hostile;
 pub mod private_postgres;

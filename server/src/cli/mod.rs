@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod devices;
 mod output;
+mod push_cert;
 
 use crate::config::ServeArgs;
 use clap::{Args, Parser, Subcommand};
@@ -193,11 +194,20 @@ enum PkiCommand {
 
 #[derive(Subcommand)]
 enum PushCertCommand {
-    /// Upload or renew the push certificate: PEM certificate and key, or a PKCS#12
-    /// file whose password is read from the environment variable named by
-    /// --password-env (never from the command line).
+    /// Create the push key (kept on the server) and the request for Apple's Push
+    /// Certificates Portal: signed with your vendor certificate, through
+    /// mdmcert.download, or the CSR alone. A renewal reuses the key in use. Runs on
+    /// the server host (talks to the database directly).
+    Request(Box<push_cert::RequestArgs>),
+    /// Open the file mdmcert.download mailed into the request to upload at Apple's
+    /// portal, with the key the server kept. Runs on the server host.
+    Decrypt(Box<push_cert::DecryptArgs>),
+    /// Upload or renew the push certificate: the PEM certificate alone (its key is the
+    /// one `request` kept), PEM certificate and key, or a PKCS#12 file whose password
+    /// is read from the environment variable named by --password-env (never from the
+    /// command line).
     Upload {
-        #[arg(long, requires = "key", conflicts_with = "pkcs12")]
+        #[arg(long, conflicts_with = "pkcs12")]
         cert: Option<std::path::PathBuf>,
         #[arg(long, requires = "cert")]
         key: Option<std::path::PathBuf>,
@@ -267,6 +277,14 @@ pub fn main() -> ExitCode {
         Command::Commands { api, command } => {
             run_api(&runtime, &api, |c| commands::commands(c, command))
         }
+        Command::PushCert {
+            command: PushCertCommand::Request(args),
+            ..
+        } => push_cert::run_request(&runtime, args),
+        Command::PushCert {
+            command: PushCertCommand::Decrypt(args),
+            ..
+        } => push_cert::run_decrypt(&runtime, args),
         Command::PushCert { api, command } => run_api(&runtime, &api, |c| push_cert(c, command)),
         Command::Enroll { api, command } => run_api(&runtime, &api, |c| enroll(c, command)),
         Command::Pki { command } => runtime.block_on(async move {
@@ -557,6 +575,9 @@ async fn push_cert(c: Client, command: PushCertCommand) -> Result<Output, Client
             password_env,
         } => {
             let body = match (cert, key, pkcs12) {
+                (Some(cert), None, None) => json!({
+                    "certificate_pem": String::from_utf8_lossy(&read(&cert)?),
+                }),
                 (Some(cert), Some(key), None) => json!({
                     "certificate_pem": String::from_utf8_lossy(&read(&cert)?),
                     "private_key_pem": String::from_utf8_lossy(&read(&key)?),
@@ -568,11 +589,10 @@ async fn push_cert(c: Client, command: PushCertCommand) -> Result<Output, Client
                         "password": std::env::var(&password_env).unwrap_or_default(),
                     })
                 }
-                _ => {
-                    return Err(ClientError::Usage(
-                        "give --cert and --key, or --pkcs12".into(),
-                    ))
-                }
+                _ => return Err(ClientError::Usage(
+                    "give --cert (with --key, or alone for the key the server kept), or --pkcs12"
+                        .into(),
+                )),
             };
             let v = c.put("/push-certificate", &body).await?;
             Ok(Output::Table(output::push_certificate(&v), v))
@@ -581,6 +601,9 @@ async fn push_cert(c: Client, command: PushCertCommand) -> Result<Output, Client
             let v = c.get("/push-certificate").await?;
             Ok(Output::Table(output::push_certificate(&v), v))
         }
+        PushCertCommand::Request(_) | PushCertCommand::Decrypt(_) => Err(ClientError::Usage(
+            "request and decrypt run on the server host, not through the API".into(),
+        )),
     }
 }
 

@@ -4,6 +4,7 @@
 //! * [`commands`]: queueing, cancelling, lock and wipe for admins; platform-neutral.
 //! * [`tokens`]: admin API tokens.
 //! * [`maintenance`]: expiry and pruning of the queue.
+//! * [`push_cert`]: the push key kept between a certificate request and its upload.
 
 pub mod apple;
 pub mod commands;
@@ -11,6 +12,7 @@ pub mod enrollments;
 pub mod maintenance;
 pub mod pki;
 pub mod push;
+pub mod push_cert;
 pub mod reenrollment;
 pub mod results;
 pub mod scep;

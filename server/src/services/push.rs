@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-const KEY_PURPOSE: &str = "push.certificate_key";
+/// Purpose the push certificate's key is sealed under (bound to its row id).
+pub(crate) const CERTIFICATE_KEY_PURPOSE: &str = "push.certificate_key";
+const KEY_PURPOSE: &str = CERTIFICATE_KEY_PURPOSE;
 
 /// The push certificate as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +212,18 @@ impl PushService {
             )
             .await?;
         Ok(info)
+    }
+
+    /// Installs a certificate Apple issued for the key `mdm push-cert request` kept
+    /// (see `push_cert`): same checks as [`Self::upload`], plus the key must match.
+    pub async fn upload_for_kept_key(
+        &self,
+        admin: &AdminIdentity,
+        cert_pem: &[u8],
+    ) -> ServiceResult<PushCertificateInfo> {
+        let cert =
+            super::push_cert::pair_with_kept_key(&self.store, &self.sealer, cert_pem).await?;
+        self.upload(admin, cert).await
     }
 
     /// Pushes these devices now and reports what APNs said for each.

@@ -151,7 +151,7 @@ pub fn spec() -> Value {
             "/push-certificate": {
                 "get": { "summary": "The MDM push certificate in use, its topic and expiry (warning from 30 days before)",
                          "responses": with_errors(ok("200", "PushCertificate", "The certificate")) },
-                "put": { "summary": "Upload or renew the MDM push certificate (PEM, or PKCS#12 with password); a renewal must keep the topic",
+                "put": { "summary": "Upload or renew the MDM push certificate (PEM with key, PEM alone for the key kept by `mdm push-cert request`, or PKCS#12 with password); a renewal must keep the topic, and a certificate alone must be for the kept key (409 otherwise)",
                          "requestBody": json_body("PushCertificateUpload"),
                          "responses": with_errors(json!({
                             "200": { "description": "Installed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PushCertificate" } } } },
@@ -254,7 +254,8 @@ pub fn spec() -> Value {
                     "days_left": { "type": "integer" }, "warning": { "type": ["string", "null"] },
                     "uploaded_by": { "type": "string" }, "uploaded_at": { "type": "string", "format": "date-time" } } },
                 "PushCertificateUpload": { "type": "object", "properties": {
-                    "certificate_pem": { "type": "string" }, "private_key_pem": { "type": "string" },
+                    "certificate_pem": { "type": "string" },
+                    "private_key_pem": { "type": "string", "description": "omit to use the push key the server kept" },
                     "pkcs12_base64": { "type": "string" }, "password": { "type": "string" } } },
                 "DevicePush": { "type": "object", "properties": {
                     "device_id": { "type": "string" },

@@ -24,7 +24,8 @@ async fn show(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(info))
 }
 
-/// Either PEM certificate and key, or a PKCS#12 file (base64) and its password.
+/// Either PEM certificate and key, the PEM certificate alone (paired with the key
+/// the server kept), or a PKCS#12 file (base64) and its password.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UploadRequest {
@@ -41,6 +42,18 @@ async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let now = chrono::Utc::now();
+    // The certificate alone: its key is the one `mdm push-cert request` kept.
+    if let (Some(cert), None, None) = (
+        &body.certificate_pem,
+        &body.private_key_pem,
+        &body.pkcs12_base64,
+    ) {
+        let info = state
+            .push
+            .upload_for_kept_key(&admin.0, cert.as_bytes())
+            .await?;
+        return Ok(HttpResponse::Ok().json(info));
+    }
     let cert = match (
         body.certificate_pem,
         body.private_key_pem,
@@ -57,7 +70,7 @@ async fn upload(
         }
         _ => {
             return Err(ApiError::bad_request(
-                "give certificate_pem and private_key_pem, or pkcs12_base64 (and password)",
+                "give certificate_pem (with private_key_pem, or alone for the key the server kept), or pkcs12_base64 (and password)",
             ))
         }
     }
