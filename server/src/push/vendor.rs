@@ -228,4 +228,43 @@ mod tests {
         let err = complete_chain(vendor, &[wwdr]).err().unwrap().to_string();
         assert!(err.contains("the chain stops at CN=Root"), "{err}");
     }
+
+    #[test]
+    fn pkcs12_identity_uses_its_certificates_and_refuses_a_wrong_password() {
+        let key = || super::super::request::generate_key().unwrap();
+        let (root_key, wwdr_key, vendor_key) = (key(), key(), key());
+        let root = cert("Root", &root_key, None);
+        let wwdr = cert("WWDR", &wwdr_key, Some((&root, &root_key)));
+        let vendor = cert("Vendor", &vendor_key, Some((&wwdr, &wwdr_key)));
+        let mut extra = openssl::stack::Stack::new().unwrap();
+        extra.push(wwdr).unwrap();
+        let p12 = Pkcs12::builder()
+            .name("vendor")
+            .pkey(&vendor_key)
+            .cert(&vendor)
+            .ca(extra)
+            .build2("secret")
+            .unwrap()
+            .to_der()
+            .unwrap();
+        let now = chrono::Utc::now().timestamp();
+        // The intermediate comes from the PKCS#12, the root from Apple's file.
+        let identity = from_pkcs12(&p12, "secret", vec![root.clone()], now).unwrap();
+        assert_eq!(
+            identity.certificate().to_der().unwrap(),
+            vendor.to_der().unwrap()
+        );
+        let err = from_pkcs12(&p12, "wrong", vec![root], now)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("wrong password"), "{err}");
+        // Expired by the time it is used: refused, saying so.
+        let later = now + 60 * 86_400;
+        let err = from_pkcs12(&p12, "secret", vec![], later)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("expired"), "{err}");
+    }
 }
