@@ -469,6 +469,7 @@ fn enrollment_spec(ca_der: Vec<u8>) -> EnrollmentProfileSpec {
         display_name: "Town Hall MDM".into(),
         identifier: "gov.townhall.mdm.enrollment".into(),
         ca_certificate_der: ca_der,
+        server_roots_der: vec![],
         scep_url: "https://mdm.townhall.example/scep".into(),
         scep_challenge: "5f0c1d2e3a4b".into(),
         scep_subject_cn: "mdm-device-9A8B7C6D-1234-4E5F-8A9B-0C1D2E3F4A5B".into(),

@@ -8,6 +8,7 @@ mod m20261121_000002_push;
 mod m20261121_000003_enrollment;
 mod m20261201_000004_identity_bindings;
 mod m20261201_000005_enrollment_url_uses;
+mod m20261201_000006_revocation;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_enrollment::Migration),
             Box::new(m20261201_000004_identity_bindings::Migration),
             Box::new(m20261201_000005_enrollment_url_uses::Migration),
+            Box::new(m20261201_000006_revocation::Migration),
         ]
     }
 }

@@ -24,6 +24,11 @@ pub struct EnrollmentProfileSpec {
     pub identifier: String,
     /// The device CA certificate (DER), installed as a trusted root.
     pub ca_certificate_der: Vec<u8>,
+    /// Roots of the server's HTTPS certificate (DER) that the phone does not know
+    /// (the server's own TLS root, or the admin's private CA), each installed as a
+    /// trusted root: iOS trusts the profile's roots for its SCEP and MDM URLs while
+    /// installing it. Empty for a certificate from a public CA.
+    pub server_roots_der: Vec<Vec<u8>>,
     /// The SCEP endpoint, e.g. `https://mdm.example.org/scep`.
     pub scep_url: String,
     /// The one-time challenge the SCEP server expects.
@@ -120,6 +125,19 @@ pub fn build_enrollment_profile(
         d
     };
 
+    let mut server_roots = Vec::new();
+    for (n, der) in spec.server_roots_der.iter().enumerate() {
+        let mut d = payload_header(
+            "com.apple.security.root",
+            &format!("{}.server-root.{}", spec.identifier, n + 1),
+            &new_uuid(),
+            &format!("{} server certificate authority", spec.organization),
+            &spec.organization,
+        );
+        d.insert("PayloadContent".into(), Value::Data(der.clone()));
+        server_roots.push(Value::Dictionary(d));
+    }
+
     let scep = {
         let mut content = Dictionary::new();
         content.insert("URL".into(), spec.scep_url.clone().into());
@@ -191,11 +209,14 @@ pub fn build_enrollment_profile(
     let mut top = Dictionary::new();
     top.insert(
         "PayloadContent".into(),
-        Value::Array(vec![
-            Value::Dictionary(root),
-            Value::Dictionary(scep),
-            Value::Dictionary(mdm),
-        ]),
+        // Roots first: the SCEP and MDM payloads that follow reach the server
+        // through them.
+        Value::Array(
+            std::iter::once(Value::Dictionary(root))
+                .chain(server_roots)
+                .chain([Value::Dictionary(scep), Value::Dictionary(mdm)])
+                .collect(),
+        ),
     );
     top.insert(
         "PayloadDisplayName".into(),
@@ -251,7 +272,10 @@ fn validate(spec: &EnrollmentProfileSpec) -> Result<(), ProfileError> {
     text("organization", &spec.organization)?;
     text("display_name", &spec.display_name)?;
     identifier(&spec.identifier)?;
-    der_certificate(&spec.ca_certificate_der)?;
+    der_certificate("ca_certificate_der", &spec.ca_certificate_der)?;
+    for der in &spec.server_roots_der {
+        der_certificate("server_roots_der", der)?;
+    }
 
     url("scep_url", &spec.scep_url, true)?;
     text("scep_challenge", &spec.scep_challenge)?;
@@ -388,26 +412,25 @@ fn url(field: &'static str, value: &str, allow_http: bool) -> Result<(), Profile
 
 /// The certificate must be DER: one complete ASN.1 SEQUENCE. PEM (the common mistake)
 /// gets its own message, since the device would show an unusable certificate.
-fn der_certificate(der: &[u8]) -> Result<(), ProfileError> {
-    const FIELD: &str = "ca_certificate_der";
+fn der_certificate(field: &'static str, der: &[u8]) -> Result<(), ProfileError> {
     if der.is_empty() {
-        return Err(invalid(FIELD, "is empty"));
+        return Err(invalid(field, "is empty"));
     }
     if der.starts_with(b"-----BEGIN") {
         return Err(invalid(
-            FIELD,
+            field,
             "is PEM text; pass the DER bytes (openssl x509 -outform DER)",
         ));
     }
     let declared = der_sequence_len(der).ok_or_else(|| {
         invalid(
-            FIELD,
+            field,
             "is not a DER-encoded certificate (no ASN.1 SEQUENCE)",
         )
     })?;
     if declared != der.len() {
         return Err(invalid(
-            FIELD,
+            field,
             format!(
                 "DER length mismatch: the certificate declares {declared} bytes, {} were given",
                 der.len()

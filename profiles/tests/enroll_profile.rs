@@ -18,6 +18,7 @@ fn spec() -> EnrollmentProfileSpec {
         display_name: "Town Hall MDM".into(),
         identifier: "gov.townhall.mdm.enrollment".into(),
         ca_certificate_der: FAKE_DER.to_vec(),
+        server_roots_der: vec![],
         scep_url: "https://mdm.townhall.example/scep".into(),
         scep_challenge: "c3f1a9e0d2b84c5e".into(),
         scep_subject_cn: "mdm-device-3B1F2E7C-0F4A-4C1B-9E1D-6A2B3C4D5E6F".into(),

@@ -27,15 +27,22 @@ pub struct ServeArgs {
     /// Serve plain HTTP instead of HTTPS: behind a TLS-terminating proxy, or in tests.
     #[arg(long, env = "MDM_PLAIN_HTTP")]
     pub plain_http: bool,
-    /// PEM certificate (chain) for HTTPS. Without it a self-signed certificate is
-    /// created in the data folder.
+    /// PEM certificate (chain) for HTTPS. Without it the server issues its own from
+    /// its built-in TLS root, which enrollment profiles install on the phones.
     #[arg(long, env = "MDM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
     #[arg(long, env = "MDM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// PEM file with the private CA that issued --tls-cert (or the certificate of a
+    /// TLS-terminating proxy, with --plain-http), for phones that do not know it:
+    /// enrollment profiles then install it as a trusted root. Leave it out for a
+    /// certificate from a public CA.
+    #[arg(long, env = "MDM_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Base URL devices reach this server at; written into what devices receive.
-    /// [default: https://<hostname>:<port>]
+    /// Must be https:// (Apple devices refuse http MDM and SCEP URLs), also with
+    /// --plain-http behind a proxy. [default: https://<hostname>:<port>]
     #[arg(long, env = "MDM_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// PEM file with further CA certificate(s) device identity certificates may chain
@@ -176,6 +183,7 @@ struct FileConfig {
     plain_http: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     public_url: Option<String>,
     device_ca: Option<PathBuf>,
     organization: Option<String>,
@@ -222,6 +230,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub plain_http: bool,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The private CA phones must be given for the admin's certificate (--tls-ca).
+    pub tls_ca: Option<PathBuf>,
     pub public_url: String,
     pub device_ca: Option<PathBuf>,
     pub organization: String,
@@ -310,21 +320,28 @@ impl ServeArgs {
                 ))
             }
         };
-        let scheme = if plain_http { "http" } else { "https" };
+        let tls_ca = self.tls_ca.clone().or(file.tls_ca);
+        if tls_ca.is_some() && tls.is_none() && !plain_http {
+            return Err(ConfigError::Invalid(
+                "--tls-ca (MDM_TLS_CA, tls_ca) names the CA of --tls-cert or of a TLS-terminating proxy (--plain-http); without either the server's own TLS root is used".into(),
+            ));
+        }
+        // https even behind a proxy: the URL is what devices are given, and Apple
+        // devices refuse http MDM and SCEP URLs.
         let public_url = self
             .public_url
             .clone()
             .or(file.public_url)
             .unwrap_or_else(|| {
                 let host = hostname().unwrap_or_else(|| "localhost".into());
-                format!("{scheme}://{host}:{}", listen.port())
+                match listen.port() {
+                    // Port 0 picks a free port at bind time: the URL cannot name it.
+                    0 => format!("https://{host}"),
+                    port => format!("https://{host}:{port}"),
+                }
             });
         let public_url = public_url.trim_end_matches('/').to_owned();
-        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid(format!(
-                "public URL must be an http(s) URL, got {public_url:?}"
-            )));
-        }
+        check_public_url(&public_url)?;
         let days =
             |v: Option<i64>, name: &str, default: i64| -> Result<chrono::Duration, ConfigError> {
                 let d = v.unwrap_or(default);
@@ -451,6 +468,7 @@ impl ServeArgs {
             listen,
             plain_http,
             tls,
+            tls_ca,
             public_url,
             device_ca: self.device_ca.clone().or(file.device_ca),
             trust_client_cert_header: self.trust_client_cert_header
@@ -579,9 +597,123 @@ impl ServeArgs {
     }
 }
 
+/// The public URL must be what Apple devices accept as MDM and SCEP URLs: https, a
+/// host, no credentials, query or fragment. Checked at start, so that a mistake is a
+/// refusal to start, never a 500 when a phone enrolls.
+fn check_public_url(url: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        ConfigError::Invalid(format!(
+            "--public-url (MDM_PUBLIC_URL, public_url) {url:?} {why}"
+        ))
+    };
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err(bad(
+            "must be an https:// URL: Apple devices refuse http MDM and SCEP URLs. Behind a TLS-terminating proxy, give --plain-http with the proxy's https:// URL",
+        ));
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains whitespace"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad("must not carry a user name or password"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(bad("must not have a query or fragment"));
+    }
+    let host = public_host(url);
+    if host.is_empty() {
+        return Err(bad("has no host name"));
+    }
+    let port = if authority.starts_with('[') {
+        authority.rsplit_once("]:").map(|(_, p)| p)
+    } else {
+        authority.split_once(':').map(|(_, p)| p)
+    };
+    if let Some(port) = port {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(bad("has an invalid port"));
+        }
+    }
+    let valid_host = host.parse::<std::net::IpAddr>().is_ok()
+        || host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if !valid_host {
+        return Err(bad("has an invalid host name"));
+    }
+    Ok(())
+}
+
+/// The host of a URL (an IPv6 address without its brackets), lower-cased.
+pub fn public_host(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.to_ascii_lowercase()
+}
+
 fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_devices_accept_and_refuse() {
+        for good in [
+            "https://mdm.example.org",
+            "https://mdm.example.org:8443",
+            "https://10.0.0.5:8443/mdm",
+            "https://[::1]:8443",
+        ] {
+            assert!(check_public_url(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("http://mdm.example.org", "https://"),
+            ("mdm.example.org", "https://"),
+            ("https://", "no host"),
+            ("https://:8443", "no host"),
+            ("https://user:pw@mdm.example.org", "user name"),
+            ("https://mdm.example.org?x=1", "query"),
+            ("https://mdm.example.org:99999", "port"),
+            ("https://mdm example.org", "whitespace"),
+            ("https://mdm_bad.example.org", "host name"),
+        ] {
+            let e = check_public_url(bad).unwrap_err().to_string();
+            assert!(e.contains("--public-url") && e.contains(why), "{bad}: {e}");
+        }
+        assert_eq!(public_host("https://[::1]:8443/x"), "::1");
+        assert_eq!(public_host("https://MDM.example.org:1/"), "mdm.example.org");
+    }
+
+    #[test]
+    fn http_public_url_is_refused_even_behind_a_proxy() {
+        let args = ServeArgs {
+            plain_http: true,
+            public_url: Some("http://mdm.example.org".into()),
+            ..Default::default()
+        };
+        let e = args.resolve().unwrap_err().to_string();
+        assert!(e.contains("--public-url") && e.contains("https://"), "{e}");
+        let args = ServeArgs {
+            tls_ca: Some("/nonexistent".into()),
+            ..Default::default()
+        };
+        assert!(args.resolve().unwrap_err().to_string().contains("--tls-ca"));
+    }
 }

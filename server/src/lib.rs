@@ -14,3 +14,4 @@ pub mod push;
 pub mod serve;
 pub mod services;
 pub mod storage;
+pub mod tls;

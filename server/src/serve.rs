@@ -10,9 +10,6 @@ use crate::services::tokens::TokenService;
 use crate::storage::{SqlStore, Storage};
 use actix_web::{web, App, HttpServer};
 use enrollment::identity::DeviceCa;
-use openssl::pkey::PKey;
-use openssl::ssl::{SslAcceptor, SslMethod};
-use openssl::x509::X509;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -80,6 +77,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     push.spawn_flusher();
     push.spawn_repush();
     push.spawn_reload();
+    let server_tls_ca = pki.server_tls_ca.clone();
+    // What phones must trust for our HTTPS, installed by the enrollment profile.
+    let server_trust = crate::tls::server_trust(&config, &server_tls_ca)?;
     let topic_source = push.clone();
     let enrollments = crate::services::enrollments::EnrollmentService::new(
         store.clone(),
@@ -89,7 +89,17 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.organization.clone(),
         config.android_agent.clone(),
         Box::new(move || topic_source.info().map(|i| i.topic)),
-    );
+    )
+    .with_server_trust(server_trust);
+    // A profile that could not be built would be a 500 at a phone's enrollment: the
+    // configuration is tried now instead.
+    enrollments.check_profile_configuration().map_err(|e| {
+        anyhow::anyhow!("the enrollment profile cannot be built with this configuration: {e}")
+    })?;
+    let revocation = Arc::new(crate::services::revocation::RevocationService::new(
+        store.clone(),
+        pki.clone(),
+    ));
     let scep = crate::services::scep::ScepService::new(
         store.clone(),
         pki.clone(),
@@ -103,7 +113,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             store.clone(),
             config.reenrollment,
         ),
-        apple: AppleService::new(store.clone(), sealer.clone()),
+        apple: AppleService::new(store.clone(), sealer.clone(), revocation.clone()),
+        revocation,
         commands: CommandService::new(
             store.clone(),
             sealer.clone(),
@@ -159,30 +170,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let (server, scheme) = if config.plain_http {
         (server.bind(config.listen)?, "http")
     } else {
-        let host = config
-            .public_url
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split([':', '/']).next())
-            .unwrap_or("localhost");
-        let (cert_pem, key_pem) =
-            crate::keys::tls_identity(config.tls.as_ref(), &config.data_dir, host, &sealer)?;
-        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
-        // Mozilla's intermediate configuration names these groups; OpenSSL's default
-        // list would also offer secp521r1 and X448.
-        acceptor.set_groups_list("X25519:P-256:P-384")?;
-        let mut chain = X509::stack_from_pem(&cert_pem)?.into_iter();
-        let leaf = chain
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("TLS certificate file holds no certificate"))?;
-        acceptor.set_certificate(&leaf)?;
-        for extra in chain {
-            acceptor.add_extra_chain_cert(extra)?;
+        let https = crate::tls::https(&config, server_tls_ca.clone())?;
+        if let Some(renewer) = https.renewer {
+            renewer.spawn();
         }
-        let key = PKey::private_key_from_pem(&key_pem)?;
-        acceptor.set_private_key(&key)?;
-        acceptor.check_private_key()?;
-        (server.bind_openssl(config.listen, acceptor)?, "https")
+        (server.bind_openssl(config.listen, https.acceptor)?, "https")
     };
     for addr in server.addrs() {
         // Tests and scripts read this line to learn the port when --listen used :0.

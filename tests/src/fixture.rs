@@ -102,6 +102,12 @@ pub struct ServerOptions {
     pub stderr_to: Option<PathBuf>,
     /// RUST_LOG for the server instead of MDM_TEST_LOG (or "error").
     pub rust_log: Option<String>,
+    /// Serve HTTPS with zero TLS configuration (the server's own TLS root) instead
+    /// of --plain-http; the fixture's admin client then trusts that root alone.
+    pub https: bool,
+    /// With `https` and the admin's own certificate (--tls-cert in `extra_args`): the
+    /// PEM root the fixture's client trusts instead of the server's own.
+    pub https_root: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -113,6 +119,8 @@ impl Default for ServerOptions {
             with_device_ca: true,
             stderr_to: None,
             rust_log: None,
+            https: false,
+            https_root: None,
         }
     }
 }
@@ -170,9 +178,11 @@ impl TestServer {
         let admin_token = format!("mdm_test_{}", random_hex(16));
 
         let mut cmd = Command::new(mdm_binary());
-        cmd.arg("serve")
-            .arg("--plain-http")
-            .args(["--listen", "127.0.0.1:0"])
+        cmd.arg("serve");
+        if !options.https {
+            cmd.arg("--plain-http");
+        }
+        cmd.args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--database-url", &database_url])
@@ -228,6 +238,22 @@ impl TestServer {
                 panic!("mdm serve did not start within 60 s (see its stderr above)");
             }
         };
+        let http = if options.https {
+            // The server wrote the root it issued its certificate from before it
+            // listened: the admin client trusts that root and nothing else.
+            let root_path = options
+                .https_root
+                .clone()
+                .unwrap_or_else(|| data_dir.join("tls/root-ca.pem"));
+            let root = std::fs::read(&root_path).expect("the HTTPS root");
+            reqwest::Client::builder()
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(&root).unwrap())
+                .build()
+                .unwrap()
+        } else {
+            reqwest::Client::new()
+        };
         TestServer {
             base_url,
             database_url,
@@ -237,7 +263,7 @@ impl TestServer {
             backend,
             child,
             admin_url,
-            http: reqwest::Client::new(),
+            http,
             _tmp: tmp,
         }
     }

@@ -104,6 +104,19 @@ impl SimDevice {
         }
     }
 
+    /// Talks HTTPS trusting only `roots` (what the enrollment profile installed), with
+    /// certificate and host name verification on.
+    pub fn trusting(mut self, roots: &[X509]) -> Self {
+        let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+        for root in roots {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_der(&root.to_der().unwrap()).unwrap(),
+            );
+        }
+        self.http = builder.build().unwrap();
+        self
+    }
+
     pub fn id_fields(&self) -> Dictionary {
         let mut d = Dictionary::new();
         d.insert("UDID".into(), self.udid.clone().into());

@@ -137,7 +137,9 @@ async fn tls_folder_is_private() {
     assert_mode(&data, 0o700);
     assert_mode(&data.join("tls"), 0o700);
     assert_mode(&data.join("tls/server.pem"), 0o600);
-    assert_mode(&data.join("tls/server.key.sealed"), 0o600);
+    assert_mode(&data.join("tls/root-ca.pem"), 0o600);
+    // The TLS root's key is sealed in the database; no key is written here.
+    assert!(!data.join("tls/server.key.sealed").exists());
     assert_mode(&data.join("master.key"), 0o600);
     for file in ["mdm.sqlite", "mdm.sqlite-wal", "mdm.sqlite-shm"] {
         assert_mode(&data.join(file), 0o600);

@@ -80,15 +80,13 @@ async fn cli_lists_shows_locks_and_wipes(backend: Backend) {
     let queued: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let info_uuid = queued["command_uuid"].as_str().unwrap().to_owned();
 
-    // The device gets lock, erase, then the query, in that order (urgent first).
-    assert_eq!(
-        phone.drain().await,
-        vec!["DeviceLock", "EraseDevice", "DeviceInformation"]
-    );
+    // The device gets lock, then erase (urgent first); once it acknowledged the
+    // erase its identity is revoked and the query queued behind it is cancelled.
+    assert_eq!(phone.drain().await, vec!["DeviceLock", "EraseDevice"]);
 
     let out = cli.run(&["commands", "show", &info_uuid]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("acknowledged"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("cancelled"), "{}", stdout(&out));
     let out = cli.run(&["devices", "commands", &id]).await;
     assert!(stdout(&out).contains("EraseDevice"));
     let out = cli.run(&["commands", "cancel", &info_uuid]).await;

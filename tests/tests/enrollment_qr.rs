@@ -299,10 +299,11 @@ async fn cli_creates_lists_and_revokes_enrollments(backend: Backend) {
     let pki: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pki[0]["name"], "device_ca");
     assert_eq!(pki[1]["name"], "profile_signing");
+    assert_eq!(pki[2]["name"], "server_tls_ca");
     assert_eq!(
         pki.as_array().unwrap().len(),
-        2,
-        "plain HTTP: no TLS certificate of ours: {pki}"
+        3,
+        "plain HTTP: no HTTPS certificate of ours: {pki}"
     );
     assert!(pki[0]["days_left"].as_i64().unwrap() > 3000);
 }

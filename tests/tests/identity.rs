@@ -448,8 +448,9 @@ async fn a_decoy_udid_cannot_steer_admin_lookups(backend: Backend) {
 }
 
 /// A device that checked out may come back with a fresh certificate from our own SCEP
-/// server without an admin; the old certificate is retired and revoked, and the
-/// re-enrolled record starts without the old escrowed secrets.
+/// server without an admin (one issued after the check-out); the old certificate is
+/// retired and revoked, and the re-enrolled record starts without the old escrowed
+/// secrets.
 async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
     use mdm_tests::enroll::enroll_iphone;
     let server = TestServer::start_with(
@@ -482,8 +483,28 @@ async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
     again.serial = phone.serial.clone();
     assert_eq!(again.authenticate().await.status, StatusCode::FORBIDDEN);
 
-    // After a check-out the fresh SCEP certificate re-enrolls the same record.
+    // A check-out revokes the identity: the phone's certificate is refused from then
+    // on, and so is a certificate issued before the check-out. A fresh one from a new
+    // pass through the enrollment re-enrolls the same record.
     assert_eq!(phone.check_out().await.status, StatusCode::OK);
+    assert_eq!(
+        phone
+            .report_raw("Idle", None, Dictionary::new())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(again.authenticate().await.status, StatusCode::FORBIDDEN);
+    let (fresh, _) = enroll_iphone(&server.base_url, &url).await;
+    let mut again = SimDevice::with_identity(
+        &server.base_url,
+        phone.udid.clone(),
+        fresh.key.clone(),
+        fresh.cert.clone(),
+        "iPhone15,2",
+        "iOS",
+    );
+    again.serial = phone.serial.clone();
     assert_eq!(again.authenticate().await.status, StatusCode::OK);
     assert_eq!(again.token_update().await.status, StatusCode::OK);
     let record = server.get(&format!("/devices/udid:{}", phone.udid)).await;
@@ -535,7 +556,7 @@ async fn a_checked_out_device_re_enrolls_through_scep(backend: Backend) {
         "iOS",
     );
     other.serial = "NEWSERIAL1".into();
-    assert_eq!(other.authenticate().await.status, StatusCode::FORBIDDEN);
+    assert_eq!(other.authenticate().await.status, StatusCode::UNAUTHORIZED);
 }
 
 on_every_backend!(

@@ -390,7 +390,8 @@ async fn re_enrollment_resets_token_and_queue(backend: Backend) {
             .status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(device.authenticate().await.status, StatusCode::FORBIDDEN);
+    // Retired (revoked as superseded): no identity at all any more.
+    assert_eq!(device.authenticate().await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(again.token_update().await.status, StatusCode::OK);
     assert!(again.idle().await.is_none());
     assert_eq!(

@@ -37,8 +37,9 @@ fn serve_zero_config(dir: &mdm_tests::fixture::TempDir, token: &str) -> (Child, 
     (child, base)
 }
 
-/// `mdm serve` with no TLS options serves HTTPS with a certificate it made, which a
-/// client that trusts that certificate accepts (and one that does not, refuses).
+/// `mdm serve` with no TLS options serves HTTPS with a certificate issued by its own
+/// TLS root, which a client that trusts that root accepts (and one that does not,
+/// refuses).
 #[tokio::test]
 async fn https_by_default_with_a_generated_certificate() {
     let dir = mdm_tests::fixture::TempDir::new("mdm-https");
@@ -47,7 +48,7 @@ async fn https_by_default_with_a_generated_certificate() {
     let port = base.rsplit(':').next().unwrap();
     let localhost = format!("https://localhost:{port}");
 
-    let pem = std::fs::read(dir.0.join("tls/server.pem")).unwrap();
+    let pem = std::fs::read(dir.0.join("tls/root-ca.pem")).unwrap();
     let trusting = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .build()
@@ -62,14 +63,17 @@ async fn https_by_default_with_a_generated_certificate() {
         reqwest::get(format!("{localhost}/healthz")).await.is_err(),
         "untrusted by default"
     );
-    // The key is sealed on disk, never stored in clear.
-    let sealed = std::fs::read(dir.0.join("tls/server.key.sealed")).unwrap();
-    assert!(!String::from_utf8_lossy(&sealed).contains("PRIVATE KEY"));
+    // The root's key is sealed in the database; no key lies in the data folder in
+    // clear.
+    for entry in std::fs::read_dir(dir.0.join("tls")).unwrap() {
+        let text = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&text).contains("PRIVATE KEY"));
+    }
 
     // The CLI over HTTPS, trusting the generated certificate.
     let out = tokio::process::Command::new(mdm_binary())
         .args(["devices", "list", "--server", &localhost, "--ca-cert"])
-        .arg(dir.0.join("tls/server.pem"))
+        .arg(dir.0.join("tls/root-ca.pem"))
         .env("MDM_TOKEN", "mdm_https_test_token_0123456789abcdef")
         .env("MDM_CLI_CONFIG", "/nonexistent")
         .output()
@@ -81,7 +85,8 @@ async fn https_by_default_with_a_generated_certificate() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 of 0 device(s)"));
-    // pki show lists the generated TLS certificate with the CA and signing identity.
+    // pki show lists the TLS root and the certificate issued from it with the CA and
+    // signing identity.
     let out = std::process::Command::new(mdm_binary())
         .args(["pki", "show", "--json"])
         .arg("--data-dir")
@@ -101,10 +106,14 @@ async fn https_by_default_with_a_generated_certificate() {
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["device_ca", "profile_signing", "tls"]);
-    // Within the 366 days Mozilla's intermediate configuration accepts.
-    let days_left = pki[2]["days_left"].as_i64().unwrap();
-    assert!((360..=366).contains(&days_left), "{days_left}");
+    assert_eq!(
+        names,
+        ["device_ca", "profile_signing", "server_tls_ca", "tls"]
+    );
+    // Well within the 366 days Mozilla's intermediate configuration accepts.
+    let days_left = pki[3]["days_left"].as_i64().unwrap();
+    assert!((88..=90).contains(&days_left), "{days_left}");
+    assert_eq!(pki[3]["issuer"], pki[2]["subject"]);
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -1,4 +1,5 @@
-//! `mdm devices ...`: list, show, lock, wipe, push and a device's commands, and how
+//! `mdm devices ...`: list, show, lock, wipe, push, revoke, retire, delete and a
+//! device's commands, and how
 //! a device named at the command line is found (by id, or explicitly and
 //! unambiguously by serial number or UDID).
 
@@ -55,6 +56,29 @@ pub(super) enum DeviceCommand {
     },
     /// Push the device now (wake it through APNs) and show what APNs answered.
     Push { id: String },
+    /// Revoke a device's identity certificate (a lost or stolen phone, a leaked
+    /// certificate): it is refused from now on and listed in the CRL; the device
+    /// comes back only through a new enrollment. Lock or wipe it first: a revoked
+    /// device receives no more commands.
+    Revoke {
+        id: String,
+        /// unspecified, key_compromise (lost or stolen), affiliation_changed,
+        /// superseded or cessation_of_operation.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// Why, for the event stream.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Retire a device from the fleet: its identity is revoked and its queue
+    /// cancelled; the record stays, marked retired.
+    Retire {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Delete a device record and its commands, after revoking its identity.
+    Delete { id: String },
     /// A device's commands, newest first.
     Commands {
         id: String,
@@ -203,6 +227,34 @@ pub(super) async fn devices(c: Client, command: DeviceCommand) -> Result<Output,
                 )
                 .await?;
             Ok(Output::Table(output::push(&v), v))
+        }
+        DeviceCommand::Revoke {
+            id,
+            reason,
+            comment,
+        } => {
+            let path = format!(
+                "/devices/{}/revoke",
+                client::segment(&device_key(&c, &id).await?)
+            );
+            let body = strip_nulls(json!({ "reason": reason, "comment": comment }));
+            let v = c.post(&path, &body).await?;
+            Ok(Output::Table(output::revocation(&v), v))
+        }
+        DeviceCommand::Retire { id, comment } => {
+            let path = format!(
+                "/devices/{}/retire",
+                client::segment(&device_key(&c, &id).await?)
+            );
+            let v = c
+                .post(&path, &strip_nulls(json!({ "comment": comment })))
+                .await?;
+            Ok(Output::Table(output::revocation(&v), v))
+        }
+        DeviceCommand::Delete { id } => {
+            let path = format!("/devices/{}", client::segment(&device_key(&c, &id).await?));
+            let v = c.delete(&path).await?;
+            Ok(Output::Table(output::revocation(&v), v))
         }
         DeviceCommand::Commands { id, limit } => {
             let v = c

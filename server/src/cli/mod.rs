@@ -168,7 +168,9 @@ enum EnrollCommand {
 
 #[derive(Subcommand)]
 enum PkiCommand {
-    /// Show the device CA and the profile signing identity, and when they expire.
+    /// Show the device CA, the profile signing identity, the server's TLS root (which
+    /// enrollment profiles install on phones) and HTTPS certificate, and when they
+    /// expire.
     Show {
         #[command(flatten)]
         serve: ServeArgs,
@@ -178,7 +180,7 @@ enum PkiCommand {
     /// Replace the device CA or the profile signing identity with your own (e.g. a
     /// signing certificate from a public CA, so iOS shows profiles as verified).
     Import {
-        #[arg(value_parser = ["device-ca", "profile-signing"])]
+        #[arg(value_parser = ["device-ca", "profile-signing", "server-tls-ca"])]
         what: String,
         #[arg(long)]
         cert: std::path::PathBuf,
@@ -497,7 +499,8 @@ async fn pki(command: PkiCommand) -> anyhow::Result<String> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut summary = pki.summary;
-            // The HTTPS certificate of this host: the admin's, or the generated one.
+            // The HTTPS certificate of this host: the admin's, or the one the server
+            // last issued from its TLS root (server_tls_ca above) and wrote here.
             let tls_path = config
                 .tls
                 .as_ref()
@@ -513,6 +516,19 @@ async fn pki(command: PkiCommand) -> anyhow::Result<String> {
                     config.tls.is_some(),
                     chrono::Utc::now(),
                 ));
+            }
+            // The admin's private CA that enrollment profiles install (--tls-ca).
+            if let Some(path) = &config.tls_ca {
+                let pem = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", path.display()))?;
+                for cert in openssl::x509::X509::stack_from_pem(&pem).unwrap_or_default() {
+                    summary.push(crate::services::pki::summarize(
+                        "tls_ca",
+                        &cert,
+                        true,
+                        chrono::Utc::now(),
+                    ));
+                }
             }
             if json {
                 return Ok(serde_json::to_string_pretty(&summary)? + "\n");
@@ -530,10 +546,10 @@ async fn pki(command: PkiCommand) -> anyhow::Result<String> {
             let read = |p: &std::path::Path| {
                 std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
             };
-            let name = if what == "device-ca" {
-                crate::services::pki::DEVICE_CA
-            } else {
-                crate::services::pki::PROFILE_SIGNING
+            let name = match what.as_str() {
+                "device-ca" => crate::services::pki::DEVICE_CA,
+                "server-tls-ca" => crate::services::pki::SERVER_TLS_CA,
+                _ => crate::services::pki::PROFILE_SIGNING,
             };
             let chain = chain.as_deref().map(read).transpose()?;
             crate::services::pki::import(

@@ -139,6 +139,21 @@ pub fn queued(v: &Value) -> String {
     )
 }
 
+/// What revoking, retiring or deleting a device did.
+pub fn revocation(v: &Value) -> String {
+    let mut text = format!(
+        "device {}: identity revoked ({})\n{} certificate(s) revoked, {} command(s) cancelled\n",
+        s(v, "device_id"),
+        s(v, "reason"),
+        v["certificates_revoked"].as_u64().unwrap_or(0),
+        v["cancelled_commands"].as_u64().unwrap_or(0),
+    );
+    if v["already_revoked"].as_bool() == Some(true) {
+        text.push_str("(its identity had been revoked before; the first reason stays)\n");
+    }
+    text
+}
+
 pub fn command(v: &Value) -> String {
     let mut out = fields(
         v,

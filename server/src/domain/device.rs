@@ -62,6 +62,13 @@ pub struct Device {
     pub identity_fingerprint: Option<String>,
     pub identity_subject: Option<String>,
     pub identity_not_after: Option<String>,
+    /// Set once the device's identity was revoked (wiped, retired, checked out, or by
+    /// hand): its certificate is refused, and only a new enrollment brings it back.
+    pub identity_revoked_at: Option<DateTime<Utc>>,
+    /// RFC 5280 reason: cessation_of_operation, key_compromise, ...
+    pub identity_revocation_reason: Option<String>,
+    /// Set when an admin retired the device from the fleet.
+    pub retired_at: Option<DateTime<Utc>>,
     pub enrolled: bool,
     pub enrolled_at: Option<DateTime<Utc>>,
     pub unenrolled_at: Option<DateTime<Utc>>,

@@ -12,6 +12,10 @@ pub mod kinds {
     pub const DEVICE_TOKEN_UPDATED: &str = "device.token_updated";
     pub const DEVICE_CHECKED_OUT: &str = "device.checked_out";
     pub const DEVICE_IDENTITY_REBOUND: &str = "device.identity_rebound";
+    pub const DEVICE_IDENTITY_REVOKED: &str = "device.identity_revoked";
+    pub const SECURITY_REVOKED_IDENTITY_REFUSED: &str = "security.revoked_identity_refused";
+    pub const ADMIN_DEVICE_RETIRED: &str = "admin.device_retired";
+    pub const ADMIN_DEVICE_DELETED: &str = "admin.device_deleted";
     pub const DEVICE_BOOTSTRAP_TOKEN_SET: &str = "device.bootstrap_token_set";
     pub const DEVICE_BOOTSTRAP_TOKEN_READ: &str = "device.bootstrap_token_read";
     pub const COMMAND_RESULT: &str = "command.result";

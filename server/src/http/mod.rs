@@ -5,6 +5,7 @@ pub mod apple;
 pub mod enroll;
 pub mod error;
 pub mod limits;
+pub mod pki;
 pub mod redact;
 
 use crate::services::apple::AppleService;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub enrollments: crate::services::enrollments::EnrollmentService,
     pub scep: crate::services::scep::ScepService,
     pub reenrollment: crate::services::reenrollment::ReenrollmentService,
+    pub revocation: Arc<crate::services::revocation::RevocationService>,
     pub device_ca: DeviceCa,
     pub trust_client_cert_header: bool,
 }
@@ -52,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
         .route("/healthz", web::get().to(health))
         .configure(apple::configure)
         .configure(enroll::configure)
+        .configure(pki::configure)
         .service(
             web::scope("/api/v1")
                 // The nearest app_data wins: the admin API has its own, larger limit.

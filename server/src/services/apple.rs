@@ -4,15 +4,18 @@
 //! request, already checked against the device CA by the HTTP layer). Except on
 //! Authenticate, that certificate must be the one bound to the UDID.
 
+use super::revocation::{RevocationService, RevokedBy};
 use super::{seal_purpose, ServiceError, ServiceResult};
 use crate::domain::device::os_family_name;
 use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::{CommandRecord, CommandStatus};
+use crate::storage::RevocationEffect;
 use crate::storage::{
     AuthenticateRecord, BindingRefusal, BindingRules, DeviceIdentityRow, ResultRecord, Storage,
     TokenUpdateRecord, UserChannelRecord,
 };
 use chrono::Utc;
+use enrollment::crl::RevocationReason;
 use enrollment::identity::VerifiedIdentity;
 use enrollment::seal::Sealer;
 use profiles::checkin::{self, CheckinMessage};
@@ -29,6 +32,8 @@ struct CertificateOrigin {
     enrollment_id: Option<String>,
     /// Why the certificate's enrollment admits nothing (revoked).
     closed: Option<String>,
+    /// When our CA issued it.
+    issued_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// What to answer a check-in with.
@@ -43,11 +48,20 @@ pub enum CheckinReply {
 pub struct AppleService {
     store: Arc<dyn Storage>,
     sealer: Sealer,
+    revocation: Arc<RevocationService>,
 }
 
 impl AppleService {
-    pub fn new(store: Arc<dyn Storage>, sealer: Sealer) -> Self {
-        AppleService { store, sealer }
+    pub fn new(
+        store: Arc<dyn Storage>,
+        sealer: Sealer,
+        revocation: Arc<RevocationService>,
+    ) -> Self {
+        AppleService {
+            store,
+            sealer,
+            revocation,
+        }
     }
 
     pub async fn checkin(
@@ -114,7 +128,19 @@ impl AppleService {
             }
             CheckinMessage::CheckOut(_) => {
                 let device = self.authorize(identity, &udid).await?;
-                let cancelled = self.store.check_out(&device.id).await?;
+                // The profile (and with it the identity) is gone from the device: the
+                // certificate must not speak for it again.
+                let cancelled = self
+                    .revocation
+                    .revoke(
+                        &device.id,
+                        RevocationReason::CessationOfOperation,
+                        RevocationEffect::Revoke,
+                        RevokedBy::Device,
+                        "the device removed its MDM profile (CheckOut)",
+                    )
+                    .await?
+                    .cancelled_commands;
                 self.store
                     .record(
                         NewEvent::new(
@@ -228,6 +254,7 @@ impl AppleService {
         let rules = BindingRules {
             rebind_released: origin.fresh_from_enrollment,
             enrollment_id: origin.enrollment_id,
+            certificate_issued_at: origin.issued_at,
             now: Utc::now(),
         };
         let outcome = self
@@ -322,6 +349,7 @@ impl AppleService {
         let Some(issued) = self.store.issued_certificate(fingerprint).await? else {
             return Ok(origin);
         };
+        origin.issued_at = Some(issued.issued_at);
         let Some(enrollment_id) = issued.enrollment_id else {
             return Ok(origin);
         };
@@ -356,11 +384,38 @@ impl AppleService {
                 format!("a certificate bound to this device tried to authenticate as device {udid}"),
                 "this certificate is bound to another device",
             ),
-            BindingRefusal::Retired { device_id } => (
-                kinds::SECURITY_IDENTITY_TAKEOVER_REFUSED,
+            BindingRefusal::Retired { device_id } => {
+                // A revoked certificate is no identity at all: 401, like any
+                // request signed by one.
+                tracing::warn!(udid, presented = %identity.fingerprint, "Authenticate with a revoked certificate refused");
+                self.store
+                    .record(
+                        NewEvent::new(
+                            kinds::SECURITY_REVOKED_IDENTITY_REFUSED,
+                            format!("a revoked certificate of this device tried to authenticate as device {udid}"),
+                        )
+                        .device(device_id)
+                        .actor("device")
+                        .severity(severity::HIGH)
+                        .data(serde_json::json!({
+                            "udid": udid,
+                            "presented": identity.fingerprint,
+                            "presented_subject": identity.subject,
+                            "message": "Authenticate",
+                        })),
+                    )
+                    .await?;
+                return Ok(ServiceError::Unauthorized(
+                    "this certificate was revoked and can no longer enroll".into(),
+                ));
+            }
+            BindingRefusal::RevokedNeedsNewEnrollment { device_id } => (
+                kinds::ENROLLMENT_REFUSED,
                 device_id.clone(),
-                format!("a retired certificate of this device tried to authenticate as device {udid}"),
-                "this certificate was retired and can no longer enroll",
+                format!(
+                    "device {udid}, whose identity was revoked, tried to enroll with a certificate that is not from a new enrollment"
+                ),
+                "this device's identity was revoked: it enrolls again only through a new enrollment (install the enrollment profile again)",
             ),
             BindingRefusal::EnrollmentClosed { message } => {
                 tracing::warn!(udid, presented = %identity.fingerprint, %message, "Authenticate refused");
@@ -447,9 +502,13 @@ impl AppleService {
             .store
             .report(&device.id, result, describe_result, new_exchange, now)
             .await?;
-        if answered {
-            self.after_result(&device, &report, outcome.recorded.as_ref())
-                .await?;
+        if answered
+            && self
+                .after_result(&device, &report, outcome.recorded.as_ref())
+                .await?
+        {
+            // The device is wiping itself: nothing more is sent to it.
+            return Ok(None);
         }
         let Some(delivery) = outcome.next else {
             return Ok(None);
@@ -469,13 +528,15 @@ impl AppleService {
     }
 
     /// What follows a stored result outside the queue: device facts from query
-    /// results, or a security event when the command was never this device's.
+    /// results, a security event when the command was never this device's, the
+    /// revocation of a wiped device's identity. Returns true when the identity was
+    /// revoked (the device is wiping).
     async fn after_result(
         &self,
         device: &DeviceIdentityRow,
         report: &CommandReport,
         recorded: Option<&CommandRecord>,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<bool> {
         let uuid = report.command_uuid.as_deref().unwrap_or_default();
         let Some(command) = recorded else {
             self.store
@@ -490,11 +551,21 @@ impl AppleService {
                     .data(serde_json::json!({ "command_uuid": uuid, "status": report.status.as_str() })),
                 )
                 .await?;
-            return Ok(());
+            return Ok(false);
         };
         if report.status == ReportStatus::Acknowledged && command.request_type == "EraseDevice" {
-            // A wiped device comes back as a new enrollment with a new certificate.
-            self.store.release_device(&device.id, Utc::now()).await?;
+            // The certificate is erased with the device; one that speaks again was
+            // copied off it. A wiped device comes back only through a new enrollment.
+            self.revocation
+                .revoke(
+                    &device.id,
+                    RevocationReason::CessationOfOperation,
+                    RevocationEffect::Revoke,
+                    RevokedBy::Device,
+                    "wiped (EraseDevice acknowledged)",
+                )
+                .await?;
+            return Ok(true);
         }
         if report.status == ReportStatus::Acknowledged {
             if let Some(facts) = report::device_facts(&command.request_type, &report.raw) {
@@ -507,7 +578,7 @@ impl AppleService {
                     .await?;
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The device this request may speak for: known, and bound to this certificate.
@@ -547,6 +618,33 @@ impl AppleService {
             return Err(ServiceError::Unauthorized(
                 "the signing certificate is not the one this device enrolled with".into(),
             ));
+        }
+        if let Some(revoked_at) = device.identity_revoked_at {
+            let reason = device
+                .identity_revocation_reason
+                .clone()
+                .unwrap_or_else(|| "unspecified".into());
+            tracing::warn!(udid, presented = %identity.fingerprint, %reason, "request signed by a revoked certificate");
+            self.store
+                .record(
+                    NewEvent::new(
+                        kinds::SECURITY_REVOKED_IDENTITY_REFUSED,
+                        format!("device {udid} spoke with its revoked certificate"),
+                    )
+                    .device(&device.id)
+                    .actor("device")
+                    .severity(severity::MEDIUM)
+                    .data(serde_json::json!({
+                        "udid": udid,
+                        "presented": identity.fingerprint,
+                        "revoked_at": revoked_at,
+                        "reason": reason,
+                    })),
+                )
+                .await?;
+            return Err(ServiceError::Unauthorized(format!(
+                "this device's identity certificate was revoked ({reason}); it must enroll again"
+            )));
         }
         Ok(device)
     }

@@ -95,6 +95,8 @@ pub struct EnrollmentService {
     public_url: String,
     organization: String,
     android_agent: Option<AgentConfig>,
+    /// Roots the phone must trust for our HTTPS (tls.rs), installed by the profile.
+    server_trust: crate::tls::ServerTrust,
     push_topic: Box<dyn Fn() -> Option<String> + Send + Sync>,
 }
 
@@ -119,6 +121,7 @@ impl EnrollmentService {
             public_url,
             organization,
             android_agent,
+            server_trust: crate::tls::ServerTrust::default(),
             push_topic,
         }
     }
@@ -397,6 +400,65 @@ impl EnrollmentService {
     /// of an Apple enrollment, with a fresh one-time SCEP challenge bound to the
     /// enrollment. An Android enrollment's provisioning data carries the Wi-Fi
     /// password and is the QR code itself: the URL refuses it (403) and says so.
+    /// The roots of the server's HTTPS certificate that profiles install (tls.rs).
+    pub fn with_server_trust(mut self, trust: crate::tls::ServerTrust) -> Self {
+        self.server_trust = trust;
+        self
+    }
+
+    /// The Apple enrollment profile's inputs for enrollment `id`.
+    fn profile_spec(
+        &self,
+        id: &str,
+        challenge: String,
+        topic: String,
+    ) -> ServiceResult<profiles::enrollment_profile::EnrollmentProfileSpec> {
+        Ok(profiles::enrollment_profile::EnrollmentProfileSpec {
+            organization: self.organization.clone(),
+            display_name: format!("{} MDM", self.organization),
+            identifier: format!("mdm.enrollment.{id}"),
+            ca_certificate_der: self
+                .pki
+                .device_ca
+                .cert()
+                .to_der()
+                .map_err(|err| ServiceError::Internal(err.to_string()))?,
+            server_roots_der: self.server_trust.roots_der.clone(),
+            scep_url: format!("{}/scep", self.public_url),
+            scep_challenge: challenge,
+            scep_subject_cn: format!("mdm-device-{}", uuid::Uuid::new_v4()),
+            scep_key_size: 2048,
+            scep_key_usage: 5,
+            server_url: format!("{}{}", self.public_url, crate::http::apple::SERVER_PATH),
+            check_in_url: format!("{}{}", self.public_url, crate::http::apple::CHECKIN_PATH),
+            topic: Some(topic),
+            access_rights: 8191,
+            check_out_when_removed: true,
+            server_capabilities: vec![
+                "com.apple.mdm.per-user-connections".into(),
+                "com.apple.mdm.bootstraptoken".into(),
+            ],
+            sign_message: true,
+        })
+    }
+
+    /// Builds (and signs) a profile from this configuration with placeholder secrets,
+    /// so that a configuration devices would refuse stops the server at start.
+    pub fn check_profile_configuration(&self) -> Result<(), String> {
+        let spec = self
+            .profile_spec(
+                "00000000-0000-0000-0000-000000000000",
+                "0".repeat(40),
+                "com.apple.mgmt.External.00000000-0000-0000-0000-000000000000".into(),
+            )
+            .map_err(|e| e.to_string())?;
+        let built = profiles::enrollment_profile::build_enrollment_profile(&spec)
+            .map_err(|e| e.to_string())?;
+        enrollment::signing::sign_profile(&built.plist_xml, &self.pki.signing)
+            .map(|_| ())
+            .map_err(|e| format!("signing: {e}"))
+    }
+
     pub async fn open_url(&self, token: &str) -> ServiceResult<Vec<u8>> {
         let e = self.admitting(token).await?;
         if e.platform == Platform::Android {
@@ -429,32 +491,7 @@ impl EnrollmentService {
         self.store
             .create_challenge(&e.id, &hash_token(&challenge), expires)
             .await?;
-        let spec = profiles::enrollment_profile::EnrollmentProfileSpec {
-            organization: self.organization.clone(),
-            display_name: format!("{} MDM", self.organization),
-            identifier: format!("mdm.enrollment.{}", e.id),
-            ca_certificate_der: self
-                .pki
-                .device_ca
-                .cert()
-                .to_der()
-                .map_err(|err| ServiceError::Internal(err.to_string()))?,
-            scep_url: format!("{}/scep", self.public_url),
-            scep_challenge: challenge,
-            scep_subject_cn: format!("mdm-device-{}", uuid::Uuid::new_v4()),
-            scep_key_size: 2048,
-            scep_key_usage: 5,
-            server_url: format!("{}{}", self.public_url, crate::http::apple::SERVER_PATH),
-            check_in_url: format!("{}{}", self.public_url, crate::http::apple::CHECKIN_PATH),
-            topic: Some(topic),
-            access_rights: 8191,
-            check_out_when_removed: true,
-            server_capabilities: vec![
-                "com.apple.mdm.per-user-connections".into(),
-                "com.apple.mdm.bootstraptoken".into(),
-            ],
-            sign_message: true,
-        };
+        let spec = self.profile_spec(&e.id, challenge, topic)?;
         let built = profiles::enrollment_profile::build_enrollment_profile(&spec)
             .map_err(|err| ServiceError::Internal(format!("enrollment profile: {err}")))?;
         enrollment::signing::sign_profile(&built.plist_xml, &self.pki.signing)

@@ -15,6 +15,7 @@ pub mod push;
 pub mod push_cert;
 pub mod reenrollment;
 pub mod results;
+pub mod revocation;
 pub mod scep;
 pub mod tokens;
 pub mod wake;

@@ -1,25 +1,31 @@
-//! The built-in PKI: the device CA that issues identity certificates over SCEP, and
-//! the identity that signs enrollment profiles. Both live in the database (keys
+//! The built-in PKI: the device CA that issues identity certificates over SCEP, the
+//! identity that signs enrollment profiles, and the root that issues the server's
+//! own HTTPS certificate when the admin gives none. All three live in the database (keys
 //! sealed with the master key) so that every server instance on one PostgreSQL uses
-//! the same ones; both are created on first start unless the admin imports their own.
+//! the same ones; all are created on first start unless the admin imports their own.
 
 use super::{ServiceError, ServiceResult};
 use crate::storage::{PkiObject, Storage};
 use chrono::{DateTime, Utc};
 use enrollment::ca::CertificateAuthority;
 use enrollment::seal::Sealer;
+use enrollment::server_tls::ServerTlsAuthority;
 use enrollment::signing::SigningIdentity;
 use serde::Serialize;
 use std::sync::Arc;
 
 pub const DEVICE_CA: &str = "device_ca";
 pub const PROFILE_SIGNING: &str = "profile_signing";
+pub const SERVER_TLS_CA: &str = "server_tls_ca";
 const KEY_PURPOSE: &str = "pki.private_key";
 
 /// The PKI in use.
 pub struct Pki {
     pub device_ca: CertificateAuthority,
     pub signing: SigningIdentity,
+    /// Issues the HTTPS certificate when no --tls-cert is given; phones trust it
+    /// through the enrollment profile.
+    pub server_tls_ca: Arc<ServerTlsAuthority>,
     pub summary: Vec<PkiSummary>,
 }
 
@@ -91,6 +97,7 @@ pub async fn load_or_create(
             make_device_ca as fn(&str) -> ServiceResult<(Vec<u8>, Vec<u8>)>,
         ),
         (PROFILE_SIGNING, make_signing),
+        (SERVER_TLS_CA, make_server_tls_ca),
     ] {
         if store.pki_object(name).await?.is_none() {
             let (cert_pem, key_pem) = make(organization)?;
@@ -117,6 +124,12 @@ pub async fn load_or_create(
 
 fn make_device_ca(organization: &str) -> ServiceResult<(Vec<u8>, Vec<u8>)> {
     let ca = CertificateAuthority::generate(&format!("{organization} Device CA"), organization, 10)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok((ca.cert_pem(), ca.key_pem()))
+}
+
+fn make_server_tls_ca(organization: &str) -> ServiceResult<(Vec<u8>, Vec<u8>)> {
+    let ca = ServerTlsAuthority::generate(organization)
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok((ca.cert_pem(), ca.key_pem()))
 }
@@ -152,13 +165,23 @@ pub async fn load(store: &Arc<dyn Storage>, sealer: &Sealer) -> ServiceResult<Pk
         signing_object.chain_pem.as_deref().map(str::as_bytes),
     )
     .map_err(|e| ServiceError::Internal(format!("profile signing identity: {e}")))?;
+    let tls_object = store.pki_object(SERVER_TLS_CA).await?.ok_or_else(|| {
+        ServiceError::NotFound("no server TLS root yet: start the server once".into())
+    })?;
+    let server_tls_ca = ServerTlsAuthority::from_pem(
+        tls_object.certificate_pem.as_bytes(),
+        &open(sealer, &tls_object)?,
+    )
+    .map_err(|e| ServiceError::Internal(format!("server TLS root: {e}")))?;
     let summary = vec![
         summary(&ca_object, device_ca.cert()),
         summary(&signing_object, &signing.cert),
+        summary(&tls_object, server_tls_ca.cert()),
     ];
     Ok(Pki {
         device_ca,
         signing,
+        server_tls_ca: Arc::new(server_tls_ca),
         summary,
     })
 }
@@ -179,6 +202,10 @@ pub async fn import(
         }
         PROFILE_SIGNING => {
             SigningIdentity::from_pem(cert_pem, key_pem, chain_pem)
+                .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        }
+        SERVER_TLS_CA => {
+            ServerTlsAuthority::from_pem(cert_pem, key_pem)
                 .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         }
         other => {

@@ -63,6 +63,16 @@ impl ReenrollmentService {
                     .into(),
             ));
         }
+        let device = self
+            .store
+            .device(device_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("device {device_id} not found")))?;
+        if device.identity_revoked_at.is_some() {
+            return Err(ServiceError::Conflict(
+                "this device's identity was revoked: it enrolls again only through a new enrollment (install the enrollment profile again), no approval needed or possible".into(),
+            ));
+        }
         let hours = hours.unwrap_or(DEFAULT_APPROVAL_HOURS);
         if !(1..=MAX_APPROVAL_HOURS).contains(&hours) {
             return Err(ServiceError::BadRequest(format!(

@@ -126,6 +126,45 @@ impl ScepService {
         self.failure(envelope, fail)
     }
 
+    /// A renewal signed by a revoked certificate: refused the SCEP way (a CertRep
+    /// FAILURE with badCertId, RFC 8894 §3.3.2.2, which clients report and do not
+    /// retry) and recorded as a security event on the device it belonged to.
+    async fn refuse_revoked(
+        &self,
+        envelope: &RequestEnvelope,
+        fingerprint: &str,
+        revoked_at: chrono::DateTime<Utc>,
+        reason: Option<String>,
+    ) -> ServiceResult<ScepReply> {
+        tracing::warn!(
+            fingerprint,
+            "SCEP renewal with a revoked certificate refused"
+        );
+        bump(&METRICS.scep_refused);
+        let device = self
+            .store
+            .issued_certificate(fingerprint)
+            .await?
+            .and_then(|c| c.device_id);
+        let mut event = NewEvent::new(
+            kinds::SECURITY_REVOKED_IDENTITY_REFUSED,
+            "SCEP renewal signed by a revoked certificate refused",
+        )
+        .actor("scep")
+        .severity(severity::MEDIUM)
+        .data(serde_json::json!({
+            "presented": fingerprint,
+            "revoked_at": revoked_at,
+            "reason": reason,
+            "transaction_id": envelope.transaction_id,
+        }));
+        if let Some(device) = &device {
+            event = event.device(device);
+        }
+        self.store.record(event).await?;
+        self.failure(envelope, FailInfo::BadCertId)
+    }
+
     /// A subject never used before: devices are told apart by their certificate.
     fn unique_subject(&self) -> ServiceResult<(X509Name, String)> {
         let cn = format!("mdm-device-{}", uuid::Uuid::new_v4());
@@ -270,6 +309,11 @@ impl ScepService {
                 FailInfo::BadCertId,
                 "renewal signed by a certificate this CA did not issue",
             );
+        }
+        if let Some((revoked_at, reason)) = self.store.certificate_revocation(&old).await? {
+            return self
+                .refuse_revoked(envelope, &old, revoked_at, reason)
+                .await;
         }
         if not_after(&req.signer) <= Utc::now() {
             return self

@@ -66,6 +66,9 @@ pub struct DeviceIdentityRow {
     pub identity_fingerprint: Option<String>,
     pub os_family: String,
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// Set once the device's identity was revoked: its certificate speaks no more.
+    pub identity_revoked_at: Option<DateTime<Utc>>,
+    pub identity_revocation_reason: Option<String>,
 }
 
 /// Device facts an Authenticate message brings.
@@ -113,6 +116,9 @@ pub struct BindingRules {
     /// binds through it for the first time counts one use (uses count devices, not
     /// certificates) and is linked to it, in the same transaction.
     pub enrollment_id: Option<String>,
+    /// When our CA issued the certificate (None for an external CA's): a device whose
+    /// identity was revoked binds again only a certificate issued after that.
+    pub certificate_issued_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -121,7 +127,8 @@ pub struct BindingRules {
 pub enum BindingRefusal {
     /// The certificate already speaks for another device.
     BoundToAnotherDevice { device_id: String },
-    /// The certificate was bound once and retired when its device re-enrolled.
+    /// The certificate was bound once and retired (its device re-enrolled, renewed,
+    /// or had its identity revoked).
     Retired { device_id: String },
     /// The device is enrolled with another certificate, has not checked out or been
     /// wiped, and no admin approved a re-enrollment.
@@ -131,6 +138,9 @@ pub enum BindingRefusal {
     },
     /// The certificate's enrollment admits no more devices (used up, revoked).
     EnrollmentClosed { message: String },
+    /// The device's identity was revoked, and this certificate is not from a new
+    /// enrollment (issued before the revocation, a renewal, or an external CA's).
+    RevokedNeedsNewEnrollment { device_id: String },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,9 +175,6 @@ pub trait DeviceStore: Send + Sync {
         record: AuthenticateRecord,
         rules: BindingRules,
     ) -> StoreResult<Result<AuthenticateOutcome, BindingRefusal>>;
-    /// Marks a device free to re-enroll with a new certificate (it checked out or
-    /// acknowledged a wipe).
-    async fn release_device(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// An admin's approval of a re-enrollment with a new certificate, valid until `until`.
     async fn approve_reenrollment(
         &self,
@@ -182,7 +189,6 @@ pub trait DeviceStore: Send + Sync {
         device_id: &str,
         record: UserChannelRecord,
     ) -> StoreResult<()>;
-    async fn check_out(&self, device_id: &str) -> StoreResult<u64>;
     async fn set_bootstrap_token(
         &self,
         device_id: &str,
@@ -455,6 +461,83 @@ pub trait EnrollmentStore: Send + Sync {
     async fn prune_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// What a revocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationOutcome {
+    /// Certificates of our CA revoked now (the current one and any older ones).
+    pub certificates_revoked: u64,
+    pub cancelled_commands: u64,
+    /// The certificate that spoke for the device, now retired.
+    pub fingerprint: Option<String>,
+    /// The identity was revoked before (the first revocation's time and reason stay).
+    pub already_revoked: bool,
+}
+
+/// How a revocation leaves the device record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationEffect {
+    /// The record stays, unenrolled, until a new enrollment brings the device back.
+    Revoke,
+    /// As Revoke, and the device is marked retired from the fleet.
+    Retire,
+    /// As Revoke, then the record and its commands are deleted.
+    Delete,
+}
+
+/// A revoked certificate as the CRL lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedCertificate {
+    pub serial: String,
+    pub revoked_at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// A signed CRL as stored, shared by every instance.
+#[derive(Debug, Clone)]
+pub struct StoredCrl {
+    pub ca: String,
+    pub number: i64,
+    pub der: Vec<u8>,
+    pub this_update: DateTime<Utc>,
+    pub next_update: DateTime<Utc>,
+    /// The newest revocation it lists.
+    pub covers_until: Option<DateTime<Utc>>,
+    pub entries: i64,
+}
+
+/// Revocation of device identities and the CRL built from it.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Revokes a device's identity in one transaction: the binding of its
+    /// certificate is retired, every certificate our CA issued to it is revoked with
+    /// `reason`, the device is unenrolled (push token and escrowed secrets dropped,
+    /// queue cancelled) and may enroll again only with a certificate issued after
+    /// now. None if no such device.
+    async fn revoke_device_identity(
+        &self,
+        device_id: &str,
+        reason: &str,
+        effect: RevocationEffect,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<RevocationOutcome>>;
+    /// When and why our CA's certificate with this fingerprint was revoked.
+    async fn certificate_revocation(
+        &self,
+        fingerprint: &str,
+    ) -> StoreResult<Option<(DateTime<Utc>, Option<String>)>>;
+    /// Revoked certificates that have not expired by `now`: what a CRL lists.
+    async fn revoked_certificates(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RevokedCertificate>>;
+    /// The time of the newest revocation (an indexed max).
+    async fn latest_revocation(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    async fn crl(&self, ca: &str) -> StoreResult<Option<StoredCrl>>;
+    /// Stores a CRL if the stored one still has number `replacing` (None: none
+    /// stored yet). False when another instance stored one first.
+    async fn put_crl(&self, crl: StoredCrl, replacing: Option<i64>) -> StoreResult<bool>;
+}
+
 /// How often each enrollment's URL was used (fetches, not devices enrolled).
 #[async_trait]
 pub trait EnrollmentUseStore: Send + Sync {
@@ -475,6 +558,7 @@ pub trait Storage:
     + PushStore
     + EnrollmentStore
     + EnrollmentUseStore
+    + RevocationStore
 {
 }
 impl<
@@ -484,7 +568,8 @@ impl<
             + TokenStore
             + PushStore
             + EnrollmentStore
-            + EnrollmentUseStore,
+            + EnrollmentUseStore
+            + RevocationStore,
     > Storage for T
 {
 }

@@ -3,7 +3,10 @@ use crate::domain::{Device, DeviceFilter};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::services::commands::QueueOptions;
+use crate::services::revocation::RevokedBy;
+use crate::storage::RevocationEffect;
 use actix_web::{web, HttpResponse};
+use enrollment::crl::RevocationReason;
 use profiles::commands::CommandSpec;
 use serde::Deserialize;
 
@@ -17,7 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/devices/{id}/reenrollment",
             web::post().to(approve_reenrollment),
-        );
+        )
+        .route("/devices/{id}/revoke", web::post().to(revoke))
+        .route("/devices/{id}/retire", web::post().to(retire))
+        .route("/devices/{id}", web::delete().to(delete));
 }
 
 /// Finds the device an admin names: by the server-assigned id, or explicitly by
@@ -257,4 +263,129 @@ async fn approve_reenrollment(
         "approved_until": until,
         "keep_queue": body.keep_queue,
     })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    /// RFC 5280 reason: unspecified (default), key_compromise (lost or stolen),
+    /// affiliation_changed, superseded, cessation_of_operation.
+    reason: Option<String>,
+    /// Why, in the admin's words, for the event stream.
+    comment: Option<String>,
+}
+
+/// An optional JSON body: empty is the default, malformed is refused.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn revocation_view(
+    device_id: &str,
+    reason: RevocationReason,
+    outcome: &crate::storage::RevocationOutcome,
+) -> serde_json::Value {
+    serde_json::json!({
+        "device_id": device_id,
+        "reason": reason.as_str(),
+        "certificates_revoked": outcome.certificates_revoked,
+        "cancelled_commands": outcome.cancelled_commands,
+        "already_revoked": outcome.already_revoked,
+    })
+}
+
+/// Revokes a device's identity by hand (a lost or stolen phone, a leaked
+/// certificate): its certificate is refused from now on and listed in the CRL; the
+/// device enrolls again only through a new enrollment. Lock or wipe it first: a
+/// revoked device receives no more commands.
+async fn revoke(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: RevokeRequest = optional_body(&body)?;
+    let reason = match body.reason.as_deref() {
+        None => RevocationReason::Unspecified,
+        Some(text) => RevocationReason::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "reason must be one of {}, not {text:?}",
+                RevocationReason::ALL.map(|r| r.as_str()).join(", ")
+            ))
+        })?,
+    };
+    let device = resolve(&state, &id).await?;
+    let why = body
+        .comment
+        .unwrap_or_else(|| "revoked by an administrator".into());
+    let outcome = state
+        .revocation
+        .revoke(
+            &device.id,
+            reason,
+            RevocationEffect::Revoke,
+            RevokedBy::Admin(admin.0.name.clone()),
+            &why,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(revocation_view(&device.id, reason, &outcome)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetireRequest {
+    comment: Option<String>,
+}
+
+/// Retires a device from the fleet: its identity is revoked (cessation of
+/// operation), its queue cancelled, and the record kept, marked retired.
+async fn retire(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: RetireRequest = optional_body(&body)?;
+    let device = resolve(&state, &id).await?;
+    let reason = RevocationReason::CessationOfOperation;
+    let why = body
+        .comment
+        .unwrap_or_else(|| "retired by an administrator".into());
+    let outcome = state
+        .revocation
+        .revoke(
+            &device.id,
+            reason,
+            RevocationEffect::Retire,
+            RevokedBy::Admin(admin.0.name.clone()),
+            &why,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(revocation_view(&device.id, reason, &outcome)))
+}
+
+/// Deletes a device record with its commands, after revoking its identity; the
+/// events about it stay in the event stream.
+async fn delete(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let device = resolve(&state, &id).await?;
+    let reason = RevocationReason::CessationOfOperation;
+    let outcome = state
+        .revocation
+        .revoke(
+            &device.id,
+            reason,
+            RevocationEffect::Delete,
+            RevokedBy::Admin(admin.0.name.clone()),
+            "deleted by an administrator",
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(revocation_view(&device.id, reason, &outcome)))
 }

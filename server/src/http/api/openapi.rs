@@ -59,9 +59,35 @@ pub fn spec() -> Value {
                 ],
                 "responses": with_errors(ok("200", "DevicePage", "A page of devices"))
             }},
-            "/devices/{id}": { "get": {
-                "summary": "Show a device", "parameters": [device_id],
-                "responses": with_errors(ok("200", "Device", "The device"))
+            "/devices/{id}": {
+                "get": {
+                    "summary": "Show a device", "parameters": [device_id],
+                    "responses": with_errors(ok("200", "Device", "The device"))
+                },
+                "delete": {
+                    "summary": "Delete a device record and its commands, after revoking its identity (events stay)",
+                    "parameters": [device_id],
+                    "responses": with_errors(ok("200", "Revocation", "Deleted"))
+                }
+            },
+            "/devices/{id}/revoke": { "post": {
+                "summary": "Revoke the device's identity certificate: refused from now on, listed in the CRL; the device comes back only through a new enrollment",
+                "parameters": [device_id],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": {
+                        "reason": { "type": "string", "enum": ["unspecified", "key_compromise", "affiliation_changed", "superseded", "cessation_of_operation"], "default": "unspecified" },
+                        "comment": { "type": "string" }
+                    } } } } },
+                "responses": with_errors(ok("200", "Revocation", "Revoked"))
+            }},
+            "/devices/{id}/retire": { "post": {
+                "summary": "Retire the device: its identity is revoked, its queue cancelled, the record kept",
+                "parameters": [device_id],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": {
+                        "comment": { "type": "string" }
+                    } } } } },
+                "responses": with_errors(ok("200", "Revocation", "Retired"))
             }},
             "/devices/{id}/commands": {
                 "post": {
@@ -189,6 +215,12 @@ pub fn spec() -> Value {
             "responses": { "Error": { "description": "Error", "content": { "application/json": { "schema": {
                 "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } } } } } },
             "schemas": {
+                "Revocation": { "type": "object", "properties": {
+                    "device_id": { "type": "string" },
+                    "reason": { "type": "string" },
+                    "certificates_revoked": { "type": "integer" },
+                    "cancelled_commands": { "type": "integer" },
+                    "already_revoked": { "type": "boolean" } } },
                 "Device": { "type": "object", "properties": {
                     "id": { "type": "string" }, "platform": { "type": "string", "enum": ["apple", "android"] },
                     "udid": { "type": ["string", "null"] }, "serial_number": { "type": ["string", "null"] },
@@ -201,6 +233,9 @@ pub fn spec() -> Value {
                     "enrolled_at": { "type": ["string", "null"], "format": "date-time" },
                     "last_seen_at": { "type": ["string", "null"], "format": "date-time" },
                     "identity_fingerprint": { "type": ["string", "null"], "description": "SHA-256 of the identity certificate" },
+                    "identity_revoked_at": { "type": ["string", "null"], "format": "date-time", "description": "When the identity was revoked (wiped, retired, checked out, by hand)" },
+                    "identity_revocation_reason": { "type": ["string", "null"] },
+                    "retired_at": { "type": ["string", "null"], "format": "date-time" },
                     "hardware_encrypted": { "type": ["boolean", "null"] }, "passcode_present": { "type": ["boolean", "null"] },
                     "passcode_compliant": { "type": ["boolean", "null"] },
                     "push_token_invalid_at": { "type": ["string", "null"], "format": "date-time" },

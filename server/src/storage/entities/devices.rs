@@ -44,6 +44,9 @@ pub struct Model {
     pub reenrollment_approved_until: Option<DateTimeUtc>,
     pub reenrollment_keep_queue: bool,
     pub reported_serial_number: Option<String>,
+    pub identity_revoked_at: Option<DateTimeUtc>,
+    pub identity_revocation_reason: Option<String>,
+    pub retired_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

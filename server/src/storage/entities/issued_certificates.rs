@@ -13,6 +13,7 @@ pub struct Model {
     pub issued_at: DateTimeUtc,
     pub not_after: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    pub revocation_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,5 @@
 //! [`DeviceStore`] on sea-orm.
 
-use super::queue::cancel_open;
 use super::*;
 use crate::domain::Platform;
 use crate::storage::entities::{devices, identity_bindings, user_channels};
@@ -44,6 +43,9 @@ fn device_from_row(m: devices::Model) -> Device {
         identity_fingerprint: m.identity_fingerprint,
         identity_subject: m.identity_subject,
         identity_not_after: m.identity_not_after,
+        identity_revoked_at: m.identity_revoked_at,
+        identity_revocation_reason: m.identity_revocation_reason,
+        retired_at: m.retired_at,
         enrolled: m.enrolled,
         enrolled_at: m.enrolled_at,
         unenrolled_at: m.unenrolled_at,
@@ -102,31 +104,54 @@ pub(super) fn new_device_row(
         reenrollment_approved_until: Set(None),
         reenrollment_keep_queue: Set(false),
         reported_serial_number: Set(None),
+        identity_revoked_at: Set(None),
+        identity_revocation_reason: Set(None),
+        retired_at: Set(None),
     }
 }
 
 #[async_trait]
 impl DeviceStore for SqlStore {
     async fn identity_by_udid(&self, udid: &str) -> StoreResult<Option<DeviceIdentityRow>> {
-        let row: Option<(String, bool, Option<String>, String, Option<DateTime<Utc>>)> =
-            devices::Entity::find()
-                .select_only()
-                .column(devices::Column::Id)
-                .column(devices::Column::Enrolled)
-                .column(devices::Column::IdentityFingerprint)
-                .column(devices::Column::OsFamily)
-                .column(devices::Column::LastSeenAt)
-                .filter(devices::Column::Udid.eq(udid))
-                .into_tuple()
-                .one(&self.db)
-                .await?;
+        type Row = (
+            String,
+            bool,
+            Option<String>,
+            String,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+        );
+        let row: Option<Row> = devices::Entity::find()
+            .select_only()
+            .column(devices::Column::Id)
+            .column(devices::Column::Enrolled)
+            .column(devices::Column::IdentityFingerprint)
+            .column(devices::Column::OsFamily)
+            .column(devices::Column::LastSeenAt)
+            .column(devices::Column::IdentityRevokedAt)
+            .column(devices::Column::IdentityRevocationReason)
+            .filter(devices::Column::Udid.eq(udid))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
         Ok(row.map(
-            |(id, enrolled, identity_fingerprint, os_family, last_seen_at)| DeviceIdentityRow {
+            |(
                 id,
                 enrolled,
                 identity_fingerprint,
                 os_family,
                 last_seen_at,
+                identity_revoked_at,
+                identity_revocation_reason,
+            )| DeviceIdentityRow {
+                id,
+                enrolled,
+                identity_fingerprint,
+                os_family,
+                last_seen_at,
+                identity_revoked_at,
+                identity_revocation_reason,
             },
         ))
     }
@@ -137,15 +162,6 @@ impl DeviceStore for SqlStore {
         rules: BindingRules,
     ) -> StoreResult<Result<AuthenticateOutcome, BindingRefusal>> {
         super::identity::authenticate(self, record, rules).await
-    }
-
-    async fn release_device(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        devices::Entity::update_many()
-            .col_expr(devices::Column::ReleasedAt, Expr::value(at))
-            .filter(devices::Column::Id.eq(device_id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
     }
 
     async fn approve_reenrollment(
@@ -244,39 +260,6 @@ impl DeviceStore for SqlStore {
             .exec(&self.db)
             .await?;
         Ok(())
-    }
-
-    async fn check_out(&self, device_id: &str) -> StoreResult<u64> {
-        let now = Utc::now();
-        let txn = self.begin_write().await?;
-        devices::Entity::update_many()
-            .col_expr(devices::Column::Enrolled, Expr::value(false))
-            .col_expr(devices::Column::UnenrolledAt, Expr::value(now))
-            .col_expr(
-                devices::Column::PushToken,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                devices::Column::PushMagic,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                devices::Column::UnlockToken,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .col_expr(
-                devices::Column::BootstrapToken,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .col_expr(devices::Column::UpdatedAt, Expr::value(now))
-            // A device that removed its MDM profile may come back with a new identity.
-            .col_expr(devices::Column::ReleasedAt, Expr::value(now))
-            .filter(devices::Column::Id.eq(device_id))
-            .exec(&txn)
-            .await?;
-        let cancelled = cancel_open(&txn, device_id, now).await?;
-        txn.commit().await?;
-        Ok(cancelled)
     }
 
     async fn set_bootstrap_token(

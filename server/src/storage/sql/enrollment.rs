@@ -56,6 +56,7 @@ fn issued_row(c: IssuedCertificate) -> issued_certificates::ActiveModel {
         issued_at: Set(c.issued_at),
         not_after: Set(c.not_after),
         revoked_at: Set(None),
+        revocation_reason: Set(None),
     }
 }
 
@@ -309,7 +310,7 @@ impl EnrollmentStore for SqlStore {
         }
         // The device now speaks with the new certificate only; the old one is retired
         // (and revoked) so it can neither renew again nor enroll anything.
-        super::identity::retire(&txn, &old, now).await?;
+        super::identity::retire(&txn, &old, now, "superseded").await?;
         super::identity::bind(&txn, &issued.fingerprint, &device.id, now).await?;
         txn.commit().await?;
         Ok(Ok(device.id))

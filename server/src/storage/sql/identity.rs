@@ -117,11 +117,13 @@ async fn link_to_enrollment(
     Ok(Ok(enrollment))
 }
 
-/// Ends a certificate's binding for good, and revokes it if our CA issued it.
+/// Ends a certificate's binding for good, and revokes it (with the RFC 5280 `reason`)
+/// if our CA issued it.
 pub(super) async fn retire(
     txn: &sea_orm::DatabaseTransaction,
     fingerprint: &str,
     now: DateTime<Utc>,
+    reason: &str,
 ) -> StoreResult<()> {
     identity_bindings::Entity::update_many()
         .col_expr(identity_bindings::Column::RetiredAt, Expr::value(now))
@@ -130,6 +132,10 @@ pub(super) async fn retire(
         .await?;
     issued_certificates::Entity::update_many()
         .col_expr(issued_certificates::Column::RevokedAt, Expr::value(now))
+        .col_expr(
+            issued_certificates::Column::RevocationReason,
+            Expr::value(reason),
+        )
         .filter(issued_certificates::Column::Fingerprint.eq(fingerprint))
         .filter(issued_certificates::Column::RevokedAt.is_null())
         .exec(txn)
@@ -192,11 +198,25 @@ pub(super) async fn authenticate(
     };
     let device_id = row.id.clone();
     let same_certificate = row.identity_fingerprint.as_deref() == Some(fingerprint.as_str());
-    let approved = row
-        .reenrollment_approved_until
-        .is_some_and(|until| until > now);
+    // A revoked identity comes back only through a new enrollment: a fresh
+    // certificate from our SCEP server, issued after the revocation. No approval,
+    // renewal or external certificate revives it.
+    let revoked_at = row.identity_revoked_at;
+    let approved = revoked_at.is_none()
+        && row
+            .reenrollment_approved_until
+            .is_some_and(|until| until > now);
     let released = row.released_at.is_some();
-    let may_move = approved || (released && rules.rebind_released);
+    let issued_after_revocation = match revoked_at {
+        None => true,
+        Some(at) => rules
+            .certificate_issued_at
+            .is_some_and(|issued| issued > at),
+    };
+    let may_move = approved || (released && rules.rebind_released && issued_after_revocation);
+    if !(same_certificate || may_move) && revoked_at.is_some() {
+        return Ok(Err(BindingRefusal::RevokedNeedsNewEnrollment { device_id }));
+    }
     if !(same_certificate || may_move) {
         return Ok(Err(BindingRefusal::DeviceHeld {
             device_id,
@@ -247,8 +267,11 @@ pub(super) async fn authenticate(
         active.released_at = Set(None);
         active.reenrollment_approved_until = Set(None);
         active.reenrollment_keep_queue = Set(false);
+        active.identity_revoked_at = Set(None);
+        active.identity_revocation_reason = Set(None);
+        active.retired_at = Set(None);
         if let Some(old) = &previous {
-            retire(&txn, old, now).await?;
+            retire(&txn, old, now, "superseded").await?;
         }
         rebound_from = previous;
     }

@@ -9,6 +9,7 @@ mod identity;
 pub(super) mod outage;
 mod push;
 mod queue;
+mod revocation;
 mod sqlite_pool;
 mod tokens;
 
