@@ -261,7 +261,7 @@ async fn request(args: RequestArgs) -> Result<String, Failure> {
         store
             .record(
                 crate::domain::NewEvent::new(
-                    push_cert::ADMIN_PUSH_REQUEST_CREATED,
+                    crate::domain::event::kinds::ADMIN_PUSH_REQUEST_CREATED,
                     match &renewal_topic {
                         Some(topic) => format!("push certificate renewal request for {topic}"),
                         None => "push certificate request with a new push key".to_owned(),

@@ -34,6 +34,7 @@ pub mod kinds {
     pub const ADMIN_PUSH_CERTIFICATE_UPLOADED: &str = "admin.push_certificate_uploaded";
     pub const ADMIN_DEVICE_PUSH: &str = "admin.device_push";
     pub const ADMIN_PKI_IMPORTED: &str = "admin.pki_imported";
+    pub const ADMIN_PUSH_REQUEST_CREATED: &str = "admin.push_request_created";
     pub const ENROLLMENT_CREATED: &str = "enrollment.created";
     pub const ENROLLMENT_REVOKED: &str = "enrollment.revoked";
     pub const ENROLLMENT_REFUSED: &str = "enrollment.refused";

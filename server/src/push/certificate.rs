@@ -56,7 +56,7 @@ impl std::fmt::Debug for PushCertificate {
 
 /// OpenSSL 3 keeps RC2 and other old PKCS#12 ciphers in its "legacy" provider;
 /// loading it (with the default provider kept) lets us read such files.
-fn load_legacy_provider() {
+pub(crate) fn load_legacy_provider() {
     static PROVIDERS: OnceLock<Vec<openssl::provider::Provider>> = OnceLock::new();
     PROVIDERS.get_or_init(|| {
         ["default", "legacy"]

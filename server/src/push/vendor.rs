@@ -63,7 +63,8 @@ pub fn from_pkcs12(
     apple_certs: Vec<X509>,
     now: i64,
 ) -> Result<VendorIdentity, RequestError> {
-    load_legacy_provider();
+    // Keychain exports use RC2/3DES, which OpenSSL 3 reads only with its legacy provider.
+    super::certificate::load_legacy_provider();
     let parsed = Pkcs12::from_der(der)
         .and_then(|p| p.parse2(password))
         .map_err(|_| {
@@ -82,20 +83,6 @@ pub fn from_pkcs12(
         .unwrap_or_default();
     pool.extend(apple_certs);
     identity(leaf, key, pool, now)
-}
-
-/// Keychain exports use RC2/3DES, which OpenSSL 3 reads only with its legacy provider.
-/// (`push::certificate` loads it the same way for push certificates; loading twice is
-/// harmless, providers are reference-counted.)
-fn load_legacy_provider() {
-    static PROVIDERS: std::sync::OnceLock<Vec<openssl::provider::Provider>> =
-        std::sync::OnceLock::new();
-    PROVIDERS.get_or_init(|| {
-        ["default", "legacy"]
-            .into_iter()
-            .filter_map(|name| openssl::provider::Provider::try_load(None, name, true).ok())
-            .collect()
-    });
 }
 
 fn identity(

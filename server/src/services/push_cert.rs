@@ -19,8 +19,6 @@ use std::sync::Arc;
 
 pub const PUSH_KEY: &str = "push_key";
 const KEY_PURPOSE: &str = "push.request_key";
-/// Written when a push key is created or reused for a request (the audit trail).
-pub const ADMIN_PUSH_REQUEST_CREATED: &str = "admin.push_request_created";
 
 /// The kept key and what was made with it.
 pub struct KeptKey {
