@@ -9,6 +9,7 @@ mod m20261121_000003_enrollment;
 mod m20261201_000004_identity_bindings;
 mod m20261201_000005_enrollment_url_uses;
 mod m20261201_000006_revocation;
+mod m20261201_000007_android_enterprise;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_identity_bindings::Migration),
             Box::new(m20261201_000005_enrollment_url_uses::Migration),
             Box::new(m20261201_000006_revocation::Migration),
+            Box::new(m20261201_000007_android_enterprise::Migration),
         ]
     }
 }

@@ -62,6 +62,22 @@ pub struct ServeArgs {
     /// Android agent: URL-safe base64 of the SHA-256 of its signing certificate.
     #[arg(long, env = "MDM_ANDROID_AGENT_CHECKSUM")]
     pub android_agent_checksum: Option<String>,
+    /// Base URL of Google's Android Management API (tests point it at a fake).
+    /// [default: https://androidmanagement.googleapis.com]
+    #[arg(long, env = "MDM_ANDROID_API_URL")]
+    pub android_api_url: Option<String>,
+    /// Base URL of Google Cloud Pub/Sub, where Android notifications are pulled from.
+    /// [default: https://pubsub.googleapis.com]
+    #[arg(long, env = "MDM_PUBSUB_API_URL")]
+    pub pubsub_api_url: Option<String>,
+    /// Attempts per Google request when Google answers 429/5xx or cannot be reached.
+    /// [default: 5]
+    #[arg(long, env = "MDM_ANDROID_MAX_ATTEMPTS")]
+    pub android_max_attempts: Option<u32>,
+    /// First backoff before retrying a Google request, doubled per attempt (at least
+    /// what Retry-After says). [default: 500]
+    #[arg(long, env = "MDM_ANDROID_RETRY_BASE_MS")]
+    pub android_retry_base_ms: Option<u64>,
     /// Accept the device certificate from an RFC 9440 Client-Cert header set by a
     /// TLS-terminating proxy (only behind a proxy that strips it from clients).
     #[arg(long, env = "MDM_TRUST_CLIENT_CERT_HEADER")]
@@ -190,6 +206,10 @@ struct FileConfig {
     android_agent_component: Option<String>,
     android_agent_download_url: Option<String>,
     android_agent_checksum: Option<String>,
+    android_api_url: Option<String>,
+    pubsub_api_url: Option<String>,
+    android_max_attempts: Option<u32>,
+    android_retry_base_ms: Option<u64>,
     trust_client_cert_header: Option<bool>,
     reenrollment: Option<String>,
     renewal_window_days: Option<i64>,
@@ -236,6 +256,8 @@ pub struct ServeConfig {
     pub device_ca: Option<PathBuf>,
     pub organization: String,
     pub android_agent: Option<enrollment::android::AgentConfig>,
+    /// Where Google's Android APIs are and how to retry them.
+    pub android: crate::services::android::AndroidSettings,
     pub trust_client_cert_header: bool,
     pub reenrollment: crate::services::reenrollment::ReenrollmentPolicy,
     pub renewal_window: chrono::Duration,
@@ -442,10 +464,50 @@ impl ServeArgs {
             .map(|o| o.trim().to_owned())
             .filter(|o| !o.is_empty())
             .unwrap_or_else(|| "MDM".into());
+        let google_url =
+            |flag: &Option<String>, file: Option<String>, name: &str, default: &str| {
+                let url = flag.clone().or(file).unwrap_or_else(|| default.to_owned());
+                if url.starts_with("https://") || url.starts_with("http://") {
+                    Ok(url.trim_end_matches('/').to_owned())
+                } else {
+                    Err(ConfigError::Invalid(format!(
+                        "{name} must be an http(s) URL, got {url:?}"
+                    )))
+                }
+            };
+        let android = crate::services::android::AndroidSettings {
+            api_url: google_url(
+                &self.android_api_url,
+                file.android_api_url,
+                "android_api_url",
+                crate::android::amapi::DEFAULT_BASE_URL,
+            )?,
+            pubsub_url: google_url(
+                &self.pubsub_api_url,
+                file.pubsub_api_url,
+                "pubsub_api_url",
+                crate::android::pubsub::DEFAULT_BASE_URL,
+            )?,
+            retry: crate::android::google::RetryPolicy {
+                max_attempts: self
+                    .android_max_attempts
+                    .or(file.android_max_attempts)
+                    .unwrap_or(5)
+                    .clamp(1, 20),
+                base: std::time::Duration::from_millis(
+                    self.android_retry_base_ms
+                        .or(file.android_retry_base_ms)
+                        .unwrap_or(500),
+                ),
+                max_delay: std::time::Duration::from_secs(60),
+            },
+            ..Default::default()
+        };
         Ok(ServeConfig {
             abuse,
             organization,
             android_agent,
+            android,
             apns,
             apns_ca_cert: self.apns_ca_cert.clone().or(file.apns_ca_cert),
             push_coalesce: std::time::Duration::from_millis(

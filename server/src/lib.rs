@@ -3,6 +3,7 @@
 //!
 //! Requests flow HTTP adapter -> service -> storage trait; see docs/architecture.md.
 
+pub mod android;
 pub mod cli;
 pub mod config;
 pub mod domain;

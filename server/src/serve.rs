@@ -106,7 +106,17 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.organization.clone(),
         config.renewal_window,
     );
+    let android = Arc::new(
+        crate::services::android::AndroidService::new(
+            store.clone(),
+            sealer.clone(),
+            config.android.clone(),
+            config.public_url.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("Android: {e}"))?,
+    );
     let state = web::Data::new(AppState {
+        android,
         enrollments,
         scep,
         reenrollment: crate::services::reenrollment::ReenrollmentService::new(

@@ -5,6 +5,9 @@
 pub mod artifacts;
 pub mod enroll;
 pub mod fake_apns;
+pub mod fake_google;
+pub mod fake_google_amapi;
+pub mod fake_google_schema;
 pub mod fake_mdmcert;
 pub mod fixture;
 pub mod hostile;

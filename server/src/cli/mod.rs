@@ -1,6 +1,7 @@
 //! The `mdm` command line: `serve` and `token` act on the server host; every other
 //! command talks to a running server over the admin API.
 
+mod android;
 mod client;
 mod commands;
 mod devices;
@@ -32,6 +33,13 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Android Enterprise: the link to Google's Android Management API.
+    Android {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: android::AndroidCommand,
     },
     /// Enrolled devices.
     Devices {
@@ -273,6 +281,9 @@ pub fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Android { api, command } => {
+            run_api(&runtime, &api, |c| android::android(c, command))
+        }
         Command::Devices { api, command } => {
             run_api(&runtime, &api, |c| devices::devices(c, command))
         }

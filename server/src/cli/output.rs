@@ -35,7 +35,7 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
-fn fields(v: &Value, keys: &[&str]) -> String {
+pub fn fields(v: &Value, keys: &[&str]) -> String {
     let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
     keys.iter()
         .map(|k| format!("{k:<width$}  {}\n", s(v, k)))

@@ -44,6 +44,11 @@ pub mod kinds {
     pub const SCEP_REFUSED: &str = "scep.refused";
     pub const PUSH_CONFIGURATION_ERROR: &str = "push.configuration_error";
     pub const PUSH_CERTIFICATE_EXPIRING: &str = "push.certificate_expiring";
+    pub const ADMIN_ANDROID_CONNECTED: &str = "admin.android_connected";
+    pub const ANDROID_ENTERPRISE_CREATED: &str = "android.enterprise_created";
+    /// Google refused us (403, a deleted enterprise, a revoked key): only an admin
+    /// can cure it.
+    pub const ANDROID_CONFIGURATION_ERROR: &str = "android.configuration_error";
 }
 
 /// Severity on the register's 0-5 scale (0 non-critical ... 5 emergency).

@@ -1,5 +1,6 @@
 //! HTTP: the device-facing Apple endpoints and the admin API, on one actix-web server.
 
+pub mod android;
 pub mod api;
 pub mod apple;
 pub mod enroll;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 /// Everything a request handler may use.
 pub struct AppState {
     pub store: Arc<dyn Storage>,
+    pub android: Arc<crate::services::android::AndroidService>,
     pub apple: AppleService,
     pub commands: CommandService,
     pub tokens: TokenService,
@@ -53,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
         }))
         .route("/healthz", web::get().to(health))
         .configure(apple::configure)
+        .configure(android::configure)
         .configure(enroll::configure)
         .configure(pki::configure)
         .service(

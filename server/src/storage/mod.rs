@@ -550,8 +550,77 @@ pub trait EnrollmentUseStore: Send + Sync {
     ) -> StoreResult<std::collections::HashMap<String, i64>>;
 }
 
+/// The connection to Google's Android Management API (one row: one enterprise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AndroidEnterpriseRow {
+    pub project_id: String,
+    pub client_email: String,
+    /// The service-account key JSON, sealed (purpose `android.service_account`).
+    pub service_account_sealed: Vec<u8>,
+    pub pubsub_topic: Option<String>,
+    pub pubsub_subscription: Option<String>,
+    pub signup_url_name: Option<String>,
+    pub signup_url: Option<String>,
+    /// Hex SHA-256 of the secret in our sign-up callback URL.
+    pub signup_secret_hash: Option<String>,
+    /// `enterprises/{id}` once the sign-up finished.
+    pub enterprise_name: Option<String>,
+    pub enterprise_display_name: Option<String>,
+    pub notification_types: Vec<String>,
+    pub connected_by: String,
+    pub connected_at: DateTime<Utc>,
+    pub enterprise_created_at: Option<DateTime<Utc>>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_pull_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// What the Android puller and sync record about the link to Google.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AndroidHealth {
+    Synced,
+    Pulled,
+}
+
+#[async_trait]
+pub trait AndroidStore: Send + Sync {
+    async fn android_enterprise(&self) -> StoreResult<Option<AndroidEnterpriseRow>>;
+    /// Replaces the connection (a new `mdm android connect`) and records `event`, in
+    /// one transaction.
+    async fn replace_android_enterprise(
+        &self,
+        row: AndroidEnterpriseRow,
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    /// Records the enterprise created from the pending sign-up named
+    /// `signup_url_name`, and `event`, in one transaction. Conflict when that sign-up
+    /// is no longer the pending one (finished already, or replaced by a new connect).
+    async fn finish_android_signup(
+        &self,
+        signup_url_name: &str,
+        enterprise_name: &str,
+        display_name: Option<&str>,
+        notification_types: &[String],
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    /// A successful sync or pull at `at`: clears the last error.
+    async fn android_healthy(&self, what: AndroidHealth, at: DateTime<Utc>) -> StoreResult<()>;
+    /// A failure talking to Google; `event` (if any) is recorded only when the
+    /// message differs from the one already stored, so a lasting fault is one event,
+    /// not one per attempt. Returns whether the message was new.
+    async fn android_failed(
+        &self,
+        message: &str,
+        at: DateTime<Utc>,
+        event: Option<NewEvent>,
+    ) -> StoreResult<bool>;
+}
+
 pub trait Storage:
-    DeviceStore
+    AndroidStore
+    + DeviceStore
     + CommandQueue
     + EventLog
     + TokenStore
@@ -562,7 +631,8 @@ pub trait Storage:
 {
 }
 impl<
-        T: DeviceStore
+        T: AndroidStore
+            + DeviceStore
             + CommandQueue
             + EventLog
             + TokenStore

@@ -1,5 +1,6 @@
 //! The admin REST API under /api/v1: JSON, bearer tokens, described by openapi.json.
 
+mod android;
 mod auth;
 mod commands;
 mod devices;
@@ -32,6 +33,7 @@ pub(crate) fn command_body<T: serde::de::DeserializeOwned>(
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi::document))
+        .configure(android::configure)
         .configure(devices::configure)
         .configure(commands::configure)
         .configure(events::configure)

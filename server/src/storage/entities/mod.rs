@@ -2,6 +2,7 @@
 //! of the server works with the domain types in `crate::domain`.
 
 pub mod admin_tokens;
+pub mod android_enterprises;
 pub mod certificate_revocation_lists;
 pub mod commands;
 pub mod devices;

@@ -1,6 +1,7 @@
 //! The sea-orm implementation of the storage traits, for SQLite and PostgreSQL:
 //! one file per trait.
 
+mod android;
 mod devices;
 mod enrollment;
 mod enrollment_uses;
