@@ -1,6 +1,12 @@
-//! Android Enterprise device-owner provisioning by QR code: the JSON object the setup
-//! wizard reads after six taps on the welcome screen (Android 7+; the EAP Wi-Fi keys
-//! need Android 10+).
+//! Android Enterprise provisioning by QR code: the JSON object the setup wizard reads
+//! after six taps on the welcome screen (Android 7+; the EAP Wi-Fi keys need Android
+//! 10+).
+//!
+//! With Google's Android Management API the object comes from Google (the enrollment
+//! token's `qrCode`: Android Device Policy's component, checksum, download location
+//! and the token); [`merge_extras`] adds ours to it: the Wi-Fi to join during setup,
+//! locale, time zone. [`provisioning_payload`] builds the whole object for a custom
+//! agent (the server's `--android-agent-*` options), the older way.
 //!
 //! The keys are the `EXTRA_PROVISIONING_*` constants of
 //! `android.app.admin.DevicePolicyManager`. The setup wizard turns the JSON into the
@@ -133,6 +139,104 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> AndroidError {
     }
 }
 
+/// What we add to a provisioning object besides the agent and its token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProvisioningExtras {
+    pub wifi: Option<WifiConfig>,
+    /// Device language, "ll_CC" such as "pl_PL".
+    pub locale: Option<String>,
+    /// Olson time zone such as "Europe/Warsaw".
+    pub time_zone: Option<String>,
+    pub skip_encryption: bool,
+    pub leave_all_system_apps_enabled: bool,
+}
+
+/// Checks the extras as [`merge_extras`] would, without a provisioning object.
+pub fn validate_extras(extras: &ProvisioningExtras) -> Result<(), AndroidError> {
+    if let Some(w) = &extras.wifi {
+        wifi(w)?;
+    }
+    if let Some(l) = &extras.locale {
+        locale(l)?;
+    }
+    if let Some(t) = &extras.time_zone {
+        time_zone(t)?;
+    }
+    Ok(())
+}
+
+/// Google's provisioning JSON (an enrollment token's `qrCode`) with our extras added.
+/// Google's keys are kept as they are: only keys Google did not set are added, so the
+/// agent, its checksum and the token can never be changed by an option of ours.
+pub fn merge_extras(google_qr: &str, extras: &ProvisioningExtras) -> Result<Value, AndroidError> {
+    validate_extras(extras)?;
+    let mut base: Map<String, Value> = match serde_json::from_str(google_qr) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            return Err(invalid(
+                "qrCode",
+                "Google's provisioning data is not a JSON object",
+            ))
+        }
+    };
+    if !base.contains_key(EXTRA_ADMIN_EXTRAS_BUNDLE) {
+        return Err(invalid(
+            "qrCode",
+            "Google's provisioning data holds no enrollment token",
+        ));
+    }
+    let mut ours = Map::new();
+    put_extras(&mut ours, extras);
+    for (k, v) in ours {
+        base.entry(k).or_insert(v);
+    }
+    Ok(Value::Object(base))
+}
+
+fn put_extras(m: &mut Map<String, Value>, extras: &ProvisioningExtras) {
+    let mut put = |key: &str, value: Value| {
+        m.insert(key.to_owned(), value);
+    };
+    if let Some(w) = &extras.wifi {
+        put(EXTRA_WIFI_SSID, w.ssid.clone().into());
+        if w.hidden {
+            put(EXTRA_WIFI_HIDDEN, true.into());
+        }
+        put(EXTRA_WIFI_SECURITY_TYPE, w.security_type.clone().into());
+        if let Some(p) = &w.password {
+            put(EXTRA_WIFI_PASSWORD, p.clone().into());
+        }
+        if let Some(e) = &w.eap {
+            put(EXTRA_WIFI_EAP_METHOD, e.method.clone().into());
+            let optional = [
+                (EXTRA_WIFI_PHASE2_AUTH, &e.phase2_auth),
+                (EXTRA_WIFI_IDENTITY, &e.identity),
+                (EXTRA_WIFI_ANONYMOUS_IDENTITY, &e.anonymous_identity),
+                (EXTRA_WIFI_DOMAIN, &e.domain),
+                (EXTRA_WIFI_CA_CERTIFICATE, &e.ca_certificate),
+                (EXTRA_WIFI_USER_CERTIFICATE, &e.user_certificate),
+            ];
+            for (key, value) in optional {
+                if let Some(v) = value {
+                    put(key, v.clone().into());
+                }
+            }
+        }
+    }
+    if let Some(l) = &extras.locale {
+        put(EXTRA_LOCALE, l.clone().into());
+    }
+    if let Some(t) = &extras.time_zone {
+        put(EXTRA_TIME_ZONE, t.clone().into());
+    }
+    if extras.skip_encryption {
+        put(EXTRA_SKIP_ENCRYPTION, true.into());
+    }
+    if extras.leave_all_system_apps_enabled {
+        put(EXTRA_LEAVE_ALL_SYSTEM_APPS_ENABLED, true.into());
+    }
+}
+
 /// Validates `spec` and returns the JSON object to put in the QR code (serialise it
 /// with [`qr_text`]).
 ///
@@ -168,44 +272,16 @@ pub fn provisioning_payload(spec: &ProvisioningSpec) -> Result<Value, AndroidErr
     );
     put(EXTRA_ADMIN_EXTRAS_BUNDLE, Value::Object(extras));
 
-    if let Some(w) = &spec.wifi {
-        put(EXTRA_WIFI_SSID, w.ssid.clone().into());
-        if w.hidden {
-            put(EXTRA_WIFI_HIDDEN, true.into());
-        }
-        put(EXTRA_WIFI_SECURITY_TYPE, w.security_type.clone().into());
-        if let Some(p) = &w.password {
-            put(EXTRA_WIFI_PASSWORD, p.clone().into());
-        }
-        if let Some(e) = &w.eap {
-            put(EXTRA_WIFI_EAP_METHOD, e.method.clone().into());
-            let optional = [
-                (EXTRA_WIFI_PHASE2_AUTH, &e.phase2_auth),
-                (EXTRA_WIFI_IDENTITY, &e.identity),
-                (EXTRA_WIFI_ANONYMOUS_IDENTITY, &e.anonymous_identity),
-                (EXTRA_WIFI_DOMAIN, &e.domain),
-                (EXTRA_WIFI_CA_CERTIFICATE, &e.ca_certificate),
-                (EXTRA_WIFI_USER_CERTIFICATE, &e.user_certificate),
-            ];
-            for (key, value) in optional {
-                if let Some(v) = value {
-                    put(key, v.clone().into());
-                }
-            }
-        }
-    }
-    if let Some(l) = &spec.locale {
-        put(EXTRA_LOCALE, l.clone().into());
-    }
-    if let Some(t) = &spec.time_zone {
-        put(EXTRA_TIME_ZONE, t.clone().into());
-    }
-    if spec.skip_encryption {
-        put(EXTRA_SKIP_ENCRYPTION, true.into());
-    }
-    if spec.leave_all_system_apps_enabled {
-        put(EXTRA_LEAVE_ALL_SYSTEM_APPS_ENABLED, true.into());
-    }
+    put_extras(
+        &mut m,
+        &ProvisioningExtras {
+            wifi: spec.wifi.clone(),
+            locale: spec.locale.clone(),
+            time_zone: spec.time_zone.clone(),
+            skip_encryption: spec.skip_encryption,
+            leave_all_system_apps_enabled: spec.leave_all_system_apps_enabled,
+        },
+    );
     Ok(Value::Object(m))
 }
 

@@ -10,6 +10,7 @@ mod m20261201_000004_identity_bindings;
 mod m20261201_000005_enrollment_url_uses;
 mod m20261201_000006_revocation;
 mod m20261201_000007_android_enterprise;
+mod m20261201_000008_android_devices;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_enrollment_url_uses::Migration),
             Box::new(m20261201_000006_revocation::Migration),
             Box::new(m20261201_000007_android_enterprise::Migration),
+            Box::new(m20261201_000008_android_devices::Migration),
         ]
     }
 }

@@ -78,6 +78,14 @@ pub struct ServeArgs {
     /// what Retry-After says). [default: 500]
     #[arg(long, env = "MDM_ANDROID_RETRY_BASE_MS")]
     pub android_retry_base_ms: Option<u64>,
+    /// Pause between Pub/Sub pulls of Android notifications when none are waiting.
+    /// [default: 1000]
+    #[arg(long, env = "MDM_ANDROID_PULL_INTERVAL_MS")]
+    pub android_pull_interval_ms: Option<u64>,
+    /// Full sync of the Android devices (devices.list) every this many seconds, to
+    /// repair missed notifications. [default: 900]
+    #[arg(long, env = "MDM_ANDROID_SYNC_INTERVAL_SECS")]
+    pub android_sync_interval_secs: Option<u64>,
     /// Accept the device certificate from an RFC 9440 Client-Cert header set by a
     /// TLS-terminating proxy (only behind a proxy that strips it from clients).
     #[arg(long, env = "MDM_TRUST_CLIENT_CERT_HEADER")]
@@ -210,6 +218,8 @@ struct FileConfig {
     pubsub_api_url: Option<String>,
     android_max_attempts: Option<u32>,
     android_retry_base_ms: Option<u64>,
+    android_pull_interval_ms: Option<u64>,
+    android_sync_interval_secs: Option<u64>,
     trust_client_cert_header: Option<bool>,
     reenrollment: Option<String>,
     renewal_window_days: Option<i64>,
@@ -258,6 +268,8 @@ pub struct ServeConfig {
     pub android_agent: Option<enrollment::android::AgentConfig>,
     /// Where Google's Android APIs are and how to retry them.
     pub android: crate::services::android::AndroidSettings,
+    pub android_pull_interval: std::time::Duration,
+    pub android_sync_interval: std::time::Duration,
     pub trust_client_cert_header: bool,
     pub reenrollment: crate::services::reenrollment::ReenrollmentPolicy,
     pub renewal_window: chrono::Duration,
@@ -503,11 +515,25 @@ impl ServeArgs {
             },
             ..Default::default()
         };
+        let android_pull_interval = std::time::Duration::from_millis(
+            self.android_pull_interval_ms
+                .or(file.android_pull_interval_ms)
+                .unwrap_or(1000)
+                .max(10),
+        );
+        let android_sync_interval = std::time::Duration::from_secs(
+            self.android_sync_interval_secs
+                .or(file.android_sync_interval_secs)
+                .unwrap_or(900)
+                .max(1),
+        );
         Ok(ServeConfig {
             abuse,
             organization,
             android_agent,
             android,
+            android_pull_interval,
+            android_sync_interval,
             apns,
             apns_ca_cert: self.apns_ca_cert.clone().or(file.apns_ca_cert),
             push_coalesce: std::time::Duration::from_millis(

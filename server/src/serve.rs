@@ -80,6 +80,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let server_tls_ca = pki.server_tls_ca.clone();
     // What phones must trust for our HTTPS, installed by the enrollment profile.
     let server_trust = crate::tls::server_trust(&config, &server_tls_ca)?;
+    let android = Arc::new(
+        crate::services::android::AndroidService::new(
+            store.clone(),
+            sealer.clone(),
+            config.android.clone(),
+            config.public_url.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("Android: {e}"))?,
+    );
+    android.spawn_workers(config.android_pull_interval, config.android_sync_interval);
     let topic_source = push.clone();
     let enrollments = crate::services::enrollments::EnrollmentService::new(
         store.clone(),
@@ -90,7 +100,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.android_agent.clone(),
         Box::new(move || topic_source.info().map(|i| i.topic)),
     )
-    .with_server_trust(server_trust);
+    .with_server_trust(server_trust)
+    .with_android(android.clone());
     // A profile that could not be built would be a 500 at a phone's enrollment: the
     // configuration is tried now instead.
     enrollments.check_profile_configuration().map_err(|e| {
@@ -105,15 +116,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         pki.clone(),
         config.organization.clone(),
         config.renewal_window,
-    );
-    let android = Arc::new(
-        crate::services::android::AndroidService::new(
-            store.clone(),
-            sealer.clone(),
-            config.android.clone(),
-            config.public_url.clone(),
-        )
-        .map_err(|e| anyhow::anyhow!("Android: {e}"))?,
     );
     let state = web::Data::new(AppState {
         android,

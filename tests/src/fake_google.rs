@@ -534,6 +534,10 @@ fn pubsub(state: &Arc<Mutex<State>>, path: &str, body: &Value) -> HttpResponse {
 }
 
 impl State {
+    /// Injected faults end.
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
     /// Every access token currently valid.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.tokens.keys().cloned().collect()

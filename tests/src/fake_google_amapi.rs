@@ -137,9 +137,16 @@ pub(crate) fn amapi(
             let mut t = body;
             let secs = match t["duration"].as_str() {
                 None => 3600,
+                // AMAPI: from a minute to about 10,000 years.
                 Some(d) => match parse_duration(d) {
-                    Some(s) if s > 0 && s <= 90 * 24 * 3600 => s,
-                    _ => return error(400, "INVALID_ARGUMENT", "duration must be at most 90 days"),
+                    Some(s) if s >= 60 => s,
+                    _ => {
+                        return error(
+                            400,
+                            "INVALID_ARGUMENT",
+                            "duration must be at least one minute",
+                        )
+                    }
                 },
             };
             if let Some(data) = t["additionalData"].as_str() {

@@ -329,3 +329,464 @@ on_every_backend!(
     connect_refusals,
     google_faults_during_connect
 );
+
+impl Android {
+    /// Connected and signed up; returns the enterprise name.
+    async fn connected(&self) -> String {
+        let url = self.connect().await;
+        let (code, text) = self.sign_up(&url).await;
+        assert_eq!(code, StatusCode::OK, "{text}");
+        self.google.enterprise_names().pop().unwrap()
+    }
+
+    async fn android_devices(&self) -> Vec<Value> {
+        self.server
+            .get("/devices?platform=android&limit=1000")
+            .await["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits (up to 15 s) until `check` holds for the server's view.
+    async fn until<F: Fn(&Value) -> bool>(&self, path: &str, what: &str, check: F) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (code, v) = self.server.api("GET", path, None).await;
+            if code == StatusCode::OK && check(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every policy body the server sent, written for the schema check in CI.
+    fn write_policies(&self, test: &str) {
+        for (i, r) in self.google.requests("PATCH /v1/").iter().enumerate() {
+            if r.path.contains("/policies/") {
+                mdm_tests::artifacts::write_android(
+                    &format!("policy-{test}-{i}.json"),
+                    serde_json::to_string_pretty(&r.body).unwrap().as_bytes(),
+                );
+            }
+        }
+    }
+}
+
+/// Decodes a QR image with zbarimg (None when it is not installed).
+fn zbarimg(png: &[u8]) -> Option<String> {
+    let tmp = TempDir::new("qr");
+    let path = tmp.0.join("qr.png");
+    std::fs::write(&path, png).unwrap();
+    match std::process::Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "zbarimg: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8(out.stdout).unwrap().trim_end().to_owned())
+        }
+        Err(_) => {
+            eprintln!("SKIPPED QR decoding: zbarimg not installed (apt-get install zbar-tools)");
+            None
+        }
+    }
+}
+
+async fn admin_bytes(server: &TestServer, path: &str) -> Vec<u8> {
+    let resp = reqwest::Client::new()
+        .get(server.url(&format!("/api/v1{path}")))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.bytes().await.unwrap().to_vec()
+}
+
+const DPC_TOKEN: &str = "com.google.android.apps.work.clouddpc.EXTRA_ENROLLMENT_TOKEN";
+const EXTRAS: &str = "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE";
+
+async fn enroll_by_qr_and_report_status(backend: Backend) {
+    use mdm_tests::fake_google_amapi::Phone;
+    let a = start(backend, &["--android-pull-interval-ms", "100"]).await;
+    let enterprise = a.connected().await;
+    let wifi = json!({
+        "ssid": "TownHall-Staff", "security_type": "EAP", "eap_method": "PEAP",
+        "phase2_auth": "MSCHAPV2", "identity": "provisioning", "password": "Provisioning-Only-1",
+        "domain": "radius.townhall.example",
+    });
+    let e = a
+        .server
+        .create_enrollment(json!({
+            "platform": "android", "name": "Finance phones", "user": "anna.nowak",
+            "group": "finance", "max_uses": 1,
+            "android": { "wifi": wifi, "locale": "pl_PL", "time_zone": "Europe/Warsaw" },
+        }))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    // enrollmentTokens.create: the built-in policy, one-time, fully managed, our id.
+    let created = a.google.requests("/enrollmentTokens");
+    assert_eq!(created.len(), 1);
+    let body = &created[0].body;
+    assert_eq!(
+        body["policyName"],
+        format!("{enterprise}/policies/mdm-default")
+    );
+    assert_eq!(body["oneTimeOnly"], true);
+    assert_eq!(body["allowPersonalUsage"], "PERSONAL_USAGE_DISALLOWED");
+    assert_eq!(body["additionalData"], id);
+    let policies = a.google.requests("/policies/mdm-default");
+    assert_eq!(
+        policies.len(),
+        1,
+        "the policy is patched before the first token"
+    );
+    assert_eq!(policies[0].body["maximumTimeToLock"], "300000");
+    // The Wi-Fi password is not stored in clear, nor is Google's QR data.
+    assert!(!e["options"].to_string().contains("Provisioning-Only"));
+    assert!(!e["options"].to_string().contains(DPC_TOKEN));
+
+    // The QR code, decoded by a real reader, is Google's provisioning JSON with our
+    // Wi-Fi extras.
+    let payload: Value =
+        match zbarimg(&admin_bytes(&a.server, &format!("/enrollments/{id}/qr.png")).await) {
+            Some(text) => {
+                assert_eq!(text, e["qr_payload"].as_str().unwrap());
+                serde_json::from_str(&text).unwrap()
+            }
+            None => serde_json::from_str(e["qr_payload"].as_str().unwrap()).unwrap(),
+        };
+    let svg = admin_bytes(&a.server, &format!("/enrollments/{id}/qr.svg")).await;
+    assert!(String::from_utf8_lossy(&svg).contains("<svg"));
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME"],
+        mdm_tests::fake_google_amapi::DPC_COMPONENT
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_SSID"],
+        "TownHall-Staff"
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_EAP_METHOD"],
+        "PEAP"
+    );
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_PASSWORD"],
+        "Provisioning-Only-1"
+    );
+    assert_eq!(payload["android.app.extra.PROVISIONING_LOCALE"], "pl_PL");
+    let token_value = payload[EXTRAS][DPC_TOKEN].as_str().unwrap().to_owned();
+    let stored = a
+        .google
+        .state
+        .lock()
+        .unwrap()
+        .enrollment_tokens
+        .values()
+        .next()
+        .cloned()
+        .unwrap();
+    assert_eq!(token_value, stored["value"]);
+
+    // A phone scans it and enrolls: it is in the device list within seconds, linked
+    // to the enrollment's user and group.
+    let phone = Phone::default();
+    let name = a.google.enroll_phone(&token_value, &phone).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let device = loop {
+        if let Some(d) = a.android_devices().await.into_iter().next() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the phone did not appear");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(device["serial_number"], phone.serial.as_str());
+    assert_eq!(device["enrollment_id"], id);
+    assert_eq!(device["assigned_user"], "anna.nowak");
+    assert_eq!(device["assigned_group"], "finance");
+    assert_eq!(device["os_family"], "Android");
+    let device_id = device["id"].as_str().unwrap().to_owned();
+    let path = format!("/devices/{device_id}");
+    let shown = a.server.get(&path).await;
+    assert_eq!(shown["android"]["name"], name);
+    assert_eq!(shown["android"]["management_mode"], "DEVICE_OWNER");
+    assert_eq!(shown["android"]["ownership"], "COMPANY_OWNED");
+    assert_eq!(a.server.get(&format!("/enrollments/{id}")).await["uses"], 1);
+    // One-time: a second phone cannot use the token.
+    assert!(a
+        .google
+        .enroll_phone(&token_value, &Phone::default())
+        .is_err());
+
+    // It applies the policy and reports: compliant, with the applied version.
+    a.google.report_status(&name, &[]);
+    let shown = a
+        .until(&path, "a compliant status report", |v| {
+            v["android"]["policy_compliant"] == true
+        })
+        .await;
+    assert_eq!(shown["android"]["applied_policy_version"], 1);
+    assert_eq!(
+        shown["android"]["security_posture"]["devicePosture"],
+        "SECURE"
+    );
+    assert_eq!(shown["android"]["encryption_status"], "ENCRYPTED_PER_USER");
+    assert_eq!(shown["os_version"], "14");
+    assert_eq!(shown["android"]["security_patch_level"], "2026-10-05");
+    assert_eq!(shown["hardware_encrypted"], true);
+    let compliant = a.server.events("android.compliance_changed").await;
+    assert_eq!(compliant.len(), 1);
+
+    // Duplicates and late, older notifications change nothing.
+    let stale = a.google.device(&name).unwrap();
+    let mut older = stale.clone();
+    older["lastStatusReportTime"] = "2020-01-01T00:00:00Z".into();
+    older["lastPolicySyncTime"] = "2020-01-01T00:00:00Z".into();
+    older["enrollmentTime"] = "2020-01-01T00:00:00Z".into();
+    older["policyCompliant"] = false.into();
+    a.google.publish(TOPIC, "STATUS_REPORT", &stale);
+    a.google.publish(TOPIC, "STATUS_REPORT", &stale);
+    a.google.publish(TOPIC, "STATUS_REPORT", &older);
+    // A malformed message, a device of another enterprise, Google's test message.
+    a.google
+        .publish_raw(TOPIC, "STATUS_REPORT", "%%% not base64 %%%");
+    a.google.publish_raw(TOPIC, "ENROLLMENT", "eyJuYW1lIjog");
+    let mut foreign = stale.clone();
+    foreign["name"] = "enterprises/LCother/devices/1".into();
+    a.google.publish(TOPIC, "ENROLLMENT", &foreign);
+    a.google.publish_raw(TOPIC, "test", "");
+    // Then a real change, to know the ones before were processed.
+    a.google.report_status(
+        &name,
+        &[json!({"settingName": "passwordPolicies", "nonComplianceReason": "USER_ACTION"})],
+    );
+    let shown = a
+        .until(&path, "the non-compliant report", |v| {
+            v["android"]["policy_compliant"] == false
+        })
+        .await;
+    assert_eq!(
+        shown["android"]["non_compliance"][0]["settingName"],
+        "passwordPolicies"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.google.unacknowledged(SUBSCRIPTION) > 0 {
+        assert!(Instant::now() < deadline, "messages left unacknowledged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        a.android_devices().await.len(),
+        1,
+        "one device, whatever was delivered"
+    );
+    assert_eq!(a.server.events("device.enrolled").await.len(), 1);
+    let changes = a.server.events("android.compliance_changed").await;
+    assert_eq!(
+        changes.len(),
+        2,
+        "compliant, then not: the stale report made no change"
+    );
+    assert_eq!(changes[1]["severity"], 2);
+
+    // `mdm devices show` prints the Android facts.
+    let out = a
+        .server
+        .clone_cli()
+        .run(&["devices", "show", &device_id])
+        .await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("android.management_mode") && text.contains("DEVICE_OWNER"),
+        "{text}"
+    );
+    assert!(
+        text.contains("android.non_compliance  passwordPolicies USER_ACTION"),
+        "{text}"
+    );
+
+    // A change Google knows but never notified (lost message): the sync repairs it,
+    // paging through devices.list, and 250 more devices come with it.
+    a.google.edit_device(&name, |d| {
+        d["securityPosture"] = json!({ "devicePosture": "POTENTIALLY_COMPROMISED" });
+        d["lastStatusReportTime"] = chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .into();
+    });
+    a.google.add_devices(&enterprise, 250);
+    let (code, body) = a.server.api("POST", "/android/sync", Some(json!({}))).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["devices"], 251);
+    assert_eq!(
+        a.google
+            .requests("GET /v1/enterprises")
+            .iter()
+            .filter(|r| r.path.ends_with("/devices"))
+            .count(),
+        3
+    );
+    let shown = a.server.get(&path).await;
+    assert_eq!(
+        shown["android"]["security_posture"]["devicePosture"],
+        "POTENTIALLY_COMPROMISED"
+    );
+    let posture = a.server.events("android.posture_changed").await;
+    let last = posture.last().unwrap();
+    assert_eq!(last["severity"], 3);
+    assert_eq!(last["device_id"], device_id);
+    assert_eq!(a.android_devices().await.len(), 251);
+    assert!(!a.status().await["last_sync_at"].is_null());
+    // A second sync finds the same and stores the same.
+    let (_, body) = a.server.api("POST", "/android/sync", Some(json!({}))).await;
+    assert_eq!(body["devices"], 251);
+    assert_eq!(a.server.events("device.enrolled").await.len(), 251);
+    a.write_policies("enroll");
+}
+
+async fn enrollment_tokens_follow_the_enrollment(backend: Backend) {
+    let a = start(backend, &[]).await;
+    // Before the sign-up: an Android enrollment has nowhere to come from.
+    let (code, body) = a
+        .server
+        .api(
+            "POST",
+            "/enrollments",
+            Some(json!({"platform": "android", "name": "x"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("mdm android connect"));
+    a.connected().await;
+
+    // A work-profile enrollment by the CLI, used by many phones.
+    let out = a
+        .server
+        .clone_cli()
+        .run(&[
+            "enroll",
+            "create",
+            "--platform",
+            "android",
+            "--name",
+            "BYOD",
+            "--json",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = e["id"].as_str().unwrap();
+    let token_name = e["options"]["amapi_token_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = a.google.requests("/enrollmentTokens");
+    assert_eq!(created[0].body["oneTimeOnly"], false);
+    assert!(a
+        .google
+        .state
+        .lock()
+        .unwrap()
+        .enrollment_tokens
+        .contains_key(&token_name));
+    // The policy is already at Google: not patched again.
+    let (code, _) = a
+        .server
+        .api(
+            "POST",
+            "/enrollments",
+            Some(json!({"platform": "android", "name": "y", "android": {"work_profile": true}})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(a.google.requests("/policies/").len(), 1);
+    assert_eq!(
+        a.google.requests("/enrollmentTokens")[1].body["allowPersonalUsage"],
+        "PERSONAL_USAGE_ALLOWED"
+    );
+
+    // Bad Wi-Fi is refused before Google is asked.
+    let before = a.google.requests("/enrollmentTokens").len();
+    let (code, body) = a
+        .server
+        .api(
+            "POST",
+            "/enrollments",
+            Some(json!({"platform": "android", "name": "z", "android": {"wifi": {"ssid": "x", "security_type": "WPA", "password": "short"}}})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(a.google.requests("/enrollmentTokens").len(), before);
+
+    // Google failing: 503, nothing stored.
+    let count = a.server.get("/enrollments").await["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+    a.google.inject("POST /v1/enterprises", 500, None, 100);
+    let (code, body) = a
+        .server
+        .api(
+            "POST",
+            "/enrollments",
+            Some(json!({"platform": "android", "name": "down"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        a.server.get("/enrollments").await["items"]
+            .as_array()
+            .map_or(0, Vec::len),
+        count
+    );
+    // Revoking while Google is down leaves the enrollment active (its QR still works
+    // at Google, so it must not look revoked here).
+    a.google.inject("DELETE /v1/enterprises", 503, None, 100);
+    let out = a.server.clone_cli().run(&["enroll", "revoke", id]).await;
+    assert!(!out.status.success());
+    assert_eq!(
+        a.server.get(&format!("/enrollments/{id}")).await["state"],
+        "active"
+    );
+    a.google.state.lock().unwrap().clear_faults();
+
+    // Revoked: the token is deleted at Google, and a phone can no longer use it.
+    let out = a.server.clone_cli().run(&["enroll", "revoke", id]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!a
+        .google
+        .state
+        .lock()
+        .unwrap()
+        .enrollment_tokens
+        .contains_key(&token_name));
+    assert_eq!(a.google.requests("DELETE /v1/").len(), 1 + 5);
+    let payload: Value = serde_json::from_str(e["qr_payload"].as_str().unwrap()).unwrap();
+    let value = payload[EXTRAS][DPC_TOKEN].as_str().unwrap();
+    assert!(a.google.enroll_phone(value, &Default::default()).is_err());
+    a.write_policies("tokens");
+}
+
+on_every_backend!(
+    enroll_by_qr_and_report_status,
+    enrollment_tokens_follow_the_enrollment
+);

@@ -5,7 +5,7 @@
 //! calls over the reqwest client we already use keep the fault handling ours.
 
 use super::google::{Google, GoogleError};
-use super::types::{Enterprise, SignupUrl};
+use super::types::{EnrollmentToken, Enterprise, ListDevicesResponse, PolicyAnswer, SignupUrl};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -95,5 +95,86 @@ impl Amapi {
             .call(Method::GET, &self.url(name), &[], None)
             .await?;
         decode(v)
+    }
+
+    /// `enterprises.enrollmentTokens.create`.
+    pub async fn create_enrollment_token(
+        &self,
+        enterprise: &str,
+        token: &EnrollmentToken,
+    ) -> Result<EnrollmentToken, GoogleError> {
+        let body = serde_json::to_value(token).map_err(|e| GoogleError::Protocol(e.to_string()))?;
+        let v = self
+            .google
+            .call(
+                Method::POST,
+                &self.url(&format!("{enterprise}/enrollmentTokens")),
+                &[],
+                Some(&body),
+            )
+            .await?;
+        decode(v)
+    }
+
+    /// `enterprises.enrollmentTokens.delete`: the token enrolls nothing from then on.
+    pub async fn delete_enrollment_token(&self, name: &str) -> Result<(), GoogleError> {
+        self.google
+            .call(Method::DELETE, &self.url(name), &[], None)
+            .await
+            .map(|_| ())
+    }
+
+    /// `enterprises.policies.patch` of the whole policy (no update mask: the policy
+    /// becomes exactly `policy`). Returns the version Google gave it.
+    pub async fn patch_policy(
+        &self,
+        name: &str,
+        policy: &Value,
+    ) -> Result<PolicyAnswer, GoogleError> {
+        let v = self
+            .google
+            .call(Method::PATCH, &self.url(name), &[], Some(policy))
+            .await?;
+        decode(v)
+    }
+
+    /// One page of `enterprises.devices.list`.
+    pub async fn list_devices(
+        &self,
+        enterprise: &str,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<ListDevicesResponse, GoogleError> {
+        let mut query = vec![("pageSize", page_size.to_string())];
+        if let Some(t) = page_token {
+            query.push(("pageToken", t.to_owned()));
+        }
+        let v = self
+            .google
+            .call(
+                Method::GET,
+                &self.url(&format!("{enterprise}/devices")),
+                &query,
+                None,
+            )
+            .await?;
+        decode(v)
+    }
+
+    /// `enterprises.devices.patch` with an update mask (e.g. `policyName`).
+    pub async fn patch_device(
+        &self,
+        name: &str,
+        update_mask: &str,
+        device: &Value,
+    ) -> Result<Value, GoogleError> {
+        self.google
+            .call(
+                Method::PATCH,
+                &self.url(name),
+                &[("updateMask", update_mask.to_owned())],
+                Some(device),
+            )
+            .await
     }
 }

@@ -7,12 +7,14 @@
 //!   backoff on 429/5xx honouring Retry-After, one token refresh on 401).
 //! * [`amapi`]: the AMAPI methods we use; [`types`] their resources.
 //! * [`pubsub`]: `subscriptions.pull` and `subscriptions.acknowledge`.
+//! * [`policy`]: the built-in policy every device gets.
 //!
 //! Protocol only: no storage, no HTTP server. `services::android` decides what to do.
 
 pub mod amapi;
 pub mod google;
 pub mod key;
+pub mod policy;
 pub mod pubsub;
 pub mod token;
 pub mod types;

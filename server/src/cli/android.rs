@@ -26,6 +26,9 @@ pub(super) enum AndroidCommand {
     },
     /// The enterprise, its notification settings, the last sync and the last error.
     Status,
+    /// Read every device from Google now (devices.list) instead of at the next
+    /// periodic sync.
+    Sync,
 }
 
 pub(super) async fn android(c: Client, command: AndroidCommand) -> Result<Output, ClientError> {
@@ -60,6 +63,10 @@ pub(super) async fn android(c: Client, command: AndroidCommand) -> Result<Output
             );
             Ok(Output::Table(text, v))
         }
+        AndroidCommand::Sync => {
+            let v = c.post("/android/sync", &json!({})).await?;
+            Ok(Output::Table(output::fields(&v, &["devices"]), v))
+        }
         AndroidCommand::Status => {
             let v = c.get("/android").await?;
             let mut text = output::fields(
@@ -85,7 +92,7 @@ pub(super) async fn android(c: Client, command: AndroidCommand) -> Result<Output
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            text += &format!("notification_types: {}\n", types.join(", "));
+            text += &format!("notification_types  {}\n", types.join(", "));
             Ok(Output::Table(text, v))
         }
     }

@@ -161,6 +161,10 @@ enum EnrollCommand {
         /// Android: time zone, e.g. Europe/Warsaw.
         #[arg(long)]
         time_zone: Option<String>,
+        /// Android Enterprise: a work profile (personal use allowed) instead of a
+        /// fully managed device.
+        #[arg(long)]
+        work_profile: bool,
         /// Also write the QR code as PNG (or SVG if the name ends in .svg) here.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
@@ -434,21 +438,25 @@ async fn enroll(c: Client, command: EnrollCommand) -> Result<Output, ClientError
             wifi,
             locale,
             time_zone,
+            work_profile,
             out,
         } => {
             let mut body = json!({
                 "platform": platform, "name": name, "user": user, "group": group,
                 "expires_in_hours": expires_in_hours, "max_uses": max_uses,
             });
-            if wifi.is_some() || locale.is_some() || time_zone.is_some() {
+            if wifi.is_some() || locale.is_some() || time_zone.is_some() || work_profile {
                 let wifi: Option<Value> = wifi
                     .map(|w| {
                         serde_json::from_str(&w)
                             .map_err(|e| ClientError::Usage(format!("--wifi is not JSON: {e}")))
                     })
                     .transpose()?;
-                body["android"] =
-                    strip_nulls(json!({ "wifi": wifi, "locale": locale, "time_zone": time_zone }));
+                let mut android = json!({ "wifi": wifi, "locale": locale, "time_zone": time_zone });
+                if work_profile {
+                    android["work_profile"] = true.into();
+                }
+                body["android"] = strip_nulls(android);
             }
             let v = c.post("/enrollments", &strip_nulls(body)).await?;
             let payload = v["qr_payload"].as_str().unwrap_or_default().to_owned();

@@ -116,7 +116,47 @@ pub fn device(v: &Value) -> String {
             "identity_fingerprint",
             "identity_subject",
         ],
+    ) + &android_device(v)
+}
+
+/// An Android device's AMAPI state, under the device's own fields.
+fn android_device(v: &Value) -> String {
+    let Some(a) = v.get("android").filter(|a| a.is_object()) else {
+        return String::new();
+    };
+    let mut out = fields(
+        a,
+        &[
+            "name",
+            "management_mode",
+            "ownership",
+            "state",
+            "api_level",
+            "security_patch_level",
+            "policy_name",
+            "applied_policy_name",
+            "applied_policy_version",
+            "policy_compliant",
+            "encryption_status",
+            "last_status_report_at",
+        ],
     )
+    .lines()
+    .map(|l| format!("android.{l}\n"))
+    .collect::<String>();
+    if let Some(p) = a["security_posture"]["devicePosture"].as_str() {
+        out += &format!("android.security_posture  {p}\n");
+    }
+    if let Some(details) = a["non_compliance"].as_array() {
+        for d in details {
+            out += &format!(
+                "android.non_compliance  {} {}\n",
+                d["settingName"].as_str().unwrap_or("?"),
+                d["nonComplianceReason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    out
 }
 
 pub fn queued(v: &Value) -> String {

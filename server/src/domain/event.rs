@@ -49,6 +49,11 @@ pub mod kinds {
     /// Google refused us (403, a deleted enterprise, a revoked key): only an admin
     /// can cure it.
     pub const ANDROID_CONFIGURATION_ERROR: &str = "android.configuration_error";
+    /// An Android device became compliant with its policy, or stopped being.
+    pub const ANDROID_COMPLIANCE_CHANGED: &str = "android.compliance_changed";
+    /// AMAPI's security posture of a device changed (SECURE, AT_RISK,
+    /// POTENTIALLY_COMPROMISED).
+    pub const ANDROID_POSTURE_CHANGED: &str = "android.posture_changed";
 }
 
 /// Severity on the register's 0-5 scale (0 non-critical ... 5 emergency).

@@ -6,6 +6,12 @@
 //! rebuilt when a new connect replaces it (any server instance notices by the row's
 //! `connected_at`), so that every instance talks to Google with the same key.
 
+mod devices;
+mod tokens;
+
+pub use devices::record_from;
+pub use tokens::{CreatedToken, TokenRequest, BASE_POLICY_ID};
+
 use super::{ServiceError, ServiceResult};
 use crate::android::amapi::Amapi;
 use crate::android::google::{Google, GoogleError, RetryPolicy};

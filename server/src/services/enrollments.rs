@@ -1,6 +1,13 @@
 //! Enrollments: creating and revoking them, and what a device gets when it opens
 //! one: the signed Apple enrollment profile (with a one-time SCEP challenge).
 //!
+//! An Android enrollment, once the server is connected to Google (`mdm android
+//! connect`), is an AMAPI enrollment token: its `qrCode` (Android Device Policy and
+//! the token) with our Wi-Fi and locale extras merged in is the QR code, the token's
+//! additionalData is the enrollment id (so that the phone is linked to it when it
+//! appears), and revoking the enrollment deletes the token at Google. Without the
+//! connection, an Android enrollment is for the custom agent (`--android-agent-*`).
+//!
 //! The Android provisioning payload carries the Wi-Fi password, so it is shown only
 //! to admins (the view's `qr_payload`, the QR images of the admin API); the anonymous
 //! enrollment URL of an Android enrollment refuses (403) and says where to scan.
@@ -17,7 +24,9 @@ use crate::domain::Platform;
 use crate::metrics::{bump, METRICS};
 use crate::storage::{NewEnrollment, Storage};
 use chrono::{DateTime, Utc};
-use enrollment::android::{AgentConfig, EapConfig, ProvisioningSpec, WifiConfig};
+use enrollment::android::{
+    AgentConfig, EapConfig, ProvisioningExtras, ProvisioningSpec, WifiConfig,
+};
 use enrollment::seal::Sealer;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -26,6 +35,11 @@ const TOKEN_PURPOSE: &str = "enrollment.token";
 const WIFI_PASSWORD_PURPOSE: &str = "enrollment.wifi_password";
 /// Where the sealed Wi-Fi password sits in the stored options (never in clear).
 const SEALED_PASSWORD_KEY: &str = "wifi_password_sealed";
+const AMAPI_QR_PURPOSE: &str = "enrollment.amapi_qr_code";
+/// Where an AMAPI enrollment keeps its token's name (shown) and Google's QR JSON
+/// (sealed: it holds the token value, which enrolls a phone into the enterprise).
+const AMAPI_TOKEN_KEY: &str = "amapi_token_name";
+const SEALED_AMAPI_QR_KEY: &str = "amapi_qr_code_sealed";
 /// A downloaded profile's SCEP challenge is good for this long.
 pub const CHALLENGE_TTL_MINUTES: i64 = 60;
 /// Enrollments expire after a week unless the admin says otherwise.
@@ -58,6 +72,10 @@ pub struct AndroidOptions {
     pub time_zone: Option<String>,
     #[serde(default)]
     pub leave_all_system_apps_enabled: bool,
+    /// Android Enterprise: a work profile (personal use allowed) instead of a fully
+    /// managed device.
+    #[serde(default)]
+    pub work_profile: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +116,7 @@ pub struct EnrollmentService {
     /// Roots the phone must trust for our HTTPS (tls.rs), installed by the profile.
     server_trust: crate::tls::ServerTrust,
     push_topic: Box<dyn Fn() -> Option<String> + Send + Sync>,
+    android: Option<Arc<crate::services::android::AndroidService>>,
 }
 
 fn secret_token() -> String {
@@ -123,7 +142,29 @@ impl EnrollmentService {
             android_agent,
             server_trust: crate::tls::ServerTrust::default(),
             push_topic,
+            android: None,
         }
+    }
+
+    /// Android enrollments through Google's Android Management API.
+    pub fn with_android(mut self, android: Arc<crate::services::android::AndroidService>) -> Self {
+        self.android = Some(android);
+        self
+    }
+
+    /// The Android service when the enterprise exists (sign-up finished).
+    async fn android_enterprise(
+        &self,
+    ) -> ServiceResult<Option<&Arc<crate::services::android::AndroidService>>> {
+        let Some(android) = &self.android else {
+            return Ok(None);
+        };
+        let connected = self
+            .store
+            .android_enterprise()
+            .await?
+            .is_some_and(|r| r.enterprise_name.is_some());
+        Ok(connected.then_some(android))
     }
 
     pub fn url_for(&self, token: &str) -> String {
@@ -158,34 +199,46 @@ impl EnrollmentService {
         })
     }
 
-    fn android_payload(
+    /// The stored Android options, with the sealed Wi-Fi password opened, and
+    /// Google's QR JSON of an AMAPI enrollment.
+    fn android_options(
         &self,
         enrollment: &Enrollment,
-        token: &str,
-    ) -> ServiceResult<serde_json::Value> {
-        let agent = self.android_agent.clone().ok_or_else(|| {
-            ServiceError::BadRequest(
-                "Android enrollment needs the agent configured: --android-agent-component, --android-agent-download-url, --android-agent-checksum".into(),
-            )
-        })?;
+    ) -> ServiceResult<(AndroidOptions, Option<String>)> {
+        use base64::Engine;
+        let open = |purpose: &str, value: &str, what: &str| -> ServiceResult<String> {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .map_err(|e| ServiceError::Internal(format!("stored {what}: {e}")))?;
+            let clear = self
+                .sealer
+                .open(purpose, &enrollment.id, &bytes)
+                .map_err(|e| ServiceError::Internal(format!("stored {what}: {e}")))?;
+            Ok(String::from_utf8_lossy(&clear).into_owned())
+        };
         let mut stored = enrollment.options.clone();
-        let sealed_password = stored
-            .as_object_mut()
-            .and_then(|o| o.remove(SEALED_PASSWORD_KEY))
-            .and_then(|v| v.as_str().map(str::to_owned));
+        let mut take = |key: &str| {
+            stored
+                .as_object_mut()
+                .and_then(|o| o.remove(key))
+                .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        let sealed_password = take(SEALED_PASSWORD_KEY);
+        let sealed_qr = take(SEALED_AMAPI_QR_KEY);
+        take(AMAPI_TOKEN_KEY);
         let mut options: AndroidOptions = serde_json::from_value(stored)
             .map_err(|e| ServiceError::Internal(format!("stored Android options: {e}")))?;
         if let (Some(sealed), Some(wifi)) = (sealed_password, options.wifi.as_mut()) {
-            use base64::Engine;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(sealed)
-                .map_err(|e| ServiceError::Internal(format!("stored Wi-Fi password: {e}")))?;
-            let clear = self
-                .sealer
-                .open(WIFI_PASSWORD_PURPOSE, &enrollment.id, &bytes)
-                .map_err(|e| ServiceError::Internal(format!("stored Wi-Fi password: {e}")))?;
-            wifi.password = Some(String::from_utf8_lossy(&clear).into_owned());
+            wifi.password = Some(open(WIFI_PASSWORD_PURPOSE, &sealed, "Wi-Fi password")?);
         }
+        let qr = match sealed_qr {
+            Some(q) => Some(open(AMAPI_QR_PURPOSE, &q, "AMAPI QR code")?),
+            None => None,
+        };
+        Ok((options, qr))
+    }
+
+    fn extras(options: AndroidOptions) -> ProvisioningExtras {
         let wifi = options.wifi.map(|w| WifiConfig {
             ssid: w.ssid,
             hidden: w.hidden,
@@ -201,15 +254,40 @@ impl EnrollmentService {
                 user_certificate: w.user_certificate,
             }),
         });
-        enrollment::android::provisioning_payload(&ProvisioningSpec {
-            agent,
-            server_url: self.public_url.clone(),
-            enrollment_token: token.to_owned(),
+        ProvisioningExtras {
             wifi,
             locale: options.locale,
             time_zone: options.time_zone,
             skip_encryption: false,
             leave_all_system_apps_enabled: options.leave_all_system_apps_enabled,
+        }
+    }
+
+    fn android_payload(
+        &self,
+        enrollment: &Enrollment,
+        token: &str,
+    ) -> ServiceResult<serde_json::Value> {
+        let (options, google_qr) = self.android_options(enrollment)?;
+        let extras = Self::extras(options);
+        if let Some(qr) = google_qr {
+            return enrollment::android::merge_extras(&qr, &extras)
+                .map_err(|e| ServiceError::BadRequest(e.to_string()));
+        }
+        let agent = self.android_agent.clone().ok_or_else(|| {
+            ServiceError::BadRequest(
+                "Android enrollment needs Android Enterprise (`mdm android connect`, then the sign-up in a browser), or a custom agent: --android-agent-component, --android-agent-download-url, --android-agent-checksum".into(),
+            )
+        })?;
+        enrollment::android::provisioning_payload(&ProvisioningSpec {
+            agent,
+            server_url: self.public_url.clone(),
+            enrollment_token: token.to_owned(),
+            wifi: extras.wifi,
+            locale: extras.locale,
+            time_zone: extras.time_zone,
+            skip_encryption: extras.skip_encryption,
+            leave_all_system_apps_enabled: extras.leave_all_system_apps_enabled,
         })
         .map_err(|e| ServiceError::BadRequest(e.to_string()))
     }
@@ -264,6 +342,12 @@ impl EnrollmentService {
         // The id first: the sealed secrets below are bound to it.
         let id = uuid::Uuid::new_v4().to_string();
         let mut android = req.android.unwrap_or_default();
+        let work_profile = android.work_profile;
+        let amapi = if platform == Platform::Android {
+            self.android_enterprise().await?
+        } else {
+            None
+        };
         let password = android.wifi.as_mut().and_then(|w| w.password.take());
         let mut options = serde_json::to_value(&android).unwrap_or_default();
         if let Some(password) = &password {
@@ -290,21 +374,53 @@ impl EnrollmentService {
             assigned_group: req.group.filter(|g| !g.trim().is_empty()),
             options,
         };
-        // Validate the Android payload before anything is stored.
-        if platform == Platform::Android {
-            self.android_payload(&enrollment, &token)?;
+        let mut enrollment = enrollment;
+        // Validate the Android payload before anything is stored (or asked of Google).
+        if let Some(android) = amapi {
+            let mut extras = Self::extras(self.android_options(&enrollment)?.0);
+            if let (Some(w), Some(p)) = (extras.wifi.as_mut(), &password) {
+                w.password = Some(p.clone());
+            }
+            enrollment::android::validate_extras(&extras)
+                .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+            let created = android
+                .create_enrollment_token(crate::services::android::TokenRequest {
+                    enrollment_id: enrollment.id.clone(),
+                    expires_at,
+                    one_time_only: req.max_uses == Some(1),
+                    work_profile,
+                })
+                .await?;
+            let sealed = self
+                .sealer
+                .seal(AMAPI_QR_PURPOSE, &enrollment.id, created.qr_code.as_bytes())
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            use base64::Engine;
+            enrollment.options[AMAPI_TOKEN_KEY] = created.name.clone().into();
+            enrollment.options[SEALED_AMAPI_QR_KEY] = base64::engine::general_purpose::STANDARD
+                .encode(sealed)
+                .into();
+            // The QR must build; if it or the database fails, the token goes again.
+            let stored = match self.android_payload(&enrollment, &token) {
+                Ok(_) => self.store_enrollment(&enrollment, &token).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stored {
+                if let Err(undo) = android.delete_enrollment_token(&created.name).await {
+                    tracing::warn!(token = %created.name, error = %undo, "enrollment not stored and its AMAPI token not deleted; it expires on its own");
+                }
+                return Err(e);
+            }
+        } else {
+            if platform == Platform::Android {
+                self.android_payload(&enrollment, &token)?;
+            }
+            self.store_enrollment(&enrollment, &token).await?;
         }
         let token_sealed = self
             .sealer
             .seal(TOKEN_PURPOSE, &enrollment.id, token.as_bytes())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.store
-            .create_enrollment(NewEnrollment {
-                enrollment: enrollment.clone(),
-                token_hash: hash_token(&token),
-                token_sealed: token_sealed.clone(),
-            })
-            .await?;
         self.store
             .record(
                 NewEvent::new(kinds::ENROLLMENT_CREATED, format!("{} enrollment {:?} created", platform.as_str(), enrollment.name))
@@ -316,6 +432,21 @@ impl EnrollmentService {
             )
             .await?;
         self.view(enrollment, &token_sealed, 0)
+    }
+
+    async fn store_enrollment(&self, enrollment: &Enrollment, token: &str) -> ServiceResult<()> {
+        let token_sealed = self
+            .sealer
+            .seal(TOKEN_PURPOSE, &enrollment.id, token.as_bytes())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.store
+            .create_enrollment(NewEnrollment {
+                enrollment: enrollment.clone(),
+                token_hash: hash_token(token),
+                token_sealed,
+            })
+            .await?;
+        Ok(())
     }
 
     pub async fn list(&self, include_inactive: bool) -> ServiceResult<Vec<EnrollmentView>> {
@@ -346,6 +477,20 @@ impl EnrollmentService {
     }
 
     pub async fn revoke(&self, admin: &AdminIdentity, id: &str) -> ServiceResult<EnrollmentView> {
+        // An AMAPI token is deleted first: if Google cannot be reached the enrollment
+        // stays as it was (and the admin retries), rather than revoked here while its
+        // QR code still enrolls phones.
+        if let Some((existing, _)) = self.store.enrollment(id).await? {
+            let token = existing.options[AMAPI_TOKEN_KEY]
+                .as_str()
+                .map(str::to_owned);
+            if let (Some(token), None) = (token, existing.revoked_at) {
+                let android = self.android.as_ref().ok_or_else(|| {
+                    ServiceError::Internal("an AMAPI enrollment without the Android service".into())
+                })?;
+                android.delete_enrollment_token(&token).await?;
+            }
+        }
         let e = self.store.revoke_enrollment(id, Utc::now()).await?;
         self.store
             .record(

@@ -576,6 +576,60 @@ pub struct AndroidEnterpriseRow {
     pub last_error_at: Option<DateTime<Utc>>,
 }
 
+/// An Android device as AMAPI last reported it, in storage terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AndroidDeviceRecord {
+    /// `enterprises/{e}/devices/{d}`.
+    pub name: String,
+    /// Our enrollment the device came through (the token's additionalData).
+    pub enrollment_id: Option<String>,
+    pub serial_number: Option<String>,
+    pub imei: Option<String>,
+    pub model: Option<String>,
+    pub os_version: Option<String>,
+    pub build_version: Option<String>,
+    pub management_mode: Option<String>,
+    pub ownership: Option<String>,
+    pub state: Option<String>,
+    pub applied_state: Option<String>,
+    pub api_level: Option<i32>,
+    pub security_patch_level: Option<String>,
+    pub policy_name: Option<String>,
+    pub applied_policy_name: Option<String>,
+    pub applied_policy_version: Option<i64>,
+    pub policy_compliant: Option<bool>,
+    pub non_compliance: Option<serde_json::Value>,
+    pub security_posture: Option<serde_json::Value>,
+    pub encryption_status: Option<String>,
+    pub encrypted: Option<bool>,
+    pub device_secure: Option<bool>,
+    pub enrolled_at: Option<DateTime<Utc>>,
+    pub last_status_report_at: Option<DateTime<Utc>>,
+    /// The newest report time this state is from: a record older than the stored
+    /// one is stale and ignored.
+    pub observed_at: DateTime<Utc>,
+    /// Hardware and software facts as Google gave them.
+    pub facts: serde_json::Value,
+}
+
+/// A stored Android device: its id in `devices` and its AMAPI state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AndroidDeviceState {
+    pub device_id: String,
+    pub record: AndroidDeviceRecord,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AndroidUpsert {
+    /// A device seen for the first time (device.enrolled recorded with it).
+    Created(String),
+    /// Stored; the state it replaced.
+    Updated(Box<AndroidDeviceState>),
+    /// Older than what is stored: nothing changed.
+    Stale(String),
+}
+
 /// What the Android puller and sync record about the link to Google.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AndroidHealth {
@@ -604,6 +658,25 @@ pub trait AndroidStore: Send + Sync {
         notification_types: &[String],
         at: DateTime<Utc>,
         event: NewEvent,
+    ) -> StoreResult<()>;
+    /// Stores what AMAPI reported about a device, creating it (linked to its
+    /// enrollment, whose use is counted) on first sight; in one transaction with the
+    /// `device.enrolled` event of a new device.
+    async fn upsert_android_device(
+        &self,
+        record: AndroidDeviceRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AndroidUpsert>;
+    async fn android_device(&self, device_id: &str) -> StoreResult<Option<AndroidDeviceState>>;
+    async fn android_device_by_name(&self, name: &str) -> StoreResult<Option<AndroidDeviceState>>;
+    /// A policy's stored content hash and version.
+    async fn android_policy(&self, name: &str) -> StoreResult<Option<(String, Option<i64>)>>;
+    async fn put_android_policy(
+        &self,
+        name: &str,
+        content_hash: &str,
+        version: Option<i64>,
+        at: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// A successful sync or pull at `at`: clears the last error.
     async fn android_healthy(&self, what: AndroidHealth, at: DateTime<Utc>) -> StoreResult<()>;

@@ -8,7 +8,8 @@ use actix_web::{web, HttpResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/android", web::get().to(status))
-        .route("/android/connect", web::post().to(connect));
+        .route("/android/connect", web::post().to(connect))
+        .route("/android/sync", web::post().to(sync));
 }
 
 async fn status(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
@@ -25,4 +26,10 @@ async fn connect(
         .connect(&admin.0.name, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// A full device sync now (`devices.list`), instead of waiting for the periodic one.
+async fn sync(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let devices = state.android.sync_once().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "devices": devices })))
 }

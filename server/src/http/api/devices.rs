@@ -112,7 +112,20 @@ async fn show(
     _admin: Admin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(resolve(&state, &id).await?))
+    let device = resolve(&state, &id).await?;
+    if device.platform != crate::domain::Platform::Android {
+        return Ok(HttpResponse::Ok().json(device));
+    }
+    // What only AMAPI knows (mode, ownership, policy, compliance, posture) under
+    // "android".
+    let mut v = serde_json::to_value(&device)
+        .map_err(|e| crate::services::ServiceError::Internal(e.to_string()))?;
+    v["android"] = state
+        .android
+        .device_view(&device.id)
+        .await?
+        .unwrap_or(serde_json::Value::Null);
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// A command for one device: `{"type": "...", ...params, priority?, expires_at?}`.

@@ -183,6 +183,19 @@ pub fn spec() -> Value {
                             "200": { "description": "Installed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PushCertificate" } } } },
                             "409": { "$ref": "#/components/responses/Error" } })) }
             },
+            "/android": {
+                "get": { "summary": "Android Enterprise: the enterprise, its Pub/Sub topic, subscription and notification types, the last sync and pull, the last error",
+                         "responses": with_errors(ok("200", "AndroidStatus", "The link to Google")) }
+            },
+            "/android/connect": {
+                "post": { "summary": "Store the Google service-account key (sealed) and get the Android Enterprise sign-up URL; Google sends the admin's browser back to /android/signup-callback, which creates the enterprise",
+                          "requestBody": json_body("AndroidConnect"),
+                          "responses": with_errors(ok("200", "AndroidSignup", "The sign-up URL")) }
+            },
+            "/android/sync": {
+                "post": { "summary": "Read every Android device from Google now (devices.list) instead of at the next periodic sync",
+                          "responses": with_errors(ok("200", "AndroidSync", "Devices read")) }
+            },
             "/enrollments": {
                 "post": { "summary": "Create an enrollment (a QR code devices enroll with)",
                           "requestBody": json_body("EnrollmentRequest"),
@@ -309,7 +322,25 @@ pub fn spec() -> Value {
                             "identity": { "type": "string" }, "anonymous_identity": { "type": "string" }, "domain": { "type": "string" },
                             "ca_certificate": { "type": "string" }, "user_certificate": { "type": "string" } } },
                         "locale": { "type": "string" }, "time_zone": { "type": "string" },
-                        "leave_all_system_apps_enabled": { "type": "boolean" } } } } },
+                        "leave_all_system_apps_enabled": { "type": "boolean" },
+                        "work_profile": { "type": "boolean", "description": "Android Enterprise: a work profile (personal use allowed) instead of a fully managed device" } } } } },
+                "AndroidConnect": { "type": "object", "required": ["service_account"], "properties": {
+                    "service_account": { "type": "object", "description": "the service account's JSON key file, as downloaded" },
+                    "pubsub_topic": { "type": "string", "description": "projects/<project>/topics/<topic>" },
+                    "pubsub_subscription": { "type": "string", "description": "projects/<project>/subscriptions/<subscription>" } } },
+                "AndroidSignup": { "type": "object", "properties": {
+                    "project_id": { "type": "string" }, "client_email": { "type": "string" }, "signup_url": { "type": "string" } } },
+                "AndroidSync": { "type": "object", "properties": { "devices": { "type": "integer" } } },
+                "AndroidStatus": { "type": "object", "properties": {
+                    "state": { "type": "string", "enum": ["signup_pending", "enterprise_created", "error"] },
+                    "enterprise": { "type": ["string", "null"] }, "enterprise_display_name": { "type": ["string", "null"] },
+                    "project_id": { "type": "string" }, "client_email": { "type": "string" },
+                    "pubsub_topic": { "type": ["string", "null"] }, "pubsub_subscription": { "type": ["string", "null"] },
+                    "notification_types": { "type": "array", "items": { "type": "string" } },
+                    "signup_url": { "type": ["string", "null"] },
+                    "last_sync_at": { "type": ["string", "null"], "format": "date-time" },
+                    "last_pull_at": { "type": ["string", "null"], "format": "date-time" },
+                    "last_error": { "type": ["string", "null"] }, "last_error_at": { "type": ["string", "null"], "format": "date-time" } } },
                 "Enrollment": { "type": "object", "properties": {
                     "id": { "type": "string" }, "platform": { "type": "string" }, "name": { "type": "string" },
                     "state": { "type": "string", "enum": ["active", "expired", "revoked", "used_up"] },

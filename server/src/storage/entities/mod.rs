@@ -2,7 +2,9 @@
 //! of the server works with the domain types in `crate::domain`.
 
 pub mod admin_tokens;
+pub mod android_devices;
 pub mod android_enterprises;
+pub mod android_policies;
 pub mod certificate_revocation_lists;
 pub mod commands;
 pub mod devices;

@@ -127,6 +127,36 @@ impl AndroidStore for SqlStore {
         Ok(())
     }
 
+    async fn upsert_android_device(
+        &self,
+        record: AndroidDeviceRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AndroidUpsert> {
+        super::android_devices::upsert(self, record, now).await
+    }
+
+    async fn android_device(&self, device_id: &str) -> StoreResult<Option<AndroidDeviceState>> {
+        super::android_devices::by_id(self, device_id).await
+    }
+
+    async fn android_device_by_name(&self, name: &str) -> StoreResult<Option<AndroidDeviceState>> {
+        super::android_devices::by_name(self, name).await
+    }
+
+    async fn android_policy(&self, name: &str) -> StoreResult<Option<(String, Option<i64>)>> {
+        super::android_devices::policy(self, name).await
+    }
+
+    async fn put_android_policy(
+        &self,
+        name: &str,
+        content_hash: &str,
+        version: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        super::android_devices::put_policy(self, name, content_hash, version, at).await
+    }
+
     async fn android_healthy(&self, what: AndroidHealth, at: DateTime<Utc>) -> StoreResult<()> {
         let column = match what {
             AndroidHealth::Synced => rows::Column::LastSyncAt,
