@@ -713,6 +713,73 @@ async fn checkout_retire_delete_and_manual_revocation(backend: Backend) {
     assert!(crl.text.contains("Key Compromise"), "{}", crl.text);
 }
 
+/// A second instance on the same database (another data folder, the same master key)
+/// serves under the same TLS root, with a certificate of its own, and its profiles
+/// carry that same root: phones enrolled through either trust both.
+async fn a_second_instance_serves_under_the_same_root(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+    let server = https_server(backend).await;
+    let e = server
+        .create_enrollment(json!({ "platform": "apple", "name": "Two instances" }))
+        .await;
+    let first_root = std::fs::read(server.data_dir.join("tls/root-ca.pem")).unwrap();
+    let first_leaf = std::fs::read(server.data_dir.join("tls/server.pem")).unwrap();
+    let master_key = std::fs::read_to_string(server.data_dir.join("master.key")).unwrap();
+    let other = TempDir::new("second-instance");
+    std::fs::set_permissions(
+        &other.0,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut child = Command::new(mdm_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["--public-url", "https://mdm.test.invalid"])
+        .args(["--database-url", &server.database_url])
+        .arg("--data-dir")
+        .arg(other.0.join("data"))
+        .env("MDM_MASTER_KEY", master_key.trim())
+        .env("MDM_ADMIN_TOKEN", &server.admin_token)
+        .env("RUST_LOG", "error")
+        .env_remove("MDM_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let second_url = line
+        .trim()
+        .strip_prefix("mdm listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    let second_root = std::fs::read(other.0.join("data/tls/root-ca.pem")).unwrap();
+    let second_leaf = std::fs::read(other.0.join("data/tls/server.pem")).unwrap();
+    assert_eq!(second_root, first_root, "one root, kept in the database");
+    assert_ne!(
+        second_leaf, first_leaf,
+        "each instance issues its own certificate"
+    );
+    let root = X509::from_pem(&first_root).unwrap();
+    let url = e["url"]
+        .as_str()
+        .unwrap()
+        .replace("https://mdm.test.invalid", &second_url);
+    let profile = fetch_profile(&url).await;
+    let roots = server_roots(&profile);
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0].to_der().unwrap(), root.to_der().unwrap());
+    // The profile's root verifies the second instance too.
+    let ok = strict_client(&roots)
+        .get(format!("{second_url}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The admin's own certificate from a private CA: with `--tls-ca` the profile carries
 /// that CA (and not the built-in root) and phones verify the server with it; without,
 /// the profile carries no server root (a public CA's certificate needs none); a CA
@@ -813,5 +880,6 @@ on_every_backend!(
     a_phone_trusting_only_the_profile_enrolls_over_verified_https,
     certmonger_enrolls_over_https_with_the_profile_root,
     a_wiped_device_is_refused_and_listed_in_the_crl,
+    a_second_instance_serves_under_the_same_root,
     checkout_retire_delete_and_manual_revocation
 );
