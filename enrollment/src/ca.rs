@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
@@ -16,7 +16,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
 };
-use openssl::x509::{X509Builder, X509Name, X509NameBuilder, X509Req, X509};
+use openssl::x509::{X509Builder, X509Extension, X509Name, X509NameBuilder, X509Req, X509};
 
 /// Device certificates are back-dated by this much so that a device whose clock runs
 /// a little behind does not reject a certificate that is "not yet valid".
@@ -64,6 +64,8 @@ impl KeyUsageBits {
 pub struct CertificateAuthority {
     cert: X509,
     key: PKey<Private>,
+    /// Where this CA's CRL is published, written into every certificate it issues.
+    crl_url: Option<String>,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -120,7 +122,18 @@ impl CertificateAuthority {
         Ok(CertificateAuthority {
             cert: b.build(),
             key,
+            crl_url: None,
         })
+    }
+
+    /// Names the URL of this CA's CRL in the certificates it issues from now on (a
+    /// CRL Distribution Points extension), for relying parties that check revocation
+    /// by it, as Windows NPS does for EAP-TLS by default.
+    pub fn set_crl_distribution_point(&mut self, url: &str) -> Result<(), CaError> {
+        crate::crl::distribution_points_der(url)
+            .map_err(|e| CaError::InvalidParameter(format!("CRL URL {url:?}: {e}")))?;
+        self.crl_url = Some(url.to_owned());
+        Ok(())
     }
 
     /// Loads a CA from PEM (the key as PKCS#8 or traditional PEM, unencrypted).
@@ -131,7 +144,11 @@ impl CertificateAuthority {
         if !cert.public_key()?.public_eq(&key) {
             return Err(CaError::KeyMismatch);
         }
-        Ok(CertificateAuthority { cert, key })
+        Ok(CertificateAuthority {
+            cert,
+            key,
+            crl_url: None,
+        })
     }
 
     pub fn cert(&self) -> &X509 {
@@ -207,6 +224,13 @@ impl CertificateAuthority {
             .keyid(true)
             .build(&b.x509v3_context(Some(&self.cert), None))?;
         b.append_extension(aki)?;
+        if let Some(url) = &self.crl_url {
+            let der = crate::crl::distribution_points_der(url)
+                .map_err(|e| CaError::InvalidParameter(e.to_string()))?;
+            let oid = Asn1Object::from_str("2.5.29.31")?;
+            let value = Asn1OctetString::new_from_bytes(&der)?;
+            b.append_extension(X509Extension::new_from_der(&oid, false, &value)?)?;
+        }
         b.sign(&self.key, MessageDigest::sha256())?;
         Ok(b.build())
     }
@@ -306,6 +330,31 @@ mod tests {
             Err(CaError::KeyMismatch)
         ));
         assert!(format!("{ca:?}").contains("redacted"));
+    }
+
+    #[test]
+    fn issued_certificates_name_the_crl_when_asked() {
+        let ec = crate::identity::testing::p256_key();
+        let plain = CertificateAuthority::generate("Test CA", "Example", 1).unwrap();
+        let cert = plain
+            .issue(&csr_for(&ec), &name("dev"), 30, KeyUsageBits::BOTH)
+            .unwrap();
+        assert!(!String::from_utf8(cert.to_text().unwrap())
+            .unwrap()
+            .contains("CRL Distribution Points"));
+        let mut ca = plain;
+        ca.set_crl_distribution_point("https://mdm.example.org/pki/device-ca.crl")
+            .unwrap();
+        let cert = ca
+            .issue(&csr_for(&ec), &name("dev"), 30, KeyUsageBits::BOTH)
+            .unwrap();
+        let text = String::from_utf8(cert.to_text().unwrap()).unwrap();
+        assert!(text.contains("X509v3 CRL Distribution Points"), "{text}");
+        assert!(
+            text.contains("URI:https://mdm.example.org/pki/device-ca.crl"),
+            "{text}"
+        );
+        assert!(cert.crl_distribution_points().is_some());
     }
 
     #[test]

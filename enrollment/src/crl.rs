@@ -210,6 +210,26 @@ pub fn build_crl(
     .map_err(der_err)
 }
 
+/// The DER of a CRL Distribution Points extension value (RFC 5280 §4.2.1.13) naming
+/// `url`: what a relying party such as Windows NPS fetches to check a device
+/// certificate before accepting it for EAP-TLS.
+pub fn distribution_points_der(url: &str) -> Result<Vec<u8>, CrlError> {
+    use x509_cert::der::asn1::Ia5String;
+    use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    use x509_cert::ext::pkix::CrlDistributionPoints;
+    let uri = Ia5String::new(url).map_err(der_err)?;
+    CrlDistributionPoints(vec![DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![
+            GeneralName::UniformResourceIdentifier(uri),
+        ])),
+        reasons: None,
+        crl_issuer: None,
+    }])
+    .to_der()
+    .map_err(der_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

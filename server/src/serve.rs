@@ -29,11 +29,18 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     crate::keys::private_data_dir(&config.data_dir)?;
     let sealer = crate::keys::load_master_key(&config.master_key_file)?;
     let store: Arc<dyn Storage> = Arc::new(open_store(&config).await?);
-    let pki = Arc::new(
-        crate::services::pki::load_or_create(&store, &sealer, &config.organization)
-            .await
-            .map_err(|e| anyhow::anyhow!("built-in PKI: {e}"))?,
-    );
+    let mut pki = crate::services::pki::load_or_create(&store, &sealer, &config.organization)
+        .await
+        .map_err(|e| anyhow::anyhow!("built-in PKI: {e}"))?;
+    // Device certificates name where the CRL is published (http/pki.rs).
+    pki.device_ca
+        .set_crl_distribution_point(&format!(
+            "{}{}",
+            config.public_url,
+            crate::http::pki::DEVICE_CA_CRL_PATH
+        ))
+        .map_err(|e| anyhow::anyhow!("device CA: {e}"))?;
+    let pki = Arc::new(pki);
     // Devices prove themselves with certificates from the built-in CA, or from CAs
     // the admin names (devices enrolled elsewhere before).
     let mut trusted = vec![pki.device_ca.cert().clone()];

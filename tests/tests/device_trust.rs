@@ -507,6 +507,12 @@ async fn a_wiped_device_is_refused_and_listed_in_the_crl(backend: Backend) {
     let ca = server.scep_ca().await;
     let ca_pem = dir.0.join("device-ca.pem");
     std::fs::write(&ca_pem, ca.to_pem().unwrap()).unwrap();
+    // Device certificates name the CRL (what Windows NPS checks by default).
+    assert!(
+        text_of(&phone.cert).contains("URI:https://mdm.test.invalid/pki/device-ca.crl"),
+        "{}",
+        text_of(&phone.cert)
+    );
     let before = fetch_crl(&server, &dir.0, &ca_pem).await;
     assert!(!before.text.contains(&serial_hex(&phone.cert)));
 
