@@ -366,8 +366,10 @@ impl Android {
 
     /// Every policy body the server sent, written for the schema check in CI.
     fn write_policies(&self, test: &str) {
+        let mut seen = std::collections::HashSet::new();
         for (i, r) in self.google.requests("PATCH /v1/").iter().enumerate() {
-            if r.path.contains("/policies/") {
+            // Every distinct body once: 250 equal device policies are one artifact.
+            if r.path.contains("/policies/") && seen.insert(r.body.to_string()) {
                 mdm_tests::artifacts::write_android(
                     &format!("policy-{test}-{i}.json"),
                     serde_json::to_string_pretty(&r.body).unwrap().as_bytes(),
@@ -528,6 +530,30 @@ async fn enroll_by_qr_and_report_status(backend: Backend) {
         .enroll_phone(&token_value, &Phone::default())
         .is_err());
 
+    // The device got its own policy, and Google has it assigned.
+    let own = format!("{enterprise}/policies/device-{device_id}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.google.device(&name).unwrap()["policyName"] != own.as_str() {
+        assert!(
+            Instant::now() < deadline,
+            "the device was not assigned its policy: {}",
+            a.log()
+                .lines()
+                .filter(|l| l.contains("WARN"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let patched = a.google.requests(&format!("PATCH /v1/{own}"));
+    assert_eq!(patched.len(), 1);
+    assert_eq!(
+        patched[0].body,
+        a.google.requests("/policies/mdm-default")[0].body
+    );
+    let assign = a.google.requests(&format!("PATCH /v1/{name}"));
+    assert_eq!(assign[0].query["updateMask"], "policyName");
+
     // It applies the policy and reports: compliant, with the applied version.
     a.google.report_status(&name, &[]);
     let shown = a
@@ -535,7 +561,10 @@ async fn enroll_by_qr_and_report_status(backend: Backend) {
             v["android"]["policy_compliant"] == true
         })
         .await;
+    assert_eq!(shown["android"]["applied_policy_name"], own);
     assert_eq!(shown["android"]["applied_policy_version"], 1);
+    assert_eq!(shown["android"]["policy_version"], 1);
+    assert_eq!(shown["android"]["policy_applied"], true);
     assert_eq!(
         shown["android"]["security_posture"]["devicePosture"],
         "SECURE"
@@ -610,6 +639,7 @@ async fn enroll_by_qr_and_report_status(backend: Backend) {
         text.contains("android.management_mode") && text.contains("DEVICE_OWNER"),
         "{text}"
     );
+    assert!(text.contains("android.policy_applied"), "{text}");
     assert!(
         text.contains("android.non_compliance  passwordPolicies USER_ACTION"),
         "{text}"
@@ -650,6 +680,9 @@ async fn enroll_by_qr_and_report_status(backend: Backend) {
     let (_, body) = a.server.api("POST", "/android/sync", Some(json!({}))).await;
     assert_eq!(body["devices"], 251);
     assert_eq!(a.server.events("device.enrolled").await.len(), 251);
+    // Reports and syncs never rewrote a policy whose content did not change.
+    assert_eq!(a.google.requests(&format!("PATCH /v1/{own}")).len(), 1);
+    assert_eq!(a.google.requests(&format!("PATCH /v1/{name}")).len(), 1);
     a.write_policies("enroll");
 }
 

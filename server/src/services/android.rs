@@ -7,9 +7,11 @@
 //! `connected_at`), so that every instance talks to Google with the same key.
 
 mod devices;
+mod policies;
 mod tokens;
 
 pub use devices::record_from;
+pub use policies::device_policy_id;
 pub use tokens::{CreatedToken, TokenRequest, BASE_POLICY_ID};
 
 use super::{ServiceError, ServiceResult};

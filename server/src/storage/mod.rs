@@ -669,6 +669,8 @@ pub trait AndroidStore: Send + Sync {
     ) -> StoreResult<AndroidUpsert>;
     async fn android_device(&self, device_id: &str) -> StoreResult<Option<AndroidDeviceState>>;
     async fn android_device_by_name(&self, name: &str) -> StoreResult<Option<AndroidDeviceState>>;
+    /// Records that Google now has the device assigned to policy `name`.
+    async fn set_android_policy_name(&self, device_id: &str, name: &str) -> StoreResult<()>;
     /// A policy's stored content hash and version.
     async fn android_policy(&self, name: &str) -> StoreResult<Option<(String, Option<i64>)>>;
     async fn put_android_policy(

@@ -133,12 +133,25 @@ fn posture(v: &Option<Value>) -> Option<&str> {
 
 impl AndroidService {
     pub async fn device_view(&self, device_id: &str) -> ServiceResult<Option<Value>> {
-        Ok(self
-            .store
-            .android_device(device_id)
-            .await?
-            .as_ref()
-            .map(view))
+        let Some(state) = self.store.android_device(device_id).await? else {
+            return Ok(None);
+        };
+        let mut v = view(&state);
+        // The version Google gave the policy the device should have, and whether the
+        // device reports having applied it.
+        let r = &state.record;
+        let wanted = match &r.policy_name {
+            Some(name) => self.store.android_policy(name).await?.and_then(|(_, v)| v),
+            None => None,
+        };
+        v["policy_version"] = json!(wanted);
+        v["policy_applied"] = json!(
+            r.policy_name.is_some()
+                && r.applied_policy_name == r.policy_name
+                && wanted.is_some()
+                && r.applied_policy_version >= wanted
+        );
+        Ok(Some(v))
     }
 
     /// Stores one device resource of our enterprise and records what changed.
@@ -160,18 +173,26 @@ impl AndroidService {
         }
         let record = record_from(&device, raw);
         let now = Utc::now();
-        match self
+        let upsert = self
             .store
             .upsert_android_device(record.clone(), now)
-            .await?
-        {
-            AndroidUpsert::Created(_) => Ok(Handled::Stored),
-            AndroidUpsert::Stale(_) => Ok(Handled::Ignored("older than the stored state".into())),
+            .await?;
+        let device_id = match upsert {
+            AndroidUpsert::Created(id) => id,
+            AndroidUpsert::Stale(_) => {
+                return Ok(Handled::Ignored("older than the stored state".into()))
+            }
             AndroidUpsert::Updated(previous) => {
                 self.record_changes(&previous, &record).await?;
-                Ok(Handled::Stored)
+                previous.device_id
             }
+        };
+        // The state is stored whatever Google says next: a policy that could not be
+        // written now is written at the next report or sync.
+        if let Err(e) = self.reconcile_policy(&device_id, &record).await {
+            tracing::warn!(device = %device_id, error = %e, "Android device policy not written; retried at the next report or sync");
         }
+        Ok(Handled::Stored)
     }
 
     /// Compliance and security posture changes become events: losing either is what

@@ -143,6 +143,10 @@ impl AndroidStore for SqlStore {
         super::android_devices::by_name(self, name).await
     }
 
+    async fn set_android_policy_name(&self, device_id: &str, name: &str) -> StoreResult<()> {
+        super::android_devices::set_policy_name(self, device_id, name).await
+    }
+
     async fn android_policy(&self, name: &str) -> StoreResult<Option<(String, Option<i64>)>> {
         super::android_devices::policy(self, name).await
     }

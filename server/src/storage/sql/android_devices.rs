@@ -271,6 +271,19 @@ pub(super) async fn upsert(
     Ok(AndroidUpsert::Created(id))
 }
 
+pub(super) async fn set_policy_name(
+    store: &SqlStore,
+    device_id: &str,
+    name: &str,
+) -> StoreResult<()> {
+    android_devices::Entity::update_many()
+        .col_expr(android_devices::Column::PolicyName, Expr::value(name))
+        .filter(android_devices::Column::DeviceId.eq(device_id))
+        .exec(store.connection())
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn policy(
     store: &SqlStore,
     name: &str,
