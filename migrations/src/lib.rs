@@ -11,6 +11,7 @@ mod m20261201_000005_enrollment_url_uses;
 mod m20261201_000006_revocation;
 mod m20261201_000007_android_enterprise;
 mod m20261201_000008_android_devices;
+mod m20261201_000009_android_operations;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_revocation::Migration),
             Box::new(m20261201_000007_android_enterprise::Migration),
             Box::new(m20261201_000008_android_devices::Migration),
+            Box::new(m20261201_000009_android_operations::Migration),
         ]
     }
 }

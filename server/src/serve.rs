@@ -124,6 +124,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.organization.clone(),
         config.renewal_window,
     );
+    android.set_revocation(revocation.clone());
     let state = web::Data::new(AppState {
         android,
         enrollments,

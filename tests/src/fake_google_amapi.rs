@@ -443,6 +443,31 @@ impl FakeGoogle {
     /// The phone finishes the operation: done, with an error code (`Some("API_LEVEL")`)
     /// or not; COMMAND is published. A wipe also removes the device.
     pub fn finish_operation(&self, operation: &str, error_code: Option<&str>) {
+        self.finish_operation_with(operation, error_code, true)
+    }
+
+    /// Operations not done yet, oldest name first, with their command type.
+    pub fn open_operations(&self) -> Vec<(String, String)> {
+        let s = self.state.lock().unwrap();
+        s.operations
+            .values()
+            .filter(|o| o["done"] != true)
+            .map(|o| {
+                (
+                    o["name"].as_str().unwrap().to_owned(),
+                    o["metadata"]["type"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// [`Self::finish_operation`]; without `notify` the COMMAND notification is lost.
+    pub fn finish_operation_with(
+        &self,
+        operation: &str,
+        error_code: Option<&str>,
+        notify_it: bool,
+    ) {
         let mut s = self.state.lock().unwrap();
         let Some(mut op) = s.operations.get(operation).cloned() else {
             panic!("no operation {operation}");
@@ -462,7 +487,9 @@ impl FakeGoogle {
                 d["appliedState"] = "DELETED".into();
             }
         }
-        notify(&mut s, &device, "COMMAND", &op);
+        if notify_it {
+            notify(&mut s, &device, "COMMAND", &op);
+        }
     }
 
     /// Usage logs the phone uploads (BatchUsageLogEvents), as a USAGE_LOGS notification.

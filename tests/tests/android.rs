@@ -823,3 +823,301 @@ on_every_backend!(
     enroll_by_qr_and_report_status,
     enrollment_tokens_follow_the_enrollment
 );
+
+impl Android {
+    /// A phone enrolled through a new enrollment, reported and stored; returns the
+    /// device id and the AMAPI device name.
+    async fn enrolled_phone(
+        &self,
+        phone: &mdm_tests::fake_google_amapi::Phone,
+        work_profile: bool,
+    ) -> (String, String) {
+        let e = self
+            .server
+            .create_enrollment(json!({"platform": "android", "name": "phones", "android": {"work_profile": work_profile}}))
+            .await;
+        let payload: Value = serde_json::from_str(e["qr_payload"].as_str().unwrap()).unwrap();
+        let token = payload[EXTRAS][DPC_TOKEN].as_str().unwrap();
+        let name = self.google.enroll_phone(token, phone).unwrap();
+        self.google.report_status(&name, &[]);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self
+                .android_devices()
+                .await
+                .into_iter()
+                .find(|d| d["serial_number"] == phone.serial.as_str());
+            if let Some(d) = found {
+                let id = d["id"].as_str().unwrap().to_owned();
+                if self.server.get(&format!("/devices/{id}")).await["android"]
+                    ["last_status_report_at"]
+                    .is_string()
+                {
+                    return (id, name);
+                }
+            }
+            assert!(Instant::now() < deadline, "the phone did not appear");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The one open operation of `kind` at Google.
+    fn operation(&self, kind: &str) -> String {
+        let ops: Vec<String> = self
+            .google
+            .open_operations()
+            .into_iter()
+            .filter(|(_, k)| k == kind)
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(ops.len(), 1, "open {kind} operations: {ops:?}");
+        ops[0].clone()
+    }
+
+    async fn command_status(&self, uuid: &str, status: &str) -> Value {
+        self.until(&format!("/commands/{uuid}"), status, |v| {
+            v["status"] == status
+        })
+        .await
+    }
+}
+
+async fn commands_lock_lost_mode_wipe(backend: Backend) {
+    use mdm_tests::fake_google_amapi::Phone;
+    let a = start(backend, &["--android-pull-interval-ms", "100"]).await;
+    a.connected().await;
+    let phone = Phone::default();
+    let (id, name) = a.enrolled_phone(&phone, false).await;
+    let old = Phone {
+        management_mode: "PROFILE_OWNER".into(),
+        api_level: 29,
+        ..Default::default()
+    };
+    let (byod, byod_name) = a.enrolled_phone(&old, true).await;
+
+    // Lock, through the CLI as for an Apple device; Google once says 429 first.
+    a.google.inject(":issueCommand", 429, Some(1), 1);
+    let out = a
+        .server
+        .clone_cli()
+        .run(&["devices", "lock", &id, "--json"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let queued: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uuid = queued["command_uuid"].as_str().unwrap().to_owned();
+    assert_eq!(queued["request_type"], "LOCK");
+    let lock = a.operation("LOCK");
+    assert!(lock.starts_with(&format!("{name}/operations/")));
+    assert_eq!(a.server.command(&uuid).await["status"], "sent");
+    a.google.finish_operation(&lock, None);
+    let done = a.command_status(&uuid, "acknowledged").await;
+    assert_eq!(done["result"]["operation"], lock);
+    assert_eq!(a.server.events("admin.device_lock").await.len(), 1);
+    // Android's LOCK shows no message.
+    let (code, body) = a
+        .server
+        .api(
+            "POST",
+            &format!("/devices/{id}/lock"),
+            Some(json!({"message": "x"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("START_LOST_MODE"));
+
+    // Lost mode with the office's contact details, then out of it.
+    let lost = a
+        .server
+        .queue(
+            &id,
+            json!({"type": "START_LOST_MODE", "message": "This phone belongs to the town hall",
+                   "phone_number": "+48 22 000 00 00", "email": "it@townhall.example",
+                   "address": "Rynek 1, Warszawa"}),
+        )
+        .await;
+    let sent = a.google.requests(":issueCommand");
+    let params = &sent.last().unwrap().body["startLostModeParams"];
+    assert_eq!(
+        params["lostMessage"]["defaultMessage"],
+        "This phone belongs to the town hall"
+    );
+    assert_eq!(params["lostEmailAddress"], "it@townhall.example");
+    a.google
+        .finish_operation(&a.operation("START_LOST_MODE"), None);
+    a.command_status(&lost, "acknowledged").await;
+    let stop = a.server.queue(&id, json!({"type": "STOP_LOST_MODE"})).await;
+    a.google
+        .finish_operation(&a.operation("STOP_LOST_MODE"), None);
+    a.command_status(&stop, "acknowledged").await;
+
+    // A command the phone fails: AMAPI's error code is shown.
+    let clear = a
+        .server
+        .queue(
+            &id,
+            json!({"type": "CLEAR_APP_DATA", "package_names": ["com.example.mail"]}),
+        )
+        .await;
+    a.google
+        .finish_operation(&a.operation("CLEAR_APP_DATA"), Some("UNSUPPORTED"));
+    let failed = a.command_status(&clear, "error").await;
+    assert_eq!(failed["result"]["errorCode"], "UNSUPPORTED");
+
+    // A new password is sealed at rest.
+    let reset = a
+        .server
+        .queue(
+            &id,
+            json!({"type": "RESET_PASSWORD", "new_password": "739155", "flags": ["LOCK_NOW"]}),
+        )
+        .await;
+    {
+        use sea_orm::{ConnectionTrait, Statement};
+        let store = a.server.store().await;
+        let row = store
+            .connection()
+            .query_one(Statement::from_string(
+                store.connection().get_database_backend(),
+                format!("SELECT payload, payload_sealed FROM commands WHERE uuid = '{reset}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let payload: Vec<u8> = row.try_get("", "payload").unwrap();
+        assert!(!String::from_utf8_lossy(&payload).contains("739155"));
+        assert!(row.try_get::<bool>("", "payload_sealed").unwrap());
+    }
+    // A lost COMMAND notification: the sync asks operations.get.
+    a.google
+        .finish_operation_with(&a.operation("RESET_PASSWORD"), None, false);
+    let info = a
+        .server
+        .queue(&id, json!({"type": "REQUEST_DEVICE_INFO"}))
+        .await;
+    a.google
+        .finish_operation_with(&a.operation("REQUEST_DEVICE_INFO"), None, false);
+    let (code, _) = a.server.api("POST", "/android/sync", Some(json!({}))).await;
+    assert_eq!(code, StatusCode::OK);
+    a.command_status(&reset, "acknowledged").await;
+    a.command_status(&info, "acknowledged").await;
+
+    // Refused before anything is sent: mode, API level, unknown types and fields.
+    let before = a.google.requests(":issueCommand").len();
+    for (device, body, needle) in [
+        (&byod, json!({"type": "REBOOT"}), "fully managed"),
+        (
+            &byod,
+            json!({"type": "START_LOST_MODE", "message": "x"}),
+            "company-owned",
+        ),
+        (&id, json!({"type": "BLINK"}), "unknown Android command"),
+        (
+            &id,
+            json!({"type": "LOCK", "message": "x"}),
+            "LOCK takes no",
+        ),
+        (&id, json!({"type": "WIPE"}), "/wipe"),
+        (
+            &id,
+            json!({"type": "DeviceLock"}),
+            "unknown Android command",
+        ),
+    ] {
+        let (code, answer) = a
+            .server
+            .api(
+                "POST",
+                &format!("/devices/{device}/commands"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{body}: {answer}"
+        );
+    }
+    assert_eq!(
+        a.google.requests(":issueCommand").len(),
+        before,
+        "nothing was sent"
+    );
+    // A fully managed phone cannot be retired (that would need a factory reset).
+    let (code, body) = a
+        .server
+        .api("POST", &format!("/devices/{id}/retire"), None)
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    // Nor deleted while it is in the enterprise.
+    let (code, _) = a
+        .server
+        .api("DELETE", &format!("/devices/{id}"), None)
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+
+    // Wipe: confirmed with the serial number Google reported.
+    let (code, _) = a
+        .server
+        .api(
+            "POST",
+            &format!("/devices/{id}/wipe"),
+            Some(json!({"confirm": "WRONG"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(a.server.events("admin.device_wipe_refused").await.len(), 1);
+    let (code, body) = a
+        .server
+        .api(
+            "POST",
+            &format!("/devices/{id}/wipe"),
+            Some(json!({"confirm": phone.serial, "flags": ["WIPE_EXTERNAL_STORAGE"], "reason": "lost"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    let wipe_uuid = body["command_uuid"].as_str().unwrap().to_owned();
+    let params = a.google.requests(":issueCommand").last().unwrap().body["wipeParams"].clone();
+    assert_eq!(params["wipeDataFlags"], json!(["WIPE_EXTERNAL_STORAGE"]));
+    a.google.finish_operation(&a.operation("WIPE"), None);
+    a.command_status(&wipe_uuid, "acknowledged").await;
+    // The device leaves the enterprise and its identity is revoked.
+    let shown = a
+        .until(&format!("/devices/{id}"), "the wiped device revoked", |v| {
+            v["identity_revoked_at"].is_string()
+        })
+        .await;
+    assert_eq!(shown["enrolled"], false);
+    assert_eq!(shown["android"]["state"], "DELETED");
+    assert!(
+        a.google.device(&name).is_none(),
+        "devices.delete after the wipe"
+    );
+    let (code, _) = a
+        .server
+        .api("POST", &format!("/devices/{id}/lock"), None)
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+
+    // Retire a personal phone's work profile: devices.delete, identity retired.
+    let (code, body) = a
+        .server
+        .api("POST", &format!("/devices/{byod}/retire"), None)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(a.google.device(&byod_name).is_none());
+    let shown = a.server.get(&format!("/devices/{byod}")).await;
+    assert!(shown["retired_at"].is_string());
+    assert_eq!(shown["android"]["state"], "DELETED");
+    // Removed from the enterprise: now the record may go.
+    let (code, body) = a
+        .server
+        .api("DELETE", &format!("/devices/{byod}"), None)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+}
+
+on_every_backend!(commands_lock_lost_mode_wipe);

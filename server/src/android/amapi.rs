@@ -5,7 +5,9 @@
 //! calls over the reqwest client we already use keep the fault handling ours.
 
 use super::google::{Google, GoogleError};
-use super::types::{EnrollmentToken, Enterprise, ListDevicesResponse, PolicyAnswer, SignupUrl};
+use super::types::{
+    EnrollmentToken, Enterprise, ListDevicesResponse, Operation, PolicyAnswer, SignupUrl,
+};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -176,5 +178,54 @@ impl Amapi {
                 Some(device),
             )
             .await
+    }
+
+    /// `enterprises.devices.issueCommand`: the long-running operation that tracks it.
+    pub async fn issue_command(
+        &self,
+        device: &str,
+        command: &Value,
+    ) -> Result<Operation, GoogleError> {
+        let v = self
+            .google
+            .call(
+                Method::POST,
+                &self.url(&format!("{device}:issueCommand")),
+                &[],
+                Some(command),
+            )
+            .await?;
+        decode(v)
+    }
+
+    /// `enterprises.devices.operations.get`.
+    pub async fn get_operation(&self, name: &str) -> Result<Operation, GoogleError> {
+        let v = self
+            .google
+            .call(Method::GET, &self.url(name), &[], None)
+            .await?;
+        decode(v)
+    }
+
+    /// `enterprises.devices.delete`: the device leaves the enterprise (AMAPI wipes a
+    /// fully managed device, or removes the work profile of a personal one, with
+    /// `wipeDataFlags`).
+    pub async fn delete_device(
+        &self,
+        name: &str,
+        wipe_data_flags: &[String],
+        reason: Option<&str>,
+    ) -> Result<(), GoogleError> {
+        let mut query: Vec<(&str, String)> = wipe_data_flags
+            .iter()
+            .map(|f| ("wipeDataFlags", f.clone()))
+            .collect();
+        if let Some(r) = reason {
+            query.push(("wipeReasonMessage", r.to_owned()));
+        }
+        self.google
+            .call(Method::DELETE, &self.url(name), &query, None)
+            .await
+            .map(|_| ())
     }
 }

@@ -150,3 +150,15 @@ pub struct PolicyAnswer {
     #[serde(default, deserialize_with = "int64")]
     pub version: Option<i64>,
 }
+
+/// A long-running operation (`google.longrunning.Operation`): a command's. `metadata`
+/// is the Command with its outcome (`errorCode`, `startLostModeStatus`, ...).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub name: String,
+    #[serde(default)]
+    pub done: bool,
+    pub error: Option<serde_json::Value>,
+    pub metadata: Option<serde_json::Value>,
+}

@@ -6,6 +6,7 @@ pub mod command;
 pub mod device;
 pub mod enrollment;
 pub mod event;
+pub mod incident;
 
 pub use command::{CommandRecord, CommandStatus, NewCommand};
 pub use device::{Device, DeviceFilter, Platform};

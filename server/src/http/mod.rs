@@ -29,6 +29,7 @@ pub struct AppState {
     pub scep: crate::services::scep::ScepService,
     pub reenrollment: crate::services::reenrollment::ReenrollmentService,
     pub revocation: Arc<crate::services::revocation::RevocationService>,
+    pub incidents: crate::services::incidents::IncidentService,
     pub device_ca: DeviceCa,
     pub trust_client_cert_header: bool,
 }

@@ -6,10 +6,12 @@
 //! rebuilt when a new connect replaces it (any server instance notices by the row's
 //! `connected_at`), so that every instance talks to Google with the same key.
 
+mod commands;
 mod devices;
 mod policies;
 mod tokens;
 
+pub use commands::AndroidCommand;
 pub use devices::record_from;
 pub use policies::device_policy_id;
 pub use tokens::{CreatedToken, TokenRequest, BASE_POLICY_ID};
@@ -113,6 +115,8 @@ pub struct AndroidService {
     public_url: String,
     http: reqwest::Client,
     link: tokio::sync::Mutex<Option<Arc<Link>>>,
+    /// Set once at start (serve.rs): wiped devices' identities are revoked with it.
+    revocation: std::sync::OnceLock<Arc<crate::services::revocation::RevocationService>>,
 }
 
 /// Google's answer in terms of our API: Google down is a 503 (try again), anything
@@ -166,7 +170,12 @@ impl AndroidService {
             public_url,
             http,
             link: tokio::sync::Mutex::new(None),
+            revocation: std::sync::OnceLock::new(),
         })
+    }
+
+    pub fn set_revocation(&self, revocation: Arc<crate::services::revocation::RevocationService>) {
+        let _ = self.revocation.set(revocation);
     }
 
     pub fn store(&self) -> &Arc<dyn Storage> {

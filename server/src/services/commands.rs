@@ -1,6 +1,7 @@
 //! Commands from admins: queue to one or many devices, cancel, lock, wipe.
 //! Platform-neutral at the edges (device ids, JSON specs); Apple plists are built
-//! by `profiles::commands` and Android will plug in its own builder.
+//! by `profiles::commands`; Android devices' commands go through
+//! `services::android` (AMAPI), which the API's handlers choose by platform.
 
 use super::wake::DeviceWaker;
 use super::{seal_purpose, ServiceError, ServiceResult};
@@ -307,6 +308,20 @@ impl CommandService {
         confirmation: Option<&str>,
         spec: CommandSpec,
     ) -> ServiceResult<Queued> {
+        self.confirm_wipe(admin, device_id, confirmation).await?;
+        let event = NewEvent::new(kinds::ADMIN_DEVICE_WIPE, "remote wipe requested")
+            .severity(crate::domain::event::severity::LOW);
+        self.queue_urgent(admin, device_id, &spec, event).await
+    }
+
+    /// Checks a wipe's confirmation (see [`Self::wipe`]) for any platform; a wrong one
+    /// is recorded (`admin.device_wipe_refused`) and refused.
+    pub async fn confirm_wipe(
+        &self,
+        admin: &AdminIdentity,
+        device_id: &str,
+        confirmation: Option<&str>,
+    ) -> ServiceResult<()> {
         let device = self
             .store
             .device(device_id)
@@ -345,8 +360,6 @@ impl CommandService {
             };
             return Err(ServiceError::BadRequest(reason));
         }
-        let event = NewEvent::new(kinds::ADMIN_DEVICE_WIPE, "remote wipe requested")
-            .severity(crate::domain::event::severity::LOW);
-        self.queue_urgent(admin, device_id, &spec, event).await
+        Ok(())
     }
 }

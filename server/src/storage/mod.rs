@@ -669,6 +669,31 @@ pub trait AndroidStore: Send + Sync {
     ) -> StoreResult<AndroidUpsert>;
     async fn android_device(&self, device_id: &str) -> StoreResult<Option<AndroidDeviceState>>;
     async fn android_device_by_name(&self, name: &str) -> StoreResult<Option<AndroidDeviceState>>;
+    /// An Android command Google accepted: the command is `sent`, and `operation`
+    /// (its long-running operation) maps back to it.
+    async fn android_command_sent(
+        &self,
+        uuid: &str,
+        device_id: &str,
+        operation: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The command and device an operation stands for.
+    async fn android_operation(&self, name: &str) -> StoreResult<Option<(String, String)>>;
+    /// Operations whose command is not finished, oldest first.
+    async fn open_android_operations(&self, limit: u64) -> StoreResult<Vec<String>>;
+    /// Finishes an open Android command with `status` and `result` (shown as the
+    /// command's result), and records `event`, in one transaction. Returns false
+    /// (nothing written) when the command was finished already: a repeated COMMAND
+    /// notification changes nothing.
+    async fn finish_android_command(
+        &self,
+        uuid: &str,
+        status: crate::domain::CommandStatus,
+        result: serde_json::Value,
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<bool>;
     /// Records that Google now has the device assigned to policy `name`.
     async fn set_android_policy_name(&self, device_id: &str, name: &str) -> StoreResult<()>;
     /// A policy's stored content hash and version.

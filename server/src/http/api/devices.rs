@@ -143,8 +143,23 @@ async fn queue(
     id: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CommandRequest = super::command_body(body.into_inner())?;
+    let body = body.into_inner();
     let device = resolve(&state, &id).await?;
+    if device.platform == crate::domain::Platform::Android {
+        // AMAPI's command types (LOCK, START_LOST_MODE, ...), sent at once.
+        let command = crate::services::android::AndroidCommand::parse(&body)
+            .map_err(ApiError::bad_request)?;
+        let audit = crate::domain::event::NewEvent::new(
+            crate::domain::event::kinds::ADMIN_COMMAND_QUEUED,
+            format!("{} sent to an Android device", command.request_type()),
+        );
+        let queued = state
+            .android
+            .issue(&admin.0.name, &device.id, command, audit)
+            .await?;
+        return Ok(HttpResponse::Accepted().json(queued));
+    }
+    let body: CommandRequest = super::command_body(body)?;
     let queued = state
         .commands
         .queue(&admin.0, &[device.id], &body.spec, &body.options)
@@ -202,6 +217,27 @@ async fn lock(
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let device = resolve(&state, &id).await?;
+    if device.platform == crate::domain::Platform::Android {
+        if body.message.is_some() || body.phone_number.is_some() || body.pin.is_some() {
+            return Err(ApiError::bad_request(
+                "Android's LOCK shows no message and takes no PIN: send START_LOST_MODE (message, phone_number, ...) through /devices/{id}/commands to show one",
+            ));
+        }
+        let audit = crate::domain::event::NewEvent::new(
+            crate::domain::event::kinds::ADMIN_DEVICE_LOCK,
+            "remote lock requested",
+        );
+        let queued = state
+            .android
+            .issue(
+                &admin.0.name,
+                &device.id,
+                crate::services::android::AndroidCommand::Lock,
+                audit,
+            )
+            .await?;
+        return Ok(HttpResponse::Accepted().json(queued));
+    }
     let spec = CommandSpec::DeviceLock {
         message: body.message,
         phone_number: body.phone_number,
@@ -219,6 +255,11 @@ struct WipeRequest {
     pin: Option<String>,
     preserve_data_plan: Option<bool>,
     disallow_proximity_setup: Option<bool>,
+    /// Android: AMAPI wipeDataFlags (PRESERVE_RESET_PROTECTION_DATA,
+    /// WIPE_EXTERNAL_STORAGE, WIPE_ESIMS).
+    flags: Option<Vec<String>>,
+    /// Android: shown to the user (work profile) or logged on the device.
+    reason: Option<String>,
 }
 
 async fn wipe(
@@ -229,6 +270,37 @@ async fn wipe(
 ) -> Result<HttpResponse, ApiError> {
     let device = resolve(&state, &id).await?;
     let body = body.into_inner();
+    let android = device.platform == crate::domain::Platform::Android;
+    if android
+        && (body.pin.is_some()
+            || body.preserve_data_plan.is_some()
+            || body.disallow_proximity_setup.is_some())
+    {
+        return Err(ApiError::bad_request(
+            "pin, preserve_data_plan and disallow_proximity_setup are Apple's; an Android wipe takes flags and reason",
+        ));
+    }
+    if !android && (body.flags.is_some() || body.reason.is_some()) {
+        return Err(ApiError::bad_request(
+            "flags and reason are for Android devices",
+        ));
+    }
+    if android {
+        state
+            .commands
+            .confirm_wipe(&admin.0, &device.id, body.confirm.as_deref())
+            .await?;
+        let queued = state
+            .android
+            .wipe(
+                &admin.0.name,
+                &device.id,
+                body.flags.unwrap_or_default(),
+                body.reason,
+            )
+            .await?;
+        return Ok(HttpResponse::Accepted().json(queued));
+    }
     let spec = CommandSpec::EraseDevice {
         pin: body.pin,
         preserve_data_plan: body.preserve_data_plan,
@@ -364,6 +436,13 @@ async fn retire(
 ) -> Result<HttpResponse, ApiError> {
     let body: RetireRequest = optional_body(&body)?;
     let device = resolve(&state, &id).await?;
+    // An Android device leaves the enterprise first (its work profile goes); a
+    // refusal (fully managed) leaves everything as it was.
+    let android = if device.platform == crate::domain::Platform::Android {
+        Some(state.android.retire(&admin.0.name, &device.id).await?)
+    } else {
+        None
+    };
     let reason = RevocationReason::CessationOfOperation;
     let why = body
         .comment
@@ -378,7 +457,11 @@ async fn retire(
             &why,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(revocation_view(&device.id, reason, &outcome)))
+    let mut view = revocation_view(&device.id, reason, &outcome);
+    if let Some(a) = android {
+        view["android"] = a;
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Deletes a device record with its commands, after revoking its identity; the
@@ -389,6 +472,17 @@ async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let device = resolve(&state, &id).await?;
+    if device.platform == crate::domain::Platform::Android {
+        // Deleting our record must not leave a phone managed by nobody we know of.
+        let view = state.android.device_view(&device.id).await?;
+        let removed = view.as_ref().is_none_or(|v| v["state"] == "DELETED");
+        if !removed {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "this Android device is still in the enterprise: wipe or retire it first",
+            ));
+        }
+    }
     let reason = RevocationReason::CessationOfOperation;
     let outcome = state
         .revocation

@@ -6,6 +6,7 @@ mod commands;
 mod devices;
 mod enrollments;
 mod events;
+mod incidents;
 mod metrics;
 mod openapi;
 mod push;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(devices::configure)
         .configure(commands::configure)
         .configure(events::configure)
+        .configure(incidents::configure)
         .configure(metrics::configure)
         .configure(push::configure)
         .configure(enrollments::configure);

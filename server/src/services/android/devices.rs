@@ -278,6 +278,23 @@ impl AndroidService {
             ("ENROLLMENT" | "STATUS_REPORT", Some(device)) => {
                 self.apply_device(enterprise, &device).await
             }
+            ("COMMAND", Some(operation)) => {
+                let op: crate::android::types::Operation = match serde_json::from_value(operation) {
+                    Ok(op) => op,
+                    Err(e) => return Ok(Handled::Malformed(format!("not an Operation: {e}"))),
+                };
+                if !op.name.starts_with(&format!("{enterprise}/devices/")) {
+                    return Ok(Handled::Ignored(format!(
+                        "operation {} is not of our enterprise",
+                        op.name
+                    )));
+                }
+                Ok(if self.finish_operation(&op).await? {
+                    Handled::Stored
+                } else {
+                    Handled::Ignored(format!("operation {} is not one of our commands", op.name))
+                })
+            }
             (other, None) => Ok(Handled::Malformed(format!(
                 "{other:?} notification without data"
             ))),
@@ -367,6 +384,8 @@ impl AndroidService {
                 None => break,
             }
         }
+        // Commands whose COMMAND notification was lost.
+        self.poll_operations().await?;
         self.store
             .android_healthy(AndroidHealth::Synced, Utc::now())
             .await?;

@@ -4,6 +4,7 @@
 pub mod admin_tokens;
 pub mod android_devices;
 pub mod android_enterprises;
+pub mod android_operations;
 pub mod android_policies;
 pub mod certificate_revocation_lists;
 pub mod commands;

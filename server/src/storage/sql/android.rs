@@ -143,6 +143,35 @@ impl AndroidStore for SqlStore {
         super::android_devices::by_name(self, name).await
     }
 
+    async fn android_command_sent(
+        &self,
+        uuid: &str,
+        device_id: &str,
+        operation: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        super::android_commands::sent(self, uuid, device_id, operation, at).await
+    }
+
+    async fn android_operation(&self, name: &str) -> StoreResult<Option<(String, String)>> {
+        super::android_commands::operation(self, name).await
+    }
+
+    async fn open_android_operations(&self, limit: u64) -> StoreResult<Vec<String>> {
+        super::android_commands::open(self, limit).await
+    }
+
+    async fn finish_android_command(
+        &self,
+        uuid: &str,
+        status: crate::domain::CommandStatus,
+        result: serde_json::Value,
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<bool> {
+        super::android_commands::finish(self, uuid, status, result, at, event).await
+    }
+
     async fn set_android_policy_name(&self, device_id: &str, name: &str) -> StoreResult<()> {
         super::android_devices::set_policy_name(self, device_id, name).await
     }

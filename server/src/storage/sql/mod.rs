@@ -2,6 +2,7 @@
 //! one file per trait.
 
 mod android;
+mod android_commands;
 mod android_devices;
 mod devices;
 mod enrollment;

@@ -1,0 +1,250 @@
+//! The incident register (issue 11): incidents with the columns the office's incident
+//! policy prescribes, the devices they involve, and their history as one hash chain.
+//!
+//! `incidents` keeps the incident whole in `body` (JSON) and the columns lists filter
+//! on beside it. `incident_history` is append-only: each entry hashes the previous
+//! entry's hash, its own fields and the SHA-256 of the incident as it stood after the
+//! change, so altering an incident, or any entry, breaks the chain (`mdm incidents
+//! verify`). `incident_register_head` is one row: the chain's last link and the next
+//! incident number; appends lock it, so links and numbers never fork.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Incidents {
+    Table,
+    Id,
+    Number,
+    Level,
+    Classification,
+    Status,
+    DetectedAt,
+    CreatedAt,
+    UpdatedAt,
+    Body,
+}
+
+#[derive(DeriveIden)]
+enum IncidentDevices {
+    Table,
+    IncidentId,
+    DeviceId,
+}
+
+#[derive(DeriveIden)]
+enum IncidentHistory {
+    Table,
+    Seq,
+    IncidentId,
+    At,
+    Actor,
+    Change,
+    Details,
+    SnapshotHash,
+    PrevHash,
+    Hash,
+}
+
+#[derive(DeriveIden)]
+enum IncidentRegisterHead {
+    Table,
+    Id,
+    LastSeq,
+    LastHash,
+    NextNumber,
+}
+
+fn ts(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).timestamp_with_time_zone().to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Incidents::Table)
+                    .col(
+                        ColumnDef::new(Incidents::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Incidents::Number)
+                            .big_integer()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(ColumnDef::new(Incidents::Level).small_integer().not_null())
+                    .col(
+                        ColumnDef::new(Incidents::Classification)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Incidents::Status).string_len(16).not_null())
+                    .col(ts(Incidents::DetectedAt).not_null())
+                    .col(ts(Incidents::CreatedAt).not_null())
+                    .col(ts(Incidents::UpdatedAt).not_null())
+                    .col(ColumnDef::new(Incidents::Body).text().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_incidents_detected_at")
+                    .table(Incidents::Table)
+                    .col(Incidents::DetectedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(IncidentDevices::Table)
+                    .col(
+                        ColumnDef::new(IncidentDevices::IncidentId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentDevices::DeviceId)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(IncidentDevices::IncidentId)
+                            .col(IncidentDevices::DeviceId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_incident_devices_device")
+                    .table(IncidentDevices::Table)
+                    .col(IncidentDevices::DeviceId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(IncidentHistory::Table)
+                    .col(
+                        ColumnDef::new(IncidentHistory::Seq)
+                            .big_integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentHistory::IncidentId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(ts(IncidentHistory::At).not_null())
+                    .col(
+                        ColumnDef::new(IncidentHistory::Actor)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentHistory::Change)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(IncidentHistory::Details).text().not_null())
+                    .col(
+                        ColumnDef::new(IncidentHistory::SnapshotHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentHistory::PrevHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentHistory::Hash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_incident_history_incident")
+                    .table(IncidentHistory::Table)
+                    .col(IncidentHistory::IncidentId)
+                    .col(IncidentHistory::Seq)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(IncidentRegisterHead::Table)
+                    .col(
+                        ColumnDef::new(IncidentRegisterHead::Id)
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentRegisterHead::LastSeq)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentRegisterHead::LastHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentRegisterHead::NextNumber)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // The chain starts from a fixed genesis link: 64 zeros.
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(IncidentRegisterHead::Table)
+                    .columns([
+                        IncidentRegisterHead::Id,
+                        IncidentRegisterHead::LastSeq,
+                        IncidentRegisterHead::LastHash,
+                        IncidentRegisterHead::NextNumber,
+                    ])
+                    .values_panic([1.into(), 0i64.into(), "0".repeat(64).into(), 1i64.into()])
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            IncidentRegisterHead::Table.into_iden(),
+            IncidentHistory::Table.into_iden(),
+            IncidentDevices::Table.into_iden(),
+            Incidents::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! The incident register over the API: `/api/v1/incidents`.
+
+use super::Admin;
+use crate::domain::incident::IncidentFilter;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::services::incidents::{register_csv, register_json, IncidentUpdate, NewIncident};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/incidents", web::post().to(file))
+        .route("/incidents", web::get().to(list))
+        .route("/incidents/export.csv", web::get().to(export_csv))
+        .route("/incidents/export.json", web::get().to(export_json))
+        .route("/incidents/verify", web::get().to(verify))
+        .route("/incidents/{id}", web::get().to(show))
+        .route("/incidents/{id}", web::patch().to(update))
+        .route("/incidents/{id}/history", web::get().to(history))
+        .route("/incidents/{id}/classify", web::post().to(classify))
+        .route("/incidents/{id}/actions", web::post().to(action))
+        .route("/incidents/{id}/close", web::post().to(close));
+}
+
+async fn file(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: web::Json<NewIncident>,
+) -> Result<HttpResponse, ApiError> {
+    let incident = state
+        .incidents
+        .file(&admin.0.name, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(incident))
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<IncidentFilter>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.incidents.list(&filter).await?))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.incidents.get(&id).await?))
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<IncidentUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let incident = state
+        .incidents
+        .update(&id, &admin.0.name, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(incident))
+}
+
+async fn history(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let items = state.incidents.history(&id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Classify {
+    /// confirmed or rejected.
+    classification: String,
+    level: Option<i16>,
+}
+
+async fn classify(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<Classify>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let incident = state
+        .incidents
+        .classify(&id, &admin.0.name, body.classification, body.level)
+        .await?;
+    Ok(HttpResponse::Ok().json(incident))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Action {
+    description: String,
+    at: Option<DateTime<Utc>>,
+}
+
+async fn action(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<Action>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let incident = state
+        .incidents
+        .record_action(&id, &admin.0.name, body.description, body.at)
+        .await?;
+    Ok(HttpResponse::Ok().json(incident))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Close {
+    closing_report: String,
+}
+
+async fn close(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<Close>,
+) -> Result<HttpResponse, ApiError> {
+    let incident = state
+        .incidents
+        .close(&id, &admin.0.name, body.into_inner().closing_report)
+        .await?;
+    Ok(HttpResponse::Ok().json(incident))
+}
+
+/// The register with Appendix A's columns in its order, as CSV.
+async fn export_csv(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<IncidentFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.incidents.all(&filter).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"incident-register.csv\"",
+        ))
+        .body(register_csv(&all)))
+}
+
+async fn export_json(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<IncidentFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.incidents.all(&filter).await?;
+    Ok(HttpResponse::Ok().json(register_json(&all)))
+}
+
+/// Walks the register's hash chain; 200 with the report either way, `intact` false
+/// when anything was altered.
+async fn verify(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let report = state.incidents.verify().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "intact": report.problems.is_empty(),
+        "incidents": report.incidents,
+        "links": report.links,
+        "head_hash": report.head_hash,
+        "problems": report.problems,
+    })))
+}

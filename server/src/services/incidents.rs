@@ -1,0 +1,619 @@
+//! The incident register: filing incidents by hand, updating, classifying, dated
+//! response actions, closing, exports in the register's column order, and the
+//! verification of its hash chain. Every change is a history link (who, when, what)
+//! and an `incident.*` event in the event stream.
+
+use super::{ServiceError, ServiceResult};
+use crate::domain::event::{severity, NewEvent};
+use crate::domain::incident::{
+    level_colour, level_name, HistoryEntry, Incident, IncidentFilter, Resources, ResponseAction,
+    ResponsiblePerson, CLASSIFICATIONS, REGISTER_COLUMNS, STATUSES,
+};
+use crate::domain::Page;
+use crate::storage::{RegisterVerification, Storage};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Longest free text in a register field: a register is read by people, and a
+/// field this long is a paste gone wrong.
+const MAX_TEXT: usize = 20_000;
+const MAX_NAME: usize = 200;
+
+pub mod kinds {
+    pub const INCIDENT_FILED: &str = "incident.filed";
+    pub const INCIDENT_UPDATED: &str = "incident.updated";
+    pub const INCIDENT_CLASSIFIED: &str = "incident.classified";
+    pub const INCIDENT_ACTION: &str = "incident.action_recorded";
+    pub const INCIDENT_CLOSED: &str = "incident.closed";
+}
+
+/// What an admin writes when filing an incident by hand.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncident {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub incident_type: String,
+    pub level: i16,
+    #[serde(default)]
+    pub devices: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub detection_source: Option<String>,
+    #[serde(default)]
+    pub response_plan: String,
+    pub expected_completion: Option<NaiveDate>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub evidence_procedure: String,
+    #[serde(default)]
+    pub evidence_location: String,
+    #[serde(default)]
+    pub responsible: ResponsiblePerson,
+    #[serde(default)]
+    pub comments: String,
+}
+
+/// Fields an update may change; absent ones stay.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentUpdate {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub incident_type: Option<String>,
+    pub status: Option<String>,
+    pub devices: Option<Vec<String>>,
+    pub users: Option<Vec<String>>,
+    pub response_plan: Option<String>,
+    pub expected_completion: Option<NaiveDate>,
+    pub resources: Option<Resources>,
+    pub evidence_procedure: Option<String>,
+    pub evidence_location: Option<String>,
+    pub responsible: Option<ResponsiblePerson>,
+    pub comments: Option<String>,
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> ServiceResult<()> {
+    if value.chars().count() > max {
+        return Err(ServiceError::BadRequest(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(ServiceError::BadRequest(format!(
+            "{field} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_level(level: i16) -> ServiceResult<()> {
+    if !(0..=5).contains(&level) {
+        return Err(ServiceError::BadRequest(format!(
+            "level must be 0 (non-critical, white) to 5 (emergency, black), not {level}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_one_of(field: &str, value: &str, allowed: &[&str]) -> ServiceResult<()> {
+    if !allowed.contains(&value) {
+        return Err(ServiceError::BadRequest(format!(
+            "{field} must be one of {}, not {value:?}",
+            allowed.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> ServiceResult<()> {
+    if name.trim().is_empty() {
+        return Err(ServiceError::BadRequest("name must not be empty".into()));
+    }
+    check_text("name", name, MAX_NAME)
+}
+
+fn check_type(incident_type: &str) -> ServiceResult<()> {
+    let ok = !incident_type.is_empty()
+        && incident_type.len() <= 64
+        && incident_type
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        return Err(ServiceError::BadRequest(
+            "type must be a short snake_case name such as lost_device".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_list(field: &str, items: &[String]) -> ServiceResult<()> {
+    if items.len() > 1000 {
+        return Err(ServiceError::BadRequest(format!(
+            "{field}: at most 1000 entries"
+        )));
+    }
+    for item in items {
+        if item.is_empty() || item.len() > 64 {
+            return Err(ServiceError::BadRequest(format!(
+                "{field}: entries are ids of 1 to 64 characters"
+            )));
+        }
+        check_text(field, item, 64)?;
+    }
+    Ok(())
+}
+
+fn check_free_text(pairs: &[(&str, &str)]) -> ServiceResult<()> {
+    for (field, value) in pairs {
+        check_text(field, value, MAX_TEXT)?;
+    }
+    Ok(())
+}
+
+pub struct IncidentService {
+    store: Arc<dyn Storage>,
+}
+
+impl IncidentService {
+    pub fn new(store: Arc<dyn Storage>) -> Self {
+        IncidentService { store }
+    }
+
+    pub async fn file(&self, actor: &str, new: NewIncident) -> ServiceResult<Incident> {
+        check_name(&new.name)?;
+        check_type(&new.incident_type)?;
+        check_level(new.level)?;
+        check_list("devices", &new.devices)?;
+        check_list("users", &new.users)?;
+        check_free_text(&[
+            ("response_plan", &new.response_plan),
+            ("evidence_procedure", &new.evidence_procedure),
+            ("evidence_location", &new.evidence_location),
+            ("comments", &new.comments),
+            ("resources.technical", &new.resources.technical),
+            ("resources.software", &new.resources.software),
+            ("resources.financial", &new.resources.financial),
+            ("responsible.full_name", &new.responsible.full_name),
+            (
+                "responsible.position_company",
+                &new.responsible.position_company,
+            ),
+            ("responsible.phone", &new.responsible.phone),
+        ])?;
+        let now = Utc::now();
+        let detected_at = new.detected_at.unwrap_or(now);
+        if detected_at > now + chrono::Duration::minutes(5) {
+            return Err(ServiceError::BadRequest(
+                "detected_at lies in the future".into(),
+            ));
+        }
+        let source = new
+            .detection_source
+            .unwrap_or_else(|| format!("admin:{actor}"));
+        check_text("detection_source", &source, MAX_NAME)?;
+        let incident = Incident {
+            id: uuid::Uuid::new_v4().to_string(),
+            number: 0,
+            name: new.name.trim().to_owned(),
+            incident_type: new.incident_type,
+            level: new.level,
+            level_name: level_name(new.level).into(),
+            level_colour: level_colour(new.level).into(),
+            classification: "reported".into(),
+            status: "not_started".into(),
+            devices: new.devices,
+            users: new.users,
+            detected_at,
+            detection_source: source,
+            response_plan: new.response_plan,
+            response_actions: Vec::new(),
+            expected_completion: new.expected_completion,
+            resources: new.resources,
+            evidence_procedure: new.evidence_procedure,
+            evidence_location: new.evidence_location,
+            responsible: new.responsible,
+            comments: new.comments,
+            closing_report: None,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+        };
+        let details =
+            serde_json::json!({ "level": incident.level, "type": incident.incident_type });
+        let filed = self.store.file_incident(incident, actor, details).await?;
+        self.event(
+            kinds::INCIDENT_FILED,
+            &filed,
+            actor,
+            format!("incident No. {} filed: {}", filed.number, filed.name),
+        )
+        .await?;
+        Ok(filed)
+    }
+
+    async fn event(
+        &self,
+        kind: &'static str,
+        incident: &Incident,
+        actor: &str,
+        text: String,
+    ) -> ServiceResult<()> {
+        let mut event = NewEvent::new(kind, text)
+            .actor(actor)
+            .severity(incident.level.min(severity::HIGH))
+            .data(serde_json::json!({
+                "incident_id": incident.id,
+                "number": incident.number,
+                "level": incident.level,
+                "level_name": incident.level_name,
+                "classification": incident.classification,
+                "status": incident.status,
+            }));
+        if let Some(device) = incident.devices.first() {
+            event = event.device(device);
+        }
+        self.store.record(event).await?;
+        Ok(())
+    }
+
+    async fn change(
+        &self,
+        id: &str,
+        actor: &str,
+        change: &str,
+        kind: &'static str,
+        apply: crate::storage::IncidentChange,
+    ) -> ServiceResult<Incident> {
+        let current = self.get(id).await?;
+        let (incident, details) = self
+            .store
+            .change_incident(&current.id, actor, change, apply)
+            .await?
+            .map_err(ServiceError::Conflict)?;
+        self.event(
+            kind,
+            &incident,
+            actor,
+            format!("incident No. {} {change}: {details}", incident.number),
+        )
+        .await?;
+        Ok(incident)
+    }
+
+    pub async fn update(
+        &self,
+        id: &str,
+        actor: &str,
+        update: IncidentUpdate,
+    ) -> ServiceResult<Incident> {
+        if let Some(name) = &update.name {
+            check_name(name)?;
+        }
+        if let Some(t) = &update.incident_type {
+            check_type(t)?;
+        }
+        if let Some(status) = &update.status {
+            check_one_of("status", status, &STATUSES)?;
+        }
+        for (field, list) in [("devices", &update.devices), ("users", &update.users)] {
+            if let Some(list) = list {
+                check_list(field, list)?;
+            }
+        }
+        for (field, value) in [
+            ("response_plan", &update.response_plan),
+            ("evidence_procedure", &update.evidence_procedure),
+            ("evidence_location", &update.evidence_location),
+            ("comments", &update.comments),
+        ] {
+            if let Some(v) = value {
+                check_text(field, v, MAX_TEXT)?;
+            }
+        }
+        let details = serde_json::to_value(UpdateView(&update))
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if details.as_object().is_none_or(|o| o.is_empty()) {
+            return Err(ServiceError::BadRequest("nothing to update".into()));
+        }
+        self.change(
+            id,
+            actor,
+            "updated",
+            kinds::INCIDENT_UPDATED,
+            Box::new(move |i: &mut Incident| {
+                if i.closed_at.is_some() {
+                    return Err(format!("incident No. {} is closed", i.number));
+                }
+                let u = update;
+                if let Some(v) = u.name {
+                    i.name = v.trim().to_owned();
+                }
+                if let Some(v) = u.incident_type {
+                    i.incident_type = v;
+                }
+                if let Some(v) = u.status {
+                    i.status = v;
+                }
+                if let Some(v) = u.devices {
+                    i.devices = v;
+                }
+                if let Some(v) = u.users {
+                    i.users = v;
+                }
+                if let Some(v) = u.response_plan {
+                    i.response_plan = v;
+                }
+                if let Some(v) = u.expected_completion {
+                    i.expected_completion = Some(v);
+                }
+                if let Some(v) = u.resources {
+                    i.resources = v;
+                }
+                if let Some(v) = u.evidence_procedure {
+                    i.evidence_procedure = v;
+                }
+                if let Some(v) = u.evidence_location {
+                    i.evidence_location = v;
+                }
+                if let Some(v) = u.responsible {
+                    i.responsible = v;
+                }
+                if let Some(v) = u.comments {
+                    i.comments = v;
+                }
+                Ok(details)
+            }),
+        )
+        .await
+    }
+
+    /// Confirms or rejects a reported incident (and may set its level).
+    pub async fn classify(
+        &self,
+        id: &str,
+        actor: &str,
+        classification: String,
+        level: Option<i16>,
+    ) -> ServiceResult<Incident> {
+        check_one_of("classification", &classification, &CLASSIFICATIONS[1..])?;
+        if let Some(level) = level {
+            check_level(level)?;
+        }
+        self.change(
+            id,
+            actor,
+            "classified",
+            kinds::INCIDENT_CLASSIFIED,
+            Box::new(move |i: &mut Incident| {
+                if i.closed_at.is_some() {
+                    return Err(format!("incident No. {} is closed", i.number));
+                }
+                let previous = (i.classification.clone(), i.level);
+                i.classification = classification.clone();
+                if let Some(level) = level {
+                    i.level = level;
+                    i.level_name = level_name(level).into();
+                    i.level_colour = level_colour(level).into();
+                }
+                Ok(serde_json::json!({
+                    "classification": classification,
+                    "level": i.level,
+                    "previous": { "classification": previous.0, "level": previous.1 },
+                }))
+            }),
+        )
+        .await
+    }
+
+    /// Records a dated response action; the first one moves the status to in progress.
+    pub async fn record_action(
+        &self,
+        id: &str,
+        actor: &str,
+        description: String,
+        at: Option<DateTime<Utc>>,
+    ) -> ServiceResult<Incident> {
+        if description.trim().is_empty() {
+            return Err(ServiceError::BadRequest(
+                "description must not be empty".into(),
+            ));
+        }
+        check_text("description", &description, MAX_TEXT)?;
+        let at = at.unwrap_or_else(Utc::now);
+        let actor_name = actor.to_owned();
+        self.change(
+            id,
+            actor,
+            "action",
+            kinds::INCIDENT_ACTION,
+            Box::new(move |i: &mut Incident| {
+                if i.closed_at.is_some() {
+                    return Err(format!("incident No. {} is closed", i.number));
+                }
+                if i.response_actions.len() >= 10_000 {
+                    return Err("too many response actions on one incident".into());
+                }
+                i.response_actions.push(ResponseAction {
+                    at,
+                    description: description.clone(),
+                    actor: actor_name,
+                });
+                if i.status == "not_started" {
+                    i.status = "in_progress".into();
+                }
+                Ok(serde_json::json!({ "at": at, "description": description }))
+            }),
+        )
+        .await
+    }
+
+    /// Closes the incident with its closing report; the status becomes completed.
+    pub async fn close(&self, id: &str, actor: &str, report: String) -> ServiceResult<Incident> {
+        if report.trim().is_empty() {
+            return Err(ServiceError::BadRequest(
+                "a closing report is required to close an incident".into(),
+            ));
+        }
+        check_text("closing_report", &report, MAX_TEXT)?;
+        self.change(
+            id,
+            actor,
+            "closed",
+            kinds::INCIDENT_CLOSED,
+            Box::new(move |i: &mut Incident| {
+                if i.closed_at.is_some() {
+                    return Err(format!("incident No. {} is closed already", i.number));
+                }
+                i.closing_report = Some(report.clone());
+                i.status = "completed".into();
+                i.closed_at = Some(Utc::now());
+                Ok(serde_json::json!({ "closing_report": report }))
+            }),
+        )
+        .await
+    }
+
+    pub async fn get(&self, id_or_number: &str) -> ServiceResult<Incident> {
+        self.store
+            .incident(id_or_number.trim())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("incident {id_or_number} not found")))
+    }
+
+    pub async fn list(&self, filter: &IncidentFilter) -> ServiceResult<Page<Incident>> {
+        if let Some(level) = filter.level.or(filter.min_level) {
+            check_level(level)?;
+        }
+        if let Some(s) = &filter.status {
+            check_one_of("status", s, &STATUSES)?;
+        }
+        if let Some(c) = &filter.classification {
+            check_one_of("classification", c, &CLASSIFICATIONS)?;
+        }
+        Ok(self.store.incidents(filter).await?)
+    }
+
+    pub async fn history(&self, id_or_number: &str) -> ServiceResult<Vec<HistoryEntry>> {
+        let incident = self.get(id_or_number).await?;
+        Ok(self.store.incident_history(&incident.id).await?)
+    }
+
+    pub async fn verify(&self) -> ServiceResult<RegisterVerification> {
+        Ok(self.store.verify_register().await?)
+    }
+
+    /// Every incident the filter selects (all pages).
+    pub async fn all(&self, filter: &IncidentFilter) -> ServiceResult<Vec<Incident>> {
+        let mut all = Vec::new();
+        let mut filter = filter.clone();
+        filter.offset = Some(0);
+        filter.limit = Some(1000);
+        loop {
+            let page = self.list(&filter).await?;
+            let n = page.items.len() as u64;
+            all.extend(page.items);
+            if n < 1000 {
+                return Ok(all);
+            }
+            filter.offset = Some(filter.offset.unwrap_or(0) + n);
+        }
+    }
+}
+
+/// The register as CSV: Appendix A's columns, in its order (RFC 4180 quoting).
+pub fn register_csv(incidents: &[Incident]) -> String {
+    fn field(value: &str) -> String {
+        // A leading =, +, - or @ would be a formula to a spreadsheet: quoted and
+        // prefixed, as OWASP advises for CSV exports.
+        let value = if value.starts_with(['=', '+', '-', '@']) {
+            format!("'{value}")
+        } else {
+            value.to_owned()
+        };
+        if value.contains([',', '"', '\n', '\r']) || value != value.trim() {
+            format!("\"{}\"", value.replace('"', "\"\""))
+        } else {
+            value
+        }
+    }
+    let mut out = String::new();
+    out.push_str(
+        &REGISTER_COLUMNS
+            .iter()
+            .map(|c| field(c))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    out.push_str("\r\n");
+    for incident in incidents {
+        out.push_str(
+            &incident
+                .register_row()
+                .iter()
+                .map(|v| field(v))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The register as JSON rows keyed by Appendix A's column names, in its order.
+pub fn register_json(incidents: &[Incident]) -> serde_json::Value {
+    serde_json::json!({
+        "columns": REGISTER_COLUMNS,
+        "rows": incidents.iter().map(|i| i.register_row()).collect::<Vec<_>>(),
+    })
+}
+
+/// An update as the history records it: only the fields given.
+struct UpdateView<'a>(&'a IncidentUpdate);
+
+impl serde::Serialize for UpdateView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let u = self.0;
+        let mut map = s.serialize_map(None)?;
+        macro_rules! given {
+            ($($field:ident => $name:literal),*) => {$(
+                if let Some(v) = &u.$field { map.serialize_entry($name, v)?; }
+            )*};
+        }
+        given!(
+            name => "name",
+            incident_type => "type",
+            status => "status",
+            devices => "devices",
+            users => "users",
+            response_plan => "response_plan",
+            expected_completion => "expected_completion",
+            resources => "resources",
+            evidence_procedure => "evidence_procedure",
+            evidence_location => "evidence_location",
+            responsible => "responsible",
+            comments => "comments"
+        );
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let csv = register_csv(&[]);
+        assert!(csv.starts_with("No.,incident name,response action plan,"));
+        assert!(csv.contains("\"technical, software and financial resources\""));
+        assert_eq!(csv.lines().count(), 1);
+    }
+}

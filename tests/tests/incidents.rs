@@ -1,0 +1,222 @@
+//! The incident register through the API: filing by hand with the policy's levels and
+//! columns, updates, classification, dated actions, closing, history, exports in
+//! Appendix A's column order, and the hash chain that detects a row altered in the
+//! database.
+
+use mdm_tests::fixture::{Backend, TestServer};
+use mdm_tests::on_every_backend;
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+
+async fn exec(server: &TestServer, sql: &str) {
+    let store = server.store().await;
+    let db = store.connection();
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_owned(),
+    ))
+    .await
+    .unwrap();
+}
+
+async fn verify(server: &TestServer) -> Value {
+    server.get("/incidents/verify").await
+}
+
+async fn the_register_keeps_the_policys_columns_and_detects_tampering(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let lost = json!({
+        "name": "Lost phone of the registry clerk",
+        "type": "lost_device",
+        "level": 2,
+        "devices": ["2b9f0a4e-0000-4000-8000-000000000001"],
+        "users": ["jan.kowalski"],
+        "response_plan": "Lock, lost mode, wipe after 24 h",
+        "expected_completion": "2026-12-03",
+        "resources": { "technical": "MDM", "software": "", "financial": "none" },
+        "evidence_procedure": "export the device's events, no change on the device",
+        "evidence_location": "MDM event log",
+        "responsible": { "full_name": "Anna Nowak", "position_company": "security officer / Town Hall", "phone": "+48 22 000 00 00" },
+        "comments": "reported by phone"
+    });
+    let (code, first) = server.api("POST", "/incidents", Some(lost)).await;
+    assert_eq!(code, StatusCode::CREATED, "{first}");
+    assert_eq!(first["number"], 1);
+    assert_eq!(first["level_name"], "medium");
+    assert_eq!(first["level_colour"], "yellow");
+    assert_eq!(first["classification"], "reported");
+    assert_eq!(first["status"], "not_started");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let (code, second) = server
+        .api(
+            "POST",
+            "/incidents",
+            Some(json!({ "name": "Rooted tablet", "type": "compromised_device", "level": 3 })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(second["number"], 2);
+    assert_eq!(second["level_colour"], "orange");
+
+    // Bad input: a clear 400 and nothing filed.
+    for bad in [
+        json!({ "name": "x", "type": "lost_device", "level": 6 }),
+        json!({ "name": " ", "type": "lost_device", "level": 1 }),
+        json!({ "name": "x", "type": "Lost Device", "level": 1 }),
+        json!({ "name": "x", "type": "lost_device", "level": 1, "owner": "?" }),
+        json!({ "name": "x\u{0}", "type": "lost_device", "level": 1 }),
+    ] {
+        let (code, body) = server.api("POST", "/incidents", Some(bad.clone())).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    assert_eq!(server.get("/incidents").await["total"], 2);
+
+    // Classified, a dated action (status moves to in progress), updated, closed.
+    let (code, body) = server
+        .api(
+            "POST",
+            &format!("/incidents/{id}/classify"),
+            Some(json!({ "classification": "confirmed", "level": 3 })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["level_name"], "high");
+    let (code, body) = server
+        .api(
+            "POST",
+            "/incidents/1/actions",
+            Some(json!({ "description": "Device locked remotely", "at": "2026-12-01T09:30:00Z" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "in_progress");
+    let (code, _) = server
+        .api(
+            "PATCH",
+            &format!("/incidents/{id}"),
+            Some(json!({ "status": "done" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, body) = server
+        .api(
+            "PATCH",
+            &format!("/incidents/{id}"),
+            Some(json!({ "comments": "=cmd|' /C calc'!A0, with a comma" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body) = server
+        .api(
+            "POST",
+            &format!("/incidents/{id}/close"),
+            Some(json!({ "closing_report": "Wiped; device replaced." })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "completed");
+    let (code, _) = server
+        .api(
+            "PATCH",
+            &format!("/incidents/{id}"),
+            Some(json!({ "comments": "late" })),
+        )
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::CONFLICT,
+        "a closed incident is not edited"
+    );
+
+    // History: who, when, what, each a link of the chain.
+    let history = server.get(&format!("/incidents/{id}/history")).await["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    let changes: Vec<&str> = history
+        .iter()
+        .map(|h| h["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changes,
+        ["filed", "classified", "action", "updated", "closed"]
+    );
+    assert!(history
+        .iter()
+        .all(|h| h["actor"].is_string() && h["at"].is_string()));
+    assert_eq!(server.events("incident.filed").await.len(), 2);
+
+    // Filters.
+    let high = server.get("/incidents?level=3").await;
+    assert_eq!(high["total"], 2);
+    let by_device = server
+        .get("/incidents?device=2b9f0a4e-0000-4000-8000-000000000001")
+        .await;
+    assert_eq!(by_device["total"], 1);
+    let (code, _) = server.api("GET", "/incidents?level=9", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    // Exports: Appendix A's columns, in its order.
+    let resp = reqwest::Client::new()
+        .get(server.url("/api/v1/incidents/export.csv"))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let csv = resp.text().await.unwrap();
+    let mut lines = csv.split("\r\n");
+    assert_eq!(
+        lines.next().unwrap(),
+        "No.,incident name,response action plan,date/time of response actions,\
+         expected completion date of all response actions,\
+         \"technical, software and financial resources\",procedure for collecting evidence,\
+         where the evidence is stored,person responsible: full name,\
+         person responsible: position / company,person responsible: contact phone,status,comments"
+    );
+    let row1 = lines.next().unwrap();
+    assert!(
+        row1.starts_with("1,Lost phone of the registry clerk,"),
+        "{row1}"
+    );
+    assert!(
+        row1.contains("2026-12-01 09:30 UTC Device locked remotely"),
+        "{row1}"
+    );
+    assert!(row1.contains(",completed,"), "{row1}");
+    // A formula is defused and the comma quoted.
+    assert!(
+        row1.ends_with("\"'=cmd|' /C calc'!A0, with a comma\""),
+        "{row1}"
+    );
+    let exported = server.get("/incidents/export.json").await;
+    assert_eq!(exported["columns"].as_array().unwrap().len(), 13);
+    assert_eq!(exported["rows"][1][0], "2");
+
+    // Intact, then tampered in the database: detected.
+    let report = verify(&server).await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["links"], 6);
+    exec(&server, "UPDATE incidents SET level = 0 WHERE number = 2").await;
+    let report = verify(&server).await;
+    assert_eq!(report["intact"], false);
+    assert!(report["problems"].to_string().contains("No. 2"), "{report}");
+    exec(&server, "UPDATE incidents SET level = 3 WHERE number = 2").await;
+    assert_eq!(verify(&server).await["intact"], true);
+    exec(
+        &server,
+        "UPDATE incident_history SET actor = 'someone else' WHERE seq = 3",
+    )
+    .await;
+    let report = verify(&server).await;
+    assert_eq!(report["intact"], false);
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("entry 3 was altered"),
+        "{report}"
+    );
+}
+
+on_every_backend!(the_register_keeps_the_policys_columns_and_detects_tampering);
