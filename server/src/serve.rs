@@ -135,6 +135,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         ),
         apple: AppleService::new(store.clone(), sealer.clone(), revocation.clone()),
         revocation,
+        incidents: crate::services::incidents::IncidentService::new(store.clone()),
         commands: CommandService::new(
             store.clone(),
             sealer.clone(),

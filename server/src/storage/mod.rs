@@ -538,6 +538,58 @@ pub trait RevocationStore: Send + Sync {
     async fn put_crl(&self, crl: StoredCrl, replacing: Option<i64>) -> StoreResult<bool>;
 }
 
+/// A change to an incident, applied under the register's lock: returns the changed
+/// fields (for the history) or why the change is refused (nothing is written then).
+pub type IncidentChange = Box<
+    dyn FnOnce(&mut crate::domain::incident::Incident) -> Result<serde_json::Value, String> + Send,
+>;
+
+/// What `verify_register` found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RegisterVerification {
+    pub incidents: u64,
+    pub links: u64,
+    pub head_hash: String,
+    /// Empty when the register and its history are intact.
+    pub problems: Vec<String>,
+}
+
+/// The incident register and its hash-chained history.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    /// Files an incident: assigns its number and writes its first history link, in
+    /// one transaction.
+    async fn file_incident(
+        &self,
+        incident: crate::domain::incident::Incident,
+        actor: &str,
+        details: serde_json::Value,
+    ) -> StoreResult<crate::domain::incident::Incident>;
+    /// Applies `apply` to the incident and records the change as a history link.
+    async fn change_incident(
+        &self,
+        id: &str,
+        actor: &str,
+        change: &str,
+        apply: IncidentChange,
+    ) -> StoreResult<Result<(crate::domain::incident::Incident, serde_json::Value), String>>;
+    /// By id, or by register number.
+    async fn incident(
+        &self,
+        id_or_number: &str,
+    ) -> StoreResult<Option<crate::domain::incident::Incident>>;
+    async fn incidents(
+        &self,
+        filter: &crate::domain::incident::IncidentFilter,
+    ) -> StoreResult<Page<crate::domain::incident::Incident>>;
+    async fn incident_history(
+        &self,
+        id: &str,
+    ) -> StoreResult<Vec<crate::domain::incident::HistoryEntry>>;
+    /// Walks the whole chain and compares every incident with its last recorded state.
+    async fn verify_register(&self) -> StoreResult<RegisterVerification>;
+}
+
 /// How often each enrollment's URL was used (fetches, not devices enrolled).
 #[async_trait]
 pub trait EnrollmentUseStore: Send + Sync {
@@ -728,6 +780,7 @@ pub trait Storage:
     + EnrollmentStore
     + EnrollmentUseStore
     + RevocationStore
+    + IncidentStore
 {
 }
 impl<
@@ -739,7 +792,8 @@ impl<
             + PushStore
             + EnrollmentStore
             + EnrollmentUseStore
-            + RevocationStore,
+            + RevocationStore
+            + IncidentStore,
     > Storage for T
 {
 }

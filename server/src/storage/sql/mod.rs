@@ -9,6 +9,7 @@ mod enrollment;
 mod enrollment_uses;
 mod events;
 mod identity;
+mod incidents;
 pub(super) mod outage;
 mod push;
 mod queue;
