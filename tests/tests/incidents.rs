@@ -194,10 +194,65 @@ async fn the_register_keeps_the_policys_columns_and_detects_tampering(backend: B
     assert_eq!(exported["columns"].as_array().unwrap().len(), 13);
     assert_eq!(exported["rows"][1][0], "2");
 
+    // The same through the CLI.
+    let cli = server.clone_cli();
+    let out = cli
+        .run(&[
+            "incidents",
+            "file",
+            "--name",
+            "Phone without passcode",
+            "--type",
+            "non_compliant_device",
+            "--level",
+            "1",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No. 3: Phone without passcode"));
+    let out = cli.run(&["incidents", "list", "--min-level", "3"]).await;
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains("3 high (orange)") && listed.contains("2 incident(s)"),
+        "{listed}"
+    );
+    let out = cli
+        .run(&["incidents", "action", "3", "Reminded the user"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli.run(&["incidents", "show", "3"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("action"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = cli.run(&["incidents", "export"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("No.,incident name,"));
+    let out = cli.run(&["incidents", "classify", "3", "maybe"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a wrong classification is a usage error"
+    );
+    let out = cli.run(&["incidents", "verify"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Intact, then tampered in the database: detected.
     let report = verify(&server).await;
     assert_eq!(report["intact"], true, "{report}");
-    assert_eq!(report["links"], 6);
+    assert_eq!(report["links"], 8);
     exec(&server, "UPDATE incidents SET level = 0 WHERE number = 2").await;
     let report = verify(&server).await;
     assert_eq!(report["intact"], false);

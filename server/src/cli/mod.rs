@@ -5,6 +5,7 @@ mod android;
 mod client;
 mod commands;
 mod devices;
+mod incidents;
 mod output;
 mod push_cert;
 
@@ -73,6 +74,13 @@ enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         command: PushCertCommand,
+    },
+    /// The incident register: the office's 0-5 levels and register columns.
+    Incidents {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: incidents::IncidentCommand,
     },
     /// The event stream: device, security and admin events.
     Events {
@@ -290,6 +298,9 @@ pub fn main() -> ExitCode {
         }
         Command::Devices { api, command } => {
             run_api(&runtime, &api, |c| devices::devices(c, command))
+        }
+        Command::Incidents { api, command } => {
+            run_api(&runtime, &api, |c| incidents::incidents(c, command))
         }
         Command::Commands { api, command } => {
             run_api(&runtime, &api, |c| commands::commands(c, command))
