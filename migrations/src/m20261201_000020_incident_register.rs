@@ -18,6 +18,7 @@ enum Incidents {
     Table,
     Id,
     Number,
+    IncidentType,
     Level,
     Classification,
     Status,
@@ -46,6 +47,20 @@ enum IncidentHistory {
     SnapshotHash,
     PrevHash,
     Hash,
+}
+
+#[derive(DeriveIden)]
+enum IncidentEventLinks {
+    Table,
+    EventId,
+    IncidentId,
+}
+
+#[derive(DeriveIden)]
+enum IncidentRuleCursor {
+    Table,
+    Id,
+    LastEventId,
 }
 
 #[derive(DeriveIden)]
@@ -79,6 +94,11 @@ impl MigrationTrait for Migration {
                             .big_integer()
                             .not_null()
                             .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Incidents::IncidentType)
+                            .string_len(64)
+                            .not_null(),
                     )
                     .col(ColumnDef::new(Incidents::Level).small_integer().not_null())
                     .col(
@@ -217,6 +237,54 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Which event filed or joined which incident: its primary key makes the rules
+        // engine handle an event once, whichever instance sees it, whenever.
+        manager
+            .create_table(
+                Table::create()
+                    .table(IncidentEventLinks::Table)
+                    .col(
+                        ColumnDef::new(IncidentEventLinks::EventId)
+                            .big_integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentEventLinks::IncidentId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // How far the rules engine has read the event stream.
+        manager
+            .create_table(
+                Table::create()
+                    .table(IncidentRuleCursor::Table)
+                    .col(
+                        ColumnDef::new(IncidentRuleCursor::Id)
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentRuleCursor::LastEventId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(IncidentRuleCursor::Table)
+                    .columns([IncidentRuleCursor::Id, IncidentRuleCursor::LastEventId])
+                    .values_panic([1.into(), 0i64.into()])
+                    .to_owned(),
+            )
+            .await?;
         // The chain starts from a fixed genesis link: 64 zeros.
         manager
             .exec_stmt(
@@ -236,6 +304,8 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            IncidentRuleCursor::Table.into_iden(),
+            IncidentEventLinks::Table.into_iden(),
             IncidentRegisterHead::Table.into_iden(),
             IncidentHistory::Table.into_iden(),
             IncidentDevices::Table.into_iden(),

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// re-enrollment, or `refuse` it outright. [default: hold]
     #[arg(long, env = "MDM_REENROLLMENT")]
     pub reenrollment: Option<String>,
+    /// TOML file of incident rules (`[[rule]]` tables: kind, data, min_severity, type,
+    /// level, name, response_plan) replacing the built-in ones (docs/incidents.md).
+    #[arg(long, env = "MDM_INCIDENT_RULES")]
+    pub incident_rules: Option<PathBuf>,
     /// Days before its expiry that a device certificate may be renewed over SCEP.
     /// [default: 60]
     #[arg(long, env = "MDM_RENEWAL_WINDOW_DAYS")]
@@ -222,6 +226,7 @@ struct FileConfig {
     android_sync_interval_secs: Option<u64>,
     trust_client_cert_header: Option<bool>,
     reenrollment: Option<String>,
+    incident_rules: Option<PathBuf>,
     renewal_window_days: Option<i64>,
     master_key_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
@@ -272,6 +277,8 @@ pub struct ServeConfig {
     pub android_sync_interval: std::time::Duration,
     pub trust_client_cert_header: bool,
     pub reenrollment: crate::services::reenrollment::ReenrollmentPolicy,
+    /// The incident rules in force (built in, or --incident-rules), checked at start.
+    pub incident_rules: Vec<crate::services::incident_rules::Rule>,
     pub renewal_window: chrono::Duration,
     pub master_key_file: PathBuf,
     pub max_body_bytes: usize,
@@ -394,6 +401,12 @@ impl ServeArgs {
                         "reenrollment must be hold or refuse, not {text:?}"
                     ))
                 })?,
+        };
+        let incident_rules = match self.incident_rules.clone().or(file.incident_rules) {
+            Some(path) => {
+                crate::services::incident_rules::load_rules(&path).map_err(ConfigError::Invalid)?
+            }
+            None => crate::services::incident_rules::default_rules(),
         };
         let max_body_bytes = self
             .max_body_bytes
@@ -562,6 +575,7 @@ impl ServeArgs {
             trust_client_cert_header: self.trust_client_cert_header
                 || file.trust_client_cert_header.unwrap_or(false),
             reenrollment,
+            incident_rules,
             renewal_window: days(
                 self.renewal_window_days.or(file.renewal_window_days),
                 "renewal_window_days",

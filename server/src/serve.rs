@@ -148,6 +148,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         device_ca,
         trust_client_cert_header: config.trust_client_cert_header,
     });
+    // Incidents filed from the event stream (services/incident_rules.rs).
+    crate::services::incident_rules::IncidentRules::new(
+        store.clone(),
+        config.incident_rules.clone(),
+        std::time::Duration::from_secs(1),
+    )
+    .spawn();
     Maintenance {
         store: store.clone(),
         retention: config.result_retention,

@@ -274,4 +274,141 @@ async fn the_register_keeps_the_policys_columns_and_detects_tampering(backend: B
     );
 }
 
-on_every_backend!(the_register_keeps_the_policys_columns_and_detects_tampering);
+/// Waits (bounded) until the register holds `n` incidents matching `query`.
+async fn incidents_eventually(server: &TestServer, query: &str, n: u64) -> Value {
+    for _ in 0..100 {
+        let page = server.get(&format!("/incidents?{query}")).await;
+        if page["total"].as_u64() == Some(n) {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no {n} incident(s) for {query}: {}",
+        server.get("/incidents").await
+    );
+}
+
+/// Device events file incidents by the rules: an identity mismatch files one at the
+/// rule's level on the device, a second one joins it instead of filing another, a
+/// check-out files its own type; the office's own rules file replaces the built-in
+/// ones, and a wrong one stops the start.
+async fn device_events_file_incidents_by_the_rules(backend: Backend) {
+    use mdm_tests::simulator::SimDevice;
+    let server = TestServer::start(backend.clone()).await;
+    let victim = SimDevice::iphone(&server.base_url, &server.ca);
+    victim.enroll().await;
+    let other = SimDevice::iphone(&server.base_url, &server.ca);
+    other.enroll().await;
+    let victim_id = server.get(&format!("/devices/udid:{}", victim.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The other device's certificate speaks for the victim's UDID, twice.
+    let impostor = SimDevice::with_identity(
+        &server.base_url,
+        victim.udid.clone(),
+        other.key.clone(),
+        other.cert.clone(),
+        "iPhone15,2",
+        "iOS",
+    );
+    for _ in 0..2 {
+        let reply = impostor
+            .report_raw("Idle", None, plist::Dictionary::new())
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let page = incidents_eventually(&server, &format!("device={victim_id}"), 1).await;
+    let incident = &page["items"][0];
+    assert_eq!(incident["incident_type"], "identity_mismatch");
+    assert_eq!(incident["level"], 2);
+    assert_eq!(incident["level_colour"], "yellow");
+    assert_eq!(
+        incident["detection_source"],
+        "event:security.identity_mismatch"
+    );
+    let id = incident["id"].as_str().unwrap();
+    // The second mismatch joined it.
+    for _ in 0..100 {
+        let history = server.get(&format!("/incidents/{id}/history")).await;
+        if history["items"].as_array().unwrap().len() == 2 {
+            assert_eq!(history["items"][1]["change"], "event");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        server.get(&format!("/incidents/{id}/history")).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // A check-out is an incident of its own type.
+    assert_eq!(other.check_out().await.status, StatusCode::OK);
+    let page = incidents_eventually(&server, "status=not_started", 2).await;
+    assert!(
+        page.to_string().contains("unexpected_unenrollment"),
+        "{page}"
+    );
+    assert_eq!(server.get("/incidents/verify").await["intact"], true);
+
+    // The office's own rules replace the built-in ones.
+    let dir = mdm_tests::fixture::TempDir::new("incident-rules");
+    let rules = dir.0.join("rules.toml");
+    std::fs::write(
+        &rules,
+        r#"
+[[rule]]
+kind = "device.enrolled"
+type = "new_device"
+level = 0
+name = "New device: {message}"
+response_plan = "Check the device belongs to the office."
+"#,
+    )
+    .unwrap();
+    let custom = TestServer::start_with(
+        backend.clone(),
+        mdm_tests::fixture::ServerOptions {
+            extra_args: vec!["--incident-rules".into(), rules.display().to_string()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let phone = SimDevice::iphone(&custom.base_url, &custom.ca);
+    phone.enroll().await;
+    let page = incidents_eventually(&custom, "level=0", 1).await;
+    assert_eq!(page["items"][0]["incident_type"], "new_device");
+    assert_eq!(
+        page["items"][0]["response_plan"],
+        "Check the device belongs to the office."
+    );
+    std::fs::write(
+        &rules,
+        "[[rule]]\nkind = \"incident.filed\"\ntype = \"x\"\nlevel = 9\nname = \"x\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(mdm_tests::fixture::mdm_binary())
+        .args([
+            "serve",
+            "--plain-http",
+            "--listen",
+            "127.0.0.1:0",
+            "--incident-rules",
+        ])
+        .arg(&rules)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .env_remove("MDM_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--incident-rules"));
+}
+
+on_every_backend!(
+    the_register_keeps_the_policys_columns_and_detects_tampering,
+    device_events_file_incidents_by_the_rules
+);

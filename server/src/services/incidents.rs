@@ -26,6 +26,7 @@ pub mod kinds {
     pub const INCIDENT_CLASSIFIED: &str = "incident.classified";
     pub const INCIDENT_ACTION: &str = "incident.action_recorded";
     pub const INCIDENT_CLOSED: &str = "incident.closed";
+    pub const INCIDENT_EVENT_ATTACHED: &str = "incident.event_attached";
 }
 
 /// What an admin writes when filing an incident by hand.

@@ -10,6 +10,7 @@ pub mod android;
 pub mod apple;
 pub mod commands;
 pub mod enrollments;
+pub mod incident_rules;
 pub mod incidents;
 pub mod maintenance;
 pub mod pki;

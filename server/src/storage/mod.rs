@@ -544,6 +544,16 @@ pub type IncidentChange = Box<
     dyn FnOnce(&mut crate::domain::incident::Incident) -> Result<serde_json::Value, String> + Send,
 >;
 
+/// What became of an event the incident rules matched.
+#[derive(Debug, Clone)]
+pub enum EventOutcome {
+    Filed(crate::domain::incident::Incident),
+    /// Joined the open incident of the same type on the same device.
+    Attached(crate::domain::incident::Incident),
+    /// This event was handled before (by this or another instance).
+    AlreadyHandled,
+}
+
 /// What `verify_register` found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RegisterVerification {
@@ -573,6 +583,19 @@ pub trait IncidentStore: Send + Sync {
         change: &str,
         apply: IncidentChange,
     ) -> StoreResult<Result<(crate::domain::incident::Incident, serde_json::Value), String>>;
+    /// Files `incident` for event `event_id`, or attaches the event to the open
+    /// incident of the same type on the same device; each event once, in one
+    /// transaction with its link.
+    async fn file_or_attach_from_event(
+        &self,
+        event_id: i64,
+        incident: crate::domain::incident::Incident,
+        details: serde_json::Value,
+    ) -> StoreResult<EventOutcome>;
+    /// How far the incident rules have read the event stream.
+    async fn rule_cursor(&self) -> StoreResult<i64>;
+    /// Moves that position forward (never back).
+    async fn advance_rule_cursor(&self, to: i64) -> StoreResult<()>;
     /// By id, or by register number.
     async fn incident(
         &self,

@@ -6,6 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub number: i64,
+    pub incident_type: String,
     pub level: i16,
     pub classification: String,
     pub status: String,

@@ -4,7 +4,8 @@
 use super::SqlStore;
 use crate::domain::incident::{HistoryEntry, Incident, IncidentFilter};
 use crate::storage::entities::{
-    incident_devices, incident_history, incident_register_head, incidents,
+    incident_devices, incident_event_links, incident_history, incident_register_head,
+    incident_rule_cursor, incidents,
 };
 use crate::storage::*;
 use openssl::sha::sha256;
@@ -154,6 +155,7 @@ fn row_of(incident: &Incident, body: String) -> incidents::ActiveModel {
     incidents::ActiveModel {
         id: Set(incident.id.clone()),
         number: Set(incident.number),
+        incident_type: Set(incident.incident_type.clone()),
         level: Set(incident.level),
         classification: Set(incident.classification.clone()),
         status: Set(incident.status.clone()),
@@ -262,6 +264,124 @@ impl IncidentStore for SqlStore {
         .await?;
         txn.commit().await?;
         Ok(Ok((incident, details)))
+    }
+
+    async fn file_or_attach_from_event(
+        &self,
+        event_id: i64,
+        incident: Incident,
+        details: serde_json::Value,
+    ) -> StoreResult<EventOutcome> {
+        let txn = self.begin_write().await?;
+        let head = lock_head(&txn).await?;
+        if incident_event_links::Entity::find_by_id(event_id)
+            .one(&txn)
+            .await?
+            .is_some()
+        {
+            return Ok(EventOutcome::AlreadyHandled);
+        }
+        // An open incident of this type on this device takes the event.
+        let mut open = None;
+        if let Some(device) = incident.devices.first() {
+            let ids: Vec<String> = incident_devices::Entity::find()
+                .select_only()
+                .column(incident_devices::Column::IncidentId)
+                .filter(incident_devices::Column::DeviceId.eq(device.as_str()))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            if !ids.is_empty() {
+                open = incidents::Entity::find()
+                    .filter(incidents::Column::Id.is_in(ids))
+                    .filter(incidents::Column::IncidentType.eq(incident.incident_type.as_str()))
+                    .filter(incidents::Column::Status.ne("completed"))
+                    .filter(incidents::Column::Classification.ne("rejected"))
+                    .order_by_desc(incidents::Column::Number)
+                    .one(&txn)
+                    .await?;
+            }
+        }
+        let now = micros(Utc::now());
+        let (outcome, incident_id) = match open {
+            Some(row) => {
+                let mut existing = from_row(row)?;
+                existing.updated_at = now;
+                let body = body_of(&existing)?;
+                row_of(&existing, body.clone()).update(&txn).await?;
+                append(
+                    &txn,
+                    &head,
+                    Change {
+                        incident: &existing,
+                        body: &body,
+                        actor: "rules",
+                        change: "event",
+                        details: &details,
+                        at: now,
+                    },
+                    head.next_number,
+                )
+                .await?;
+                let id = existing.id.clone();
+                (EventOutcome::Attached(existing), id)
+            }
+            None => {
+                let mut incident = incident;
+                incident.number = head.next_number;
+                incident.created_at = now;
+                incident.updated_at = now;
+                incident.detected_at = micros(incident.detected_at);
+                let body = body_of(&incident)?;
+                row_of(&incident, body.clone()).insert(&txn).await?;
+                set_devices(&txn, &incident).await?;
+                append(
+                    &txn,
+                    &head,
+                    Change {
+                        incident: &incident,
+                        body: &body,
+                        actor: "rules",
+                        change: "filed",
+                        details: &details,
+                        at: now,
+                    },
+                    head.next_number + 1,
+                )
+                .await?;
+                let id = incident.id.clone();
+                (EventOutcome::Filed(incident), id)
+            }
+        };
+        incident_event_links::ActiveModel {
+            event_id: Set(event_id),
+            incident_id: Set(incident_id),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn rule_cursor(&self) -> StoreResult<i64> {
+        Ok(incident_rule_cursor::Entity::find_by_id(1)
+            .one(self.connection())
+            .await?
+            .map_or(0, |c| c.last_event_id))
+    }
+
+    async fn advance_rule_cursor(&self, to: i64) -> StoreResult<()> {
+        // Only forward: an instance that read an older position never moves it back.
+        incident_rule_cursor::Entity::update_many()
+            .col_expr(
+                incident_rule_cursor::Column::LastEventId,
+                sea_orm::sea_query::Expr::value(to),
+            )
+            .filter(incident_rule_cursor::Column::Id.eq(1))
+            .filter(incident_rule_cursor::Column::LastEventId.lt(to))
+            .exec(self.connection())
+            .await?;
+        Ok(())
     }
 
     async fn incident(&self, id_or_number: &str) -> StoreResult<Option<Incident>> {
@@ -405,6 +525,7 @@ impl IncidentStore for SqlStore {
             let columns_match = from_row(row.clone())
                 .map(|i| {
                     i.number == row.number
+                        && i.incident_type == row.incident_type
                         && i.level == row.level
                         && i.classification == row.classification
                         && i.status == row.status
