@@ -12,6 +12,7 @@ mod m20261201_000006_revocation;
 mod m20261201_000007_android_enterprise;
 mod m20261201_000008_android_devices;
 mod m20261201_000009_android_operations;
+mod m20261201_000010_android_usage_logs;
 mod m20261201_000020_incident_register;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_android_enterprise::Migration),
             Box::new(m20261201_000008_android_devices::Migration),
             Box::new(m20261201_000009_android_operations::Migration),
+            Box::new(m20261201_000010_android_usage_logs::Migration),
             Box::new(m20261201_000020_incident_register::Migration),
         ]
     }

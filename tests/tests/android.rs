@@ -1121,3 +1121,147 @@ async fn commands_lock_lost_mode_wipe(backend: Backend) {
 }
 
 on_every_backend!(commands_lock_lost_mode_wipe);
+
+async fn security_logs_and_google_faults(backend: Backend) {
+    use mdm_tests::fake_google_amapi::Phone;
+    let a = start(backend, &["--android-pull-interval-ms", "100"]).await;
+    let enterprise = a.connected().await;
+    let (id, name) = a.enrolled_phone(&Phone::default(), false).await;
+
+    // A burst of failed unlocks, an ADB shell, routine entries: two events.
+    let t = |s: u32| format!("2026-12-01T10:00:{s:02}Z");
+    let mut entries: Vec<Value> = (0..6)
+        .map(|i| json!({"eventId": i.to_string(), "eventType": "KEYGUARD_DISMISS_AUTH_ATTEMPT", "eventTime": t(i),
+                        "keyguardDismissAuthAttemptEvent": {"success": false, "strongAuthMethodUsed": false}}))
+        .collect();
+    entries.push(json!({"eventId": "7", "eventType": "ADB_SHELL_COMMAND", "eventTime": t(7), "adbShellCommandEvent": {"shellCmd": "pm list packages"}}));
+    entries.push(json!({"eventId": "8", "eventType": "DNS", "eventTime": t(8), "dnsEvent": {"hostname": "example.org"}}));
+    entries.push(json!({"eventId": "9", "eventType": "KEYGUARD_DISMISS_AUTH_ATTEMPT", "eventTime": t(9), "keyguardDismissAuthAttemptEvent": {"success": true}}));
+    a.google.upload_usage_logs(&name, entries.clone());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let events = loop {
+        let e = a.server.events("security.android_log").await;
+        if e.len() >= 2 {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "security log events: {e:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let unlock = events
+        .iter()
+        .find(|e| e["data"]["event_type"] == "KEYGUARD_DISMISS_AUTH_ATTEMPT")
+        .unwrap();
+    assert_eq!(unlock["severity"], 3, "a burst of six");
+    assert_eq!(unlock["data"]["count"], 6);
+    assert_eq!(unlock["device_id"], id);
+    let adb = events
+        .iter()
+        .find(|e| e["data"]["event_type"] == "ADB_SHELL_COMMAND")
+        .unwrap();
+    assert_eq!(adb["severity"], 3);
+    // The same batch again, a batch of an unknown device, then a marker batch.
+    a.google.upload_usage_logs(&name, entries);
+    a.google.upload_usage_logs(&format!("{enterprise}/devices/unknown"), vec![
+        json!({"eventType": "MEDIA_MOUNT", "eventTime": t(20), "mediaMountEvent": {"mountPoint": "/x"}}),
+    ]);
+    a.google.upload_usage_logs(&name, vec![
+        json!({"eventType": "CERT_AUTHORITY_INSTALLED", "eventTime": t(30), "certAuthorityInstalledEvent": {"certificate": "MIIB", "success": true}}),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let e = a.server.events("security.android_log").await;
+        if e.len() >= 3 {
+            assert_eq!(e.len(), 3, "a redelivered batch adds nothing: {e:?}");
+            assert_eq!(e[2]["data"]["event_type"], "CERT_AUTHORITY_INSTALLED");
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Google's 500s on the pull: retried, shown, and gone once Google is back.
+    let before = a.google.requests(":pull").len();
+    a.google.inject(":pull", 500, None, 6);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut saw_error = false;
+    loop {
+        let status = a.status().await;
+        saw_error |= status["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500"));
+        if a.google.requests(":pull").len() >= before + 7 && status["last_error"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        // Meanwhile the admin API answers at once.
+        let started = Instant::now();
+        a.server.get("/devices").await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        saw_error,
+        "the 500s were shown in the status while they lasted"
+    );
+    assert!(
+        a.server
+            .events("android.configuration_error")
+            .await
+            .is_empty(),
+        "transient: no configuration event"
+    );
+
+    // The service account lost its role: 403 everywhere. One configuration event,
+    // a clear status, however often the puller and the sync meet it.
+    a.google.state.lock().unwrap().deny_all = true;
+    let (code, body) = a.server.api("POST", "/android/sync", Some(json!({}))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("PERMISSION_DENIED"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.server.api("POST", "/android/sync", Some(json!({}))).await;
+    let status = a.status().await;
+    assert_eq!(status["state"], "error");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("PERMISSION_DENIED"),
+        "{status}"
+    );
+    let config = a.server.events("android.configuration_error").await;
+    assert_eq!(config.len(), 1, "{config:?}");
+    assert_eq!(config[0]["severity"], 3);
+    let out = a.server.clone_cli().run(&["android", "status"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PERMISSION_DENIED"));
+    // Commands are refused with Google's reason, and recorded as failed.
+    let (code, body) = a
+        .server
+        .api("POST", &format!("/devices/{id}/lock"), None)
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+
+    // Access back, but the enterprise was deleted at Google: a second, different
+    // configuration error.
+    a.google.delete_enterprise(&enterprise);
+    a.google.state.lock().unwrap().deny_all = false;
+    let (code, body) = a.server.api("POST", "/android/sync", Some(json!({}))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let status = a.status().await;
+    assert!(
+        status["last_error"].as_str().unwrap().contains("NOT_FOUND"),
+        "{status}"
+    );
+    assert_eq!(
+        a.server.events("android.configuration_error").await.len(),
+        2
+    );
+    // The Apple side and the admin API never noticed.
+    let started = Instant::now();
+    a.server.get("/enrollments").await;
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+on_every_backend!(security_logs_and_google_faults);

@@ -54,6 +54,9 @@ pub mod kinds {
     /// AMAPI's security posture of a device changed (SECURE, AT_RISK,
     /// POTENTIALLY_COMPROMISED).
     pub const ANDROID_POSTURE_CHANGED: &str = "android.posture_changed";
+    /// Events of an Android device's security logs (USAGE_LOGS): failed unlocks,
+    /// ADB shell, CA certificates installed, removable media, ... with a severity.
+    pub const SECURITY_ANDROID_LOG: &str = "security.android_log";
 }
 
 /// Severity on the register's 0-5 scale (0 non-critical ... 5 emergency).
@@ -62,6 +65,7 @@ pub mod severity {
     pub const LOW: i16 = 1;
     pub const MEDIUM: i16 = 2;
     pub const HIGH: i16 = 3;
+    pub const CRITICAL: i16 = 4;
 }
 
 #[derive(Debug, Clone)]

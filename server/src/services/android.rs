@@ -10,6 +10,7 @@ mod commands;
 mod devices;
 mod policies;
 mod tokens;
+mod usage_logs;
 
 pub use commands::AndroidCommand;
 pub use devices::record_from;
@@ -421,19 +422,34 @@ impl AndroidService {
     /// (severity 3: Android devices are unmanaged until an admin acts) and shows in
     /// `mdm android status`; a transient one is only logged and shown.
     pub async fn record_failure(&self, what: &str, e: &GoogleError) {
-        let message = format!("{what}: {e}");
-        let configuration = e.is_configuration() || e.status() == Some(404);
+        // Keyed by Google's answer, not by the call: the puller and the sync meeting the
+        // same 403 are one fault, one event.
+        let message = e.to_string();
+        // A 404 on the enterprise's own collections means the enterprise (or the
+        // subscription) is gone; on one device or operation it means only that one.
+        const ENTERPRISE_LEVEL: &[&str] = &[
+            "devices.list",
+            "subscriptions.pull",
+            "enterprises.get",
+            "enrollmentTokens.create",
+            "enterprises.policies.patch",
+        ];
+        let configuration =
+            e.is_configuration() || (e.status() == Some(404) && ENTERPRISE_LEVEL.contains(&what));
         if !configuration {
-            tracing::warn!(%message, "Google unavailable");
+            tracing::warn!(%message, operation = what, "Google unavailable");
         }
         let event = configuration.then(|| {
-            NewEvent::new(kinds::ANDROID_CONFIGURATION_ERROR, message.clone())
-                .severity(severity::HIGH)
-                .data(serde_json::json!({ "status": e.status(), "operation": what }))
+            NewEvent::new(
+                kinds::ANDROID_CONFIGURATION_ERROR,
+                format!("Android Enterprise: Google refused {what}: {message}"),
+            )
+            .severity(severity::HIGH)
+            .data(serde_json::json!({ "status": e.status(), "operation": what }))
         });
         match self.store.android_failed(&message, Utc::now(), event).await {
             Ok(true) if configuration => {
-                tracing::error!(%message, "Android Enterprise configuration error")
+                tracing::error!(%message, operation = what, "Android Enterprise configuration error")
             }
             Ok(_) => {}
             Err(err) => tracing::warn!(%err, "cannot record the Android failure"),

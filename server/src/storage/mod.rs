@@ -769,6 +769,18 @@ pub trait AndroidStore: Send + Sync {
         at: DateTime<Utc>,
         event: NewEvent,
     ) -> StoreResult<bool>;
+    /// The newest security-log event time already recorded for the device.
+    async fn android_usage_watermark(&self, device_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Records the events of a USAGE_LOGS batch and moves the watermark from
+    /// `previous` to `watermark`, in one transaction; false (nothing written) when the
+    /// watermark is no longer `previous`.
+    async fn record_android_usage(
+        &self,
+        device_id: &str,
+        previous: Option<DateTime<Utc>>,
+        watermark: DateTime<Utc>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<bool>;
     /// Records that Google now has the device assigned to policy `name`.
     async fn set_android_policy_name(&self, device_id: &str, name: &str) -> StoreResult<()>;
     /// A policy's stored content hash and version.

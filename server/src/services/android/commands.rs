@@ -615,6 +615,16 @@ impl AndroidService {
                     done += 1;
                 }
                 Ok(_) => {}
+                // Google no longer knows it: it will never finish.
+                Err(e) if e.status() == Some(404) => {
+                    self.finish_operation(&Operation {
+                        name: name.clone(),
+                        done: true,
+                        error: Some(json!({ "message": "the operation is unknown to Google" })),
+                        metadata: None,
+                    })
+                    .await?;
+                }
                 Err(e) => self.record_failure("operations.get", &e).await,
             }
         }

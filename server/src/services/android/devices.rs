@@ -278,6 +278,7 @@ impl AndroidService {
             ("ENROLLMENT" | "STATUS_REPORT", Some(device)) => {
                 self.apply_device(enterprise, &device).await
             }
+            ("USAGE_LOGS", Some(batch)) => self.apply_usage_logs(enterprise, &batch).await,
             ("COMMAND", Some(operation)) => {
                 let op: crate::android::types::Operation = match serde_json::from_value(operation) {
                     Ok(op) => op,

@@ -23,6 +23,7 @@ pub struct Model {
     pub observed_at: DateTimeUtc,
     pub facts: String,
     pub updated_at: DateTimeUtc,
+    pub usage_log_watermark: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

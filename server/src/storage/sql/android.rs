@@ -172,6 +172,20 @@ impl AndroidStore for SqlStore {
         super::android_commands::finish(self, uuid, status, result, at, event).await
     }
 
+    async fn android_usage_watermark(&self, device_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        super::android_devices::usage_watermark(self, device_id).await
+    }
+
+    async fn record_android_usage(
+        &self,
+        device_id: &str,
+        previous: Option<DateTime<Utc>>,
+        watermark: DateTime<Utc>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<bool> {
+        super::android_devices::record_usage(self, device_id, previous, watermark, events).await
+    }
+
     async fn set_android_policy_name(&self, device_id: &str, name: &str) -> StoreResult<()> {
         super::android_devices::set_policy_name(self, device_id, name).await
     }

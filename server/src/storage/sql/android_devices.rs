@@ -111,6 +111,8 @@ fn android_row(
         observed_at: Set(r.observed_at),
         facts: Set(r.facts.to_string()),
         updated_at: Set(now),
+        // Moved only by record_usage (never by a status report).
+        usage_log_watermark: sea_orm::NotSet,
     }
 }
 
@@ -319,4 +321,43 @@ pub(super) async fn put_policy(
     .exec(store.connection())
     .await?;
     Ok(())
+}
+
+pub(super) async fn usage_watermark(
+    store: &SqlStore,
+    device_id: &str,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    Ok(android_devices::Entity::find_by_id(device_id)
+        .one(store.connection())
+        .await?
+        .and_then(|m| m.usage_log_watermark))
+}
+
+pub(super) async fn record_usage(
+    store: &SqlStore,
+    device_id: &str,
+    previous: Option<DateTime<Utc>>,
+    watermark: DateTime<Utc>,
+    events: Vec<NewEvent>,
+) -> StoreResult<bool> {
+    let txn = store.begin_write().await?;
+    let mut update = android_devices::Entity::update_many()
+        .col_expr(
+            android_devices::Column::UsageLogWatermark,
+            Expr::value(watermark),
+        )
+        .filter(android_devices::Column::DeviceId.eq(device_id));
+    // Compare-and-set: a batch handled meanwhile by another puller wins.
+    update = match previous {
+        Some(p) => update.filter(android_devices::Column::UsageLogWatermark.eq(p)),
+        None => update.filter(android_devices::Column::UsageLogWatermark.is_null()),
+    };
+    if update.exec(&txn).await?.rows_affected != 1 {
+        return Ok(false);
+    }
+    for e in events {
+        insert_event(&txn, e).await?;
+    }
+    txn.commit().await?;
+    Ok(true)
 }
