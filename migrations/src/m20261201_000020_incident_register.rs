@@ -50,6 +50,19 @@ enum IncidentHistory {
 }
 
 #[derive(DeriveIden)]
+enum IncidentEvidence {
+    Table,
+    Id,
+    IncidentId,
+    Kind,
+    Source,
+    Content,
+    Sha256,
+    CollectedAt,
+    CollectedBy,
+}
+
+#[derive(DeriveIden)]
 enum IncidentEventLinks {
     Table,
     EventId,
@@ -237,6 +250,56 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Evidence as the server collected it, with its SHA-256 (also in the chain).
+        manager
+            .create_table(
+                Table::create()
+                    .table(IncidentEvidence::Table)
+                    .col(
+                        ColumnDef::new(IncidentEvidence::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentEvidence::IncidentId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentEvidence::Kind)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentEvidence::Source)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(IncidentEvidence::Content).text().not_null())
+                    .col(
+                        ColumnDef::new(IncidentEvidence::Sha256)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(ts(IncidentEvidence::CollectedAt).not_null())
+                    .col(
+                        ColumnDef::new(IncidentEvidence::CollectedBy)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_incident_evidence_incident")
+                    .table(IncidentEvidence::Table)
+                    .col(IncidentEvidence::IncidentId)
+                    .to_owned(),
+            )
+            .await?;
         // Which event filed or joined which incident: its primary key makes the rules
         // engine handle an event once, whichever instance sees it, whenever.
         manager
@@ -306,6 +369,7 @@ impl MigrationTrait for Migration {
         for table in [
             IncidentRuleCursor::Table.into_iden(),
             IncidentEventLinks::Table.into_iden(),
+            IncidentEvidence::Table.into_iden(),
             IncidentRegisterHead::Table.into_iden(),
             IncidentHistory::Table.into_iden(),
             IncidentDevices::Table.into_iden(),

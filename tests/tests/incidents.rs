@@ -345,6 +345,54 @@ async fn device_events_file_incidents_by_the_rules(backend: Backend) {
             .len(),
         2
     );
+    // Evidence from the server's own records, hashed into the chain.
+    let (code, facts) = server
+        .api(
+            "POST",
+            &format!("/incidents/{id}/evidence"),
+            Some(json!({ "kind": "device_facts", "device_id": victim_id })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{facts}");
+    let content = facts["content"].to_string();
+    assert_eq!(
+        facts["sha256"],
+        hex::encode(openssl::sha::sha256(content.as_bytes()))
+    );
+    assert_eq!(facts["content"]["udid"], victim.udid.as_str());
+    let (code, events) = server
+        .api(
+            "POST",
+            &format!("/incidents/{id}/evidence"),
+            Some(json!({ "kind": "events", "device_id": victim_id })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{events}");
+    assert!(events["content"]
+        .to_string()
+        .contains("security.identity_mismatch"));
+    let (code, _) = server
+        .api(
+            "POST",
+            &format!("/incidents/{id}/evidence"),
+            Some(json!({ "kind": "device_facts", "device_id": "no-such-device" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, _) = server
+        .api(
+            "POST",
+            &format!("/incidents/{id}/evidence"),
+            Some(json!({ "kind": "photo", "url": "x" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let listed = server.get(&format!("/incidents/{id}/evidence")).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let report = server.get("/incidents/verify").await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["evidence"], 2);
+
     // A check-out is an incident of its own type.
     assert_eq!(other.check_out().await.status, StatusCode::OK);
     let page = incidents_eventually(&server, "status=not_started", 2).await;
@@ -353,6 +401,23 @@ async fn device_events_file_incidents_by_the_rules(backend: Backend) {
         "{page}"
     );
     assert_eq!(server.get("/incidents/verify").await["intact"], true);
+    // Evidence altered in the database: detected.
+    exec(
+        &server,
+        &format!(
+            "UPDATE incident_evidence SET content = REPLACE(content, '{}', 'someone-else') WHERE kind = 'device_facts'",
+            victim.udid
+        ),
+    )
+    .await;
+    let report = server.get("/incidents/verify").await;
+    assert_eq!(report["intact"], false);
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("differs from what was collected"),
+        "{report}"
+    );
 
     // The office's own rules replace the built-in ones.
     let dir = mdm_tests::fixture::TempDir::new("incident-rules");

@@ -116,6 +116,22 @@ pub struct HistoryEntry {
     pub hash: String,
 }
 
+/// A piece of evidence as the server collected it from its own records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub id: String,
+    pub incident_id: String,
+    /// device_facts, command_result, events, note.
+    pub kind: String,
+    /// What it was collected from: a device id, a command UUID, ...
+    pub source: String,
+    /// The collected content, exactly as hashed.
+    pub content: serde_json::Value,
+    pub sha256: String,
+    pub collected_at: DateTime<Utc>,
+    pub collected_by: String,
+}
+
 /// Filters for listing incidents; every field narrows the result.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

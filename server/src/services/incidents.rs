@@ -6,8 +6,8 @@
 use super::{ServiceError, ServiceResult};
 use crate::domain::event::{severity, NewEvent};
 use crate::domain::incident::{
-    level_colour, level_name, HistoryEntry, Incident, IncidentFilter, Resources, ResponseAction,
-    ResponsiblePerson, CLASSIFICATIONS, REGISTER_COLUMNS, STATUSES,
+    level_colour, level_name, Evidence, HistoryEntry, Incident, IncidentFilter, Resources,
+    ResponseAction, ResponsiblePerson, CLASSIFICATIONS, REGISTER_COLUMNS, STATUSES,
 };
 use crate::domain::Page;
 use crate::storage::{RegisterVerification, Storage};
@@ -27,6 +27,7 @@ pub mod kinds {
     pub const INCIDENT_ACTION: &str = "incident.action_recorded";
     pub const INCIDENT_CLOSED: &str = "incident.closed";
     pub const INCIDENT_EVENT_ATTACHED: &str = "incident.event_attached";
+    pub const INCIDENT_EVIDENCE: &str = "incident.evidence_attached";
 }
 
 /// What an admin writes when filing an incident by hand.
@@ -56,6 +57,21 @@ pub struct NewIncident {
     pub responsible: ResponsiblePerson,
     #[serde(default)]
     pub comments: String,
+}
+
+/// What to collect as evidence: from the server's own records, never from the
+/// admin's hand (except a note, which says it is one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EvidenceRequest {
+    /// The device record as the server holds it (facts, compliance, identity).
+    DeviceFacts { device_id: String },
+    /// A command with its status and result.
+    CommandResult { command_uuid: String },
+    /// The device's events (newest 1000).
+    Events { device_id: String },
+    /// A written note (a statement, a phone call).
+    Note { text: String },
 }
 
 /// Fields an update may change; absent ones stay.
@@ -504,6 +520,81 @@ impl IncidentService {
     pub async fn history(&self, id_or_number: &str) -> ServiceResult<Vec<HistoryEntry>> {
         let incident = self.get(id_or_number).await?;
         Ok(self.store.incident_history(&incident.id).await?)
+    }
+
+    /// Collects evidence from the server's records into the incident, hashed.
+    pub async fn collect_evidence(
+        &self,
+        id: &str,
+        actor: &str,
+        request: EvidenceRequest,
+    ) -> ServiceResult<Evidence> {
+        let incident = self.get(id).await?;
+        let (kind, source, content) = match request {
+            EvidenceRequest::DeviceFacts { device_id } => {
+                let device = self.store.device(&device_id).await?.ok_or_else(|| {
+                    ServiceError::NotFound(format!("device {device_id} not found"))
+                })?;
+                ("device_facts", device_id, serde_json::to_value(device))
+            }
+            EvidenceRequest::CommandResult { command_uuid } => {
+                let command = self.store.command(&command_uuid).await?.ok_or_else(|| {
+                    ServiceError::NotFound(format!("command {command_uuid} not found"))
+                })?;
+                (
+                    "command_result",
+                    command_uuid,
+                    serde_json::to_value(command),
+                )
+            }
+            EvidenceRequest::Events { device_id } => {
+                let events = self
+                    .store
+                    .events(&crate::domain::EventFilter {
+                        device_id: Some(device_id.clone()),
+                        limit: Some(1000),
+                        ..Default::default()
+                    })
+                    .await?;
+                ("events", device_id, serde_json::to_value(events))
+            }
+            EvidenceRequest::Note { text } => {
+                if text.trim().is_empty() {
+                    return Err(ServiceError::BadRequest("the note is empty".into()));
+                }
+                check_text("text", &text, MAX_TEXT)?;
+                (
+                    "note",
+                    format!("admin:{actor}"),
+                    Ok(serde_json::json!({ "text": text })),
+                )
+            }
+        };
+        check_text("source", &source, 255)?;
+        let content = content
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .to_string();
+        let evidence = self
+            .store
+            .add_evidence(&incident.id, kind, &source, content, actor)
+            .await?
+            .map_err(ServiceError::Conflict)?;
+        self.event(
+            kinds::INCIDENT_EVIDENCE,
+            &incident,
+            actor,
+            format!(
+                "evidence ({kind}) attached to incident No. {}, SHA-256 {}",
+                incident.number, evidence.sha256
+            ),
+        )
+        .await?;
+        Ok(evidence)
+    }
+
+    pub async fn evidence(&self, id: &str) -> ServiceResult<Vec<Evidence>> {
+        let incident = self.get(id).await?;
+        Ok(self.store.evidence(&incident.id).await?)
     }
 
     pub async fn verify(&self) -> ServiceResult<RegisterVerification> {

@@ -558,6 +558,7 @@ pub enum EventOutcome {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RegisterVerification {
     pub incidents: u64,
+    pub evidence: u64,
     pub links: u64,
     pub head_hash: String,
     /// Empty when the register and its history are intact.
@@ -592,6 +593,20 @@ pub trait IncidentStore: Send + Sync {
         incident: crate::domain::incident::Incident,
         details: serde_json::Value,
     ) -> StoreResult<EventOutcome>;
+    /// Stores evidence (its content exactly as given) with its SHA-256, as a link of
+    /// the chain. Refused (with why) when the incident is closed.
+    async fn add_evidence(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        source: &str,
+        content: String,
+        actor: &str,
+    ) -> StoreResult<Result<crate::domain::incident::Evidence, String>>;
+    async fn evidence(
+        &self,
+        incident_id: &str,
+    ) -> StoreResult<Vec<crate::domain::incident::Evidence>>;
     /// How far the incident rules have read the event stream.
     async fn rule_cursor(&self) -> StoreResult<i64>;
     /// Moves that position forward (never back).

@@ -4,7 +4,9 @@ use super::Admin;
 use crate::domain::incident::IncidentFilter;
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::services::incidents::{register_csv, register_json, IncidentUpdate, NewIncident};
+use crate::services::incidents::{
+    register_csv, register_json, EvidenceRequest, IncidentUpdate, NewIncident,
+};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -20,7 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/incidents/{id}/history", web::get().to(history))
         .route("/incidents/{id}/classify", web::post().to(classify))
         .route("/incidents/{id}/actions", web::post().to(action))
-        .route("/incidents/{id}/close", web::post().to(close));
+        .route("/incidents/{id}/close", web::post().to(close))
+        .route("/incidents/{id}/evidence", web::post().to(add_evidence))
+        .route("/incidents/{id}/evidence", web::get().to(evidence));
 }
 
 async fn file(
@@ -135,6 +139,29 @@ async fn close(
     Ok(HttpResponse::Ok().json(incident))
 }
 
+/// Collects evidence from the server's records: 201 with its SHA-256.
+async fn add_evidence(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<EvidenceRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let evidence = state
+        .incidents
+        .collect_evidence(&id, &admin.0.name, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(evidence))
+}
+
+async fn evidence(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let items = state.incidents.evidence(&id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
 /// The register with Appendix A's columns in its order, as CSV.
 async fn export_csv(
     state: web::Data<AppState>,
@@ -167,6 +194,7 @@ async fn verify(state: web::Data<AppState>, _admin: Admin) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "intact": report.problems.is_empty(),
         "incidents": report.incidents,
+        "evidence": report.evidence,
         "links": report.links,
         "head_hash": report.head_hash,
         "problems": report.problems,

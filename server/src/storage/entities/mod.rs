@@ -14,6 +14,7 @@ pub mod events;
 pub mod identity_bindings;
 pub mod incident_devices;
 pub mod incident_event_links;
+pub mod incident_evidence;
 pub mod incident_history;
 pub mod incident_register_head;
 pub mod incident_rule_cursor;

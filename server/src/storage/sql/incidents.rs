@@ -2,10 +2,10 @@
 //! hash chain whose head row is locked by every append.
 
 use super::SqlStore;
-use crate::domain::incident::{HistoryEntry, Incident, IncidentFilter};
+use crate::domain::incident::{Evidence, HistoryEntry, Incident, IncidentFilter};
 use crate::storage::entities::{
-    incident_devices, incident_event_links, incident_history, incident_register_head,
-    incident_rule_cursor, incidents,
+    incident_devices, incident_event_links, incident_evidence, incident_history,
+    incident_register_head, incident_rule_cursor, incidents,
 };
 use crate::storage::*;
 use openssl::sha::sha256;
@@ -363,6 +363,92 @@ impl IncidentStore for SqlStore {
         Ok(outcome)
     }
 
+    async fn add_evidence(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        source: &str,
+        content: String,
+        actor: &str,
+    ) -> StoreResult<Result<Evidence, String>> {
+        let txn = self.begin_write().await?;
+        let head = lock_head(&txn).await?;
+        let Some(row) = incidents::Entity::find_by_id(incident_id).one(&txn).await? else {
+            return Err(StoreError::NotFound(format!(
+                "incident {incident_id} not found"
+            )));
+        };
+        let incident = from_row(row.clone())?;
+        if incident.closed_at.is_some() {
+            return Ok(Err(format!("incident No. {} is closed", incident.number)));
+        }
+        let now = micros(Utc::now());
+        let sha = hex_sha256(content.as_bytes());
+        let id = uuid::Uuid::new_v4().to_string();
+        incident_evidence::ActiveModel {
+            id: Set(id.clone()),
+            incident_id: Set(incident_id.to_owned()),
+            kind: Set(kind.to_owned()),
+            source: Set(source.to_owned()),
+            content: Set(content.clone()),
+            sha256: Set(sha.clone()),
+            collected_at: Set(now),
+            collected_by: Set(actor.to_owned()),
+        }
+        .insert(&txn)
+        .await?;
+        let details = serde_json::json!({
+            "evidence_id": id, "kind": kind, "source": source, "sha256": sha,
+        });
+        append(
+            &txn,
+            &head,
+            Change {
+                incident: &incident,
+                body: &row.body,
+                actor,
+                change: "evidence",
+                details: &details,
+                at: now,
+            },
+            head.next_number,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Ok(Evidence {
+            id,
+            incident_id: incident_id.to_owned(),
+            kind: kind.to_owned(),
+            source: source.to_owned(),
+            content: serde_json::from_str(&content).unwrap_or(serde_json::Value::String(content)),
+            sha256: sha,
+            collected_at: now,
+            collected_by: actor.to_owned(),
+        }))
+    }
+
+    async fn evidence(&self, incident_id: &str) -> StoreResult<Vec<Evidence>> {
+        let rows = incident_evidence::Entity::find()
+            .filter(incident_evidence::Column::IncidentId.eq(incident_id))
+            .order_by_asc(incident_evidence::Column::CollectedAt)
+            .all(self.connection())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Evidence {
+                content: serde_json::from_str(&r.content)
+                    .unwrap_or(serde_json::Value::String(r.content)),
+                id: r.id,
+                incident_id: r.incident_id,
+                kind: r.kind,
+                source: r.source,
+                sha256: r.sha256,
+                collected_at: r.collected_at,
+                collected_by: r.collected_by,
+            })
+            .collect())
+    }
+
     async fn rule_cursor(&self) -> StoreResult<i64> {
         Ok(incident_rule_cursor::Entity::find_by_id(1)
             .one(self.connection())
@@ -457,6 +543,7 @@ impl IncidentStore for SqlStore {
         let mut prev = "0".repeat(64);
         let mut expected_seq = 1;
         let mut latest: std::collections::HashMap<String, String> = Default::default();
+        let mut evidence_hashes: std::collections::HashMap<String, String> = Default::default();
         // In pages, oldest first: the walk's memory does not grow with history.
         let mut after = 0i64;
         loop {
@@ -500,6 +587,15 @@ impl IncidentStore for SqlStore {
                         .problems
                         .push(format!("history entry {} was altered", row.seq));
                 }
+                if row.change == "evidence" {
+                    if let Ok(d) = serde_json::from_str::<serde_json::Value>(&row.details) {
+                        if let (Some(id), Some(sha)) =
+                            (d["evidence_id"].as_str(), d["sha256"].as_str())
+                        {
+                            evidence_hashes.insert(id.to_owned(), sha.to_owned());
+                        }
+                    }
+                }
                 prev = row.hash.clone();
                 expected_seq = row.seq + 1;
                 latest.insert(row.incident_id.clone(), row.snapshot_hash);
@@ -542,6 +638,35 @@ impl IncidentStore for SqlStore {
             report
                 .problems
                 .push(format!("incident {id} has history but was removed"));
+        }
+        // Evidence: its content must hash to what the chain recorded when it was taken.
+        let mut after_id = String::new();
+        loop {
+            let page = incident_evidence::Entity::find()
+                .filter(incident_evidence::Column::Id.gt(after_id.as_str()))
+                .order_by_asc(incident_evidence::Column::Id)
+                .limit(500)
+                .all(self.connection())
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in page {
+                after_id = row.id.clone();
+                report.evidence += 1;
+                let recorded = evidence_hashes.remove(&row.id);
+                if recorded.as_deref() != Some(hex_sha256(row.content.as_bytes()).as_str())
+                    || recorded.as_deref() != Some(row.sha256.as_str())
+                {
+                    report.problems.push(format!(
+                        "evidence {} ({}) differs from what was collected",
+                        row.id, row.kind
+                    ));
+                }
+            }
+        }
+        for (id, _) in evidence_hashes {
+            report.problems.push(format!("evidence {id} was removed"));
         }
         report.head_hash = prev;
         Ok(report)
