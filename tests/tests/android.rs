@@ -1041,6 +1041,17 @@ async fn commands_lock_lost_mode_wipe(backend: Backend) {
             "{body}: {answer}"
         );
     }
+    // The many-device queue takes Apple commands only: an Android id is refused.
+    let (code, answer) = a
+        .server
+        .api(
+            "POST",
+            "/commands",
+            Some(json!({"device_ids": [id], "type": "DeviceLock"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("Android device"));
     assert_eq!(
         a.google.requests(":issueCommand").len(),
         before,

@@ -149,6 +149,13 @@ impl CommandService {
             )));
         }
 
+        // Android devices run AMAPI's commands, sent through Google one device at a
+        // time (services::android); an Apple plist queued for one would wait forever.
+        if let Some((id, _)) = found.iter().find(|(_, family)| family == "Android") {
+            return Err(ServiceError::BadRequest(format!(
+                "device {id} is an Android device: send it AMAPI commands (LOCK, START_LOST_MODE, ...) through /devices/{id}/commands; nothing was queued"
+            )));
+        }
         // ClearPasscode carries each device's unlock token: read them all at once.
         let sealed_tokens = if matches!(spec, CommandSpec::ClearPasscode) {
             self.store.unlock_tokens(&ids).await?

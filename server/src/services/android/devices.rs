@@ -16,6 +16,7 @@ use crate::services::{ServiceError, ServiceResult};
 use crate::storage::{AndroidDeviceRecord, AndroidDeviceState, AndroidHealth, AndroidUpsert};
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,31 @@ use std::time::Duration;
 /// Messages per pull, and devices per `devices.list` page (AMAPI's own maximum).
 const PULL_BATCH: u32 = 100;
 const PAGE_SIZE: u32 = 100;
+/// Devices stored at once (a sync page, a pull's messages of different devices).
+const PARALLEL: usize = 8;
+
+/// Which device a message is about (its resource's device name), so that one
+/// device's messages are handled in their order; the message id when unreadable.
+fn message_key(m: &ReceivedMessage) -> String {
+    let data = m
+        .message
+        .data
+        .as_deref()
+        .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let name = data.as_ref().and_then(|v| {
+        v["device"]
+            .as_str()
+            .or(v["name"].as_str())
+            .map(|n| n.split("/operations/").next().unwrap_or(n).to_owned())
+    });
+    name.unwrap_or_else(|| {
+        m.message
+            .message_id
+            .clone()
+            .unwrap_or_else(|| m.ack_id.clone())
+    })
+}
 
 fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
     s.as_deref()
@@ -326,9 +352,34 @@ impl AndroidService {
                 return Err(super::google_error(e));
             }
         };
-        let mut acks = Vec::with_capacity(messages.len());
+        // One device's messages in their order, different devices side by side.
+        let mut groups: Vec<Vec<ReceivedMessage>> = Vec::new();
+        let mut by_key: std::collections::HashMap<String, usize> = Default::default();
         for m in &messages {
-            match self.handle_message(&enterprise, m).await {
+            let key = message_key(m);
+            let i = *by_key.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[i].push(m.clone());
+        }
+        let enterprise = &enterprise;
+        let handled: Vec<Vec<(ReceivedMessage, Result<Handled, ServiceError>)>> =
+            futures::stream::iter(groups)
+                .map(|group: Vec<ReceivedMessage>| async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    for m in group {
+                        let outcome = self.handle_message(enterprise, &m).await;
+                        out.push((m, outcome));
+                    }
+                    out
+                })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+        let mut acks = Vec::with_capacity(messages.len());
+        for (m, outcome) in handled.into_iter().flatten() {
+            match outcome {
                 Ok(Handled::Stored) => acks.push(m.ack_id.clone()),
                 Ok(Handled::Ignored(why)) => {
                     tracing::debug!(message_id = ?m.message.message_id, %why, "Android notification ignored");
@@ -374,9 +425,16 @@ impl AndroidService {
                     return Err(super::google_error(e));
                 }
             };
-            for raw in &page.devices {
-                count += 1;
-                if let Handled::Malformed(why) = self.apply_device(&enterprise, raw).await? {
+            count += page.devices.len();
+            // The devices of a page are distinct: stored side by side.
+            let enterprise = &enterprise;
+            let outcomes: Vec<Result<Handled, ServiceError>> = futures::stream::iter(page.devices)
+                .map(|raw: Value| async move { self.apply_device(enterprise, &raw).await })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                if let Handled::Malformed(why) = outcome? {
                     tracing::warn!(%why, "devices.list returned a device we cannot read");
                 }
             }

@@ -134,6 +134,15 @@ pub(super) async fn upsert(
         let previous = load(&txn, Some(existing.clone()))
             .await?
             .expect("just read");
+        // The same report again (a redelivery, a sync of a quiet device): nothing to
+        // write. The enrollment link is set once, at first sight.
+        let same = AndroidDeviceRecord {
+            enrollment_id: previous.record.enrollment_id.clone(),
+            ..r.clone()
+        };
+        if same == previous.record {
+            return Ok(AndroidUpsert::Updated(Box::new(previous)));
+        }
         android_row(&existing.device_id, &r, now)
             .update(&txn)
             .await?;
