@@ -63,6 +63,20 @@ enum IncidentEvidence {
 }
 
 #[derive(DeriveIden)]
+enum IncidentApprovals {
+    Table,
+    Id,
+    IncidentId,
+    DeviceId,
+    Action,
+    RequestedBy,
+    RequestedAt,
+    Status,
+    DecidedBy,
+    DecidedAt,
+}
+
+#[derive(DeriveIden)]
 enum IncidentEventLinks {
     Table,
     EventId,
@@ -300,6 +314,61 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Actions waiting for a second admin (a playbook's wipe).
+        manager
+            .create_table(
+                Table::create()
+                    .table(IncidentApprovals::Table)
+                    .col(
+                        ColumnDef::new(IncidentApprovals::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentApprovals::IncidentId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentApprovals::DeviceId)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentApprovals::Action)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentApprovals::RequestedBy)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(ts(IncidentApprovals::RequestedAt).not_null())
+                    .col(
+                        ColumnDef::new(IncidentApprovals::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IncidentApprovals::DecidedBy)
+                            .string_len(255)
+                            .null(),
+                    )
+                    .col(ts(IncidentApprovals::DecidedAt).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_incident_approvals_incident")
+                    .table(IncidentApprovals::Table)
+                    .col(IncidentApprovals::IncidentId)
+                    .to_owned(),
+            )
+            .await?;
         // Which event filed or joined which incident: its primary key makes the rules
         // engine handle an event once, whichever instance sees it, whenever.
         manager
@@ -370,6 +439,7 @@ impl MigrationTrait for Migration {
             IncidentRuleCursor::Table.into_iden(),
             IncidentEventLinks::Table.into_iden(),
             IncidentEvidence::Table.into_iden(),
+            IncidentApprovals::Table.into_iden(),
             IncidentRegisterHead::Table.into_iden(),
             IncidentHistory::Table.into_iden(),
             IncidentDevices::Table.into_iden(),

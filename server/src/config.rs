@@ -95,8 +95,9 @@ pub struct ServeArgs {
     /// re-enrollment, or `refuse` it outright. [default: hold]
     #[arg(long, env = "MDM_REENROLLMENT")]
     pub reenrollment: Option<String>,
-    /// TOML file of incident rules (`[[rule]]` tables: kind, data, min_severity, type,
-    /// level, name, response_plan) replacing the built-in ones (docs/incidents.md).
+    /// TOML file of incident rules, response plans and playbooks (`[[rule]]`,
+    /// `[[plan]]`, `[[playbook]]` tables) replacing the built-in ones
+    /// (docs/incidents.md).
     #[arg(long, env = "MDM_INCIDENT_RULES")]
     pub incident_rules: Option<PathBuf>,
     /// Days before its expiry that a device certificate may be renewed over SCEP.
@@ -277,8 +278,9 @@ pub struct ServeConfig {
     pub android_sync_interval: std::time::Duration,
     pub trust_client_cert_header: bool,
     pub reenrollment: crate::services::reenrollment::ReenrollmentPolicy,
-    /// The incident rules in force (built in, or --incident-rules), checked at start.
-    pub incident_rules: Vec<crate::services::incident_rules::Rule>,
+    /// Incident rules, response plans and playbooks in force (built in, or
+    /// --incident-rules), checked at start.
+    pub incidents: crate::services::incident_rules::IncidentConfig,
     pub renewal_window: chrono::Duration,
     pub master_key_file: PathBuf,
     pub max_body_bytes: usize,
@@ -402,11 +404,11 @@ impl ServeArgs {
                     ))
                 })?,
         };
-        let incident_rules = match self.incident_rules.clone().or(file.incident_rules) {
+        let incidents = match self.incident_rules.clone().or(file.incident_rules) {
             Some(path) => {
-                crate::services::incident_rules::load_rules(&path).map_err(ConfigError::Invalid)?
+                crate::services::incident_rules::load_config(&path).map_err(ConfigError::Invalid)?
             }
-            None => crate::services::incident_rules::default_rules(),
+            None => crate::services::incident_rules::IncidentConfig::default(),
         };
         let max_body_bytes = self
             .max_body_bytes
@@ -575,7 +577,7 @@ impl ServeArgs {
             trust_client_cert_header: self.trust_client_cert_header
                 || file.trust_client_cert_header.unwrap_or(false),
             reenrollment,
-            incident_rules,
+            incidents,
             renewal_window: days(
                 self.renewal_window_days.or(file.renewal_window_days),
                 "renewal_window_days",

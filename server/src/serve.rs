@@ -125,6 +125,20 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.renewal_window,
     );
     android.set_revocation(revocation.clone());
+    // Incident playbooks act on devices through the same services as admins.
+    let playbooks = Arc::new(crate::services::playbooks::PlaybookRunner::new(
+        store.clone(),
+        CommandService::new(
+            store.clone(),
+            sealer.clone(),
+            push.clone(),
+            config.command_ttl,
+        ),
+        android.clone(),
+        revocation.clone(),
+        config.incidents.plans.clone(),
+        config.incidents.playbooks.clone(),
+    ));
     let state = web::Data::new(AppState {
         android,
         enrollments,
@@ -135,7 +149,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         ),
         apple: AppleService::new(store.clone(), sealer.clone(), revocation.clone()),
         revocation,
-        incidents: crate::services::incidents::IncidentService::new(store.clone()),
+        incidents: crate::services::incidents::IncidentService::new(
+            store.clone(),
+            playbooks.clone(),
+        ),
         commands: CommandService::new(
             store.clone(),
             sealer.clone(),
@@ -151,7 +168,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // Incidents filed from the event stream (services/incident_rules.rs).
     crate::services::incident_rules::IncidentRules::new(
         store.clone(),
-        config.incident_rules.clone(),
+        config.incidents.rules.clone(),
+        playbooks,
         std::time::Duration::from_secs(1),
     )
     .spawn();

@@ -28,7 +28,8 @@ async fn the_register_keeps_the_policys_columns_and_detects_tampering(backend: B
     let server = TestServer::start(backend).await;
     let lost = json!({
         "name": "Lost phone of the registry clerk",
-        "type": "lost_device",
+        // A type without playbooks: this test is about the register itself.
+        "type": "misplaced_device",
         "level": 2,
         "devices": ["2b9f0a4e-0000-4000-8000-000000000001"],
         "users": ["jan.kowalski"],
@@ -473,7 +474,145 @@ response_plan = "Check the device belongs to the office."
     assert!(String::from_utf8_lossy(&out.stderr).contains("--incident-rules"));
 }
 
+/// Playbooks: a lost device filed by hand is locked at once (the ready plan copied
+/// in); a stolen one, once confirmed, is locked and its wipe waits for a second
+/// admin, which the confirming admin cannot give; approved, the wipe reaches the
+/// device. Every automatic action is in the incident.
+async fn playbooks_lock_at_once_and_wipe_after_a_second_admin(backend: Backend) {
+    use mdm_tests::simulator::SimDevice;
+    let server = TestServer::start(backend).await;
+    let phone = SimDevice::iphone(&server.base_url, &server.ca);
+    phone.enroll().await;
+    let id = server.get(&format!("/devices/udid:{}", phone.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, lost) = server
+        .api(
+            "POST",
+            "/incidents",
+            Some(json!({ "name": "Phone left on the train", "type": "lost_device", "level": 2, "devices": [id] })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{lost}");
+    assert!(
+        lost["response_plan"]
+            .as_str()
+            .unwrap()
+            .contains("lost mode"),
+        "the ready plan: {lost}"
+    );
+    let actions = lost["response_actions"].as_array().unwrap();
+    assert!(
+        actions[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("lock queued"),
+        "{lost}"
+    );
+    assert_eq!(actions[0]["actor"], "playbook:lost_device");
+    assert_eq!(lost["status"], "in_progress");
+    let lock = phone.idle().await.expect("the playbook's lock");
+    assert_eq!(lock.request_type, "DeviceLock");
+    assert!(phone.acknowledge(&lock.uuid).await.is_none());
+
+    // Stolen: nothing until confirmed; then lock, and a wipe waiting for approval.
+    let (code, stolen) = server
+        .api(
+            "POST",
+            "/incidents",
+            Some(json!({ "name": "Phone stolen from a car", "type": "stolen_device", "level": 3, "devices": [id] })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert!(stolen["response_actions"].as_array().unwrap().is_empty());
+    let sid = stolen["id"].as_str().unwrap().to_owned();
+    let (code, confirmed) = server
+        .api(
+            "POST",
+            &format!("/incidents/{sid}/classify"),
+            Some(json!({ "classification": "confirmed" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{confirmed}");
+    let text = confirmed["response_actions"].to_string();
+    assert!(
+        text.contains("lock queued") && text.contains("second administrator"),
+        "{text}"
+    );
+    let lock = phone.idle().await.expect("the lock");
+    assert_eq!(lock.request_type, "DeviceLock");
+    assert!(phone.acknowledge(&lock.uuid).await.is_none(), "no wipe yet");
+    let approvals = server.get(&format!("/incidents/{sid}/approvals")).await["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0]["status"], "pending");
+    let approval = approvals[0]["id"].as_str().unwrap();
+    // The admin who confirmed cannot approve.
+    let (code, body) = server
+        .api(
+            "POST",
+            &format!("/incidents/{sid}/approvals/{approval}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("second administrator"));
+    // A second admin can.
+    let out = std::process::Command::new(mdm_tests::fixture::mdm_binary())
+        .args([
+            "token",
+            "create",
+            "--name",
+            "second-admin",
+            "--database-url",
+            &server.database_url,
+        ])
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (code, approved) = server
+        .api_as(
+            Some(&second),
+            "POST",
+            &format!("/incidents/{sid}/approvals/{approval}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{approved}");
+    assert!(
+        approved["response_actions"]
+            .to_string()
+            .contains("approved: wipe queued"),
+        "{approved}"
+    );
+    let wipe = phone.idle().await.expect("the approved wipe");
+    assert_eq!(wipe.request_type, "EraseDevice");
+    // Decided once.
+    let (code, _) = server
+        .api_as(
+            Some(&second),
+            "POST",
+            &format!("/incidents/{sid}/approvals/{approval}/deny"),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(server.get("/incidents/verify").await["intact"], true);
+    assert!(!server.events("incident.notification").await.is_empty());
+}
+
 on_every_backend!(
     the_register_keeps_the_policys_columns_and_detects_tampering,
-    device_events_file_incidents_by_the_rules
+    device_events_file_incidents_by_the_rules,
+    playbooks_lock_at_once_and_wipe_after_a_second_admin
 );

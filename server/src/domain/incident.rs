@@ -132,6 +132,22 @@ pub struct Evidence {
     pub collected_by: String,
 }
 
+/// An action that waits for a second admin (a playbook's wipe).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: String,
+    pub incident_id: String,
+    pub device_id: String,
+    pub action: String,
+    /// Whoever filed or confirmed the incident (or "rules"): not allowed to approve.
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    /// pending, approved, denied.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
 /// Filters for listing incidents; every field narrows the result.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -39,11 +39,26 @@ pub struct Rule {
     pub response_plan: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The office's incident configuration: rules, ready response plans, playbooks.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleFile {
-    #[serde(rename = "rule")]
-    rules: Vec<Rule>,
+pub struct IncidentConfig {
+    #[serde(rename = "rule", default)]
+    pub rules: Vec<Rule>,
+    #[serde(rename = "plan", default)]
+    pub plans: Vec<super::playbooks::ResponsePlan>,
+    #[serde(rename = "playbook", default)]
+    pub playbooks: Vec<super::playbooks::Playbook>,
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        IncidentConfig {
+            rules: default_rules(),
+            plans: super::playbooks::default_plans(),
+            playbooks: super::playbooks::default_playbooks(),
+        }
+    }
 }
 
 impl Rule {
@@ -116,6 +131,41 @@ pub fn default_rules() -> Vec<Rule> {
             "Remote wipe failed: {message}",
             "Retry the wipe; if the device stays unreachable, revoke its identity.",
         ),
+        Rule {
+            min_severity: Some(3),
+            ..rule(
+                "security.android_log",
+                &[("event_type", "KEYGUARD_DISMISS_AUTH_ATTEMPT")],
+                "failed_unlock_burst",
+                2,
+                "Burst of failed unlock attempts: {message}",
+                "Someone who does not know the passcode holds the phone: lock it, call the user, treat it as lost if they do not have it.",
+            )
+        },
+        rule(
+            "security.android_log",
+            &[("event_type", "CERT_AUTHORITY_INSTALLED")],
+            "compromised_device",
+            2,
+            "A CA certificate was installed on the device: {message}",
+            "",
+        ),
+        rule(
+            "security.android_log",
+            &[("event_type", "KEY_INTEGRITY_VIOLATION")],
+            "compromised_device",
+            3,
+            "Key integrity violation: {message}",
+            "",
+        ),
+        rule(
+            "security.android_log",
+            &[("event_type", "WIPE_FAILURE")],
+            "wipe_failed",
+            3,
+            "Wipe failed on the device: {message}",
+            "Retry the wipe; if the device stays unreachable, revoke its identity.",
+        ),
         rule(
             "push.configuration_error",
             &[],
@@ -127,14 +177,15 @@ pub fn default_rules() -> Vec<Rule> {
     ]
 }
 
-/// Reads the office's rules (TOML, `[[rule]]` tables), checked now so that a wrong
+/// Reads the office's incident file (TOML: `[[rule]]`, `[[plan]]`, `[[playbook]]`
+/// tables; a section left out keeps the built-in one), checked now so that a wrong
 /// file stops the start.
-pub fn load_rules(path: &std::path::Path) -> Result<Vec<Rule>, String> {
+pub fn load_config(path: &std::path::Path) -> Result<IncidentConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("--incident-rules {}: {e}", path.display()))?;
-    let file: RuleFile =
+    let mut config: IncidentConfig =
         toml::from_str(&text).map_err(|e| format!("--incident-rules {}: {e}", path.display()))?;
-    for (n, rule) in file.rules.iter().enumerate() {
+    for (n, rule) in config.rules.iter().enumerate() {
         let at = |why: &str| format!("--incident-rules {}: rule {}: {why}", path.display(), n + 1);
         if !(0..=5).contains(&rule.level) {
             return Err(at("level must be 0 to 5"));
@@ -148,20 +199,46 @@ pub fn load_rules(path: &std::path::Path) -> Result<Vec<Rule>, String> {
             return Err(at("name and type are required"));
         }
     }
-    Ok(file.rules)
+    for (n, playbook) in config.playbooks.iter().enumerate() {
+        if playbook.incident_type.is_empty() || playbook.actions.is_empty() {
+            return Err(format!(
+                "--incident-rules {}: playbook {}: type and actions are required",
+                path.display(),
+                n + 1
+            ));
+        }
+    }
+    let defaults = IncidentConfig::default();
+    if config.rules.is_empty() {
+        config.rules = defaults.rules;
+    }
+    if config.plans.is_empty() {
+        config.plans = defaults.plans;
+    }
+    if config.playbooks.is_empty() {
+        config.playbooks = defaults.playbooks;
+    }
+    Ok(config)
 }
 
 pub struct IncidentRules {
     store: Arc<dyn Storage>,
     rules: Vec<Rule>,
+    playbooks: Arc<super::playbooks::PlaybookRunner>,
     interval: Duration,
 }
 
 impl IncidentRules {
-    pub fn new(store: Arc<dyn Storage>, rules: Vec<Rule>, interval: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        rules: Vec<Rule>,
+        playbooks: Arc<super::playbooks::PlaybookRunner>,
+        interval: Duration,
+    ) -> Self {
         IncidentRules {
             store,
             rules,
+            playbooks,
             interval,
         }
     }
@@ -213,7 +290,13 @@ impl IncidentRules {
             users: Vec::new(),
             detected_at: event.occurred_at,
             detection_source: format!("event:{}", event.kind),
-            response_plan: rule.response_plan.clone(),
+            response_plan: if rule.response_plan.is_empty() {
+                self.playbooks
+                    .plan_for(&rule.incident_type)
+                    .unwrap_or_default()
+            } else {
+                rule.response_plan.clone()
+            },
             response_actions: Vec::new(),
             expected_completion: None,
             resources: Resources::default(),
@@ -269,6 +352,11 @@ impl IncidentRules {
             record = record.device(device);
         }
         self.store.record(record).await?;
+        if kind == incident_kinds::INCIDENT_FILED {
+            self.playbooks
+                .run(&incident, super::playbooks::Trigger::Filed, "rules")
+                .await;
+        }
         Ok(())
     }
 

@@ -3,11 +3,13 @@
 //! verification of its hash chain. Every change is a history link (who, when, what)
 //! and an `incident.*` event in the event stream.
 
+use super::playbooks::{PlaybookRunner, Trigger};
+use super::tokens::AdminIdentity;
 use super::{ServiceError, ServiceResult};
 use crate::domain::event::{severity, NewEvent};
 use crate::domain::incident::{
-    level_colour, level_name, Evidence, HistoryEntry, Incident, IncidentFilter, Resources,
-    ResponseAction, ResponsiblePerson, CLASSIFICATIONS, REGISTER_COLUMNS, STATUSES,
+    level_colour, level_name, Approval, Evidence, HistoryEntry, Incident, IncidentFilter,
+    Resources, ResponseAction, ResponsiblePerson, CLASSIFICATIONS, REGISTER_COLUMNS, STATUSES,
 };
 use crate::domain::Page;
 use crate::storage::{RegisterVerification, Storage};
@@ -28,6 +30,7 @@ pub mod kinds {
     pub const INCIDENT_CLOSED: &str = "incident.closed";
     pub const INCIDENT_EVENT_ATTACHED: &str = "incident.event_attached";
     pub const INCIDENT_EVIDENCE: &str = "incident.evidence_attached";
+    pub const INCIDENT_NOTIFICATION: &str = "incident.notification";
 }
 
 /// What an admin writes when filing an incident by hand.
@@ -176,11 +179,12 @@ fn check_free_text(pairs: &[(&str, &str)]) -> ServiceResult<()> {
 
 pub struct IncidentService {
     store: Arc<dyn Storage>,
+    playbooks: Arc<PlaybookRunner>,
 }
 
 impl IncidentService {
-    pub fn new(store: Arc<dyn Storage>) -> Self {
-        IncidentService { store }
+    pub fn new(store: Arc<dyn Storage>, playbooks: Arc<PlaybookRunner>) -> Self {
+        IncidentService { store, playbooks }
     }
 
     pub async fn file(&self, actor: &str, new: NewIncident) -> ServiceResult<Incident> {
@@ -219,7 +223,7 @@ impl IncidentService {
             id: uuid::Uuid::new_v4().to_string(),
             number: 0,
             name: new.name.trim().to_owned(),
-            incident_type: new.incident_type,
+            incident_type: new.incident_type.clone(),
             level: new.level,
             level_name: level_name(new.level).into(),
             level_colour: level_colour(new.level).into(),
@@ -229,7 +233,14 @@ impl IncidentService {
             users: new.users,
             detected_at,
             detection_source: source,
-            response_plan: new.response_plan,
+            // The ready plan for the type, unless the admin wrote one.
+            response_plan: if new.response_plan.trim().is_empty() {
+                self.playbooks
+                    .plan_for(&new.incident_type)
+                    .unwrap_or_default()
+            } else {
+                new.response_plan
+            },
             response_actions: Vec::new(),
             expected_completion: new.expected_completion,
             resources: new.resources,
@@ -252,7 +263,9 @@ impl IncidentService {
             format!("incident No. {} filed: {}", filed.number, filed.name),
         )
         .await?;
-        Ok(filed)
+        self.playbooks.run(&filed, Trigger::Filed, actor).await;
+        // What the playbooks recorded is part of the incident now.
+        self.get(&filed.id).await
     }
 
     async fn event(
@@ -403,30 +416,59 @@ impl IncidentService {
         if let Some(level) = level {
             check_level(level)?;
         }
-        self.change(
-            id,
-            actor,
-            "classified",
-            kinds::INCIDENT_CLASSIFIED,
-            Box::new(move |i: &mut Incident| {
-                if i.closed_at.is_some() {
-                    return Err(format!("incident No. {} is closed", i.number));
-                }
-                let previous = (i.classification.clone(), i.level);
-                i.classification = classification.clone();
-                if let Some(level) = level {
-                    i.level = level;
-                    i.level_name = level_name(level).into();
-                    i.level_colour = level_colour(level).into();
-                }
-                Ok(serde_json::json!({
-                    "classification": classification,
-                    "level": i.level,
-                    "previous": { "classification": previous.0, "level": previous.1 },
-                }))
-            }),
-        )
-        .await
+        let confirmed = classification == "confirmed";
+        let incident = self
+            .change(
+                id,
+                actor,
+                "classified",
+                kinds::INCIDENT_CLASSIFIED,
+                Box::new(move |i: &mut Incident| {
+                    if i.closed_at.is_some() {
+                        return Err(format!("incident No. {} is closed", i.number));
+                    }
+                    let previous = (i.classification.clone(), i.level);
+                    i.classification = classification.clone();
+                    if let Some(level) = level {
+                        i.level = level;
+                        i.level_name = level_name(level).into();
+                        i.level_colour = level_colour(level).into();
+                    }
+                    Ok(serde_json::json!({
+                        "classification": classification,
+                        "level": i.level,
+                        "previous": { "classification": previous.0, "level": previous.1 },
+                    }))
+                }),
+            )
+            .await?;
+        if confirmed {
+            self.playbooks
+                .run(&incident, Trigger::Confirmed, actor)
+                .await;
+            return self.get(&incident.id).await;
+        }
+        Ok(incident)
+    }
+
+    pub async fn approvals(&self, id: &str) -> ServiceResult<Vec<Approval>> {
+        let incident = self.get(id).await?;
+        Ok(self.store.approvals(&incident.id).await?)
+    }
+
+    /// A second admin approves or denies an action a playbook left waiting.
+    pub async fn decide(
+        &self,
+        id: &str,
+        approval_id: &str,
+        admin: &AdminIdentity,
+        approve: bool,
+    ) -> ServiceResult<Incident> {
+        let incident = self.get(id).await?;
+        self.playbooks
+            .decide(&incident, approval_id, admin, approve)
+            .await?;
+        self.get(&incident.id).await
     }
 
     /// Records a dated response action; the first one moves the status to in progress.

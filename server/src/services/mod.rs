@@ -14,6 +14,7 @@ pub mod incident_rules;
 pub mod incidents;
 pub mod maintenance;
 pub mod pki;
+pub mod playbooks;
 pub mod push;
 pub mod push_cert;
 pub mod reenrollment;

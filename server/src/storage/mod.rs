@@ -607,6 +607,27 @@ pub trait IncidentStore: Send + Sync {
         &self,
         incident_id: &str,
     ) -> StoreResult<Vec<crate::domain::incident::Evidence>>;
+    /// Records an action that waits for a second admin.
+    async fn request_approval(
+        &self,
+        incident_id: &str,
+        device_id: &str,
+        action: &str,
+        requested_by: &str,
+    ) -> StoreResult<crate::domain::incident::Approval>;
+    /// Approves or denies a pending action; refused (with why) for its requester or
+    /// once decided.
+    async fn decide_approval(
+        &self,
+        incident_id: &str,
+        approval_id: &str,
+        approver: &str,
+        approve: bool,
+    ) -> StoreResult<Result<crate::domain::incident::Approval, String>>;
+    async fn approvals(
+        &self,
+        incident_id: &str,
+    ) -> StoreResult<Vec<crate::domain::incident::Approval>>;
     /// How far the incident rules have read the event stream.
     async fn rule_cursor(&self) -> StoreResult<i64>;
     /// Moves that position forward (never back).

@@ -24,7 +24,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/incidents/{id}/actions", web::post().to(action))
         .route("/incidents/{id}/close", web::post().to(close))
         .route("/incidents/{id}/evidence", web::post().to(add_evidence))
-        .route("/incidents/{id}/evidence", web::get().to(evidence));
+        .route("/incidents/{id}/evidence", web::get().to(evidence))
+        .route("/incidents/{id}/approvals", web::get().to(approvals))
+        .route(
+            "/incidents/{id}/approvals/{approval}/approve",
+            web::post().to(approve),
+        )
+        .route(
+            "/incidents/{id}/approvals/{approval}/deny",
+            web::post().to(deny),
+        );
 }
 
 async fn file(
@@ -160,6 +169,42 @@ async fn evidence(
 ) -> Result<HttpResponse, ApiError> {
     let items = state.incidents.evidence(&id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+async fn approvals(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let items = state.incidents.approvals(&id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// A second admin approves a waiting action (a playbook's wipe), which then runs.
+async fn approve(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, approval) = path.into_inner();
+    let incident = state
+        .incidents
+        .decide(&id, &approval, &admin.0, true)
+        .await?;
+    Ok(HttpResponse::Ok().json(incident))
+}
+
+async fn deny(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, approval) = path.into_inner();
+    let incident = state
+        .incidents
+        .decide(&id, &approval, &admin.0, false)
+        .await?;
+    Ok(HttpResponse::Ok().json(incident))
 }
 
 /// The register with Appendix A's columns in its order, as CSV.

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod enrollments;
 pub mod events;
 pub mod identity_bindings;
+pub mod incident_approvals;
 pub mod incident_devices;
 pub mod incident_event_links;
 pub mod incident_evidence;

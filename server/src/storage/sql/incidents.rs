@@ -2,10 +2,10 @@
 //! hash chain whose head row is locked by every append.
 
 use super::SqlStore;
-use crate::domain::incident::{Evidence, HistoryEntry, Incident, IncidentFilter};
+use crate::domain::incident::{Approval, Evidence, HistoryEntry, Incident, IncidentFilter};
 use crate::storage::entities::{
-    incident_devices, incident_event_links, incident_evidence, incident_history,
-    incident_register_head, incident_rule_cursor, incidents,
+    incident_approvals, incident_devices, incident_event_links, incident_evidence,
+    incident_history, incident_register_head, incident_rule_cursor, incidents,
 };
 use crate::storage::*;
 use openssl::sha::sha256;
@@ -449,6 +449,90 @@ impl IncidentStore for SqlStore {
             .collect())
     }
 
+    async fn request_approval(
+        &self,
+        incident_id: &str,
+        device_id: &str,
+        action: &str,
+        requested_by: &str,
+    ) -> StoreResult<Approval> {
+        let row = incident_approvals::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            incident_id: Set(incident_id.to_owned()),
+            device_id: Set(device_id.to_owned()),
+            action: Set(action.to_owned()),
+            requested_by: Set(requested_by.to_owned()),
+            requested_at: Set(micros(Utc::now())),
+            status: Set("pending".into()),
+            decided_by: Set(None),
+            decided_at: Set(None),
+        }
+        .insert(self.connection())
+        .await?;
+        Ok(approval_of(row))
+    }
+
+    async fn decide_approval(
+        &self,
+        incident_id: &str,
+        approval_id: &str,
+        approver: &str,
+        approve: bool,
+    ) -> StoreResult<Result<Approval, String>> {
+        let Some(row) = incident_approvals::Entity::find_by_id(approval_id)
+            .filter(incident_approvals::Column::IncidentId.eq(incident_id))
+            .one(self.connection())
+            .await?
+        else {
+            return Err(StoreError::NotFound(format!(
+                "approval {approval_id} not found on this incident"
+            )));
+        };
+        if row.requested_by == approver {
+            return Ok(Err(format!(
+                "{approver} started this action and cannot approve it: a second administrator must"
+            )));
+        }
+        let status = if approve { "approved" } else { "denied" };
+        // Conditional on still pending: of two admins deciding at once, one decides.
+        let decided = incident_approvals::Entity::update_many()
+            .col_expr(
+                incident_approvals::Column::Status,
+                sea_orm::sea_query::Expr::value(status),
+            )
+            .col_expr(
+                incident_approvals::Column::DecidedBy,
+                sea_orm::sea_query::Expr::value(approver),
+            )
+            .col_expr(
+                incident_approvals::Column::DecidedAt,
+                sea_orm::sea_query::Expr::value(micros(Utc::now())),
+            )
+            .filter(incident_approvals::Column::Id.eq(approval_id))
+            .filter(incident_approvals::Column::Status.eq("pending"))
+            .exec(self.connection())
+            .await?;
+        if decided.rows_affected != 1 {
+            return Ok(Err(format!("approval {approval_id} was decided already")));
+        }
+        let row = incident_approvals::Entity::find_by_id(approval_id)
+            .one(self.connection())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("approval {approval_id} not found")))?;
+        Ok(Ok(approval_of(row)))
+    }
+
+    async fn approvals(&self, incident_id: &str) -> StoreResult<Vec<Approval>> {
+        Ok(incident_approvals::Entity::find()
+            .filter(incident_approvals::Column::IncidentId.eq(incident_id))
+            .order_by_asc(incident_approvals::Column::RequestedAt)
+            .all(self.connection())
+            .await?
+            .into_iter()
+            .map(approval_of)
+            .collect())
+    }
+
     async fn rule_cursor(&self) -> StoreResult<i64> {
         Ok(incident_rule_cursor::Entity::find_by_id(1)
             .one(self.connection())
@@ -670,6 +754,20 @@ impl IncidentStore for SqlStore {
         }
         report.head_hash = prev;
         Ok(report)
+    }
+}
+
+fn approval_of(row: incident_approvals::Model) -> Approval {
+    Approval {
+        id: row.id,
+        incident_id: row.incident_id,
+        device_id: row.device_id,
+        action: row.action,
+        requested_by: row.requested_by,
+        requested_at: row.requested_at,
+        status: row.status,
+        decided_by: row.decided_by,
+        decided_at: row.decided_at,
     }
 }
 
