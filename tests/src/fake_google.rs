@@ -67,6 +67,8 @@ pub struct State {
     /// access token -> (client_email, expiry)
     tokens: HashMap<String, (String, Instant)>,
     pub token_requests: usize,
+    /// The service account the last access token was issued to.
+    pub last_token_email: Option<String>,
     pub token_lifetime_secs: u64,
     pub requests: Vec<Seen>,
     faults: Vec<Fault>,
@@ -453,6 +455,7 @@ fn token_endpoint(state: &Arc<Mutex<State>>, body: &[u8]) -> HttpResponse {
     }
     let token = format!("ya29.{}", random_id(24));
     let lifetime = s.token_lifetime_secs;
+    s.last_token_email = Some(email.clone());
     s.tokens.insert(
         token.clone(),
         (email, Instant::now() + Duration::from_secs(lifetime)),

@@ -306,17 +306,56 @@ async fn google_faults_during_connect(backend: Backend) {
     let (code, text) = a.sign_up(&url).await;
     assert_eq!(code, StatusCode::OK, "{text}");
     assert_eq!(a.google.state.lock().unwrap().token_requests, before + 1);
-    // A Google that stays down: the admin gets a 503 and nothing is stored.
-    a.google.inject("POST /v1/signupUrls", 500, None, 100);
+    // Key rotation: a new key of the same project replaces the old one once it
+    // proved itself on the enterprise; while Google is down nothing changes (503).
+    let enterprise = a.google.enterprise_names().pop().unwrap();
+    let rotated = a.google.service_account("town-hall");
+    a.google.inject("GET /v1/enterprises", 500, None, 100);
     let (code, body) = a
         .server
         .api(
             "POST",
             "/android/connect",
-            Some(json!({ "service_account": a.key })),
+            Some(json!({ "service_account": rotated })),
         )
         .await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(a.status().await["client_email"], a.key["client_email"]);
+    a.google.state.lock().unwrap().clear_faults();
+    let (code, body) = a
+        .server
+        .api(
+            "POST",
+            "/android/connect",
+            Some(json!({ "service_account": rotated })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["enterprise"], enterprise);
+    assert!(body["signup_url"].is_null());
+    let status = a.status().await;
+    assert_eq!(status["client_email"], rotated["client_email"]);
+    assert_eq!(status["enterprise"], enterprise);
+    assert_eq!(status["pubsub_subscription"], SUBSCRIPTION);
+    // The new key is the one used from now on.
+    a.google.revoke_tokens();
+    let (code, body) = a.server.api("POST", "/android/sync", Some(json!({}))).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(
+        a.google.state.lock().unwrap().last_token_email.as_deref(),
+        rotated["client_email"].as_str()
+    );
+    // A key of another project would orphan the enterprise.
+    let foreign = a.google.service_account("elsewhere");
+    let (code, body) = a
+        .server
+        .api(
+            "POST",
+            "/android/connect",
+            Some(json!({ "service_account": foreign })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
     assert_eq!(a.status().await["state"], "enterprise_created");
     // The admin API answers at once meanwhile.
     let started = Instant::now();

@@ -57,10 +57,17 @@ pub(super) async fn android(c: Client, command: AndroidCommand) -> Result<Output
                     }),
                 )
                 .await?;
-            let text = format!(
-                "{}\nOpen the sign-up URL in a browser and sign up the organisation; Google then returns to this server, which creates the enterprise (`mdm android status`).\n",
-                output::fields(&v, &["project_id", "client_email", "signup_url"])
-            );
+            let text = if v["enterprise"].is_string() {
+                format!(
+                    "{}\nThe enterprise's service-account key was replaced.\n",
+                    output::fields(&v, &["project_id", "client_email", "enterprise"])
+                )
+            } else {
+                format!(
+                    "{}\nOpen the sign-up URL in a browser and sign up the organisation; Google then returns to this server, which creates the enterprise (`mdm android status`).\n",
+                    output::fields(&v, &["project_id", "client_email", "signup_url"])
+                )
+            };
             Ok(Output::Table(text, v))
         }
         AndroidCommand::Sync => {

@@ -26,7 +26,7 @@ use crate::android::token::TokenSource;
 use crate::android::types::{Enterprise, NOTIFICATION_TYPES};
 use crate::domain::event::{kinds, severity, NewEvent};
 use crate::storage::{AndroidEnterpriseRow, Storage};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use enrollment::seal::Sealer;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -76,8 +76,11 @@ pub struct ConnectRequest {
 pub struct ConnectView {
     pub project_id: String,
     pub client_email: String,
-    /// Open this in a browser and sign up the organisation.
-    pub signup_url: String,
+    /// Open this in a browser and sign up the organisation (none when the key of an
+    /// existing enterprise was replaced).
+    pub signup_url: Option<String>,
+    /// The enterprise the new key now serves (key rotation).
+    pub enterprise: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,12 +254,20 @@ impl AndroidService {
                 "give both pubsub_topic (AMAPI publishes to it) and pubsub_subscription (the server pulls from it), or neither (devices are then only synced periodically)".into(),
             ));
         }
+        if let Some(existing) = self.store.android_enterprise().await? {
+            if let Some(enterprise) = existing.enterprise_name.clone() {
+                return self
+                    .rotate_key(actor, existing, enterprise, key, json, req)
+                    .await;
+            }
+        }
         let secret = super::tokens::generate_token();
         let callback = format!(
             "{}{SIGNUP_CALLBACK_PATH}?{SIGNUP_SECRET_PARAM}={secret}",
             self.public_url
         );
-        let now = Utc::now();
+        // Microseconds: what PostgreSQL keeps, so the cached link matches the row.
+        let now = Utc::now().trunc_subsecs(6);
         let link = self.build_link(key.clone(), now);
         let signup = link
             .amapi
@@ -303,7 +314,75 @@ impl AndroidService {
         Ok(ConnectView {
             project_id: key.project_id,
             client_email: key.client_email,
-            signup_url: signup.url,
+            signup_url: Some(signup.url),
+            enterprise: None,
+        })
+    }
+
+    /// `connect` once the enterprise exists: a new key of the same project replaces
+    /// the old one (key rotation) after it proved itself on the enterprise
+    /// (`enterprises.get`); the enterprise, its topic and the devices stay. A key of
+    /// another project would orphan the enterprise and is refused.
+    async fn rotate_key(
+        &self,
+        actor: &str,
+        existing: AndroidEnterpriseRow,
+        enterprise: String,
+        key: ServiceAccountKey,
+        json: Vec<u8>,
+        req: ConnectRequest,
+    ) -> ServiceResult<ConnectView> {
+        if existing.project_id != key.project_id {
+            return Err(ServiceError::Conflict(format!(
+                "this server is connected to {enterprise} through project {}; a key of project {} cannot manage it (delete the enterprise in the old project first)",
+                existing.project_id, key.project_id
+            )));
+        }
+        let changed =
+            |given: &Option<String>, stored: &Option<String>| given.is_some() && given != stored;
+        if changed(&req.pubsub_topic, &existing.pubsub_topic)
+            || changed(&req.pubsub_subscription, &existing.pubsub_subscription)
+        {
+            return Err(ServiceError::BadRequest(
+                "the enterprise's Pub/Sub topic and subscription stay as they are when its key is replaced".into(),
+            ));
+        }
+        // Microseconds: what PostgreSQL keeps, so the cached link matches the row.
+        let now = Utc::now().trunc_subsecs(6);
+        let link = self.build_link(key.clone(), now);
+        link.amapi
+            .get_enterprise(&enterprise)
+            .await
+            .map_err(google_error)?;
+        let sealed = self
+            .sealer
+            .seal(KEY_PURPOSE, KEY_ROW, &json)
+            .map_err(|e| ServiceError::Internal(format!("sealing the key: {e}")))?;
+        let row = AndroidEnterpriseRow {
+            client_email: key.client_email.clone(),
+            service_account_sealed: sealed,
+            connected_by: actor.to_owned(),
+            connected_at: now,
+            last_error: None,
+            last_error_at: None,
+            ..existing
+        };
+        let event = NewEvent::new(
+            kinds::ADMIN_ANDROID_CONNECTED,
+            format!(
+                "Android Enterprise {enterprise}: service account key replaced ({})",
+                key.client_email
+            ),
+        )
+        .actor(actor)
+        .data(serde_json::json!({ "enterprise": enterprise, "client_email": key.client_email }));
+        self.store.replace_android_enterprise(row, event).await?;
+        *self.link.lock().await = Some(Arc::new(link));
+        Ok(ConnectView {
+            project_id: key.project_id,
+            client_email: key.client_email,
+            signup_url: None,
+            enterprise: Some(enterprise),
         })
     }
 
