@@ -77,6 +77,19 @@ enum IncidentApprovals {
 }
 
 #[derive(DeriveIden)]
+enum LostReportLinks {
+    Table,
+    Id,
+    UserName,
+    Devices,
+    TokenHash,
+    CreatedBy,
+    CreatedAt,
+    RevokedAt,
+    LastUsedAt,
+}
+
+#[derive(DeriveIden)]
 enum IncidentEventLinks {
     Table,
     EventId,
@@ -369,6 +382,40 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Personal "report my device lost" links: the token is stored hashed only.
+        manager
+            .create_table(
+                Table::create()
+                    .table(LostReportLinks::Table)
+                    .col(
+                        ColumnDef::new(LostReportLinks::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(LostReportLinks::UserName)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(LostReportLinks::Devices).text().not_null())
+                    .col(
+                        ColumnDef::new(LostReportLinks::TokenHash)
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(LostReportLinks::CreatedBy)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(ts(LostReportLinks::CreatedAt).not_null())
+                    .col(ts(LostReportLinks::RevokedAt).null())
+                    .col(ts(LostReportLinks::LastUsedAt).null())
+                    .to_owned(),
+            )
+            .await?;
         // Which event filed or joined which incident: its primary key makes the rules
         // engine handle an event once, whichever instance sees it, whenever.
         manager
@@ -440,6 +487,7 @@ impl MigrationTrait for Migration {
             IncidentEventLinks::Table.into_iden(),
             IncidentEvidence::Table.into_iden(),
             IncidentApprovals::Table.into_iden(),
+            LostReportLinks::Table.into_iden(),
             IncidentRegisterHead::Table.into_iden(),
             IncidentHistory::Table.into_iden(),
             IncidentDevices::Table.into_iden(),

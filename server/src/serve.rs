@@ -149,6 +149,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         ),
         apple: AppleService::new(store.clone(), sealer.clone(), revocation.clone()),
         revocation,
+        lost_reports: crate::services::lost_reports::LostReportService::new(
+            store.clone(),
+            config.public_url.clone(),
+        ),
         incidents: crate::services::incidents::IncidentService::new(
             store.clone(),
             playbooks.clone(),

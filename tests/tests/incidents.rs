@@ -611,7 +611,140 @@ async fn playbooks_lock_at_once_and_wipe_after_a_second_admin(backend: Backend) 
     assert!(!server.events("incident.notification").await.is_empty());
 }
 
+/// A user reports their phone lost through a personal link (no admin account): an
+/// incident is filed, the playbook locks the phone and its wipe waits for an admin,
+/// who approves it and the wipe reaches the phone. The link can be revoked; a wrong
+/// token or device is refused.
+async fn a_lost_report_through_the_personal_link(backend: Backend) {
+    use mdm_tests::simulator::SimDevice;
+    let dir = mdm_tests::fixture::TempDir::new("lost-playbook");
+    let rules = dir.0.join("incidents.toml");
+    std::fs::write(
+        &rules,
+        "[[playbook]]\ntype = \"lost_device\"\non = \"filed\"\nactions = [\"lock\", \"wipe\"]\nmessage = \"Lost. Call 22 000 00 00.\"\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with(
+        backend,
+        mdm_tests::fixture::ServerOptions {
+            extra_args: vec!["--incident-rules".into(), rules.display().to_string()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let phone = SimDevice::iphone(&server.base_url, &server.ca);
+    phone.enroll().await;
+    let id = server.get(&format!("/devices/udid:{}", phone.udid)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, link) = server
+        .api(
+            "POST",
+            "/lost-report-links",
+            Some(json!({ "user": "jan.kowalski", "devices": [id] })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{link}");
+    let url = link["url"]
+        .as_str()
+        .unwrap()
+        .replace("https://mdm.test.invalid", &server.base_url);
+    let listed = server.get("/lost-report-links").await;
+    assert!(
+        !listed.to_string().contains(url.rsplit('/').next().unwrap()),
+        "the token is not stored"
+    );
+    let http = reqwest::Client::new();
+    let page = http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("jan.kowalski") && html.contains(&id),
+        "{html}"
+    );
+    // A device not on the link is refused.
+    let wrong = http
+        .post(&url)
+        .form(&[("device", "not-mine"), ("details", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let done = http
+        .post(&url)
+        .form(&[
+            ("device", id.as_str()),
+            ("details", "Left it on the tram <line 7>"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let html = done.text().await.unwrap();
+    assert!(
+        html.contains("incident No. 1") && html.contains("being locked"),
+        "{html}"
+    );
+    let incident = server.get("/incidents/1").await;
+    assert_eq!(incident["incident_type"], "lost_device");
+    assert_eq!(incident["users"][0], "jan.kowalski");
+    assert_eq!(incident["detection_source"], "user report (personal link)");
+    assert_eq!(incident["comments"], "Left it on the tram <line 7>");
+    // Locked at once; the wipe waits for an admin.
+    let lock = phone.idle().await.expect("the lock");
+    assert_eq!(lock.request_type, "DeviceLock");
+    assert!(phone.acknowledge(&lock.uuid).await.is_none());
+    let approvals = server.get("/incidents/1/approvals").await["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        approvals[0]["requested_by"],
+        "user:jan.kowalski (personal link)"
+    );
+    let approval = approvals[0]["id"].as_str().unwrap();
+    let (code, body) = server
+        .api(
+            "POST",
+            &format!("/incidents/1/approvals/{approval}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let wipe = phone.idle().await.expect("the approved wipe");
+    assert_eq!(wipe.request_type, "EraseDevice");
+    // Revoked: the link opens nothing; an unknown token neither.
+    let link_id = link["id"].as_str().unwrap();
+    let (code, _) = server
+        .api("DELETE", &format!("/lost-report-links/{link_id}"), None)
+        .await;
+    assert_eq!(code, StatusCode::NO_CONTENT);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http.get(server.url("/lost/not-a-token"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (code, _) = server
+        .api(
+            "POST",
+            "/lost-report-links",
+            Some(json!({ "user": "x", "devices": [] })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+}
+
 on_every_backend!(
+    a_lost_report_through_the_personal_link,
     the_register_keeps_the_policys_columns_and_detects_tampering,
     device_events_file_incidents_by_the_rules,
     playbooks_lock_at_once_and_wipe_after_a_second_admin

@@ -148,6 +148,18 @@ pub struct Approval {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
+/// A personal link a device's user opens to report it lost (no admin account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostReportLink {
+    pub id: String,
+    pub user: String,
+    pub devices: Vec<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// Filters for listing incidents; every field narrows the result.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -159,7 +159,11 @@ enum Area {
 fn area(path: &str) -> Area {
     if path == CHECKIN_PATH || path == SERVER_PATH {
         Area::Device
-    } else if path == "/scep" || path == "/enroll" || path.starts_with("/enroll/") {
+    } else if path == "/scep"
+        || path == "/enroll"
+        || path.starts_with("/enroll/")
+        || path.starts_with("/lost/")
+    {
         Area::Enrollment
     } else {
         Area::Other
@@ -609,6 +613,7 @@ mod tests {
         assert_eq!(area("/mdm/connect"), Area::Device);
         assert_eq!(area("/enroll/abc"), Area::Enrollment);
         assert_eq!(area("/scep"), Area::Enrollment);
+        assert_eq!(area("/lost/abc"), Area::Enrollment);
         assert_eq!(area("/api/v1/devices"), Area::Other);
         assert_eq!(area("/healthz"), Area::Other);
     }

@@ -6,6 +6,7 @@ pub mod apple;
 pub mod enroll;
 pub mod error;
 pub mod limits;
+pub mod lost;
 pub mod pki;
 pub mod redact;
 
@@ -30,6 +31,7 @@ pub struct AppState {
     pub reenrollment: crate::services::reenrollment::ReenrollmentService,
     pub revocation: Arc<crate::services::revocation::RevocationService>,
     pub incidents: crate::services::incidents::IncidentService,
+    pub lost_reports: crate::services::lost_reports::LostReportService,
     pub device_ca: DeviceCa,
     pub trust_client_cert_header: bool,
 }
@@ -59,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
         .configure(android::configure)
         .configure(enroll::configure)
         .configure(pki::configure)
+        .configure(lost::configure)
         .service(
             web::scope("/api/v1")
                 // The nearest app_data wins: the admin API has its own, larger limit.

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod enrollments;
 pub mod incident_rules;
 pub mod incidents;
+pub mod lost_reports;
 pub mod maintenance;
 pub mod pki;
 pub mod playbooks;

@@ -628,6 +628,23 @@ pub trait IncidentStore: Send + Sync {
         &self,
         incident_id: &str,
     ) -> StoreResult<Vec<crate::domain::incident::Approval>>;
+    /// A personal lost-report link (its token stored hashed only).
+    async fn create_lost_link(
+        &self,
+        user: &str,
+        devices: &[String],
+        token_hash: &str,
+        created_by: &str,
+    ) -> StoreResult<crate::domain::incident::LostReportLink>;
+    /// The link with this token hash, unless revoked.
+    async fn lost_link_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<crate::domain::incident::LostReportLink>>;
+    async fn lost_links(&self) -> StoreResult<Vec<crate::domain::incident::LostReportLink>>;
+    /// False when no such link was active.
+    async fn revoke_lost_link(&self, id: &str) -> StoreResult<bool>;
+    async fn lost_link_used(&self, id: &str) -> StoreResult<()>;
     /// How far the incident rules have read the event stream.
     async fn rule_cursor(&self) -> StoreResult<i64>;
     /// Moves that position forward (never back).

@@ -14,6 +14,9 @@ use serde::Deserialize;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/incidents", web::post().to(file))
         .route("/incidents", web::get().to(list))
+        .route("/lost-report-links", web::post().to(create_link))
+        .route("/lost-report-links", web::get().to(links))
+        .route("/lost-report-links/{id}", web::delete().to(revoke_link))
         .route("/incidents/export.csv", web::get().to(export_csv))
         .route("/incidents/export.json", web::get().to(export_json))
         .route("/incidents/verify", web::get().to(verify))
@@ -205,6 +208,41 @@ async fn deny(
         .decide(&id, &approval, &admin.0, false)
         .await?;
     Ok(HttpResponse::Ok().json(incident))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLink {
+    user: String,
+    devices: Vec<String>,
+}
+
+/// A personal "report my device lost" link for a user and their devices; its URL
+/// (with the token) is shown in this answer only.
+async fn create_link(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: web::Json<NewLink>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let created = state
+        .lost_reports
+        .create(&admin.0.name, &body.user, body.devices)
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn links(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": state.lost_reports.list().await? })))
+}
+
+async fn revoke_link(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.lost_reports.revoke(&id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The register with Appendix A's columns in its order, as CSV.

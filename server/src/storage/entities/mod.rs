@@ -21,6 +21,7 @@ pub mod incident_register_head;
 pub mod incident_rule_cursor;
 pub mod incidents;
 pub mod issued_certificates;
+pub mod lost_report_links;
 pub mod pki_objects;
 pub mod push_attempts;
 pub mod push_certificates;

@@ -2,10 +2,12 @@
 //! hash chain whose head row is locked by every append.
 
 use super::SqlStore;
-use crate::domain::incident::{Approval, Evidence, HistoryEntry, Incident, IncidentFilter};
+use crate::domain::incident::{
+    Approval, Evidence, HistoryEntry, Incident, IncidentFilter, LostReportLink,
+};
 use crate::storage::entities::{
     incident_approvals, incident_devices, incident_event_links, incident_evidence,
-    incident_history, incident_register_head, incident_rule_cursor, incidents,
+    incident_history, incident_register_head, incident_rule_cursor, incidents, lost_report_links,
 };
 use crate::storage::*;
 use openssl::sha::sha256;
@@ -533,6 +535,72 @@ impl IncidentStore for SqlStore {
             .collect())
     }
 
+    async fn create_lost_link(
+        &self,
+        user: &str,
+        devices: &[String],
+        token_hash: &str,
+        created_by: &str,
+    ) -> StoreResult<LostReportLink> {
+        let row = lost_report_links::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            user_name: Set(user.to_owned()),
+            devices: Set(serde_json::to_string(devices).unwrap_or_else(|_| "[]".into())),
+            token_hash: Set(token_hash.to_owned()),
+            created_by: Set(created_by.to_owned()),
+            created_at: Set(micros(Utc::now())),
+            revoked_at: Set(None),
+            last_used_at: Set(None),
+        }
+        .insert(self.connection())
+        .await?;
+        Ok(lost_link_of(row))
+    }
+
+    async fn lost_link_by_hash(&self, token_hash: &str) -> StoreResult<Option<LostReportLink>> {
+        Ok(lost_report_links::Entity::find()
+            .filter(lost_report_links::Column::TokenHash.eq(token_hash))
+            .filter(lost_report_links::Column::RevokedAt.is_null())
+            .one(self.connection())
+            .await?
+            .map(lost_link_of))
+    }
+
+    async fn lost_links(&self) -> StoreResult<Vec<LostReportLink>> {
+        Ok(lost_report_links::Entity::find()
+            .order_by_asc(lost_report_links::Column::CreatedAt)
+            .all(self.connection())
+            .await?
+            .into_iter()
+            .map(lost_link_of)
+            .collect())
+    }
+
+    async fn revoke_lost_link(&self, id: &str) -> StoreResult<bool> {
+        let done = lost_report_links::Entity::update_many()
+            .col_expr(
+                lost_report_links::Column::RevokedAt,
+                sea_orm::sea_query::Expr::value(micros(Utc::now())),
+            )
+            .filter(lost_report_links::Column::Id.eq(id))
+            .filter(lost_report_links::Column::RevokedAt.is_null())
+            .exec(self.connection())
+            .await?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn lost_link_used(&self, id: &str) -> StoreResult<()> {
+        lost_report_links::Entity::update_many()
+            .col_expr(
+                lost_report_links::Column::LastUsedAt,
+                sea_orm::sea_query::Expr::value(micros(Utc::now())),
+            )
+            .filter(lost_report_links::Column::Id.eq(id))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
     async fn rule_cursor(&self) -> StoreResult<i64> {
         Ok(incident_rule_cursor::Entity::find_by_id(1)
             .one(self.connection())
@@ -754,6 +822,18 @@ impl IncidentStore for SqlStore {
         }
         report.head_hash = prev;
         Ok(report)
+    }
+}
+
+fn lost_link_of(row: lost_report_links::Model) -> LostReportLink {
+    LostReportLink {
+        id: row.id,
+        user: row.user_name,
+        devices: serde_json::from_str(&row.devices).unwrap_or_default(),
+        created_by: row.created_by,
+        created_at: row.created_at,
+        revoked_at: row.revoked_at,
+        last_used_at: row.last_used_at,
     }
 }
 
