@@ -609,6 +609,29 @@ async fn playbooks_lock_at_once_and_wipe_after_a_second_admin(backend: Backend) 
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(server.get("/incidents/verify").await["intact"], true);
     assert!(!server.events("incident.notification").await.is_empty());
+
+    // Figures and printable reports.
+    let figures = server.get("/incidents/figures").await;
+    assert_eq!(figures["by_level"][2]["count"], 1, "{figures}");
+    assert_eq!(figures["by_level"][3]["colour"], "orange");
+    assert_eq!(figures["by_level"][3]["count"], 1);
+    assert_eq!(figures["lost_to_lock_minutes"]["incidents"], 2, "{figures}");
+    assert!(figures["lost_to_lock_minutes"]["max"].as_f64().unwrap() < 5.0);
+    assert_eq!(figures["devices"]["enrolled"], 1);
+    let report = reqwest::Client::new()
+        .get(server.url(&format!("/api/v1/incidents/{sid}/report.html")))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 200);
+    let html = report.text().await.unwrap();
+    assert!(html.contains("Incident No. 2: Phone stolen from a car"));
+    assert!(
+        html.contains("class=\"l3\"") && html.contains("<h2>History</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("person responsible: contact phone"));
 }
 
 /// A user reports their phone lost through a personal link (no admin account): an

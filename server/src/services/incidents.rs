@@ -661,6 +661,191 @@ impl IncidentService {
     }
 }
 
+/// Figures for the office's security management system.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Figures {
+    /// Incidents by level (0-5), then by status.
+    pub by_level: Vec<LevelCount>,
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    pub open: u64,
+    /// From a lost or stolen device's detection to the first lock sent, in minutes,
+    /// over the incidents that have one.
+    pub lost_to_lock_minutes: Option<Durations>,
+    pub devices: DeviceFigures,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LevelCount {
+    pub level: i16,
+    pub name: String,
+    pub colour: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Durations {
+    pub incidents: u64,
+    pub median: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DeviceFigures {
+    pub enrolled: u64,
+    pub passcode_compliant: u64,
+    pub encrypted: u64,
+    pub with_passcode: u64,
+}
+
+impl IncidentService {
+    /// Incidents by level and status, time from a lost report to the lock, and the
+    /// enrolled fleet's compliance, encryption and passcodes.
+    pub async fn figures(&self, filter: &IncidentFilter) -> ServiceResult<Figures> {
+        let incidents = self.all(filter).await?;
+        let mut figures = Figures {
+            by_level: crate::domain::incident::LEVELS
+                .iter()
+                .map(|(level, name, colour)| LevelCount {
+                    level: *level,
+                    name: (*name).into(),
+                    colour: (*colour).into(),
+                    count: 0,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let mut minutes = Vec::new();
+        for i in &incidents {
+            if let Some(l) = figures.by_level.iter_mut().find(|l| l.level == i.level) {
+                l.count += 1;
+            }
+            *figures.by_status.entry(i.status.clone()).or_default() += 1;
+            if i.closed_at.is_none() && i.status != "completed" {
+                figures.open += 1;
+            }
+            if matches!(i.incident_type.as_str(), "lost_device" | "stolen_device") {
+                if let Some(lock) = i
+                    .response_actions
+                    .iter()
+                    .filter(|a| a.description.contains("lock queued"))
+                    .map(|a| a.at)
+                    .min()
+                {
+                    minutes.push((lock - i.detected_at).num_seconds().max(0) as f64 / 60.0);
+                }
+            }
+        }
+        if !minutes.is_empty() {
+            minutes.sort_by(|a, b| a.total_cmp(b));
+            figures.lost_to_lock_minutes = Some(Durations {
+                incidents: minutes.len() as u64,
+                median: minutes[minutes.len() / 2],
+                max: *minutes.last().unwrap_or(&0.0),
+            });
+        }
+        // The enrolled fleet, page by page.
+        let mut offset = 0;
+        loop {
+            let page = self
+                .store
+                .devices(&crate::domain::DeviceFilter {
+                    enrolled: Some(true),
+                    offset: Some(offset),
+                    limit: Some(500),
+                    ..Default::default()
+                })
+                .await?;
+            let n = page.items.len() as u64;
+            for dev in page.items {
+                let f = &mut figures.devices;
+                f.enrolled += 1;
+                f.passcode_compliant += u64::from(dev.passcode_compliant == Some(true));
+                f.encrypted += u64::from(dev.hardware_encrypted == Some(true));
+                f.with_passcode += u64::from(dev.passcode_present == Some(true));
+            }
+            if n < 500 {
+                break;
+            }
+            offset += n;
+        }
+        Ok(figures)
+    }
+}
+
+/// A printable report (HTML) of the given incidents with every register column and,
+/// for one incident, its history and evidence. Print it to PDF from the browser.
+pub fn report_html(
+    title: &str,
+    incidents: &[Incident],
+    history: &[HistoryEntry],
+    evidence: &[Evidence],
+) -> String {
+    fn esc(text: &str) -> String {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+    let mut out = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:sans-serif;font-size:10pt}}table{{border-collapse:collapse;width:100%}}\
+         td,th{{border:1px solid #999;padding:3px;vertical-align:top}}th{{background:#eee}}\
+         .l0{{background:#fff}}.l1{{background:#c8f0c8}}.l2{{background:#fff3a0}}.l3{{background:#ffc870}}\
+         .l4{{background:#ff8080}}.l5{{background:#222;color:#fff}}@page{{size:A4 landscape}}</style>\
+         </head><body><h1>{t}</h1><p>Generated {now}. Levels: 0 white, 1 green, 2 yellow, 3 orange, 4 red, 5 black.</p><table><tr><th>level</th>",
+        t = esc(title),
+        now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+    );
+    for column in REGISTER_COLUMNS {
+        out.push_str(&format!("<th>{}</th>", esc(column)));
+    }
+    out.push_str("</tr>");
+    for i in incidents {
+        out.push_str(&format!(
+            "<tr class=\"l{}\"><td>{} {}</td>",
+            i.level,
+            i.level,
+            esc(&i.level_name)
+        ));
+        for cell in i.register_row() {
+            out.push_str(&format!("<td>{}</td>", esc(&cell)));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+    if !history.is_empty() {
+        out.push_str("<h2>History</h2><table><tr><th>#</th><th>when</th><th>who</th><th>what</th><th>details</th><th>link hash</th></tr>");
+        for h in history {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                h.seq,
+                h.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                esc(&h.actor),
+                esc(&h.change),
+                esc(&h.details.to_string()),
+                &h.hash[..16]
+            ));
+        }
+        out.push_str("</table>");
+    }
+    if !evidence.is_empty() {
+        out.push_str("<h2>Evidence</h2><table><tr><th>collected</th><th>by</th><th>kind</th><th>source</th><th>SHA-256</th></tr>");
+        for e in evidence {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                e.collected_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                esc(&e.collected_by),
+                esc(&e.kind),
+                esc(&e.source),
+                e.sha256
+            ));
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</body></html>");
+    out
+}
+
 /// The register as CSV: Appendix A's columns, in its order (RFC 4180 quoting).
 pub fn register_csv(incidents: &[Incident]) -> String {
     fn field(value: &str) -> String {

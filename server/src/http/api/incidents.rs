@@ -5,7 +5,7 @@ use crate::domain::incident::IncidentFilter;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::services::incidents::{
-    register_csv, register_json, EvidenceRequest, IncidentUpdate, NewIncident,
+    register_csv, register_json, report_html, EvidenceRequest, IncidentUpdate, NewIncident,
 };
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -20,6 +20,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/incidents/export.csv", web::get().to(export_csv))
         .route("/incidents/export.json", web::get().to(export_json))
         .route("/incidents/verify", web::get().to(verify))
+        .route("/incidents/figures", web::get().to(figures))
+        .route("/incidents/report.html", web::get().to(period_report))
+        .route(
+            "/incidents/{id}/report.html",
+            web::get().to(incident_report),
+        )
         .route("/incidents/{id}", web::get().to(show))
         .route("/incidents/{id}", web::patch().to(update))
         .route("/incidents/{id}/history", web::get().to(history))
@@ -268,6 +274,57 @@ async fn export_json(
 ) -> Result<HttpResponse, ApiError> {
     let all = state.incidents.all(&filter).await?;
     Ok(HttpResponse::Ok().json(register_json(&all)))
+}
+
+async fn figures(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<IncidentFilter>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.incidents.figures(&filter).await?))
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(body)
+}
+
+/// A printable report of the incidents of a period (the list filters apply).
+async fn period_report(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<IncidentFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.incidents.all(&filter).await?;
+    let title = match (filter.from, filter.to) {
+        (Some(f), Some(t)) => format!(
+            "Incident register, {} to {}",
+            f.date_naive(),
+            t.date_naive()
+        ),
+        (Some(f), None) => format!("Incident register, from {}", f.date_naive()),
+        (None, Some(t)) => format!("Incident register, until {}", t.date_naive()),
+        (None, None) => "Incident register".to_owned(),
+    };
+    Ok(html(report_html(&title, &all, &[], &[])))
+}
+
+/// A printable report of one incident with its history and evidence.
+async fn incident_report(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let incident = state.incidents.get(&id).await?;
+    let history = state.incidents.history(&incident.id).await?;
+    let evidence = state.incidents.evidence(&incident.id).await?;
+    let title = format!("Incident No. {}: {}", incident.number, incident.name);
+    Ok(html(report_html(&title, &[incident], &history, &evidence)))
 }
 
 /// Walks the register's hash chain; 200 with the report either way, `intact` false
