@@ -91,7 +91,7 @@ pub fn spec() -> Value {
             }},
             "/devices/{id}/commands": {
                 "post": {
-                    "summary": "Queue a command to a device", "parameters": [device_id],
+                    "summary": "Queue a command to a device. Apple: {\"type\": \"<RequestType>\", ...}. Android: an AMAPI command sent at once, {\"type\": \"LOCK\" | \"RESET_PASSWORD\" (new_password, flags) | \"REBOOT\" | \"START_LOST_MODE\" (message, phone_number, email, address, organization) | \"STOP_LOST_MODE\" | \"CLEAR_APP_DATA\" (package_names) | \"REQUEST_DEVICE_INFO\"}; refused (400) when the device's management mode or API level cannot run it", "parameters": [device_id],
                     "requestBody": json_body("CommandRequest"),
                     "responses": with_errors(ok("202", "Queued", "Queued"))
                 },
@@ -103,12 +103,12 @@ pub fn spec() -> Value {
                 }
             },
             "/devices/{id}/lock": { "post": {
-                "summary": "Lock a device now (DeviceLock, urgent priority)", "parameters": [device_id],
+                "summary": "Lock a device now (Apple: DeviceLock, urgent priority; Android: AMAPI LOCK, no message or PIN)", "parameters": [device_id],
                 "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LockRequest" } } } },
                 "responses": with_errors(ok("202", "Queued", "Lock queued"))
             }},
             "/devices/{id}/wipe": { "post": {
-                "summary": "Erase a device; confirmed with the serial number it reported in DeviceInformation (its id before that)", "parameters": [device_id],
+                "summary": "Erase a device; confirmed with the serial number it reported in DeviceInformation or Google reported (its id before that). Android: AMAPI WIPE, then devices.delete once acknowledged", "parameters": [device_id],
                 "requestBody": json_body("WipeRequest"),
                 "responses": with_errors(ok("202", "Queued", "Wipe queued"))
             }},
@@ -280,7 +280,9 @@ pub fn spec() -> Value {
                 "LockRequest": { "type": "object", "properties": { "message": { "type": "string" }, "phone_number": { "type": "string" }, "pin": { "type": "string" } } },
                 "WipeRequest": { "type": "object", "required": ["confirm"], "properties": {
                     "confirm": { "type": "string", "description": "the device's serial number (or UDID if it has none)" },
-                    "pin": { "type": "string" }, "preserve_data_plan": { "type": "boolean" }, "disallow_proximity_setup": { "type": "boolean" } } },
+                    "pin": { "type": "string" }, "preserve_data_plan": { "type": "boolean" }, "disallow_proximity_setup": { "type": "boolean" },
+                    "flags": { "type": "array", "description": "Android only: AMAPI wipeDataFlags", "items": { "type": "string", "enum": ["PRESERVE_RESET_PROTECTION_DATA", "WIPE_EXTERNAL_STORAGE", "WIPE_ESIMS"] } },
+                    "reason": { "type": "string", "description": "Android only: shown to the user of a work profile" } } },
                 "Queued": { "type": "object", "properties": { "device_id": { "type": "string" }, "command_uuid": { "type": "string" }, "request_type": { "type": "string" } } },
                 "Command": { "type": "object", "properties": {
                     "uuid": { "type": "string" }, "device_id": { "type": "string" }, "request_type": { "type": "string" },
