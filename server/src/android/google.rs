@@ -236,3 +236,45 @@ impl Google {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let when = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&when).unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(
+            wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28),
+            "{wait:?}"
+        );
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Mon, 01 Jan 2001 00:00:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn faults_are_classified_as_google_documents_them() {
+        let api = |status| GoogleError::Api {
+            status,
+            reason: None,
+            message: String::new(),
+        };
+        assert!(api(429).is_transient() && api(503).is_transient());
+        assert!(!api(400).is_transient() && !api(403).is_transient());
+        assert!(api(403).is_configuration() && api(401).is_configuration());
+        assert!(!api(404).is_configuration() && !api(500).is_configuration());
+        assert!(GoogleError::Transport("reset".into()).is_transient());
+    }
+}
