@@ -90,6 +90,27 @@ enum LostReportLinks {
 }
 
 #[derive(DeriveIden)]
+enum Deliveries {
+    Table,
+    Id,
+    Receiver,
+    EventId,
+    Payload,
+    Attempts,
+    NextAttemptAt,
+    DeliveredAt,
+    LastError,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum DeliveryCursors {
+    Table,
+    Receiver,
+    LastEventId,
+}
+
+#[derive(DeriveIden)]
 enum IncidentEventLinks {
     Table,
     EventId,
@@ -416,6 +437,73 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Outgoing deliveries of events to webhooks and syslog receivers: queued here so
+        // that nothing is lost while a receiver is down, across restarts too.
+        manager
+            .create_table(
+                Table::create()
+                    .table(Deliveries::Table)
+                    .col(
+                        ColumnDef::new(Deliveries::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Deliveries::Receiver)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Deliveries::EventId).big_integer().not_null())
+                    .col(ColumnDef::new(Deliveries::Payload).text().not_null())
+                    .col(ColumnDef::new(Deliveries::Attempts).integer().not_null())
+                    .col(ts(Deliveries::NextAttemptAt).not_null())
+                    .col(ts(Deliveries::DeliveredAt).null())
+                    .col(ColumnDef::new(Deliveries::LastError).text().null())
+                    .col(ts(Deliveries::CreatedAt).not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_deliveries_receiver_event")
+                    .table(Deliveries::Table)
+                    .col(Deliveries::Receiver)
+                    .col(Deliveries::EventId)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_deliveries_due")
+                    .table(Deliveries::Table)
+                    .col(Deliveries::DeliveredAt)
+                    .col(Deliveries::NextAttemptAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DeliveryCursors::Table)
+                    .col(
+                        ColumnDef::new(DeliveryCursors::Receiver)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(DeliveryCursors::LastEventId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         // Which event filed or joined which incident: its primary key makes the rules
         // engine handle an event once, whichever instance sees it, whenever.
         manager
@@ -488,6 +576,8 @@ impl MigrationTrait for Migration {
             IncidentEvidence::Table.into_iden(),
             IncidentApprovals::Table.into_iden(),
             LostReportLinks::Table.into_iden(),
+            DeliveryCursors::Table.into_iden(),
+            Deliveries::Table.into_iden(),
             IncidentRegisterHead::Table.into_iden(),
             IncidentHistory::Table.into_iden(),
             IncidentDevices::Table.into_iden(),

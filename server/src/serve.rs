@@ -169,6 +169,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         device_ca,
         trust_client_cert_header: config.trust_client_cert_header,
     });
+    // Events out to webhooks and syslog receivers (services/notify.rs).
+    let receivers =
+        crate::services::notify::receivers(&config.incidents.webhooks, &config.incidents.syslogs)
+            .map_err(|e| anyhow::anyhow!("--incident-rules: {e}"))?;
+    crate::services::notify::Notifier::new(
+        store.clone(),
+        receivers,
+        std::time::Duration::from_millis(500),
+    )
+    .spawn();
     // Incidents filed from the event stream (services/incident_rules.rs).
     crate::services::incident_rules::IncidentRules::new(
         store.clone(),

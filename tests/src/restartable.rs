@@ -21,6 +21,10 @@ pub struct RestartableServer {
     ca_path: PathBuf,
     log_path: PathBuf,
     device_ca: bool,
+    /// Further `mdm serve` arguments, given at every start.
+    pub extra_args: Vec<String>,
+    /// Further environment variables of the server process.
+    pub extra_env: Vec<(String, String)>,
     child: Option<Child>,
     http: reqwest::Client,
     _tmp: TempDir,
@@ -42,6 +46,18 @@ impl RestartableServer {
         data_dir: Option<PathBuf>,
         device_ca: bool,
     ) -> RestartableServer {
+        Self::start_with_args(database_url, data_dir, device_ca, Vec::new(), Vec::new()).await
+    }
+
+    /// As [`Self::start`], with further `mdm serve` arguments and environment (kept
+    /// for restarts).
+    pub async fn start_with_args(
+        database_url: &str,
+        data_dir: Option<PathBuf>,
+        device_ca: bool,
+        extra_args: Vec<String>,
+        extra_env: Vec<(String, String)>,
+    ) -> RestartableServer {
         let tmp = TempDir::new("mdm-restartable");
         let ca = TestCa::new("Test Device CA");
         let ca_path = tmp.0.join("device-ca.pem");
@@ -55,6 +71,8 @@ impl RestartableServer {
             ca_path,
             log_path: tmp.0.join("server.log"),
             device_ca,
+            extra_args,
+            extra_env,
             child: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -88,6 +106,10 @@ impl RestartableServer {
             .args(["--maintenance-interval-secs", "3600"]);
         if self.device_ca {
             cmd.arg("--device-ca").arg(&self.ca_path);
+        }
+        cmd.args(&self.extra_args);
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
         }
         for var in [
             "MDM_DATABASE_URL",

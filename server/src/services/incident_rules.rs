@@ -49,6 +49,12 @@ pub struct IncidentConfig {
     pub plans: Vec<super::playbooks::ResponsePlan>,
     #[serde(rename = "playbook", default)]
     pub playbooks: Vec<super::playbooks::Playbook>,
+    /// Signed JSON webhooks events go out to.
+    #[serde(rename = "webhook", default)]
+    pub webhooks: Vec<super::notify::WebhookConfig>,
+    /// Syslog receivers (a SIEM) events go out to.
+    #[serde(rename = "syslog", default)]
+    pub syslogs: Vec<super::notify::SyslogConfig>,
 }
 
 impl Default for IncidentConfig {
@@ -57,6 +63,8 @@ impl Default for IncidentConfig {
             rules: default_rules(),
             plans: super::playbooks::default_plans(),
             playbooks: super::playbooks::default_playbooks(),
+            webhooks: Vec::new(),
+            syslogs: Vec::new(),
         }
     }
 }
@@ -177,8 +185,9 @@ pub fn default_rules() -> Vec<Rule> {
     ]
 }
 
-/// Reads the office's incident file (TOML: `[[rule]]`, `[[plan]]`, `[[playbook]]`
-/// tables; a section left out keeps the built-in one), checked now so that a wrong
+/// Reads the office's incident file (TOML: `[[rule]]`, `[[plan]]`, `[[playbook]]`,
+/// `[[webhook]]`, `[[syslog]]` tables; a rule, plan or playbook section left out
+/// keeps the built-in one), checked now so that a wrong
 /// file stops the start.
 pub fn load_config(path: &std::path::Path) -> Result<IncidentConfig, String> {
     let text = std::fs::read_to_string(path)
@@ -208,6 +217,9 @@ pub fn load_config(path: &std::path::Path) -> Result<IncidentConfig, String> {
             ));
         }
     }
+    // Receivers are checked (and their secrets looked up) now as well.
+    super::notify::receivers(&config.webhooks, &config.syslogs)
+        .map_err(|e| format!("--incident-rules {}: {e}", path.display()))?;
     let defaults = IncidentConfig::default();
     if config.rules.is_empty() {
         config.rules = defaults.rules;

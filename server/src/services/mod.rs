@@ -14,6 +14,7 @@ pub mod incident_rules;
 pub mod incidents;
 pub mod lost_reports;
 pub mod maintenance;
+pub mod notify;
 pub mod pki;
 pub mod playbooks;
 pub mod push;

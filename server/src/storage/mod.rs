@@ -666,6 +666,62 @@ pub trait IncidentStore: Send + Sync {
     async fn verify_register(&self) -> StoreResult<RegisterVerification>;
 }
 
+/// One event on its way to one receiver.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboundDelivery {
+    pub id: i64,
+    pub receiver: String,
+    pub event_id: i64,
+    pub payload: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryFilter {
+    pub receiver: Option<String>,
+    /// pending, failed or delivered.
+    pub status: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// The queue of events going out to webhooks and syslog receivers.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// How far `receiver` has read the event stream.
+    async fn delivery_cursor(&self, receiver: &str) -> StoreResult<i64>;
+    /// Queues (event id, payload) items for `receiver` (each event once) and moves
+    /// its position forward to `cursor`, in one transaction.
+    async fn enqueue_deliveries(
+        &self,
+        receiver: &str,
+        items: Vec<(i64, String)>,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Due deliveries, each leased to this caller for `lease`.
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u64,
+    ) -> StoreResult<Vec<OutboundDelivery>>;
+    /// Records an attempt: delivered at, or failed with why and when to retry.
+    async fn delivery_done(
+        &self,
+        id: i64,
+        outcome: Result<DateTime<Utc>, (String, DateTime<Utc>)>,
+    ) -> StoreResult<()>;
+    /// The delivery log, newest first.
+    async fn deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<OutboundDelivery>>;
+    /// Sends a delivery again (a failed one, or one a receiver lost).
+    async fn replay_delivery(&self, id: i64, now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
 /// How often each enrollment's URL was used (fetches, not devices enrolled).
 #[async_trait]
 pub trait EnrollmentUseStore: Send + Sync {
@@ -869,6 +925,7 @@ pub trait Storage:
     + EnrollmentUseStore
     + RevocationStore
     + IncidentStore
+    + DeliveryStore
 {
 }
 impl<
@@ -881,7 +938,8 @@ impl<
             + EnrollmentStore
             + EnrollmentUseStore
             + RevocationStore
-            + IncidentStore,
+            + IncidentStore
+            + DeliveryStore,
     > Storage for T
 {
 }

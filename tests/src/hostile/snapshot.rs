@@ -47,6 +47,9 @@ fn quote_ident(name: &str) -> String {
 }
 
 /// Every table of the schema (the migrations' bookkeeping included).
+/// Tables written by the readers of the event stream (prefixes).
+const STREAM_READERS: &[&str] = &["incident", "deliver"];
+
 async fn table_names(db: &DatabaseConnection) -> Vec<String> {
     let sql = match db.get_database_backend() {
         DatabaseBackend::Sqlite => {
@@ -92,6 +95,12 @@ async fn row_text_expression(db: &DatabaseConnection, table: &str) -> String {
 pub async fn take(db: &DatabaseConnection, filter: Option<(&str, &str)>) -> Snapshot {
     let mut tables = BTreeMap::new();
     for table in table_names(db).await {
+        // What the event stream's readers write (incidents filed from events, their
+        // bookkeeping, outgoing deliveries) follows from the events a request may
+        // write, not from the request: its own checks cover it.
+        if STREAM_READERS.iter().any(|p| table.starts_with(p)) {
+            continue;
+        }
         let expr = row_text_expression(db, &table).await;
         let condition = match filter {
             Some((t, cond)) if t == table => format!(" WHERE {cond}"),

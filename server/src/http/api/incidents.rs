@@ -14,6 +14,8 @@ use serde::Deserialize;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/incidents", web::post().to(file))
         .route("/incidents", web::get().to(list))
+        .route("/deliveries", web::get().to(deliveries))
+        .route("/deliveries/{id}/replay", web::post().to(replay))
         .route("/lost-report-links", web::post().to(create_link))
         .route("/lost-report-links", web::get().to(links))
         .route("/lost-report-links/{id}", web::delete().to(revoke_link))
@@ -214,6 +216,51 @@ async fn deny(
         .decide(&id, &approval, &admin.0, false)
         .await?;
     Ok(HttpResponse::Ok().json(incident))
+}
+
+/// The delivery log of webhooks and syslog receivers, newest first.
+async fn deliveries(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<crate::storage::DeliveryFilter>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(s) = &filter.status {
+        if !["pending", "failed", "delivered"].contains(&s.as_str()) {
+            return Err(ApiError::bad_request(
+                "status must be pending, failed or delivered",
+            ));
+        }
+    }
+    let items: Vec<serde_json::Value> = state
+        .store
+        .deliveries(&filter)
+        .await
+        .map_err(crate::services::ServiceError::from)?
+        .iter()
+        .map(|d| {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            v["status"] = crate::services::notify::describe(d).into();
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// Sends a delivery again.
+async fn replay(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let found = state
+        .store
+        .replay_delivery(*id, chrono::Utc::now())
+        .await
+        .map_err(crate::services::ServiceError::from)?;
+    if !found {
+        return Err(ApiError::not_found(format!("delivery {id} not found")));
+    }
+    Ok(HttpResponse::Accepted().finish())
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,8 @@ pub mod android_operations;
 pub mod android_policies;
 pub mod certificate_revocation_lists;
 pub mod commands;
+pub mod deliveries;
+pub mod delivery_cursors;
 pub mod devices;
 pub mod enrollments;
 pub mod events;

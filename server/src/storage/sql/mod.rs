@@ -4,6 +4,7 @@
 mod android;
 mod android_commands;
 mod android_devices;
+mod deliveries;
 mod devices;
 mod enrollment;
 mod enrollment_uses;
