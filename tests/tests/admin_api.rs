@@ -62,6 +62,12 @@ async fn openapi_document_matches_the_routes(backend: Backend) {
         "/enrollments/{id}",
         "/enrollments/{id}/qr.png",
         "/enrollments/{id}/qr.svg",
+        "/incidents",
+        "/incidents/{id}",
+        "/incidents/verify",
+        "/incidents/export.csv",
+        "/deliveries",
+        "/lost-report-links",
     ] {
         assert!(
             paths.contains_key(expected),

@@ -33,6 +33,7 @@ pub fn spec() -> Value {
     );
     let command_uuid = id_param("uuid", "CommandUUID");
     let enrollment_id = id_param("id", "Enrollment id");
+    let incident_id = id_param("id", "Incident id, or its register number");
     let json_body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
     let ok = |code: &str, schema: &str, what: &str| json!({ code: { "description": what, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } } });
     json!({
@@ -142,6 +143,95 @@ pub fn spec() -> Value {
                             "200": { "description": "Cancelled", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Command" } } } },
                             "409": { "$ref": "#/components/responses/Error" } })) }
             },
+            "/incidents": {
+                "get": {
+                    "summary": "The incident register, by number (filters: level, min_level, status, classification, device, from, to)",
+                    "parameters": [
+                        { "name": "level", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 5 } },
+                        { "name": "min_level", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 5 } },
+                        { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["not_started", "in_progress", "completed"] } },
+                        { "name": "classification", "in": "query", "schema": { "type": "string", "enum": ["reported", "confirmed", "rejected"] } },
+                        { "name": "device", "in": "query", "schema": { "type": "string" } },
+                        { "name": "from", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                        { "name": "to", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                        { "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
+                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+                    ],
+                    "responses": with_errors(json!({ "200": { "description": "A page of incidents" } }))
+                },
+                "post": {
+                    "summary": "File an incident (name, type, level 0-5, devices, users, plan, resources, evidence procedure and location, responsible person, comments); the type's playbooks run",
+                    "requestBody": json_body("NewIncident"),
+                    "responses": with_errors(ok("201", "Incident", "Filed"))
+                }
+            },
+            "/incidents/{id}": {
+                "get": { "summary": "An incident (by id or register number)", "parameters": [incident_id.clone()],
+                         "responses": with_errors(ok("200", "Incident", "The incident")) },
+                "patch": { "summary": "Change register columns of an open incident", "parameters": [incident_id.clone()],
+                           "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
+                           "responses": with_errors(ok("200", "Incident", "Changed")) }
+            },
+            "/incidents/{id}/history": { "get": { "summary": "Who changed what, when: the incident's links of the register's hash chain", "parameters": [incident_id.clone()],
+                "responses": with_errors(json!({ "200": { "description": "The history" } })) } },
+            "/incidents/{id}/classify": { "post": { "summary": "Confirm or reject (and set the level); confirmation runs the type's playbooks", "parameters": [incident_id.clone()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["classification"], "properties": {
+                    "classification": { "type": "string", "enum": ["confirmed", "rejected"] }, "level": { "type": "integer", "minimum": 0, "maximum": 5 } } } } } },
+                "responses": with_errors(ok("200", "Incident", "Classified")) } },
+            "/incidents/{id}/actions": { "post": { "summary": "Record a dated response action", "parameters": [incident_id.clone()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["description"], "properties": {
+                    "description": { "type": "string" }, "at": { "type": "string", "format": "date-time" } } } } } },
+                "responses": with_errors(ok("200", "Incident", "Recorded")) } },
+            "/incidents/{id}/close": { "post": { "summary": "Close with the closing report", "parameters": [incident_id.clone()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["closing_report"], "properties": {
+                    "closing_report": { "type": "string" } } } } } },
+                "responses": with_errors(ok("200", "Incident", "Closed")) } },
+            "/incidents/{id}/evidence": {
+                "get": { "summary": "Evidence collected, with SHA-256", "parameters": [incident_id.clone()],
+                         "responses": with_errors(json!({ "200": { "description": "The evidence" } })) },
+                "post": { "summary": "Collect evidence from the server's records: {kind: device_facts|command_result|events|note, ...}", "parameters": [incident_id.clone()],
+                          "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["kind"] } } } },
+                          "responses": with_errors(json!({ "201": { "description": "Collected and hashed into the chain" } })) }
+            },
+            "/incidents/{id}/approvals": { "get": { "summary": "Actions waiting for a second administrator", "parameters": [incident_id.clone()],
+                "responses": with_errors(json!({ "200": { "description": "The approvals" } })) } },
+            "/incidents/{id}/approvals/{approval}/approve": { "post": { "summary": "Approve (a second administrator): the action runs", "parameters": [incident_id.clone(), id_param("approval", "Approval id")],
+                "responses": with_errors(ok("200", "Incident", "Approved")) } },
+            "/incidents/{id}/approvals/{approval}/deny": { "post": { "summary": "Deny a waiting action", "parameters": [incident_id.clone(), id_param("approval", "Approval id")],
+                "responses": with_errors(ok("200", "Incident", "Denied")) } },
+            "/incidents/{id}/report.html": { "get": { "summary": "Printable report of one incident with history and evidence", "parameters": [incident_id],
+                "responses": with_errors(json!({ "200": { "description": "HTML", "content": { "text/html": {} } } })) } },
+            "/incidents/report.html": { "get": { "summary": "Printable register of a period (list filters)",
+                "responses": with_errors(json!({ "200": { "description": "HTML", "content": { "text/html": {} } } })) } },
+            "/incidents/export.csv": { "get": { "summary": "The register as CSV, Appendix A's columns in its order",
+                "responses": with_errors(json!({ "200": { "description": "CSV", "content": { "text/csv": {} } } })) } },
+            "/incidents/export.json": { "get": { "summary": "The register as JSON rows, Appendix A's columns in its order",
+                "responses": with_errors(json!({ "200": { "description": "columns and rows" } })) } },
+            "/incidents/figures": { "get": { "summary": "Incidents by level and status, lost-to-lock time, fleet compliance",
+                "responses": with_errors(json!({ "200": { "description": "Figures" } })) } },
+            "/incidents/verify": { "get": { "summary": "Walk the register's hash chain: intact, or what was altered",
+                "responses": with_errors(json!({ "200": { "description": "{intact, incidents, links, evidence, head_hash, problems}" } })) } },
+            "/lost-report-links": {
+                "get": { "summary": "Personal 'report my device lost' links (never their tokens)",
+                         "responses": with_errors(json!({ "200": { "description": "The links" } })) },
+                "post": { "summary": "A personal link for a user and their devices; the URL is shown in this answer only",
+                          "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["user", "devices"], "properties": {
+                              "user": { "type": "string" }, "devices": { "type": "array", "items": { "type": "string" } } } } } } },
+                          "responses": with_errors(json!({ "201": { "description": "Created, with url" } })) }
+            },
+            "/lost-report-links/{id}": { "delete": { "summary": "Revoke a personal link", "parameters": [id_param("id", "Link id")],
+                "responses": with_errors(json!({ "204": { "description": "Revoked" } })) } },
+            "/deliveries": { "get": {
+                "summary": "The delivery log of webhooks and syslog receivers, newest first",
+                "parameters": [
+                    { "name": "receiver", "in": "query", "schema": { "type": "string" } },
+                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "failed", "delivered"] } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+                ],
+                "responses": with_errors(json!({ "200": { "description": "Deliveries" } }))
+            }},
+            "/deliveries/{id}/replay": { "post": { "summary": "Send a delivery again", "parameters": [id_param("id", "Delivery id")],
+                "responses": with_errors(json!({ "202": { "description": "Queued again" } })) } },
             "/events": { "get": {
                 "summary": "The event stream (device, security and admin events), oldest first",
                 "parameters": [
@@ -228,6 +318,19 @@ pub fn spec() -> Value {
             "responses": { "Error": { "description": "Error", "content": { "application/json": { "schema": {
                 "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } } } } } },
             "schemas": {
+                "NewIncident": { "type": "object", "required": ["name", "type", "level"], "properties": {
+                    "name": { "type": "string" }, "type": { "type": "string" }, "level": { "type": "integer", "minimum": 0, "maximum": 5 },
+                    "devices": { "type": "array", "items": { "type": "string" } }, "users": { "type": "array", "items": { "type": "string" } },
+                    "detected_at": { "type": "string", "format": "date-time" }, "detection_source": { "type": "string" },
+                    "response_plan": { "type": "string" }, "expected_completion": { "type": "string", "format": "date" },
+                    "resources": { "type": "object" }, "evidence_procedure": { "type": "string" }, "evidence_location": { "type": "string" },
+                    "responsible": { "type": "object" }, "comments": { "type": "string" } } },
+                "Incident": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "number": { "type": "integer" }, "name": { "type": "string" },
+                    "incident_type": { "type": "string" }, "level": { "type": "integer" }, "level_name": { "type": "string" },
+                    "level_colour": { "type": "string", "enum": ["white", "green", "yellow", "orange", "red", "black"] },
+                    "classification": { "type": "string" }, "status": { "type": "string" },
+                    "response_actions": { "type": "array" }, "closing_report": { "type": ["string", "null"] } } },
                 "Revocation": { "type": "object", "properties": {
                     "device_id": { "type": "string" },
                     "reason": { "type": "string" },
