@@ -1120,18 +1120,57 @@ async fn commands_lock_lost_mode_wipe(backend: Backend) {
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(a.server.events("admin.device_wipe_refused").await.len(), 1);
-    let (code, body) = a
+    // Through the CLI: an unknown --flag is refused there (exit 2) and nothing is
+    // sent; then --flag (repeated) and --reason reach Google's wipeParams.
+    let sent = a.google.requests(":issueCommand").len();
+    let out = a
         .server
-        .api(
-            "POST",
-            &format!("/devices/{id}/wipe"),
-            Some(json!({"confirm": phone.serial, "flags": ["WIPE_EXTERNAL_STORAGE"], "reason": "lost"})),
-        )
+        .clone_cli()
+        .run(&[
+            "devices",
+            "wipe",
+            &id,
+            "--confirm",
+            &phone.serial,
+            "--flag",
+            "WIPE_EVERYTHING",
+        ])
         .await;
-    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("WIPE_EXTERNAL_STORAGE"), "{err}");
+    assert_eq!(a.google.requests(":issueCommand").len(), sent);
+    let out = a
+        .server
+        .clone_cli()
+        .run(&[
+            "devices",
+            "wipe",
+            &id,
+            "--confirm",
+            &phone.serial,
+            "--flag",
+            "WIPE_EXTERNAL_STORAGE",
+            "--flag",
+            "WIPE_ESIMS",
+            "--reason",
+            "reported lost",
+            "--json",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     let wipe_uuid = body["command_uuid"].as_str().unwrap().to_owned();
     let params = a.google.requests(":issueCommand").last().unwrap().body["wipeParams"].clone();
-    assert_eq!(params["wipeDataFlags"], json!(["WIPE_EXTERNAL_STORAGE"]));
+    assert_eq!(
+        params["wipeDataFlags"],
+        json!(["WIPE_EXTERNAL_STORAGE", "WIPE_ESIMS"])
+    );
+    assert_eq!(params["wipeReason"]["defaultMessage"], "reported lost");
     a.google.finish_operation(&a.operation("WIPE"), None);
     a.command_status(&wipe_uuid, "acknowledged").await;
     // The device leaves the enterprise and its identity is revoked.

@@ -53,6 +53,15 @@ pub(super) enum DeviceCommand {
         preserve_data_plan: bool,
         #[arg(long)]
         disallow_proximity_setup: bool,
+        /// Android only, repeatable: one of AMAPI's wipeDataFlags.
+        #[arg(long = "flag", value_name = "FLAG",
+              value_parser = clap::builder::PossibleValuesParser::new(
+                  crate::services::android::WIPE_FLAGS))]
+        flags: Vec<String>,
+        /// Android only: why, shown to the user of a work profile and logged on
+        /// the device.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Push the device now (wake it through APNs) and show what APNs answered.
     Push { id: String },
@@ -199,11 +208,17 @@ pub(super) async fn devices(c: Client, command: DeviceCommand) -> Result<Output,
             pin,
             preserve_data_plan,
             disallow_proximity_setup,
+            flags,
+            reason,
         } => {
+            // Absent rather than empty: the server refuses flags for an Apple device,
+            // so a wipe without --flag must not send "flags": [].
             let body = json!({
                 "confirm": confirm, "pin": pin,
                 "preserve_data_plan": preserve_data_plan.then_some(true),
                 "disallow_proximity_setup": disallow_proximity_setup.then_some(true),
+                "flags": (!flags.is_empty()).then_some(flags),
+                "reason": reason,
             });
             let v = c
                 .post(

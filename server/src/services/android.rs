@@ -12,7 +12,7 @@ mod policies;
 mod tokens;
 mod usage_logs;
 
-pub use commands::AndroidCommand;
+pub use commands::{AndroidCommand, WIPE_FLAGS};
 pub use devices::record_from;
 pub use policies::device_policy_id;
 pub use tokens::{CreatedToken, TokenRequest, BASE_POLICY_ID};

@@ -59,7 +59,8 @@ const RESET_FLAGS: &[&str] = &[
     "DO_NOT_ASK_CREDENTIALS_ON_BOOT",
     "LOCK_NOW",
 ];
-const WIPE_FLAGS: &[&str] = &[
+/// AMAPI's wipeDataFlags (public: the CLI offers exactly these).
+pub const WIPE_FLAGS: &[&str] = &[
     "PRESERVE_RESET_PROTECTION_DATA",
     "WIPE_EXTERNAL_STORAGE",
     "WIPE_ESIMS",
