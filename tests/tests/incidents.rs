@@ -361,17 +361,33 @@ async fn device_events_file_incidents_by_the_rules(backend: Backend) {
         hex::encode(openssl::sha::sha256(content.as_bytes()))
     );
     assert_eq!(facts["content"]["udid"], victim.udid.as_str());
-    let (code, events) = server
-        .api(
-            "POST",
-            &format!("/incidents/{id}/evidence"),
-            Some(json!({ "kind": "events", "device_id": victim_id })),
-        )
+    // The device's events, through the CLI.
+    let out = server
+        .clone_cli()
+        .run(&[
+            "incidents",
+            "evidence",
+            id,
+            "--events",
+            &victim_id,
+            "--json",
+        ])
         .await;
-    assert_eq!(code, StatusCode::CREATED, "{events}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(events["content"]
         .to_string()
         .contains("security.identity_mismatch"));
+    let out = server.clone_cli().run(&["incidents", "evidence", id]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no evidence named: a usage error"
+    );
     let (code, _) = server
         .api(
             "POST",
@@ -550,6 +566,11 @@ async fn playbooks_lock_at_once_and_wipe_after_a_second_admin(backend: Backend) 
     assert_eq!(approvals.len(), 1);
     assert_eq!(approvals[0]["status"], "pending");
     let approval = approvals[0]["id"].as_str().unwrap();
+    let out = server
+        .clone_cli()
+        .run(&["incidents", "approvals", &sid])
+        .await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pending"));
     // The admin who confirmed cannot approve.
     let (code, body) = server
         .api(

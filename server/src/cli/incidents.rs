@@ -96,6 +96,31 @@ pub(super) enum IncidentCommand {
         #[arg(long)]
         report: String,
     },
+    /// Collect evidence from the server's records into an incident (one of the
+    /// options), hashed into the register's chain.
+    Evidence {
+        id: String,
+        /// The device's record.
+        #[arg(long, group = "evidence")]
+        device_facts: Option<String>,
+        /// The device's events.
+        #[arg(long, group = "evidence")]
+        events: Option<String>,
+        /// A command with its result (its UUID).
+        #[arg(long, group = "evidence")]
+        command: Option<String>,
+        /// A written note.
+        #[arg(long, group = "evidence")]
+        note: Option<String>,
+    },
+    /// Actions of an incident waiting for a second administrator.
+    Approvals { id: String },
+    /// Approve a waiting action (as a second administrator): it runs.
+    Approve { id: String, approval: String },
+    /// Deny a waiting action.
+    Deny { id: String, approval: String },
+    /// A printable HTML report: of one incident, or of the register.
+    Report { id: Option<String> },
     /// The register in Appendix A's column order: CSV (default) or JSON.
     Export {
         #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
@@ -319,6 +344,100 @@ pub(super) async fn incidents(c: Client, command: IncidentCommand) -> Result<Out
                 .post(&path(&id, "/close"), &json!({ "closing_report": report }))
                 .await?;
             Ok(Output::Table(incident(&v, None), v))
+        }
+        IncidentCommand::Evidence {
+            id,
+            device_facts,
+            events,
+            command,
+            note,
+        } => {
+            let body = match (device_facts, events, command, note) {
+                (Some(d), _, _, _) => json!({ "kind": "device_facts", "device_id": d }),
+                (_, Some(d), _, _) => json!({ "kind": "events", "device_id": d }),
+                (_, _, Some(c), _) => json!({ "kind": "command_result", "command_uuid": c }),
+                (_, _, _, Some(t)) => json!({ "kind": "note", "text": t }),
+                _ => {
+                    return Err(ClientError::Usage(
+                        "name the evidence: --device-facts ID, --events ID, --command UUID or --note TEXT".into(),
+                    ))
+                }
+            };
+            let v = c.post(&path(&id, "/evidence"), &body).await?;
+            Ok(Output::Table(
+                format!(
+                    "evidence {} ({}) SHA-256 {}\n",
+                    s(&v, "id"),
+                    s(&v, "kind"),
+                    s(&v, "sha256")
+                ),
+                v,
+            ))
+        }
+        IncidentCommand::Approvals { id } => {
+            let v = c.get(&path(&id, "/approvals")).await?;
+            let rows = v["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|a| {
+                    vec![
+                        s(a, "id"),
+                        s(a, "action"),
+                        s(a, "device_id"),
+                        s(a, "status"),
+                        s(a, "requested_by"),
+                        s(a, "decided_by"),
+                    ]
+                })
+                .collect();
+            Ok(Output::Table(
+                table(
+                    &[
+                        "APPROVAL",
+                        "ACTION",
+                        "DEVICE",
+                        "STATUS",
+                        "REQUESTED BY",
+                        "DECIDED BY",
+                    ],
+                    rows,
+                ),
+                v,
+            ))
+        }
+        IncidentCommand::Approve { id, approval } => {
+            let v = c
+                .post(
+                    &path(
+                        &id,
+                        &format!("/approvals/{}/approve", client::segment(&approval)),
+                    ),
+                    &json!({}),
+                )
+                .await?;
+            Ok(Output::Table(incident(&v, None), v))
+        }
+        IncidentCommand::Deny { id, approval } => {
+            let v = c
+                .post(
+                    &path(
+                        &id,
+                        &format!("/approvals/{}/deny", client::segment(&approval)),
+                    ),
+                    &json!({}),
+                )
+                .await?;
+            Ok(Output::Table(incident(&v, None), v))
+        }
+        IncidentCommand::Report { id } => {
+            let route = match &id {
+                Some(id) => path(id, "/report.html"),
+                None => "/incidents/report.html".to_owned(),
+            };
+            let html = String::from_utf8_lossy(&c.get_bytes(&route).await?).into_owned();
+            Ok(Output::Table(html.clone(), Value::String(html)))
         }
         IncidentCommand::Export { format } => {
             let bytes = c.get_bytes(&format!("/incidents/export.{format}")).await?;

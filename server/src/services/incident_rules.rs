@@ -174,6 +174,47 @@ pub fn default_rules() -> Vec<Rule> {
             "Wipe failed on the device: {message}",
             "Retry the wipe; if the device stays unreachable, revoke its identity.",
         ),
+        Rule {
+            data: [("compliant".to_owned(), serde_json::Value::Bool(false))].into(),
+            ..rule(
+                "android.compliance_changed",
+                &[],
+                "non_compliant_device",
+                1,
+                "Android device not compliant: {message}",
+                "",
+            )
+        },
+        Rule {
+            min_severity: Some(3),
+            ..rule(
+                "android.posture_changed",
+                &[],
+                "compromised_device",
+                3,
+                "Android device may be compromised: {message}",
+                "",
+            )
+        },
+        Rule {
+            min_severity: Some(2),
+            ..rule(
+                "android.posture_changed",
+                &[],
+                "compromised_device",
+                2,
+                "Android device at risk: {message}",
+                "",
+            )
+        },
+        rule(
+            "android.configuration_error",
+            &[],
+            "google_connection_broken",
+            2,
+            "The connection to Google's Android Management API is broken: {message}",
+            "Check the service account and the enterprise (mdm android status); reconnect with mdm android connect.",
+        ),
         rule(
             "push.configuration_error",
             &[],
@@ -420,6 +461,30 @@ mod tests {
             serde_json::json!({ "request_type": "EraseDevice", "status": "acknowledged" }),
         );
         assert!(!rules.iter().any(|r| r.matches(&wipe_done)));
+        let not_compliant = event(
+            "android.compliance_changed",
+            Some(2),
+            serde_json::json!({ "compliant": false }),
+        );
+        let matched = rules.iter().find(|r| r.matches(&not_compliant)).unwrap();
+        assert_eq!(matched.incident_type, "non_compliant_device");
+        let compliant = event(
+            "android.compliance_changed",
+            Some(0),
+            serde_json::json!({ "compliant": true }),
+        );
+        assert!(!rules.iter().any(|r| r.matches(&compliant)));
+        let compromised = event("android.posture_changed", Some(3), serde_json::json!({}));
+        assert_eq!(
+            rules
+                .iter()
+                .find(|r| r.matches(&compromised))
+                .unwrap()
+                .level,
+            3
+        );
+        let at_risk = event("android.posture_changed", Some(2), serde_json::json!({}));
+        assert_eq!(rules.iter().find(|r| r.matches(&at_risk)).unwrap().level, 2);
         let prefix = Rule {
             kind: "security.".into(),
             data: Default::default(),
