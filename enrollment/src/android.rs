@@ -2,18 +2,17 @@
 //! after six taps on the welcome screen (Android 7+; the EAP Wi-Fi keys need Android
 //! 10+).
 //!
-//! With Google's Android Management API the object comes from Google (the enrollment
-//! token's `qrCode`: Android Device Policy's component, checksum, download location
-//! and the token); [`merge_extras`] adds ours to it: the Wi-Fi to join during setup,
-//! locale, time zone. [`provisioning_payload`] builds the whole object for a custom
-//! agent (the server's `--android-agent-*` options), the older way.
+//! The object comes from Google's Android Management API (an enrollment token's
+//! `qrCode`: Android Device Policy's component, checksum, download location and the
+//! token); [`merge_extras`] adds ours to it: the Wi-Fi to join during setup, locale,
+//! time zone. There is no agent of ours: Android Device Policy is the device owner.
 //!
 //! The keys are the `EXTRA_PROVISIONING_*` constants of
 //! `android.app.admin.DevicePolicyManager`. The setup wizard turns the JSON into the
-//! extras of `ACTION_PROVISION_MANAGED_DEVICE_FROM_TRUSTED_SOURCE`, downloads the
-//! agent APK, checks its signing certificate against the checksum, makes it device
-//! owner and hands it `PROVISIONING_ADMIN_EXTRAS_BUNDLE` (our server URL and
-//! enrollment token).
+//! extras of `ACTION_PROVISION_MANAGED_DEVICE_FROM_TRUSTED_SOURCE`, joins the Wi-Fi,
+//! downloads Android Device Policy, checks its signing certificate against the
+//! checksum, makes it device owner and hands it `PROVISIONING_ADMIN_EXTRAS_BUNDLE`
+//! (Google's enrollment token).
 //!
 //! Everything is validated here, because a device that cannot use a value shows
 //! only "Can't set up device" after a long wait, and has to be factory reset.
@@ -22,12 +21,6 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub const EXTRA_DEVICE_ADMIN_COMPONENT_NAME: &str =
-    "android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME";
-pub const EXTRA_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION: &str =
-    "android.app.extra.PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION";
-pub const EXTRA_DEVICE_ADMIN_SIGNATURE_CHECKSUM: &str =
-    "android.app.extra.PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM";
 pub const EXTRA_ADMIN_EXTRAS_BUNDLE: &str = "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE";
 pub const EXTRA_WIFI_SSID: &str = "android.app.extra.PROVISIONING_WIFI_SSID";
 pub const EXTRA_WIFI_HIDDEN: &str = "android.app.extra.PROVISIONING_WIFI_HIDDEN";
@@ -48,10 +41,6 @@ pub const EXTRA_SKIP_ENCRYPTION: &str = "android.app.extra.PROVISIONING_SKIP_ENC
 pub const EXTRA_LEAVE_ALL_SYSTEM_APPS_ENABLED: &str =
     "android.app.extra.PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED";
 
-/// Keys of our agent's admin extras bundle.
-pub const ADMIN_EXTRA_SERVER_URL: &str = "server_url";
-pub const ADMIN_EXTRA_ENROLLMENT_TOKEN: &str = "enrollment_token";
-
 /// Wi-Fi security types ManagedProvisioning knows.
 pub const SECURITY_TYPES: &[&str] = &["NONE", "WPA", "WEP", "EAP"];
 /// EAP methods (`WifiEnterpriseConfig.Eap` names) ManagedProvisioning maps.
@@ -67,17 +56,6 @@ pub const PHASE2_METHODS: &[&str] = &[
     "AKA",
     "AKA_PRIME",
 ];
-
-/// The device-owner app (our agent) the device downloads and installs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentConfig {
-    /// The DeviceAdminReceiver, "package/.Class" or "package/package.Class".
-    pub component_name: String,
-    /// https URL of the APK.
-    pub download_url: String,
-    /// URL-safe base64 of the SHA-256 of the APK's signing certificate.
-    pub signature_checksum: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WifiConfig {
@@ -110,22 +88,6 @@ pub struct EapConfig {
     pub user_certificate: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProvisioningSpec {
-    pub agent: AgentConfig,
-    /// Our server, for the agent (https).
-    pub server_url: String,
-    /// One-time enrollment token, for the agent.
-    pub enrollment_token: String,
-    pub wifi: Option<WifiConfig>,
-    /// Device language, "ll_CC" such as "pl_PL".
-    pub locale: Option<String>,
-    /// Olson time zone such as "Europe/Warsaw".
-    pub time_zone: Option<String>,
-    pub skip_encryption: bool,
-    pub leave_all_system_apps_enabled: bool,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AndroidError {
     #[error("{field}: {reason}")]
@@ -139,7 +101,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> AndroidError {
     }
 }
 
-/// What we add to a provisioning object besides the agent and its token.
+/// What we add to Google's provisioning object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProvisioningExtras {
     pub wifi: Option<WifiConfig>,
@@ -166,8 +128,11 @@ pub fn validate_extras(extras: &ProvisioningExtras) -> Result<(), AndroidError> 
 }
 
 /// Google's provisioning JSON (an enrollment token's `qrCode`) with our extras added.
-/// Google's keys are kept as they are: only keys Google did not set are added, so the
-/// agent, its checksum and the token can never be changed by an option of ours.
+/// Google's keys are kept as they are: only keys Google did not set are added, so
+/// Android Device Policy, its checksum and the token can never be changed by an
+/// option of ours. Booleans appear only when true (false is Android's default), and
+/// optional values only when set, which keeps the code as sparse as possible for the
+/// cameras of cheap devices.
 pub fn merge_extras(google_qr: &str, extras: &ProvisioningExtras) -> Result<Value, AndroidError> {
     validate_extras(extras)?;
     let mut base: Map<String, Value> = match serde_json::from_str(google_qr) {
@@ -237,54 +202,6 @@ fn put_extras(m: &mut Map<String, Value>, extras: &ProvisioningExtras) {
     }
 }
 
-/// Validates `spec` and returns the JSON object to put in the QR code (serialise it
-/// with [`qr_text`]).
-///
-/// Booleans are JSON booleans and appear only when true (false is Android's default),
-/// and optional values only when set, which keeps the code as sparse as possible for
-/// the cameras of cheap devices.
-pub fn provisioning_payload(spec: &ProvisioningSpec) -> Result<Value, AndroidError> {
-    validate(spec)?;
-    let mut m = Map::new();
-    let mut put = |key: &str, value: Value| {
-        m.insert(key.to_owned(), value);
-    };
-    put(
-        EXTRA_DEVICE_ADMIN_COMPONENT_NAME,
-        spec.agent.component_name.clone().into(),
-    );
-    put(
-        EXTRA_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION,
-        spec.agent.download_url.clone().into(),
-    );
-    put(
-        EXTRA_DEVICE_ADMIN_SIGNATURE_CHECKSUM,
-        spec.agent.signature_checksum.clone().into(),
-    );
-    let mut extras = Map::new();
-    extras.insert(
-        ADMIN_EXTRA_SERVER_URL.into(),
-        spec.server_url.clone().into(),
-    );
-    extras.insert(
-        ADMIN_EXTRA_ENROLLMENT_TOKEN.into(),
-        spec.enrollment_token.clone().into(),
-    );
-    put(EXTRA_ADMIN_EXTRAS_BUNDLE, Value::Object(extras));
-
-    put_extras(
-        &mut m,
-        &ProvisioningExtras {
-            wifi: spec.wifi.clone(),
-            locale: spec.locale.clone(),
-            time_zone: spec.time_zone.clone(),
-            skip_encryption: spec.skip_encryption,
-            leave_all_system_apps_enabled: spec.leave_all_system_apps_enabled,
-        },
-    );
-    Ok(Value::Object(m))
-}
-
 /// The text to encode in the QR code: compact JSON with every non-ASCII character
 /// written as a `\uXXXX` escape.
 ///
@@ -310,75 +227,6 @@ pub fn qr_text(payload: &Value) -> String {
     out
 }
 
-/// Checks a signature checksum: URL-safe base64, with or without padding, of a
-/// SHA-256 (32 bytes) of the agent APK's signing certificate.
-pub fn validate_signature_checksum(s: &str) -> Result<(), AndroidError> {
-    const FIELD: &str = "agent.signature_checksum";
-    const CONVERT: &str = "Android wants the URL-safe base64 (RFC 4648 §5) of the SHA-256 \
-        of the APK's signing certificate, not hex; convert a hex digest (as printed by \
-        `apksigner verify --print-certs app.apk` or `keytool -printcert -jarfile app.apk`) \
-        with: echo <hex> | tr -d ':' | xxd -r -p | base64 | tr '+/' '-_' | tr -d '='";
-    if s.is_empty() {
-        return Err(invalid(FIELD, "must not be empty"));
-    }
-    if s.chars().any(char::is_whitespace) {
-        return Err(invalid(FIELD, "contains whitespace"));
-    }
-    let hex_digits: String = s.chars().filter(|c| *c != ':').collect();
-    if hex_digits.chars().all(|c| c.is_ascii_hexdigit()) && matches!(hex_digits.len(), 40 | 64) {
-        let what = if hex_digits.len() == 40 {
-            "a hex SHA-1 digest; the checksum must be of SHA-256, and "
-        } else {
-            "a hex SHA-256 digest; "
-        };
-        return Err(invalid(FIELD, format!("looks like {what}{CONVERT}")));
-    }
-    if s.contains('+') || s.contains('/') {
-        return Err(invalid(
-            FIELD,
-            "is standard base64 ('+' and '/'); Android decodes URL-safe base64: replace '+' \
-             with '-' and '/' with '_' (tr '+/' '-_')",
-        ));
-    }
-    let unpadded = s.trim_end_matches('=');
-    let padding = s.len() - unpadded.len();
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(unpadded)
-        .map_err(|e| invalid(FIELD, format!("is not URL-safe base64 ({e}); {CONVERT}")))?;
-    if decoded.len() != 32 {
-        return Err(invalid(
-            FIELD,
-            format!(
-                "decodes to {} bytes, but a SHA-256 is 32 (43 base64 characters); {CONVERT}",
-                decoded.len()
-            ),
-        ));
-    }
-    // 32 bytes take 43 characters and one '=' of padding.
-    if padding > 1 {
-        return Err(invalid(FIELD, "has too much '=' padding"));
-    }
-    Ok(())
-}
-
-fn validate(spec: &ProvisioningSpec) -> Result<(), AndroidError> {
-    component_name(&spec.agent.component_name)?;
-    https_url("agent.download_url", &spec.agent.download_url)?;
-    validate_signature_checksum(&spec.agent.signature_checksum)?;
-    https_url("server_url", &spec.server_url)?;
-    text("enrollment_token", &spec.enrollment_token)?;
-    if let Some(w) = &spec.wifi {
-        wifi(w)?;
-    }
-    if let Some(l) = &spec.locale {
-        locale(l)?;
-    }
-    if let Some(t) = &spec.time_zone {
-        time_zone(t)?;
-    }
-    Ok(())
-}
-
 fn text(field: &'static str, value: &str) -> Result<(), AndroidError> {
     if value.trim().is_empty() {
         return Err(invalid(field, "must not be empty"));
@@ -387,62 +235,6 @@ fn text(field: &'static str, value: &str) -> Result<(), AndroidError> {
         return Err(invalid(field, "contains control characters"));
     }
     Ok(())
-}
-
-fn https_url(field: &'static str, value: &str) -> Result<(), AndroidError> {
-    text(field, value)?;
-    let Some(rest) = value.strip_prefix("https://") else {
-        return Err(invalid(
-            field,
-            format!(
-                "{value:?} must start with https:// (the device trusts nothing else during setup)"
-            ),
-        ));
-    };
-    if value.chars().any(char::is_whitespace) {
-        return Err(invalid(field, format!("{value:?} contains whitespace")));
-    }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.starts_with(':') {
-        return Err(invalid(field, format!("{value:?} has no host name")));
-    }
-    Ok(())
-}
-
-/// "com.example.agent/.AdminReceiver" or "com.example.agent/com.example.agent.AdminReceiver",
-/// the two forms `ComponentName.unflattenFromString` reads.
-fn component_name(value: &str) -> Result<(), AndroidError> {
-    const FIELD: &str = "agent.component_name";
-    let shape = || {
-        invalid(
-            FIELD,
-            format!("{value:?} is not \"package/.Class\" (e.g. \"com.example.agent/.AdminReceiver\") or \"package/package.Class\""),
-        )
-    };
-    let (package, class) = value.split_once('/').ok_or_else(shape)?;
-    // Android package names: at least two segments, each a letter then letters,
-    // digits or underscores.
-    let segments: Vec<&str> = package.split('.').collect();
-    let package_ok = segments.len() >= 2
-        && segments.iter().all(|s| {
-            s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
-    let class_path = class.strip_prefix('.').unwrap_or(class);
-    let class_ok = !class_path.is_empty()
-        && (class.starts_with('.') || class_path.contains('.'))
-        && class_path.split('.').all(|s| {
-            s.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-        });
-    if package_ok && class_ok {
-        Ok(())
-    } else {
-        Err(shape())
-    }
 }
 
 fn wifi(w: &WifiConfig) -> Result<(), AndroidError> {

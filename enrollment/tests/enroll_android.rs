@@ -1,14 +1,14 @@
-//! Android provisioning payload: exact keys and JSON, validation, and a real QR round
-//! trip through zbarimg.
+//! Android provisioning payload: Google's QR JSON (an AMAPI enrollment token's
+//! `qrCode`) with our extras merged in: exact keys and JSON, validation, and a real
+//! QR round trip through zbarimg.
 
 mod enroll_support;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use enroll_support::{zbar_decode_png, zbarimg_available};
 use enrollment::android::{
-    provisioning_payload, qr_text, validate_signature_checksum, AgentConfig, AndroidError,
-    EapConfig, ProvisioningSpec, WifiConfig,
+    merge_extras, qr_text, validate_extras, AndroidError, EapConfig, ProvisioningExtras, WifiConfig,
 };
 use enrollment::qr;
 use openssl::asn1::Asn1Time;
@@ -20,26 +20,34 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
 use serde_json::{json, Value};
 
-fn checksum() -> String {
-    let digest = openssl::sha::sha256(b"the agent's signing certificate");
-    URL_SAFE_NO_PAD.encode(digest)
+/// An enrollment token's `qrCode` as Google gives it: Android Device Policy and the
+/// token (the shape AMAPI documents).
+fn google() -> Value {
+    json!({
+        "android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME": "com.google.android.apps.work.clouddpc/.receivers.CloudDeviceAdminReceiver",
+        "android.app.extra.PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM": "I5YvS0O5hXY46mb01BlRjq4oJJGs2kuUcHvVkAPEXlg",
+        "android.app.extra.PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION": "https://play.google.com/managed/downloadManagingApp?identifier=setup",
+        "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE": {
+            "com.google.android.apps.work.clouddpc.EXTRA_ENROLLMENT_TOKEN": "TOKENVALUE7F3B9C"
+        }
+    })
 }
 
-fn spec() -> ProvisioningSpec {
-    ProvisioningSpec {
-        agent: AgentConfig {
-            component_name: "org.example.mdmagent/.AdminReceiver".into(),
-            download_url: "https://mdm.townhall.example/agent/agent-1.4.2.apk".into(),
-            signature_checksum: checksum(),
-        },
-        server_url: "https://mdm.townhall.example".into(),
-        enrollment_token: "et_7f3b9c1d2e4a".into(),
-        wifi: None,
-        locale: None,
-        time_zone: None,
-        skip_encryption: false,
-        leave_all_system_apps_enabled: false,
+fn payload(extras: &ProvisioningExtras) -> Result<Value, AndroidError> {
+    merge_extras(&google().to_string(), extras)
+}
+
+/// Google's object with `ours` added.
+fn google_with(ours: Value) -> Value {
+    let mut v = google();
+    for (k, x) in ours.as_object().unwrap() {
+        v[k] = x.clone();
     }
+    v
+}
+
+fn spec() -> ProvisioningExtras {
+    ProvisioningExtras::default()
 }
 
 fn wpa() -> WifiConfig {
@@ -117,19 +125,44 @@ fn eap_tls() -> WifiConfig {
 
 #[test]
 fn minimal_payload_is_exact() {
-    let payload = provisioning_payload(&spec()).unwrap();
+    // No extras: Google's object, unchanged.
+    assert_eq!(payload(&spec()).unwrap(), google());
+}
+
+#[test]
+fn googles_keys_are_never_overwritten() {
+    // Were Google ever to set one of our keys, its value stays.
+    let mut g = google();
+    g["android.app.extra.PROVISIONING_LOCALE"] = json!("de_DE");
+    let mut s = spec();
+    s.locale = Some("pl_PL".into());
+    s.time_zone = Some("Europe/Warsaw".into());
+    let p = merge_extras(&g.to_string(), &s).unwrap();
+    assert_eq!(p["android.app.extra.PROVISIONING_LOCALE"], "de_DE");
     assert_eq!(
-        payload,
-        json!({
-            "android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME": "org.example.mdmagent/.AdminReceiver",
-            "android.app.extra.PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION": "https://mdm.townhall.example/agent/agent-1.4.2.apk",
-            "android.app.extra.PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM": checksum(),
-            "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE": {
-                "server_url": "https://mdm.townhall.example",
-                "enrollment_token": "et_7f3b9c1d2e4a"
-            }
-        })
+        p["android.app.extra.PROVISIONING_TIME_ZONE"],
+        "Europe/Warsaw"
     );
+}
+
+#[test]
+fn refuses_what_is_not_googles_provisioning_data() {
+    for (qr, words) in [
+        ("not json", "not a JSON object"),
+        ("[1, 2]", "not a JSON object"),
+        (
+            r#"{"android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME": "x/.Y"}"#,
+            "no enrollment token",
+        ),
+    ] {
+        match merge_extras(qr, &spec()) {
+            Err(e @ AndroidError::Invalid { field, .. }) => {
+                assert_eq!(field, "qrCode");
+                assert!(e.to_string().contains(words), "{qr}: {e}");
+            }
+            Ok(v) => panic!("{qr}: expected an error, got {v}"),
+        }
+    }
 }
 
 #[test]
@@ -143,17 +176,10 @@ fn full_payload_with_wpa_is_exact() {
     s.time_zone = Some("Europe/Warsaw".into());
     s.skip_encryption = true;
     s.leave_all_system_apps_enabled = true;
-    let payload = provisioning_payload(&s).unwrap();
+    let p = payload(&s).unwrap();
     assert_eq!(
-        payload,
-        json!({
-            "android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME": "org.example.mdmagent/.AdminReceiver",
-            "android.app.extra.PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION": "https://mdm.townhall.example/agent/agent-1.4.2.apk",
-            "android.app.extra.PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM": checksum(),
-            "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE": {
-                "server_url": "https://mdm.townhall.example",
-                "enrollment_token": "et_7f3b9c1d2e4a"
-            },
+        p,
+        google_with(json!({
             "android.app.extra.PROVISIONING_WIFI_SSID": "TownHall-Staff",
             "android.app.extra.PROVISIONING_WIFI_HIDDEN": true,
             "android.app.extra.PROVISIONING_WIFI_SECURITY_TYPE": "WPA",
@@ -162,7 +188,7 @@ fn full_payload_with_wpa_is_exact() {
             "android.app.extra.PROVISIONING_TIME_ZONE": "Europe/Warsaw",
             "android.app.extra.PROVISIONING_SKIP_ENCRYPTION": true,
             "android.app.extra.PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED": true
-        })
+        }))
     );
 }
 
@@ -172,7 +198,7 @@ fn eap_payloads() {
     let w = peap();
     let ca_b64 = w.eap.as_ref().unwrap().ca_certificate.clone().unwrap();
     s.wifi = Some(w);
-    let p = provisioning_payload(&s).unwrap();
+    let p = payload(&s).unwrap();
     let expect = [
         (
             "android.app.extra.PROVISIONING_WIFI_SSID",
@@ -220,7 +246,7 @@ fn eap_payloads() {
         .is_none());
 
     s.wifi = Some(eap_tls());
-    let p = provisioning_payload(&s).unwrap();
+    let p = payload(&s).unwrap();
     assert_eq!(p["android.app.extra.PROVISIONING_WIFI_EAP_METHOD"], "TLS");
     assert!(p["android.app.extra.PROVISIONING_WIFI_USER_CERTIFICATE"].is_string());
     assert!(p
@@ -241,7 +267,7 @@ fn open_network() {
         password: None,
         eap: None,
     });
-    let p = provisioning_payload(&s).unwrap();
+    let p = payload(&s).unwrap();
     assert_eq!(
         p["android.app.extra.PROVISIONING_WIFI_SECURITY_TYPE"],
         "NONE"
@@ -251,83 +277,27 @@ fn open_network() {
         .is_none());
 }
 
-fn error_of(change: impl FnOnce(&mut ProvisioningSpec)) -> (&'static str, String) {
+fn error_of(change: impl FnOnce(&mut ProvisioningExtras)) -> (&'static str, String) {
     let mut s = spec();
     change(&mut s);
-    match provisioning_payload(&s) {
+    let merged = payload(&s);
+    // validate_extras (checked when an enrollment is created, before Google is
+    // asked for a token) refuses the same way.
+    assert_eq!(validate_extras(&s).err(), merged.as_ref().err().cloned());
+    match merged {
         Err(e @ AndroidError::Invalid { field, .. }) => (field, e.to_string()),
         Ok(v) => panic!("expected an error, got {v}"),
     }
 }
 
-fn eap_mut(s: &mut ProvisioningSpec) -> &mut EapConfig {
+fn eap_mut(s: &mut ProvisioningExtras) -> &mut EapConfig {
     s.wifi.as_mut().unwrap().eap.as_mut().unwrap()
 }
 
 #[test]
 fn rejects_bad_inputs_naming_the_field() {
-    type Change = Box<dyn FnOnce(&mut ProvisioningSpec)>;
+    type Change = Box<dyn FnOnce(&mut ProvisioningExtras)>;
     let cases: Vec<(&str, &str, Change)> = vec![
-        (
-            "agent.component_name",
-            "package/.Class",
-            Box::new(|s| s.agent.component_name = "org.example.mdmagent".into()),
-        ),
-        (
-            "agent.component_name",
-            "package/.Class",
-            Box::new(|s| s.agent.component_name = "agent/.Admin".into()),
-        ),
-        (
-            "agent.component_name",
-            "package/.Class",
-            Box::new(|s| s.agent.component_name = "org.example/".into()),
-        ),
-        (
-            "agent.component_name",
-            "package/.Class",
-            Box::new(|s| s.agent.component_name = "org.example/Admin".into()),
-        ),
-        (
-            "agent.component_name",
-            "package/.Class",
-            Box::new(|s| s.agent.component_name = "org.ex ample/.Admin".into()),
-        ),
-        (
-            "agent.component_name",
-            "package/.Class",
-            Box::new(|s| s.agent.component_name = "org.example/.1Admin".into()),
-        ),
-        (
-            "agent.download_url",
-            "https://",
-            Box::new(|s| s.agent.download_url = "http://mdm.example/agent.apk".into()),
-        ),
-        (
-            "agent.download_url",
-            "empty",
-            Box::new(|s| s.agent.download_url.clear()),
-        ),
-        (
-            "agent.download_url",
-            "no host",
-            Box::new(|s| s.agent.download_url = "https:///agent.apk".into()),
-        ),
-        (
-            "agent.signature_checksum",
-            "URL-safe base64",
-            Box::new(|s| s.agent.signature_checksum = "ab".repeat(32)),
-        ),
-        (
-            "server_url",
-            "https://",
-            Box::new(|s| s.server_url = "mdm.example".into()),
-        ),
-        (
-            "enrollment_token",
-            "empty",
-            Box::new(|s| s.enrollment_token.clear()),
-        ),
         (
             "wifi.ssid",
             "empty",
@@ -567,14 +537,8 @@ fn rejects_bad_inputs_naming_the_field() {
 
 #[test]
 fn accepts_the_documented_alternatives() {
-    type Change = fn(&mut ProvisioningSpec);
-    let cases: [Change; 7] = [
-        |s| {
-            s.agent.component_name =
-                "org.example.mdmagent/org.example.mdmagent.admin.Receiver".into()
-        },
-        |s| s.agent.component_name = "org.example.mdm_agent2/.admin.Receiver$Inner".into(),
-        |s| s.agent.signature_checksum = format!("{}=", checksum()),
+    type Change = fn(&mut ProvisioningExtras);
+    let cases: [Change; 4] = [
         |s| s.locale = Some("fil_PH".into()),
         |s| s.time_zone = Some("America/Argentina/Buenos_Aires".into()),
         |s| s.time_zone = Some("Etc/GMT+2".into()),
@@ -589,17 +553,17 @@ fn accepts_the_documented_alternatives() {
     for change in cases {
         let mut s = spec();
         change(&mut s);
-        provisioning_payload(&s).unwrap();
+        payload(&s).unwrap();
     }
     // TTLS with PAP, PWD without phase 2, SIM with nothing.
     let mut s = spec();
     s.wifi = Some(peap());
     eap_mut(&mut s).method = "TTLS".into();
     eap_mut(&mut s).phase2_auth = Some("PAP".into());
-    provisioning_payload(&s).unwrap();
+    payload(&s).unwrap();
     eap_mut(&mut s).method = "PWD".into();
     eap_mut(&mut s).phase2_auth = None;
-    provisioning_payload(&s).unwrap();
+    payload(&s).unwrap();
     s.wifi = Some(WifiConfig {
         password: None,
         eap: Some(EapConfig {
@@ -613,56 +577,7 @@ fn accepts_the_documented_alternatives() {
         }),
         ..peap()
     });
-    provisioning_payload(&s).unwrap();
-}
-
-#[test]
-fn signature_checksum_rules() {
-    let sum = checksum();
-    assert_eq!(sum.len(), 43);
-    validate_signature_checksum(&sum).unwrap();
-    validate_signature_checksum(&URL_SAFE.encode([0xfbu8; 32])).unwrap();
-    // A digest whose base64 has '-' and '_' (URL-safe alphabet proper).
-    let tricky = URL_SAFE_NO_PAD.encode(&[0xfb, 0xff, 0xbf].repeat(11)[..32]);
-    assert!(tricky.contains('-') || tricky.contains('_'), "{tricky}");
-    validate_signature_checksum(&tricky).unwrap();
-
-    let hex_digest = hex::encode(openssl::sha::sha256(b"x"));
-    let colon_hex = hex_digest
-        .as_bytes()
-        .chunks(2)
-        .map(|c| std::str::from_utf8(c).unwrap().to_uppercase())
-        .collect::<Vec<_>>()
-        .join(":");
-    for (input, words) in [
-        (hex_digest.as_str(), "xxd -r -p"),
-        (
-            hex_digest.as_str(),
-            "URL-safe base64 (RFC 4648 §5) of the SHA-256",
-        ),
-        (colon_hex.as_str(), "hex SHA-256"),
-        (&hex_digest[..40], "SHA-1"),
-        ("", "empty"),
-        ("abc def", "whitespace"),
-    ] {
-        let err = validate_signature_checksum(input).unwrap_err().to_string();
-        assert!(err.contains(words), "{input:?}: {err}");
-    }
-    let standard = STANDARD.encode([0xfbu8; 32]);
-    assert!(standard.contains('+') || standard.contains('/'));
-    let err = validate_signature_checksum(&standard)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("tr '+/' '-_'"), "{err}");
-    let err = validate_signature_checksum(&URL_SAFE_NO_PAD.encode([1u8; 20]))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("20 bytes"), "{err}");
-    let err = validate_signature_checksum(&format!("{sum}=="))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("padding"), "{err}");
-    assert!(validate_signature_checksum("!!!!").is_err());
+    payload(&s).unwrap();
 }
 
 #[test]
@@ -672,8 +587,8 @@ fn qr_text_is_ascii_json() {
         ssid: "Urząd-Gość 📶".into(),
         ..wpa()
     });
-    let payload = provisioning_payload(&s).unwrap();
-    let text = qr_text(&payload);
+    let p = payload(&s).unwrap();
+    let text = qr_text(&p);
     assert!(text.is_ascii(), "{text}");
     assert!(
         text.contains(r"Urz\u0105d-Go\u015b\u0107 \ud83d\udcf6"),
@@ -681,7 +596,7 @@ fn qr_text_is_ascii_json() {
     );
     assert!(!text.contains('\n'));
     let back: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(back, payload);
+    assert_eq!(back, p);
 }
 
 /// The whole path a device takes: JSON → QR PNG → camera (zbarimg) → JSON.
@@ -702,34 +617,23 @@ fn provisioning_qr_decodes_with_zbarimg() {
         s.locale = Some("pl_PL".into());
         s.time_zone = Some("Europe/Warsaw".into());
         s.leave_all_system_apps_enabled = true;
-        let payload = provisioning_payload(&s).unwrap();
-        let text = qr_text(&payload);
+        let p = payload(&s).unwrap();
+        let text = qr_text(&p);
         let png = qr::png(&text, 4).unwrap();
         let decoded = zbar_decode_png(&png, "android.png");
         assert_eq!(decoded, text);
         let back: Value = serde_json::from_str(&decoded).unwrap();
-        assert_eq!(back, payload);
+        assert_eq!(back, p);
     }
 }
 
 #[test]
-fn spec_reads_from_json() {
-    // The admin API takes the spec as JSON; optional fields may be omitted or null.
-    let s: ProvisioningSpec = serde_json::from_value(json!({
-        "agent": {
-            "component_name": "org.example.mdmagent/.AdminReceiver",
-            "download_url": "https://mdm.townhall.example/agent.apk",
-            "signature_checksum": checksum()
-        },
-        "server_url": "https://mdm.townhall.example",
-        "enrollment_token": "tok",
-        "wifi": {"ssid": "Guest", "hidden": false, "security_type": "NONE", "password": null, "eap": null},
-        "locale": "pl_PL",
-        "time_zone": null,
-        "skip_encryption": false,
-        "leave_all_system_apps_enabled": true
-    }))
+fn wifi_reads_from_json() {
+    // Optional fields may be omitted or null.
+    let w: WifiConfig = serde_json::from_value(json!(
+        {"ssid": "Guest", "hidden": false, "security_type": "NONE", "password": null, "eap": null}
+    ))
     .unwrap();
-    assert_eq!(s.wifi.unwrap().ssid, "Guest");
-    assert!(s.time_zone.is_none());
+    assert_eq!(w.ssid, "Guest");
+    assert!(w.password.is_none() && w.eap.is_none());
 }

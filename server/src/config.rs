@@ -53,15 +53,6 @@ pub struct ServeArgs {
     /// certificates. [default: MDM]
     #[arg(long, env = "MDM_ORGANIZATION")]
     pub organization: Option<String>,
-    /// Android agent: its device admin component, "package/.Receiver".
-    #[arg(long, env = "MDM_ANDROID_AGENT_COMPONENT")]
-    pub android_agent_component: Option<String>,
-    /// Android agent: https URL its APK is downloaded from during provisioning.
-    #[arg(long, env = "MDM_ANDROID_AGENT_DOWNLOAD_URL")]
-    pub android_agent_download_url: Option<String>,
-    /// Android agent: URL-safe base64 of the SHA-256 of its signing certificate.
-    #[arg(long, env = "MDM_ANDROID_AGENT_CHECKSUM")]
-    pub android_agent_checksum: Option<String>,
     /// Base URL of Google's Android Management API (tests point it at a fake).
     /// [default: https://androidmanagement.googleapis.com]
     #[arg(long, env = "MDM_ANDROID_API_URL")]
@@ -216,9 +207,6 @@ struct FileConfig {
     public_url: Option<String>,
     device_ca: Option<PathBuf>,
     organization: Option<String>,
-    android_agent_component: Option<String>,
-    android_agent_download_url: Option<String>,
-    android_agent_checksum: Option<String>,
     android_api_url: Option<String>,
     pubsub_api_url: Option<String>,
     android_max_attempts: Option<u32>,
@@ -271,7 +259,6 @@ pub struct ServeConfig {
     pub public_url: String,
     pub device_ca: Option<PathBuf>,
     pub organization: String,
-    pub android_agent: Option<enrollment::android::AgentConfig>,
     /// Where Google's Android APIs are and how to retry them.
     pub android: crate::services::android::AndroidSettings,
     pub android_pull_interval: std::time::Duration,
@@ -296,6 +283,13 @@ pub struct ServeConfig {
     /// Rate limits, guessing lockout, connection timeouts.
     pub abuse: crate::http::limits::AbuseSettings,
 }
+
+/// Environment variables of the custom Android agent, which is no longer supported.
+const REMOVED_ANDROID_AGENT_ENV: &[&str] = &[
+    "MDM_ANDROID_AGENT_COMPONENT",
+    "MDM_ANDROID_AGENT_DOWNLOAD_URL",
+    "MDM_ANDROID_AGENT_CHECKSUM",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -463,27 +457,17 @@ impl ServeArgs {
             ),
             expiration: std::time::Duration::from_secs(24 * 3600),
         };
-        let android_agent = match (
-            self.android_agent_component.clone().or(file.android_agent_component),
-            self.android_agent_download_url.clone().or(file.android_agent_download_url),
-            self.android_agent_checksum.clone().or(file.android_agent_checksum),
-        ) {
-            (None, None, None) => None,
-            (Some(component_name), Some(download_url), Some(signature_checksum)) => {
-                enrollment::android::validate_signature_checksum(&signature_checksum)
-                    .map_err(|e| ConfigError::Invalid(format!("android_agent_checksum: {e}")))?;
-                Some(enrollment::android::AgentConfig {
-                    component_name,
-                    download_url,
-                    signature_checksum,
-                })
-            }
-            _ => {
-                return Err(ConfigError::Invalid(
-                    "the Android agent needs all three of android_agent_component, android_agent_download_url and android_agent_checksum".into(),
-                ))
-            }
-        };
+        // The custom-agent options are gone (Android enrolls through Android
+        // Enterprise); left in the environment they would be silently ignored, and
+        // the admin would wonder why the QR code changed.
+        if let Some(name) = REMOVED_ANDROID_AGENT_ENV
+            .iter()
+            .find(|name| std::env::var_os(name).is_some())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{name} is no longer read: Android devices enroll through Android Enterprise (run `mdm android connect`); unset it"
+            )));
+        }
         let organization = self
             .organization
             .clone()
@@ -545,7 +529,6 @@ impl ServeArgs {
         Ok(ServeConfig {
             abuse,
             organization,
-            android_agent,
             android,
             android_pull_interval,
             android_sync_interval,

@@ -104,7 +104,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         pki.clone(),
         config.public_url.clone(),
         config.organization.clone(),
-        config.android_agent.clone(),
         Box::new(move || topic_source.info().map(|i| i.topic)),
     )
     .with_server_trust(server_trust)

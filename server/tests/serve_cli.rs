@@ -59,20 +59,29 @@ fn bad_configuration_is_refused_with_a_message() {
     let out = mdm(&["serve", "--command-ttl-days", "0"]);
     assert_eq!(out.status.code(), Some(2));
 
-    // The Android agent's checksum in hex (as apksigner prints it) is refused with
-    // the conversion Android needs.
+    // The custom Android agent is gone: its option is unknown, and its environment
+    // variables (silently ignored otherwise) stop the server with the way forward.
     let out = mdm(&[
         "serve",
         "--android-agent-component",
         "gov.town.agent/.Admin",
-        "--android-agent-download-url",
-        "https://mdm.town.example/agent.apk",
-        "--android-agent-checksum",
-        "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4",
     ]);
     assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_mdm"))
+        .args(["serve", "--database-url", "sqlite::memory:"])
+        .env_remove("MDM_DATABASE_URL")
+        .env(
+            "MDM_ANDROID_AGENT_CHECKSUM",
+            "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+        )
+        .output()
+        .expect("run mdm");
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("base64"), "{err}");
+    assert!(
+        err.contains("MDM_ANDROID_AGENT_CHECKSUM") && err.contains("mdm android connect"),
+        "{err}"
+    );
 
     // An unreadable device CA stops the server at start, not at the first device.
     std::fs::write(dir.join("ca.pem"), "not a certificate").unwrap();

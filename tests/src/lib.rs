@@ -2,6 +2,7 @@
 //! simulator that signs its requests like an iPhone or a Mac, and the artifacts
 //! folder that the schema check reads.
 
+pub mod android_fixture;
 pub mod artifacts;
 pub mod enroll;
 pub mod fake_apns;

@@ -1,105 +1,13 @@
 //! Android Enterprise through the Android Management API, against the local fakes of
 //! Google's token endpoint, AMAPI and Pub/Sub (tests/src/fake_google*.rs).
 
+use mdm_tests::android_fixture::{start, DPC_TOKEN, EXTRAS, SUBSCRIPTION, TOPIC};
 use mdm_tests::fake_google::FakeGoogle;
-use mdm_tests::fixture::{Backend, ServerOptions, TempDir, TestServer};
+use mdm_tests::fixture::{Backend, TempDir, TestServer};
 use mdm_tests::on_every_backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-const TOPIC: &str = "projects/town-hall/topics/android";
-const SUBSCRIPTION: &str = "projects/town-hall/subscriptions/mdm";
-
-struct Android {
-    server: TestServer,
-    google: FakeGoogle,
-    key: Value,
-    key_file: std::path::PathBuf,
-    log: std::path::PathBuf,
-    _tmp: TempDir,
-}
-
-async fn start(backend: Backend, extra: &[&str]) -> Android {
-    let google = FakeGoogle::start().await;
-    google.create_topic(TOPIC, SUBSCRIPTION);
-    let key = google.service_account("town-hall");
-    let tmp = TempDir::new("android");
-    let key_file = tmp.0.join("key.json");
-    std::fs::write(&key_file, key.to_string()).unwrap();
-    let log = tmp.0.join("server.log");
-    let mut extra_args: Vec<String> = vec![
-        "--android-api-url".into(),
-        google.url.clone(),
-        "--pubsub-api-url".into(),
-        google.url.clone(),
-        "--android-retry-base-ms".into(),
-        "50".into(),
-    ];
-    extra_args.extend(extra.iter().map(|s| s.to_string()));
-    let server = TestServer::start_with(
-        backend,
-        ServerOptions {
-            extra_args,
-            stderr_to: Some(log.clone()),
-            rust_log: Some("debug".into()),
-            ..Default::default()
-        },
-    )
-    .await;
-    Android {
-        server,
-        google,
-        key,
-        key_file,
-        log,
-        _tmp: tmp,
-    }
-}
-
-impl Android {
-    /// `mdm android connect` with the topic and subscription; returns the sign-up URL.
-    async fn connect(&self) -> String {
-        let out = self
-            .server
-            .clone_cli()
-            .run(&[
-                "android",
-                "connect",
-                "--service-account",
-                self.key_file.to_str().unwrap(),
-                "--pubsub-topic",
-                TOPIC,
-                "--pubsub-subscription",
-                SUBSCRIPTION,
-                "--json",
-            ])
-            .await;
-        assert!(
-            out.status.success(),
-            "connect: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["signup_url"].as_str().unwrap().to_owned()
-    }
-
-    /// The admin signs up at Google; their browser comes back to our callback.
-    async fn sign_up(&self, signup_url: &str) -> (StatusCode, String) {
-        let redirect = self.google.sign_up(signup_url);
-        let local = redirect.replace("https://mdm.test.invalid", &self.server.base_url);
-        let resp = reqwest::get(&local).await.unwrap();
-        (resp.status(), resp.text().await.unwrap())
-    }
-
-    async fn status(&self) -> Value {
-        self.server.get("/android").await
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
 
 async fn connect_and_sign_up(backend: Backend) {
     let a = start(backend, &[]).await;
@@ -369,62 +277,15 @@ on_every_backend!(
     google_faults_during_connect
 );
 
-impl Android {
-    /// Connected and signed up; returns the enterprise name.
-    async fn connected(&self) -> String {
-        let url = self.connect().await;
-        let (code, text) = self.sign_up(&url).await;
-        assert_eq!(code, StatusCode::OK, "{text}");
-        self.google.enterprise_names().pop().unwrap()
-    }
-
-    async fn android_devices(&self) -> Vec<Value> {
-        self.server
-            .get("/devices?platform=android&limit=1000")
-            .await["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Waits (up to 15 s) until `check` holds for the server's view.
-    async fn until<F: Fn(&Value) -> bool>(&self, path: &str, what: &str, check: F) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let (code, v) = self.server.api("GET", path, None).await;
-            if code == StatusCode::OK && check(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Every policy body the server sent, written for the schema check in CI.
-    fn write_policies(&self, test: &str) {
-        let mut seen = std::collections::HashSet::new();
-        for (i, r) in self.google.requests("PATCH /v1/").iter().enumerate() {
-            // Every distinct body once: 250 equal device policies are one artifact.
-            if r.path.contains("/policies/") && seen.insert(r.body.to_string()) {
-                mdm_tests::artifacts::write_android(
-                    &format!("policy-{test}-{i}.json"),
-                    serde_json::to_string_pretty(&r.body).unwrap().as_bytes(),
-                );
-            }
-        }
-    }
-}
-
 /// Decodes a QR image with zbarimg (None when it is not installed).
 fn zbarimg(png: &[u8]) -> Option<String> {
     let tmp = TempDir::new("qr");
     let path = tmp.0.join("qr.png");
     std::fs::write(&path, png).unwrap();
     match std::process::Command::new("zbarimg")
-        .args(["--raw", "-q"])
+        // QR only: with every symbology on, zbar now and then also "finds" a
+        // one-dimensional code in the QR's modules and prints it as a second line.
+        .args(["--raw", "-q", "-Sdisable", "-Sqrcode.enable"])
         .arg(&path)
         .output()
     {
@@ -453,9 +314,6 @@ async fn admin_bytes(server: &TestServer, path: &str) -> Vec<u8> {
     assert_eq!(resp.status(), 200, "{path}");
     resp.bytes().await.unwrap().to_vec()
 }
-
-const DPC_TOKEN: &str = "com.google.android.apps.work.clouddpc.EXTRA_ENROLLMENT_TOKEN";
-const EXTRAS: &str = "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE";
 
 async fn enroll_by_qr_and_report_status(backend: Backend) {
     use mdm_tests::fake_google_amapi::Phone;
@@ -727,21 +585,35 @@ async fn enroll_by_qr_and_report_status(backend: Backend) {
 
 async fn enrollment_tokens_follow_the_enrollment(backend: Backend) {
     let a = start(backend, &[]).await;
-    // Before the sign-up: an Android enrollment has nowhere to come from.
-    let (code, body) = a
-        .server
-        .api(
-            "POST",
-            "/enrollments",
-            Some(json!({"platform": "android", "name": "x"})),
-        )
-        .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"]
-        .as_str()
-        .unwrap()
-        .contains("mdm android connect"));
-    a.connected().await;
+    // Before the sign-up (not connected, then connected with the sign-up pending):
+    // an Android enrollment has nowhere to come from; refused, nothing stored.
+    let mut signup_url = None;
+    for connected in [false, true] {
+        if connected {
+            signup_url = Some(a.connect().await);
+        }
+        let (code, body) = a
+            .server
+            .api(
+                "POST",
+                "/enrollments",
+                Some(json!({"platform": "android", "name": "x"})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CONFLICT, "connected: {connected}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("mdm android connect"),
+            "{body}"
+        );
+    }
+    let all = a.server.get("/enrollments?all=true").await;
+    assert!(all["items"].as_array().unwrap().is_empty(), "{all}");
+    assert!(a.google.requests("/enrollmentTokens").is_empty());
+    let (code, text) = a.sign_up(&signup_url.unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{text}");
 
     // A work-profile enrollment by the CLI, used by many phones.
     let out = a
@@ -862,64 +734,6 @@ on_every_backend!(
     enroll_by_qr_and_report_status,
     enrollment_tokens_follow_the_enrollment
 );
-
-impl Android {
-    /// A phone enrolled through a new enrollment, reported and stored; returns the
-    /// device id and the AMAPI device name.
-    async fn enrolled_phone(
-        &self,
-        phone: &mdm_tests::fake_google_amapi::Phone,
-        work_profile: bool,
-    ) -> (String, String) {
-        let e = self
-            .server
-            .create_enrollment(json!({"platform": "android", "name": "phones", "android": {"work_profile": work_profile}}))
-            .await;
-        let payload: Value = serde_json::from_str(e["qr_payload"].as_str().unwrap()).unwrap();
-        let token = payload[EXTRAS][DPC_TOKEN].as_str().unwrap();
-        let name = self.google.enroll_phone(token, phone).unwrap();
-        self.google.report_status(&name, &[]);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let found = self
-                .android_devices()
-                .await
-                .into_iter()
-                .find(|d| d["serial_number"] == phone.serial.as_str());
-            if let Some(d) = found {
-                let id = d["id"].as_str().unwrap().to_owned();
-                if self.server.get(&format!("/devices/{id}")).await["android"]
-                    ["last_status_report_at"]
-                    .is_string()
-                {
-                    return (id, name);
-                }
-            }
-            assert!(Instant::now() < deadline, "the phone did not appear");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The one open operation of `kind` at Google.
-    fn operation(&self, kind: &str) -> String {
-        let ops: Vec<String> = self
-            .google
-            .open_operations()
-            .into_iter()
-            .filter(|(_, k)| k == kind)
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(ops.len(), 1, "open {kind} operations: {ops:?}");
-        ops[0].clone()
-    }
-
-    async fn command_status(&self, uuid: &str, status: &str) -> Value {
-        self.until(&format!("/commands/{uuid}"), status, |v| {
-            v["status"] == status
-        })
-        .await
-    }
-}
 
 async fn commands_lock_lost_mode_wipe(backend: Backend) {
     use mdm_tests::fake_google_amapi::Phone;

@@ -1,43 +1,36 @@
 //! QR codes and the Android provisioning payload: every QR code is decoded back with
 //! a real decoder (zbarimg) and compared with what it was meant to hold; the CLI
-//! draws them and writes them to files.
+//! draws them and writes them to files. Android enrollments come from Android
+//! Enterprise, against the fakes of Google (tests/src/android_fixture.rs).
 
-use base64::Engine;
-use mdm_tests::fixture::{mdm_binary, Backend, ServerOptions, TempDir, TestServer};
+use mdm_tests::android_fixture::{self, Android, DPC_TOKEN, EXTRAS};
+use mdm_tests::fixture::{mdm_binary, Backend, TempDir, TestServer};
 use mdm_tests::on_every_backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
 
-const COMPONENT: &str = "gov.townhall.agent/.AdminReceiver";
-const APK_URL: &str = "https://mdm.test.invalid/agent.apk";
-
-fn checksum() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32])
+/// A server connected to (fake) Android Enterprise, signed up.
+async fn server(backend: Backend) -> Android {
+    let a = android_fixture::start(backend, &[]).await;
+    a.connected().await;
+    a
 }
 
-async fn server(backend: Backend) -> TestServer {
-    TestServer::start_with(
-        backend,
-        ServerOptions {
-            extra_args: vec![
-                "--android-agent-component".into(),
-                COMPONENT.into(),
-                "--android-agent-download-url".into(),
-                APK_URL.into(),
-                "--android-agent-checksum".into(),
-                checksum(),
-            ],
-            ..Default::default()
-        },
-    )
-    .await
+/// Google's provisioning JSON (the `qrCode`) of the one enrollment token it issued.
+fn googles_qr(a: &Android) -> Value {
+    let tokens = a.google.state.lock().unwrap().enrollment_tokens.clone();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let token = tokens.values().next().unwrap();
+    serde_json::from_str(token["qrCode"].as_str().unwrap()).unwrap()
 }
 
 /// Decodes a QR image with zbarimg; None (and a SKIPPED line) when it is missing.
 fn zbar(path: &Path, test: &str) -> Option<String> {
     match std::process::Command::new("zbarimg")
-        .args(["--raw", "-q"])
+        // QR only: with every symbology on, zbar now and then also "finds" a
+        // one-dimensional code in the QR's modules and prints it as a second line.
+        .args(["--raw", "-q", "-Sdisable", "-Sqrcode.enable"])
         .arg(path)
         .output()
     {
@@ -75,7 +68,8 @@ async fn fetch(server: &TestServer, path: &str) -> Vec<u8> {
 }
 
 async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
-    let server = server(backend).await;
+    let a = server(backend).await;
+    let server = &a.server;
     let dir = TempDir::new("mdm-qr");
     let (code, apple) = server
         .api(
@@ -102,19 +96,17 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
         .await;
     assert_eq!(code, StatusCode::CREATED, "{android}");
 
-    // The Android payload, as the setup screen will read it.
+    // The Android payload, as the setup screen will read it: Google's keys as
+    // Google gave them (Android Device Policy, its checksum and download location,
+    // the token), ours added.
     let payload: Value = serde_json::from_str(android["qr_payload"].as_str().unwrap()).unwrap();
+    let google = googles_qr(&a);
+    for (key, value) in google.as_object().unwrap() {
+        assert_eq!(&payload[key], value, "{key}");
+    }
     assert_eq!(
         payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME"],
-        COMPONENT
-    );
-    assert_eq!(
-        payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION"],
-        APK_URL
-    );
-    assert_eq!(
-        payload["android.app.extra.PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM"],
-        checksum()
+        mdm_tests::fake_google_amapi::DPC_COMPONENT
     );
     assert_eq!(
         payload["android.app.extra.PROVISIONING_WIFI_SSID"],
@@ -164,9 +156,9 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
         payload["android.app.extra.PROVISIONING_TIME_ZONE"],
         "Europe/Warsaw"
     );
-    let extras = &payload["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"];
-    assert_eq!(extras["server_url"], "https://mdm.test.invalid");
-    assert_eq!(extras["enrollment_token"], android["token"]);
+    // The bundle is Google's alone: its enrollment token, nothing of ours.
+    assert_eq!(payload[EXTRAS], google[EXTRAS]);
+    assert!(payload[EXTRAS][DPC_TOKEN].is_string(), "{payload}");
     mdm_tests::artifacts::write_android(
         "provisioning-qr.json",
         android["qr_payload"].as_str().unwrap().as_bytes(),
@@ -191,7 +183,7 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
         let png = dir.0.join(format!("{id}.png"));
         std::fs::write(
             &png,
-            fetch(&server, &format!("/enrollments/{id}/qr.png")).await,
+            fetch(server, &format!("/enrollments/{id}/qr.png")).await,
         )
         .unwrap();
         if let Some(decoded) = zbar(&png, "qr_codes_decode_to_what_they_mean") {
@@ -201,7 +193,7 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
         let svg = dir.0.join(format!("{id}.svg"));
         std::fs::write(
             &svg,
-            fetch(&server, &format!("/enrollments/{id}/qr.svg")).await,
+            fetch(server, &format!("/enrollments/{id}/qr.svg")).await,
         )
         .unwrap();
         let raster = dir.0.join(format!("{id}-svg.png"));
@@ -224,7 +216,8 @@ async fn qr_codes_decode_to_what_they_mean(backend: Backend) {
 }
 
 async fn cli_creates_lists_and_revokes_enrollments(backend: Backend) {
-    let server = server(backend).await;
+    let a = server(backend).await;
+    let server = &a.server;
     let dir = TempDir::new("mdm-enroll-cli");
     let png = dir.0.join("qr.png");
     let out = server
@@ -277,6 +270,58 @@ async fn cli_creates_lists_and_revokes_enrollments(backend: Backend) {
         .run(&["enroll", "create", "--platform", "windows"])
         .await;
     assert_eq!(out.status.code(), Some(2));
+
+    // An Android enrollment: the CLI's PNG holds the provisioning JSON, Wi-Fi and all.
+    let android_png = dir.0.join("android.png");
+    let out = server
+        .clone_cli()
+        .run(&[
+            "enroll",
+            "create",
+            "--platform",
+            "android",
+            "--name",
+            "Tablets",
+            "--wifi",
+            r#"{"ssid":"TownHall-Staff","security_type":"WPA","password":"Staff-Wifi-2026"}"#,
+            "--locale",
+            "pl_PL",
+            "--out",
+            android_png.to_str().unwrap(),
+            "--json",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = created["qr_payload"].as_str().unwrap();
+    let payload: Value = serde_json::from_str(expected).unwrap();
+    assert_eq!(
+        payload["android.app.extra.PROVISIONING_WIFI_PASSWORD"],
+        "Staff-Wifi-2026"
+    );
+    assert_eq!(payload[EXTRAS], googles_qr(&a)[EXTRAS]);
+    if let Some(decoded) = zbar(
+        &android_png,
+        "cli_creates_lists_and_revokes_enrollments (android)",
+    ) {
+        assert_eq!(decoded, expected);
+    }
+    // Revoked by the CLI: its token is deleted at Google.
+    let android_id = created["id"].as_str().unwrap();
+    let out = server
+        .clone_cli()
+        .run(&["enroll", "revoke", android_id])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(a.google.state.lock().unwrap().enrollment_tokens.is_empty());
 
     // The PKI, from the server host.
     let out = std::process::Command::new(mdm_binary())

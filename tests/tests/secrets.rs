@@ -3,7 +3,8 @@
 //! * the access log (RUST_LOG=info, the server's stderr in a file) shows enrollment
 //!   URLs and SCEP messages redacted, never the token, challenge or secret query values;
 //! * an Android enrollment URL gives anonymous callers no provisioning data (403),
-//!   however often they ask, while the admin API gives it; every fetch of a valid
+//!   however often they ask, while the admin API gives it; its Wi-Fi password is
+//!   sealed at rest, never logged and never sent to Google; every fetch of a valid
 //!   enrollment URL is counted on the enrollment and in the metrics;
 //! * a short MDM_ADMIN_TOKEN is refused at start (exit code 2);
 //! * failed admin authentications lock out the failing address (429, Retry-After),
@@ -14,6 +15,7 @@
 //! Other client addresses are other loopback addresses (Linux routes all of 127/8 to
 //! the loopback interface).
 
+use mdm_tests::android_fixture;
 use mdm_tests::enroll::{fetch_profile, rsa_key, scep_request, ScepResult};
 use mdm_tests::fixture::{mdm_binary, Backend, ServerOptions, TempDir, TestServer};
 use mdm_tests::on_every_backend;
@@ -126,24 +128,11 @@ async fn tokens_never_reach_the_access_log(backend: Backend) {
 }
 
 async fn android_provisioning_goes_only_to_admins(backend: Backend) {
-    let server = TestServer::start_with(
-        backend,
-        ServerOptions {
-            extra_args: [
-                "--android-agent-component",
-                "gov.townhall.agent/.AdminReceiver",
-                "--android-agent-download-url",
-                "https://mdm.test.invalid/agent.apk",
-                "--android-agent-checksum",
-                "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
-            ]
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
-            ..Default::default()
-        },
-    )
-    .await;
+    // Android enrollments come from Android Enterprise (the fakes of Google); the
+    // server logs at debug level to a file, read below.
+    let a = android_fixture::start(backend, &[]).await;
+    a.connected().await;
+    let server = &a.server;
     server.upload_push_certificate().await;
     let password = "Wifi-Secret-2026!";
     let (code, android) = server
@@ -159,6 +148,32 @@ async fn android_provisioning_goes_only_to_admins(backend: Backend) {
     assert_eq!(code, StatusCode::CREATED, "{android}");
     assert_eq!(android["url_uses"], 0);
     let id = android["id"].as_str().unwrap().to_owned();
+    // Google never sees the Wi-Fi password: it is ours, added to Google's QR data.
+    for r in a.google.requests("/v1/") {
+        assert!(
+            !r.body.to_string().contains(password) && !r.path.contains(password),
+            "{} {} carries the Wi-Fi password",
+            r.method,
+            r.path
+        );
+    }
+    // Sealed at rest: no column of any enrollment holds it in clear.
+    {
+        use sea_orm::{ConnectionTrait, Statement};
+        let store = server.store().await;
+        let db = store.connection();
+        let rows = db
+            .query_all(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT * FROM enrollments".to_owned(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let options: String = rows[0].try_get("", "options").unwrap();
+        assert!(!options.contains(password), "{options}");
+        assert!(options.contains("wifi_password_sealed"), "{options}");
+    }
     let url = android["url"]
         .as_str()
         .unwrap()
@@ -230,9 +245,16 @@ async fn android_provisioning_goes_only_to_admins(backend: Backend) {
         .collect();
     assert!(uses.contains(&("Phones".into(), 2)), "{uses:?}");
     assert!(uses.contains(&("Tablets".into(), 3)), "{uses:?}");
-    let m = metrics(&server).await;
+    let m = metrics(server).await;
     assert_eq!(m["enrollment_url_uses"], 5, "{m}");
     assert_eq!(m["enrollment_url_unknown"], 1, "{m}");
+    // Never logged, at debug level, through all of the above (the access log line
+    // of the last request shows the log has caught up).
+    let log = log_containing(&a.log, &["\"GET /enroll/<redacted> HTTP/1.1\" 200"]).await;
+    assert!(
+        !log.contains(password),
+        "the Wi-Fi password is in the server log"
+    );
 }
 
 /// Starts `mdm serve` with `token` as MDM_ADMIN_TOKEN; returns its exit code and

@@ -6,7 +6,8 @@
 //! the token) with our Wi-Fi and locale extras merged in is the QR code, the token's
 //! additionalData is the enrollment id (so that the phone is linked to it when it
 //! appears), and revoking the enrollment deletes the token at Google. Without the
-//! connection, an Android enrollment is for the custom agent (`--android-agent-*`).
+//! connection there is nothing a phone could enroll into, so an Android enrollment
+//! is refused (409) with the command that makes one possible.
 //!
 //! The Android provisioning payload carries the Wi-Fi password, so it is shown only
 //! to admins (the view's `qr_payload`, the QR images of the admin API); the anonymous
@@ -24,9 +25,7 @@ use crate::domain::Platform;
 use crate::metrics::{bump, METRICS};
 use crate::storage::{NewEnrollment, Storage};
 use chrono::{DateTime, Utc};
-use enrollment::android::{
-    AgentConfig, EapConfig, ProvisioningExtras, ProvisioningSpec, WifiConfig,
-};
+use enrollment::android::{EapConfig, ProvisioningExtras, WifiConfig};
 use enrollment::seal::Sealer;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -112,7 +111,6 @@ pub struct EnrollmentService {
     pki: Arc<Pki>,
     public_url: String,
     organization: String,
-    android_agent: Option<AgentConfig>,
     /// Roots the phone must trust for our HTTPS (tls.rs), installed by the profile.
     server_trust: crate::tls::ServerTrust,
     push_topic: Box<dyn Fn() -> Option<String> + Send + Sync>,
@@ -130,7 +128,6 @@ impl EnrollmentService {
         pki: Arc<Pki>,
         public_url: String,
         organization: String,
-        android_agent: Option<AgentConfig>,
         push_topic: Box<dyn Fn() -> Option<String> + Send + Sync>,
     ) -> Self {
         EnrollmentService {
@@ -139,7 +136,6 @@ impl EnrollmentService {
             pki,
             public_url,
             organization,
-            android_agent,
             server_trust: crate::tls::ServerTrust::default(),
             push_topic,
             android: None,
@@ -185,9 +181,13 @@ impl EnrollmentService {
         let url = self.url_for(&token);
         let qr_payload = match enrollment.platform {
             Platform::Apple => url.clone(),
-            Platform::Android => {
-                enrollment::android::qr_text(&self.android_payload(&enrollment, &token)?)
-            }
+            Platform::Android => match self.android_payload(&enrollment) {
+                Ok(payload) => enrollment::android::qr_text(&payload),
+                // One of the removed custom agent: still listed, so that it can be
+                // revoked, but with no QR code (`qr_payload` below refuses it).
+                Err(ServiceError::Conflict(_)) => String::new(),
+                Err(e) => return Err(e),
+            },
         };
         Ok(EnrollmentView {
             state: enrollment.state(Utc::now()),
@@ -263,33 +263,19 @@ impl EnrollmentService {
         }
     }
 
-    fn android_payload(
-        &self,
-        enrollment: &Enrollment,
-        token: &str,
-    ) -> ServiceResult<serde_json::Value> {
+    fn android_payload(&self, enrollment: &Enrollment) -> ServiceResult<serde_json::Value> {
         let (options, google_qr) = self.android_options(enrollment)?;
         let extras = Self::extras(options);
-        if let Some(qr) = google_qr {
-            return enrollment::android::merge_extras(&qr, &extras)
-                .map_err(|e| ServiceError::BadRequest(e.to_string()));
-        }
-        let agent = self.android_agent.clone().ok_or_else(|| {
-            ServiceError::BadRequest(
-                "Android enrollment needs Android Enterprise (`mdm android connect`, then the sign-up in a browser), or a custom agent: --android-agent-component, --android-agent-download-url, --android-agent-checksum".into(),
-            )
+        // Only AMAPI enrollments are created (see `create`); a row without Google's
+        // QR data would be one from before the custom agent was removed.
+        let qr = google_qr.ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "enrollment {} was made for the custom Android agent, which is no longer supported; revoke it and create a new one once Android Enterprise is connected (`mdm android connect`)",
+                enrollment.id
+            ))
         })?;
-        enrollment::android::provisioning_payload(&ProvisioningSpec {
-            agent,
-            server_url: self.public_url.clone(),
-            enrollment_token: token.to_owned(),
-            wifi: extras.wifi,
-            locale: extras.locale,
-            time_zone: extras.time_zone,
-            skip_encryption: extras.skip_encryption,
-            leave_all_system_apps_enabled: extras.leave_all_system_apps_enabled,
-        })
-        .map_err(|e| ServiceError::BadRequest(e.to_string()))
+        enrollment::android::merge_extras(&qr, &extras)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))
     }
 
     pub async fn create(
@@ -344,7 +330,13 @@ impl EnrollmentService {
         let mut android = req.android.unwrap_or_default();
         let work_profile = android.work_profile;
         let amapi = if platform == Platform::Android {
-            self.android_enterprise().await?
+            // Android Device Policy is the only agent: without an enterprise at Google
+            // there is no enrollment token, so nothing a phone could enroll into.
+            Some(self.android_enterprise().await?.ok_or_else(|| {
+                ServiceError::Conflict(
+                    "Android enrollment needs Android Enterprise: run `mdm android connect`, then finish the sign-up in a browser".into(),
+                )
+            })?)
         } else {
             None
         };
@@ -401,7 +393,7 @@ impl EnrollmentService {
                 .encode(sealed)
                 .into();
             // The QR must build; if it or the database fails, the token goes again.
-            let stored = match self.android_payload(&enrollment, &token) {
+            let stored = match self.android_payload(&enrollment) {
                 Ok(_) => self.store_enrollment(&enrollment, &token).await,
                 Err(e) => Err(e),
             };
@@ -412,9 +404,6 @@ impl EnrollmentService {
                 return Err(e);
             }
         } else {
-            if platform == Platform::Android {
-                self.android_payload(&enrollment, &token)?;
-            }
             self.store_enrollment(&enrollment, &token).await?;
         }
         let token_sealed = self
@@ -474,6 +463,17 @@ impl EnrollmentService {
             .await?;
         let uses = url_uses.get(&e.id).copied().unwrap_or(0);
         self.view(e, &sealed, uses)
+    }
+
+    /// What enrollment `id`'s QR code holds (for the QR images).
+    pub async fn qr_payload(&self, id: &str) -> ServiceResult<String> {
+        let view = self.get(id).await?;
+        if view.qr_payload.is_empty() {
+            // Only an enrollment of the removed custom agent has none: this gives
+            // its 409 and what to do instead.
+            self.android_payload(&view.enrollment)?;
+        }
+        Ok(view.qr_payload)
     }
 
     pub async fn revoke(&self, admin: &AdminIdentity, id: &str) -> ServiceResult<EnrollmentView> {

@@ -68,9 +68,9 @@ async fn qr_png(
     id: web::Path<String>,
     query: web::Query<Scale>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = state.enrollments.get(&id).await?;
+    let payload = state.enrollments.qr_payload(&id).await?;
     let png = enrollment::qr::png(
-        &view.qr_payload,
+        &payload,
         query.scale.unwrap_or(8).clamp(1, enrollment::qr::MAX_SCALE),
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -82,8 +82,7 @@ async fn qr_svg(
     _admin: Admin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = state.enrollments.get(&id).await?;
-    let svg =
-        enrollment::qr::svg(&view.qr_payload).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let payload = state.enrollments.qr_payload(&id).await?;
+    let svg = enrollment::qr::svg(&payload).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
 }
