@@ -353,7 +353,54 @@ async fn cli_creates_lists_and_revokes_enrollments(backend: Backend) {
     assert!(pki[0]["days_left"].as_i64().unwrap() > 3000);
 }
 
+/// An Android enrollment made for the removed custom agent (stored options without
+/// Google's token and QR data, made here by stripping those from an AMAPI one) is
+/// still listed and revocable, but has no QR code: its images answer 409 with what
+/// to do instead.
+async fn an_enrollment_of_the_removed_agent_is_listed_not_drawn(backend: Backend) {
+    let a = server(backend).await;
+    let server = &a.server;
+    let e = server
+        .create_enrollment(json!({"platform": "android", "name": "Old tablets",
+            "android": {"wifi": {"ssid": "Guest", "security_type": "NONE"}}}))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    {
+        use sea_orm::{ConnectionTrait, Statement};
+        let store = server.store().await;
+        let db = store.connection();
+        let legacy = json!({"wifi": {"ssid": "Guest", "hidden": false, "security_type": "NONE"}});
+        db.execute(Statement::from_string(
+            db.get_database_backend(),
+            format!("UPDATE enrollments SET options = '{legacy}' WHERE id = '{id}'"),
+        ))
+        .await
+        .unwrap();
+    }
+    let listed = server.get("/enrollments").await;
+    let item = &listed["items"][0];
+    assert_eq!(item["id"], id, "{listed}");
+    assert_eq!(item["qr_payload"], "", "{item}");
+    for image in ["qr.png", "qr.svg"] {
+        let (code, body) = server
+            .api("GET", &format!("/enrollments/{id}/{image}"), None)
+            .await;
+        assert_eq!(code, StatusCode::CONFLICT, "{image}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains("custom Android agent") && error.contains("mdm android connect"),
+            "{error}"
+        );
+    }
+    let (code, body) = server
+        .api("DELETE", &format!("/enrollments/{id}"), None)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "revoked", "{body}");
+}
+
 on_every_backend!(
     qr_codes_decode_to_what_they_mean,
-    cli_creates_lists_and_revokes_enrollments
+    cli_creates_lists_and_revokes_enrollments,
+    an_enrollment_of_the_removed_agent_is_listed_not_drawn
 );
