@@ -787,7 +787,53 @@ async fn a_lost_report_through_the_personal_link(backend: Backend) {
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
+/// A burst of failed unlocks in an Android phone's security logs files an incident at
+/// the rule's level, and its playbook locks the phone through Google (a LOCK command
+/// at the fake AMAPI), recorded in the incident.
+async fn an_android_failed_unlock_burst_files_an_incident_and_locks_the_phone(backend: Backend) {
+    use mdm_tests::android_fixture::start;
+    use mdm_tests::fake_google_amapi::Phone;
+    let a = start(backend, &["--android-pull-interval-ms", "100"]).await;
+    a.connected().await;
+    let (id, name) = a.enrolled_phone(&Phone::default(), false).await;
+    let t = |s: u32| format!("2026-12-01T10:00:{s:02}Z");
+    let entries: Vec<Value> = (0..6)
+        .map(|i| json!({"eventId": i.to_string(), "eventType": "KEYGUARD_DISMISS_AUTH_ATTEMPT", "eventTime": t(i),
+                        "keyguardDismissAuthAttemptEvent": {"success": false, "strongAuthMethodUsed": false}}))
+        .collect();
+    a.google.upload_usage_logs(&name, entries);
+    let page = incidents_eventually(&a.server, &format!("device={id}"), 1).await;
+    let incident = &page["items"][0];
+    assert_eq!(incident["incident_type"], "failed_unlock_burst");
+    assert_eq!(incident["level"], 2);
+    assert_eq!(incident["detection_source"], "event:security.android_log");
+    // The playbook's lock reached Google.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let incident = a
+            .server
+            .get(&format!("/incidents/{}", incident["id"].as_str().unwrap()))
+            .await;
+        let actions = incident["response_actions"].to_string();
+        if actions.contains("lock queued") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lock recorded: {incident}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let sent = a.google.requests(":issueCommand");
+    assert!(
+        sent.iter().any(|r| r.body["type"] == "LOCK"),
+        "no LOCK at Google: {:?}",
+        sent.iter().map(|r| r.body.clone()).collect::<Vec<_>>()
+    );
+}
+
 on_every_backend!(
+    an_android_failed_unlock_burst_files_an_incident_and_locks_the_phone,
     a_lost_report_through_the_personal_link,
     the_register_keeps_the_policys_columns_and_detects_tampering,
     device_events_file_incidents_by_the_rules,

@@ -9,7 +9,11 @@ fn error_responses() -> Value {
     json!({
         "400": { "$ref": "#/components/responses/Error" },
         "401": { "$ref": "#/components/responses/Error" },
-        "404": { "$ref": "#/components/responses/Error" }
+        "404": { "$ref": "#/components/responses/Error" },
+        "409": { "$ref": "#/components/responses/Error" },
+        "413": { "$ref": "#/components/responses/Error" },
+        "429": { "$ref": "#/components/responses/Error" },
+        "503": { "$ref": "#/components/responses/Error" }
     })
 }
 
