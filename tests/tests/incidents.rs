@@ -618,6 +618,29 @@ async fn playbooks_lock_at_once_and_wipe_after_a_second_admin(backend: Backend) 
     );
     let wipe = phone.idle().await.expect("the approved wipe");
     assert_eq!(wipe.request_type, "EraseDevice");
+    // The wipe done joins the stolen phone's incident (the newest open one on the
+    // device); alone it files nothing.
+    assert!(phone.acknowledge(&wipe.uuid).await.is_none());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let history = server.get(&format!("/incidents/{sid}/history")).await;
+        if history
+            .to_string()
+            .contains("wiped (EraseDevice acknowledged)")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wipe never joined: {history}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        server.get("/incidents").await["total"],
+        2,
+        "no incident of its own"
+    );
     // Decided once.
     let (code, _) = server
         .api_as(
@@ -638,7 +661,10 @@ async fn playbooks_lock_at_once_and_wipe_after_a_second_admin(backend: Backend) 
     assert_eq!(figures["by_level"][3]["count"], 1);
     assert_eq!(figures["lost_to_lock_minutes"]["incidents"], 2, "{figures}");
     assert!(figures["lost_to_lock_minutes"]["max"].as_f64().unwrap() < 5.0);
-    assert_eq!(figures["devices"]["enrolled"], 1);
+    assert_eq!(
+        figures["devices"]["enrolled"], 0,
+        "the wiped phone left the fleet"
+    );
     let report = reqwest::Client::new()
         .get(server.url(&format!("/api/v1/incidents/{sid}/report.html")))
         .bearer_auth(&server.admin_token)

@@ -37,6 +37,10 @@ pub struct Rule {
     /// The response plan copied into the incident.
     #[serde(default)]
     pub response_plan: String,
+    /// Only join an open incident on the device (of any type), never file one: for
+    /// events that complete an incident's record, such as a wipe done.
+    #[serde(default)]
+    pub attach_only: bool,
 }
 
 /// The office's incident configuration: rules, ready response plans, playbooks.
@@ -97,6 +101,7 @@ pub fn default_rules() -> Vec<Rule> {
             level,
             name: name.into(),
             response_plan: plan.into(),
+            attach_only: false,
         };
     vec![
         rule(
@@ -215,6 +220,30 @@ pub fn default_rules() -> Vec<Rule> {
             "The connection to Google's Android Management API is broken: {message}",
             "Check the service account and the enterprise (mdm android status); reconnect with mdm android connect.",
         ),
+        // A wipe done (Apple or Android) completes the record of the lost, stolen or
+        // compromised device's incident; alone it is no incident.
+        Rule {
+            attach_only: true,
+            ..rule(
+                "device.identity_revoked",
+                &[("why", "wiped (EraseDevice acknowledged)")],
+                "device_wiped",
+                1,
+                "Device wiped: {message}",
+                "",
+            )
+        },
+        Rule {
+            attach_only: true,
+            ..rule(
+                "device.identity_revoked",
+                &[("why", "wiped (Android WIPE acknowledged)")],
+                "device_wiped",
+                1,
+                "Device wiped: {message}",
+                "",
+            )
+        },
         rule(
             "push.configuration_error",
             &[],
@@ -371,10 +400,10 @@ impl IncidentRules {
         });
         let outcome = self
             .store
-            .file_or_attach_from_event(event.id, incident, details)
+            .file_or_attach_from_event(event.id, incident, details, rule.attach_only)
             .await?;
         let (kind, incident, text) = match outcome {
-            EventOutcome::AlreadyHandled => return Ok(()),
+            EventOutcome::AlreadyHandled | EventOutcome::NoOpenIncident => return Ok(()),
             EventOutcome::Filed(i) => (
                 incident_kinds::INCIDENT_FILED,
                 i.clone(),
@@ -493,6 +522,7 @@ mod tests {
             level: 1,
             name: "n".into(),
             response_plan: String::new(),
+            attach_only: false,
         };
         assert!(prefix.matches(&event("security.anything", Some(3), serde_json::json!({}))));
         assert!(!prefix.matches(&event("security.anything", Some(2), serde_json::json!({}))));

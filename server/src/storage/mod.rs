@@ -552,6 +552,8 @@ pub enum EventOutcome {
     Attached(crate::domain::incident::Incident),
     /// This event was handled before (by this or another instance).
     AlreadyHandled,
+    /// An attach-only event found no open incident on its device.
+    NoOpenIncident,
 }
 
 /// What `verify_register` found.
@@ -585,13 +587,15 @@ pub trait IncidentStore: Send + Sync {
         apply: IncidentChange,
     ) -> StoreResult<Result<(crate::domain::incident::Incident, serde_json::Value), String>>;
     /// Files `incident` for event `event_id`, or attaches the event to the open
-    /// incident of the same type on the same device; each event once, in one
-    /// transaction with its link.
+    /// incident of the same type on the same device (`attach_only`: to an open
+    /// incident of any type, never filing); each event once, in one transaction with
+    /// its link.
     async fn file_or_attach_from_event(
         &self,
         event_id: i64,
         incident: crate::domain::incident::Incident,
         details: serde_json::Value,
+        attach_only: bool,
     ) -> StoreResult<EventOutcome>;
     /// Stores evidence (its content exactly as given) with its SHA-256, as a link of
     /// the chain. Refused (with why) when the incident is closed.

@@ -273,6 +273,7 @@ impl IncidentStore for SqlStore {
         event_id: i64,
         incident: Incident,
         details: serde_json::Value,
+        attach_only: bool,
     ) -> StoreResult<EventOutcome> {
         let txn = self.begin_write().await?;
         let head = lock_head(&txn).await?;
@@ -283,7 +284,8 @@ impl IncidentStore for SqlStore {
         {
             return Ok(EventOutcome::AlreadyHandled);
         }
-        // An open incident of this type on this device takes the event.
+        // An open incident of this type on this device takes the event (of any type,
+        // for an event that only completes the record of one, such as a wipe done).
         let mut open = None;
         if let Some(device) = incident.devices.first() {
             let ids: Vec<String> = incident_devices::Entity::find()
@@ -294,15 +296,22 @@ impl IncidentStore for SqlStore {
                 .all(&txn)
                 .await?;
             if !ids.is_empty() {
-                open = incidents::Entity::find()
-                    .filter(incidents::Column::Id.is_in(ids))
-                    .filter(incidents::Column::IncidentType.eq(incident.incident_type.as_str()))
+                let mut query = incidents::Entity::find().filter(incidents::Column::Id.is_in(ids));
+                if !attach_only {
+                    query = query.filter(
+                        incidents::Column::IncidentType.eq(incident.incident_type.as_str()),
+                    );
+                }
+                open = query
                     .filter(incidents::Column::Status.ne("completed"))
                     .filter(incidents::Column::Classification.ne("rejected"))
                     .order_by_desc(incidents::Column::Number)
                     .one(&txn)
                     .await?;
             }
+        }
+        if open.is_none() && attach_only {
+            return Ok(EventOutcome::NoOpenIncident);
         }
         let now = micros(Utc::now());
         let (outcome, incident_id) = match open {
