@@ -543,13 +543,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // From the end of the stream as it is now: a server upgraded to this release
+        // files incidents for what happens from now on, not for its whole history.
         manager
-            .exec_stmt(
-                Query::insert()
-                    .into_table(IncidentRuleCursor::Table)
-                    .columns([IncidentRuleCursor::Id, IncidentRuleCursor::LastEventId])
-                    .values_panic([1.into(), 0i64.into()])
-                    .to_owned(),
+            .get_connection()
+            .execute_unprepared(
+                "INSERT INTO incident_rule_cursor (id, last_event_id) \
+                 SELECT 1, COALESCE(MAX(id), 0) FROM events",
             )
             .await?;
         // The chain starts from a fixed genesis link: 64 zeros.

@@ -172,12 +172,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let receivers =
         crate::services::notify::receivers(&config.incidents.webhooks, &config.incidents.syslogs)
             .map_err(|e| anyhow::anyhow!("--incident-rules: {e}"))?;
-    crate::services::notify::Notifier::new(
+    let notifier = crate::services::notify::Notifier::new(
         store.clone(),
         receivers,
         std::time::Duration::from_millis(500),
-    )
-    .spawn();
+    );
+    notifier
+        .init_cursors()
+        .await
+        .map_err(|e| anyhow::anyhow!("delivery receivers: {e}"))?;
+    notifier.spawn();
     // Incidents filed from the event stream (services/incident_rules.rs).
     crate::services::incident_rules::IncidentRules::new(
         store.clone(),

@@ -858,7 +858,69 @@ async fn an_android_failed_unlock_burst_files_an_incident_and_locks_the_phone(ba
     );
 }
 
+/// A server upgraded to the release with the register files incidents for what
+/// happens from then on, not for the event history it already had.
+async fn an_upgraded_server_files_no_incidents_for_its_history(backend: Backend) {
+    use mdm_tests::restartable::{RestartableServer, ScratchDatabase};
+    use migrations::{Migrator, MigratorTrait};
+    let db = ScratchDatabase::new(&backend).await;
+    {
+        let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+        let before = Migrator::migrations()
+            .iter()
+            .position(|m| m.name().contains("incident_register"))
+            .unwrap();
+        Migrator::up(&conn, Some(before as u32)).await.unwrap();
+        // History the rules would file incidents for: a check-out, a mismatch.
+        let sql = match conn.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "INSERT INTO events (occurred_at, kind, severity, device_id, actor, message, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            _ => "INSERT INTO events (occurred_at, kind, severity, device_id, actor, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        };
+        for kind in ["device.checked_out", "security.identity_mismatch"] {
+            conn.execute(Statement::from_sql_and_values(
+                conn.get_database_backend(),
+                sql,
+                [
+                    chrono::Utc::now().into(),
+                    kind.into(),
+                    2i16.into(),
+                    "old-device".into(),
+                    "device".into(),
+                    "before the upgrade".into(),
+                    "{}".into(),
+                ],
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    let mut server = RestartableServer::start(&db.url, None, true).await;
+    // The engine runs every second: give it three.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, page) = server.api("GET", "/incidents", None).await;
+    assert_eq!(page["total"], 0, "history filed: {page}");
+    // What happens after the upgrade is filed.
+    let phone = mdm_tests::simulator::SimDevice::iphone(&server.base_url, &server.ca);
+    phone.enroll().await;
+    assert_eq!(phone.check_out().await.status, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, page) = server.api("GET", "/incidents", None).await;
+        if page["total"] == 1 {
+            assert_eq!(page["items"][0]["incident_type"], "unexpected_unenrollment");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing filed: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.kill();
+}
+
 on_every_backend!(
+    an_upgraded_server_files_no_incidents_for_its_history,
     an_android_failed_unlock_burst_files_an_incident_and_locks_the_phone,
     a_lost_report_through_the_personal_link,
     the_register_keeps_the_policys_columns_and_detects_tampering,

@@ -205,14 +205,21 @@ min_severity = 2
     )
     .unwrap();
     let db = ScratchDatabase::new(&backend).await;
-    let mut server = RestartableServer::start_with_args(
-        &db.url,
-        None,
-        false,
-        vec!["--incident-rules".into(), rules.display().to_string()],
-        vec![("MDM_TEST_WEBHOOK_KEY".into(), KEY.into())],
-    )
-    .await;
+    // An incident from before the receivers were configured: a SIEM added later
+    // gets what happens from then on, not the history.
+    let mut server = RestartableServer::start(&db.url, None, false).await;
+    let (code, _) = server
+        .api(
+            "POST",
+            "/incidents",
+            Some(json!({ "name": "Before the SIEM", "type": "misplaced_device", "level": 3 })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    server.kill();
+    server.extra_args = vec!["--incident-rules".into(), rules.display().to_string()];
+    server.extra_env = vec![("MDM_TEST_WEBHOOK_KEY".into(), KEY.into())];
+    server.restart().await;
     let (code, incident) = server
         .api(
             "POST",
@@ -313,6 +320,13 @@ min_severity = 2
     }
     let (code, _) = server.api("POST", "/deliveries/999999/replay", None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
+    for inbox in [&udp, &tcp, &tls, &webhook] {
+        assert!(!inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("Before the SIEM")));
+    }
     server.kill();
 }
 

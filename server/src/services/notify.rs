@@ -355,11 +355,30 @@ impl Notifier {
         }
     }
 
+    /// A receiver seen for the first time starts at the end of the event stream as it
+    /// is now: a SIEM added later gets what happens from then on, not the history.
+    /// Called before the server listens, so no event of its first requests is missed.
+    pub async fn init_cursors(&self) -> ServiceResult<()> {
+        for receiver in &self.receivers {
+            if self.store.delivery_cursor(receiver.name()).await?.is_none() {
+                let latest = self.store.latest_event_id().await?;
+                self.store
+                    .enqueue_deliveries(receiver.name(), Vec::new(), latest, Utc::now())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Queues the new events each receiver wants.
     pub async fn enqueue(&self) -> ServiceResult<usize> {
         let mut queued = 0;
         for receiver in &self.receivers {
-            let after = self.store.delivery_cursor(receiver.name()).await?;
+            let after = self
+                .store
+                .delivery_cursor(receiver.name())
+                .await?
+                .unwrap_or(0);
             let events = self
                 .store
                 .events(&EventFilter {

@@ -696,8 +696,10 @@ pub struct DeliveryFilter {
 /// The queue of events going out to webhooks and syslog receivers.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// How far `receiver` has read the event stream.
-    async fn delivery_cursor(&self, receiver: &str) -> StoreResult<i64>;
+    /// How far `receiver` has read the event stream; None for a receiver never seen.
+    async fn delivery_cursor(&self, receiver: &str) -> StoreResult<Option<i64>>;
+    /// The newest event's id (0 when there is none).
+    async fn latest_event_id(&self) -> StoreResult<i64>;
     /// Queues (event id, payload) items for `receiver` (each event once) and moves
     /// its position forward to `cursor`, in one transaction.
     async fn enqueue_deliveries(

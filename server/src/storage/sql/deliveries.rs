@@ -3,7 +3,7 @@
 //! delivery at the same time.
 
 use super::SqlStore;
-use crate::storage::entities::{deliveries, delivery_cursors};
+use crate::storage::entities::{deliveries, delivery_cursors, events};
 use crate::storage::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -24,11 +24,21 @@ fn delivery_of(m: deliveries::Model) -> OutboundDelivery {
 
 #[async_trait]
 impl DeliveryStore for SqlStore {
-    async fn delivery_cursor(&self, receiver: &str) -> StoreResult<i64> {
+    async fn delivery_cursor(&self, receiver: &str) -> StoreResult<Option<i64>> {
         Ok(delivery_cursors::Entity::find_by_id(receiver)
             .one(self.connection())
             .await?
-            .map_or(0, |c| c.last_event_id))
+            .map(|c| c.last_event_id))
+    }
+
+    async fn latest_event_id(&self) -> StoreResult<i64> {
+        let latest: Option<Option<i64>> = events::Entity::find()
+            .select_only()
+            .column_as(events::Column::Id.max(), "latest")
+            .into_tuple()
+            .one(self.connection())
+            .await?;
+        Ok(latest.flatten().unwrap_or(0))
     }
 
     async fn enqueue_deliveries(
