@@ -850,6 +850,16 @@ async fn an_android_failed_unlock_burst_files_an_incident_and_locks_the_phone(ba
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // The phone is factory-reset outside the MDM: Google reports it DELETED, an
+    // incident of its own type is filed.
+    a.google
+        .edit_device(&name, |d| d["state"] = "DELETED".into());
+    a.google.report_status(&name, &[]);
+    let page = incidents_eventually(&a.server, "status=not_started", 1).await;
+    assert!(
+        page.to_string().contains("unexpected_unenrollment"),
+        "{page}"
+    );
     let sent = a.google.requests(":issueCommand");
     assert!(
         sent.iter().any(|r| r.body["type"] == "LOCK"),

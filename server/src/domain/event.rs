@@ -54,6 +54,9 @@ pub mod kinds {
     /// AMAPI's security posture of a device changed (SECURE, AT_RISK,
     /// POTENTIALLY_COMPROMISED).
     pub const ANDROID_POSTURE_CHANGED: &str = "android.posture_changed";
+    /// An Android device left management without the MDM's doing (factory reset,
+    /// removed by its user or at Google).
+    pub const ANDROID_DEVICE_REMOVED: &str = "android.device_removed";
     /// Events of an Android device's security logs (USAGE_LOGS): failed unlocks,
     /// ADB shell, CA certificates installed, removable media, ... with a severity.
     pub const SECURITY_ANDROID_LOG: &str = "security.android_log";

@@ -213,6 +213,14 @@ pub fn default_rules() -> Vec<Rule> {
             )
         },
         rule(
+            "android.device_removed",
+            &[],
+            "unexpected_unenrollment",
+            1,
+            "Device left management: {message}",
+            "Contact the user; re-enroll or retire the device.",
+        ),
+        rule(
             "android.configuration_error",
             &[],
             "google_connection_broken",

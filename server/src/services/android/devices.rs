@@ -230,6 +230,19 @@ impl AndroidService {
     ) -> ServiceResult<()> {
         let before = &previous.record;
         let id = &previous.device_id;
+        // Gone from management without us (factory reset, removed by the user or at
+        // Google): our own wipe or retire marks the record DELETED before any report,
+        // so a change to DELETED here is not ours.
+        if now.state.as_deref() == Some("DELETED") && before.state.as_deref() != Some("DELETED") {
+            let event = NewEvent::new(
+                kinds::ANDROID_DEVICE_REMOVED,
+                "Android device left management (factory reset or removed outside the MDM)",
+            )
+            .device(id)
+            .severity(severity::MEDIUM)
+            .data(json!({ "before": before.state, "after": now.state }));
+            self.store.record(event).await?;
+        }
         if before.policy_compliant != now.policy_compliant && now.policy_compliant.is_some() {
             let compliant = now.policy_compliant == Some(true);
             let event = NewEvent::new(
