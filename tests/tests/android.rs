@@ -454,8 +454,12 @@ async fn enroll_by_qr_and_report_status(backend: Backend) {
     // It applies the policy and reports: compliant, with the applied version.
     a.google.report_status(&name, &[]);
     let shown = a
+        // The status report's own facts (encryption), not an earlier state that may
+        // already say compliant: the notification and a sync can both be in flight.
         .until(&path, "a compliant status report", |v| {
             v["android"]["policy_compliant"] == true
+                && v["android"]["encryption_status"] == "ENCRYPTED_PER_USER"
+                && v["hardware_encrypted"] == true
         })
         .await;
     assert_eq!(shown["android"]["applied_policy_name"], own);
