@@ -14,6 +14,8 @@ mod m20261201_000008_android_devices;
 mod m20261201_000009_android_operations;
 mod m20261201_000010_android_usage_logs;
 mod m20261201_000020_incident_register;
+mod m20261201_000030_directory;
+mod m20261201_000031_policies;
 
 pub struct Migrator;
 
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_android_operations::Migration),
             Box::new(m20261201_000010_android_usage_logs::Migration),
             Box::new(m20261201_000020_incident_register::Migration),
+            Box::new(m20261201_000030_directory::Migration),
+            Box::new(m20261201_000031_policies::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod bounded;
 pub mod checkin;
 pub mod commands;
 pub mod enrollment_profile;
+pub mod policy;
 pub mod report;
 
 /// A plist that could not be read as the message it claims to be.

@@ -6,6 +6,7 @@
 pub mod android;
 pub mod cli;
 pub mod config;
+pub mod directory;
 pub mod domain;
 pub mod http;
 pub mod keys;

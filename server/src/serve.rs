@@ -138,7 +138,32 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.incidents.plans.clone(),
         config.incidents.playbooks.clone(),
     ));
+    // Policies: compiled per device, delivered where they changed (services/policies).
+    let policies = Arc::new(crate::services::policies::PolicyService::new(
+        store.clone(),
+        sealer.clone(),
+        pki.clone(),
+        crate::services::policies::deliver::AppleSettings {
+            identifier_prefix: "mdm".into(),
+            organization: config.organization.clone(),
+            public_url: config.public_url.clone(),
+        },
+        android.clone(),
+        push.clone(),
+    ));
+    crate::services::policies::watcher::PolicyWatcher {
+        service: policies.clone(),
+        interval: std::time::Duration::from_millis(500),
+        state_interval: std::time::Duration::from_secs(24 * 3600),
+    }
+    .spawn();
+    // Users and groups from the office's directory, synced on its schedule.
+    let directory =
+        crate::services::directory::DirectoryService::new(store.clone(), sealer.clone());
+    directory.spawn_scheduler();
+    let directory = web::Data::new(directory);
     let state = web::Data::new(AppState {
+        policies,
         android,
         enrollments,
         scep,
@@ -168,10 +193,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         device_ca,
         trust_client_cert_header: config.trust_client_cert_header,
     });
-    // Events out to webhooks and syslog receivers (services/notify.rs).
-    let receivers =
-        crate::services::notify::receivers(&config.incidents.webhooks, &config.incidents.syslogs)
-            .map_err(|e| anyhow::anyhow!("--incident-rules: {e}"))?;
+    // Events out to webhooks, syslog and e-mail receivers (services/notify.rs).
+    let receivers = crate::services::notify::receivers(
+        &config.incidents.webhooks,
+        &config.incidents.syslogs,
+        &config.incidents.emails,
+    )
+    .map_err(|e| anyhow::anyhow!("--incident-rules: {e}"))?;
     let notifier = crate::services::notify::Notifier::new(
         store.clone(),
         receivers,
@@ -206,6 +234,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(directory.clone())
             .app_data(limits.clone())
             // Wrapped inside the logger, so that refusals are logged too.
             .wrap(actix_web::middleware::from_fn(http::limits::guard))

@@ -15,6 +15,8 @@ pub mod hostile;
 pub mod private_postgres;
 pub mod restartable;
 pub mod simulator;
+pub mod slapd;
+pub mod smtp;
 
 /// Runs a scenario `async fn name(backend: Backend)` once on SQLite and once on
 /// PostgreSQL (when MDM_TEST_POSTGRES_URL names a server), as two tests.

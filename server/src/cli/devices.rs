@@ -19,6 +19,9 @@ pub(super) enum DeviceCommand {
         /// Substring of name, serial number, model or UDID.
         #[arg(long)]
         search: Option<String>,
+        /// Only devices evaluated as not compliant with their policies.
+        #[arg(long)]
+        noncompliant: bool,
         #[arg(long, default_value_t = 0)]
         offset: u64,
         #[arg(long, default_value_t = 100)]
@@ -156,6 +159,7 @@ pub(super) async fn devices(c: Client, command: DeviceCommand) -> Result<Output,
             enrolled,
             platform,
             search,
+            noncompliant,
             offset,
             limit,
         } => {
@@ -163,6 +167,9 @@ pub(super) async fn devices(c: Client, command: DeviceCommand) -> Result<Output,
                 ("offset".to_owned(), offset.to_string()),
                 ("limit".to_owned(), limit.to_string()),
             ];
+            if noncompliant {
+                query.push(("noncompliant".into(), "true".into()));
+            }
             if let Some(e) = enrolled {
                 query.push(("enrolled".into(), e.to_string()));
             }

@@ -112,6 +112,9 @@ pub(super) enum IncidentCommand {
         /// A written note.
         #[arg(long, group = "evidence")]
         note: Option<String>,
+        /// An Android device's last status report from Google, as stored.
+        #[arg(long, group = "evidence")]
+        status_report: Option<String>,
     },
     /// Actions of an incident waiting for a second administrator.
     Approvals { id: String },
@@ -119,8 +122,20 @@ pub(super) enum IncidentCommand {
     Approve { id: String, approval: String },
     /// Deny a waiting action.
     Deny { id: String, approval: String },
-    /// A printable HTML report: of one incident, or of the register.
-    Report { id: Option<String> },
+    /// A printable report of one incident, or of the register (of a period with
+    /// --from/--to): HTML on standard output, or the PDF into a file with --pdf.
+    Report {
+        id: Option<String>,
+        /// Write the report as PDF (rendered by the server) to this file.
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<std::path::PathBuf>,
+        /// The register from this day or time on (YYYY-MM-DD or RFC 3339).
+        #[arg(long, conflicts_with = "id")]
+        from: Option<String>,
+        /// The register until this day (inclusive) or time.
+        #[arg(long, conflicts_with = "id")]
+        to: Option<String>,
+    },
     /// The register in Appendix A's column order: CSV (default) or JSON.
     Export {
         #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
@@ -237,6 +252,29 @@ fn incident(v: &Value, history: Option<&Value>) -> String {
     out
 }
 
+/// A period's bound as the API takes it: RFC 3339, or a day (its start for `from`,
+/// its last second for `to`).
+fn period_bound(text: &str, end: bool) -> Result<String, ClientError> {
+    use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t
+            .with_timezone(&Utc)
+            .to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ClientError::Usage(format!(
+            "{text:?} is neither a day (YYYY-MM-DD) nor an RFC 3339 time"
+        ))
+    })?;
+    let time = if end {
+        day.and_hms_opt(23, 59, 59)
+    } else {
+        day.and_hms_opt(0, 0, 0)
+    }
+    .expect("a valid time of day");
+    Ok(time.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
 pub(super) async fn incidents(c: Client, command: IncidentCommand) -> Result<Output, ClientError> {
     let path = |id: &str, rest: &str| format!("/incidents/{}{rest}", client::segment(id));
     match command {
@@ -351,15 +389,17 @@ pub(super) async fn incidents(c: Client, command: IncidentCommand) -> Result<Out
             events,
             command,
             note,
+            status_report,
         } => {
-            let body = match (device_facts, events, command, note) {
-                (Some(d), _, _, _) => json!({ "kind": "device_facts", "device_id": d }),
-                (_, Some(d), _, _) => json!({ "kind": "events", "device_id": d }),
-                (_, _, Some(c), _) => json!({ "kind": "command_result", "command_uuid": c }),
-                (_, _, _, Some(t)) => json!({ "kind": "note", "text": t }),
+            let body = match (device_facts, events, command, note, status_report) {
+                (Some(d), ..) => json!({ "kind": "device_facts", "device_id": d }),
+                (_, Some(d), ..) => json!({ "kind": "events", "device_id": d }),
+                (_, _, Some(c), ..) => json!({ "kind": "command_result", "command_uuid": c }),
+                (_, _, _, Some(t), _) => json!({ "kind": "note", "text": t }),
+                (.., Some(d)) => json!({ "kind": "status_report", "device_id": d }),
                 _ => {
                     return Err(ClientError::Usage(
-                        "name the evidence: --device-facts ID, --events ID, --command UUID or --note TEXT".into(),
+                        "name the evidence: --device-facts ID, --events ID, --command UUID, --status-report ID or --note TEXT".into(),
                     ))
                 }
             };
@@ -431,13 +471,41 @@ pub(super) async fn incidents(c: Client, command: IncidentCommand) -> Result<Out
                 .await?;
             Ok(Output::Table(incident(&v, None), v))
         }
-        IncidentCommand::Report { id } => {
+        IncidentCommand::Report { id, pdf, from, to } => {
+            let format = if pdf.is_some() { "pdf" } else { "html" };
             let route = match &id {
-                Some(id) => path(id, "/report.html"),
-                None => "/incidents/report.html".to_owned(),
+                Some(id) => path(id, &format!("/report.{format}")),
+                None => {
+                    let mut query = Vec::new();
+                    if let Some(from) = from {
+                        query.push(format!("from={}", period_bound(&from, false)?));
+                    }
+                    if let Some(to) = to {
+                        query.push(format!("to={}", period_bound(&to, true)?));
+                    }
+                    let query = if query.is_empty() {
+                        String::new()
+                    } else {
+                        format!("?{}", query.join("&"))
+                    };
+                    format!("/incidents/report.{format}{query}")
+                }
             };
-            let html = String::from_utf8_lossy(&c.get_bytes(&route).await?).into_owned();
-            Ok(Output::Table(html.clone(), Value::String(html)))
+            let bytes = c.get_bytes(&route).await?;
+            match pdf {
+                Some(file) => {
+                    std::fs::write(&file, &bytes)
+                        .map_err(|e| ClientError::Usage(format!("{}: {e}", file.display())))?;
+                    Ok(Output::Table(
+                        format!("{} ({} bytes)\n", file.display(), bytes.len()),
+                        json!({ "file": file.display().to_string(), "bytes": bytes.len() }),
+                    ))
+                }
+                None => {
+                    let html = String::from_utf8_lossy(&bytes).into_owned();
+                    Ok(Output::Table(html.clone(), Value::String(html)))
+                }
+            }
         }
         IncidentCommand::Export { format } => {
             let bytes = c.get_bytes(&format!("/incidents/export.{format}")).await?;

@@ -5,8 +5,10 @@ mod android;
 mod client;
 mod commands;
 mod devices;
+mod directory;
 mod incidents;
 mod output;
+mod policies;
 mod push_cert;
 
 use crate::config::ServeArgs;
@@ -49,6 +51,21 @@ enum Command {
         #[command(subcommand)]
         command: devices::DeviceCommand,
     },
+    /// The office's LDAP directory: where it is, how to read it, sync now.
+    Directory {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: directory::DirectoryCommand,
+    },
+    /// Users devices belong to (from the directory, CSV imports or by hand) and their
+    /// groups.
+    Users {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: directory::UsersCommand,
+    },
     /// Queued commands and their results.
     Commands {
         #[command(flatten)]
@@ -74,6 +91,20 @@ enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         command: PushCertCommand,
+    },
+    /// Policies (passcode, Wi-Fi, mail, certificates) for Apple and Android.
+    Policy {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: policies::PolicyCommand,
+    },
+    /// Device groups that policies are assigned to.
+    Groups {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: policies::GroupCommand,
     },
     /// The incident register: the office's 0-5 levels and register columns.
     Incidents {
@@ -299,8 +330,45 @@ pub fn main() -> ExitCode {
         Command::Devices { api, command } => {
             run_api(&runtime, &api, |c| devices::devices(c, command))
         }
+        Command::Directory { api, command } => {
+            run_api(&runtime, &api, |c| directory::directory(c, command))
+        }
+        Command::Users { api, command } => {
+            run_api(&runtime, &api, |c| directory::users(c, command))
+        }
         Command::Incidents { api, command } => {
             run_api(&runtime, &api, |c| incidents::incidents(c, command))
+        }
+        Command::Policy {
+            command: policies::PolicyCommand::Init { file },
+            ..
+        } => match policies::init(file.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Policy {
+            command: policies::PolicyCommand::Check { file },
+            ..
+        } => {
+            let (text, ok) = policies::check(&file);
+            print!("{text}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Policy { api, command } => {
+            run_api(&runtime, &api, |c| policies::policy(c, command))
+        }
+        Command::Groups { api, command } => {
+            run_api(&runtime, &api, |c| policies::groups(c, command))
         }
         Command::Commands { api, command } => {
             run_api(&runtime, &api, |c| commands::commands(c, command))

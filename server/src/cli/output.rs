@@ -61,6 +61,21 @@ pub fn device_list(v: &Value) -> String {
                         } else {
                             "no".into()
                         },
+                        match d["compliant"].as_bool() {
+                            Some(true) => "yes".into(),
+                            Some(false) => format!(
+                                "no: {}",
+                                d["compliance_reasons"]
+                                    .as_array()
+                                    .map(|r| r
+                                        .iter()
+                                        .filter_map(|x| x.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join("; "))
+                                    .unwrap_or_default()
+                            ),
+                            None => "-".into(),
+                        },
                         s(d, "last_seen_at"),
                     ]
                 })
@@ -76,6 +91,7 @@ pub fn device_list(v: &Value) -> String {
             "OS",
             "VERSION",
             "ENROLLED",
+            "COMPLIANT",
             "LAST SEEN",
         ],
         rows,

@@ -77,6 +77,10 @@ pub struct Device {
     pub passcode_present: Option<bool>,
     pub passcode_compliant: Option<bool>,
     pub installed_profiles: Option<Vec<InstalledProfile>>,
+    /// Whether the device meets its policies (None: not evaluated yet), and why not.
+    pub compliant: Option<bool>,
+    pub compliance_reasons: Vec<String>,
+    pub compliance_checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -91,6 +95,8 @@ pub struct DeviceFilter {
     pub os_family: Option<String>,
     /// Case-sensitive substring of device name, serial number, model or UDID.
     pub search: Option<String>,
+    /// Only devices evaluated as not compliant (`true`) or compliant (`false`).
+    pub noncompliant: Option<bool>,
     pub offset: Option<u64>,
     pub limit: Option<u64>,
 }

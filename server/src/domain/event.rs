@@ -60,6 +60,15 @@ pub mod kinds {
     /// Events of an Android device's security logs (USAGE_LOGS): failed unlocks,
     /// ADB shell, CA certificates installed, removable media, ... with a severity.
     pub const SECURITY_ANDROID_LOG: &str = "security.android_log";
+    pub const ADMIN_POLICY_SAVED: &str = "admin.policy_saved";
+    pub const ADMIN_POLICY_ASSIGNED: &str = "admin.policy_assigned";
+    pub const ADMIN_POLICY_UNASSIGNED: &str = "admin.policy_unassigned";
+    pub const ADMIN_DEVICE_GROUP_CHANGED: &str = "admin.device_group_changed";
+    /// InstallProfile / RemoveProfile queued because a device's policies changed.
+    pub const POLICY_PROFILES_QUEUED: &str = "policy.profiles_queued";
+    /// A device became compliant with its policies, or stopped being (severity 2
+    /// when it falls out: the incident register files it).
+    pub const DEVICE_COMPLIANCE_CHANGED: &str = "device.compliance_changed";
 }
 
 /// Severity on the register's 0-5 scale (0 non-critical ... 5 emergency).

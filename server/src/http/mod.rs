@@ -31,6 +31,7 @@ pub struct AppState {
     pub reenrollment: crate::services::reenrollment::ReenrollmentService,
     pub revocation: Arc<crate::services::revocation::RevocationService>,
     pub incidents: crate::services::incidents::IncidentService,
+    pub policies: Arc<crate::services::policies::PolicyService>,
     pub lost_reports: crate::services::lost_reports::LostReportService,
     pub device_ca: DeviceCa,
     pub trust_client_cert_header: bool,

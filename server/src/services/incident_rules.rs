@@ -59,6 +59,9 @@ pub struct IncidentConfig {
     /// Syslog receivers (a SIEM) events go out to.
     #[serde(rename = "syslog", default)]
     pub syslogs: Vec<super::notify::SyslogConfig>,
+    /// People mailed about incidents at their level (SMTP with STARTTLS).
+    #[serde(rename = "email", default)]
+    pub emails: Vec<super::notify::EmailConfig>,
 }
 
 impl Default for IncidentConfig {
@@ -69,6 +72,7 @@ impl Default for IncidentConfig {
             playbooks: super::playbooks::default_playbooks(),
             webhooks: Vec::new(),
             syslogs: Vec::new(),
+            emails: Vec::new(),
         }
     }
 }
@@ -181,6 +185,18 @@ pub fn default_rules() -> Vec<Rule> {
         ),
         Rule {
             data: [("compliant".to_owned(), serde_json::Value::Bool(false))].into(),
+            min_severity: Some(2),
+            ..rule(
+                "device.compliance_changed",
+                &[],
+                "non_compliant_device",
+                1,
+                "Device fell out of compliance: {message}",
+                "",
+            )
+        },
+        Rule {
+            data: [("compliant".to_owned(), serde_json::Value::Bool(false))].into(),
             ..rule(
                 "android.compliance_changed",
                 &[],
@@ -264,7 +280,7 @@ pub fn default_rules() -> Vec<Rule> {
 }
 
 /// Reads the office's incident file (TOML: `[[rule]]`, `[[plan]]`, `[[playbook]]`,
-/// `[[webhook]]`, `[[syslog]]` tables; a rule, plan or playbook section left out
+/// `[[webhook]]`, `[[syslog]]`, `[[email]]` tables; a rule, plan or playbook section left out
 /// keeps the built-in one), checked now so that a wrong
 /// file stops the start.
 pub fn load_config(path: &std::path::Path) -> Result<IncidentConfig, String> {
@@ -296,7 +312,7 @@ pub fn load_config(path: &std::path::Path) -> Result<IncidentConfig, String> {
         }
     }
     // Receivers are checked (and their secrets looked up) now as well.
-    super::notify::receivers(&config.webhooks, &config.syslogs)
+    super::notify::receivers(&config.webhooks, &config.syslogs, &config.emails)
         .map_err(|e| format!("--incident-rules {}: {e}", path.display()))?;
     let defaults = IncidentConfig::default();
     if config.rules.is_empty() {

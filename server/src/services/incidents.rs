@@ -22,6 +22,8 @@ use std::sync::Arc;
 const MAX_TEXT: usize = 20_000;
 const MAX_NAME: usize = 200;
 
+pub mod pdf;
+
 pub mod kinds {
     pub const INCIDENT_FILED: &str = "incident.filed";
     pub const INCIDENT_UPDATED: &str = "incident.updated";
@@ -73,6 +75,8 @@ pub enum EvidenceRequest {
     CommandResult { command_uuid: String },
     /// The device's events (newest 1000).
     Events { device_id: String },
+    /// An Android device's last status report from Google (AMAPI), as stored.
+    StatusReport { device_id: String },
     /// A written note (a statement, a phone call).
     Note { text: String },
 }
@@ -600,6 +604,22 @@ impl IncidentService {
                     .await?;
                 ("events", device_id, serde_json::to_value(events))
             }
+            EvidenceRequest::StatusReport { device_id } => {
+                let Some(state) = self.store.android_device(&device_id).await? else {
+                    return Err(match self.store.device(&device_id).await? {
+                        Some(_) => ServiceError::BadRequest(format!(
+                            "device {device_id} is not managed through Android Enterprise: status reports are Android's (collect device_facts)"
+                        )),
+                        None => ServiceError::NotFound(format!("device {device_id} not found")),
+                    });
+                };
+                if state.record.last_status_report_at.is_none() {
+                    return Err(ServiceError::Conflict(format!(
+                        "device {device_id} has sent no status report yet"
+                    )));
+                }
+                ("status_report", device_id, Ok(status_report(&state)))
+            }
             EvidenceRequest::Note { text } => {
                 if text.trim().is_empty() {
                     return Err(ServiceError::BadRequest("the note is empty".into()));
@@ -772,8 +792,50 @@ impl IncidentService {
     }
 }
 
+/// An Android device's last status report as the server stored it from Google's
+/// (AMAPI) device resource: state, hardware and software, policy and compliance,
+/// security posture, encryption, and the facts kept from the report.
+fn status_report(s: &crate::storage::AndroidDeviceState) -> serde_json::Value {
+    let r = &s.record;
+    serde_json::json!({
+        "device_id": s.device_id,
+        "name": r.name,
+        "last_status_report_at": r.last_status_report_at,
+        "observed_at": r.observed_at,
+        "stored_at": s.updated_at,
+        "enrolled_at": r.enrolled_at,
+        "state": r.state,
+        "applied_state": r.applied_state,
+        "management_mode": r.management_mode,
+        "ownership": r.ownership,
+        "hardware": {
+            "serial_number": r.serial_number,
+            "imei": r.imei,
+            "model": r.model,
+        },
+        "software": {
+            "android_version": r.os_version,
+            "build_number": r.build_version,
+            "api_level": r.api_level,
+            "security_patch_level": r.security_patch_level,
+        },
+        "policy": {
+            "name": r.policy_name,
+            "applied_name": r.applied_policy_name,
+            "applied_version": r.applied_policy_version,
+            "compliant": r.policy_compliant,
+            "non_compliance": r.non_compliance,
+        },
+        "security_posture": r.security_posture,
+        "encryption_status": r.encryption_status,
+        "encrypted": r.encrypted,
+        "device_secure": r.device_secure,
+        "facts": r.facts,
+    })
+}
+
 /// A printable report (HTML) of the given incidents with every register column and,
-/// for one incident, its history and evidence. Print it to PDF from the browser.
+/// for one incident, its history and evidence; [`pdf`] renders the same as PDF.
 pub fn report_html(
     title: &str,
     incidents: &[Incident],

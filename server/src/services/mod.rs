@@ -9,6 +9,7 @@
 pub mod android;
 pub mod apple;
 pub mod commands;
+pub mod directory;
 pub mod enrollments;
 pub mod incident_rules;
 pub mod incidents;
@@ -17,6 +18,7 @@ pub mod maintenance;
 pub mod notify;
 pub mod pki;
 pub mod playbooks;
+pub mod policies;
 pub mod push;
 pub mod push_cert;
 pub mod reenrollment;

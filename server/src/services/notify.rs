@@ -1,6 +1,7 @@
 //! Events and incident changes out to a SIEM and to people's tools (issue 11, item 4):
-//! signed JSON webhooks (HMAC-SHA256 over the timestamp and body) and syslog (RFC
-//! 5424 over UDP, TCP or TLS with RFC 6587 / 5425 octet counting). Which events go
+//! signed JSON webhooks (HMAC-SHA256 over the timestamp and body), syslog (RFC
+//! 5424 over UDP, TCP or TLS with RFC 6587 / 5425 octet counting, `syslog.rs`) and
+//! e-mail (SMTP with STARTTLS, `email.rs`). Which events go
 //! where is configuration (a receiver's kinds and minimum severity: who is told at
 //! which level). Deliveries are queued in the database before they are sent, retried
 //! with backoff, logged, replayable, and survive a restart: nothing is lost while a
@@ -14,9 +15,14 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use serde::Deserialize;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod email;
+mod syslog;
+
+pub use email::EmailConfig;
+pub use syslog::syslog_message;
 
 /// A receiver as the office configures it (the `[[webhook]]` and `[[syslog]]` tables
 /// of the incident file).
@@ -76,6 +82,11 @@ pub enum Receiver {
         filter: Filter,
         tls: Option<openssl::ssl::SslConnector>,
     },
+    Email {
+        name: String,
+        mailer: Box<email::Mailer>,
+        filter: Filter,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,11 +100,19 @@ pub enum Transport {
 pub struct Filter {
     min_severity: i16,
     kinds: Vec<String>,
+    /// Incident changes by the incident's level (e-mail's `min_level`), not by the
+    /// event's severity (capped at 3).
+    by_incident_level: bool,
 }
 
 impl Filter {
     fn wants(&self, event: &Event) -> bool {
-        event.severity.unwrap_or(0) >= self.min_severity
+        let level = if self.by_incident_level {
+            email::event_level(event)
+        } else {
+            event.severity.unwrap_or(0)
+        };
+        level >= self.min_severity
             && (self.kinds.is_empty()
                 || self.kinds.iter().any(|k| match k.strip_suffix('.') {
                     Some(prefix) => event.kind.starts_with(&format!("{prefix}.")),
@@ -105,13 +124,17 @@ impl Filter {
 impl Receiver {
     pub fn name(&self) -> &str {
         match self {
-            Receiver::Webhook { name, .. } | Receiver::Syslog { name, .. } => name,
+            Receiver::Webhook { name, .. }
+            | Receiver::Syslog { name, .. }
+            | Receiver::Email { name, .. } => name,
         }
     }
 
     fn filter(&self) -> &Filter {
         match self {
-            Receiver::Webhook { filter, .. } | Receiver::Syslog { filter, .. } => filter,
+            Receiver::Webhook { filter, .. }
+            | Receiver::Syslog { filter, .. }
+            | Receiver::Email { filter, .. } => filter,
         }
     }
 }
@@ -138,11 +161,13 @@ fn read_ca(path: &std::path::Path) -> Result<Vec<openssl::x509::X509>, String> {
         .ok_or_else(|| format!("{}: no PEM certificate in it", path.display()))
 }
 
-/// Checks the configured receivers and loads their secrets; at start, so that a
-/// wrong receiver stops the server instead of losing events.
+/// Checks the configured receivers and loads their secrets (HMAC keys, SMTP
+/// passwords); at start, so that a wrong receiver stops the server instead of losing
+/// events.
 pub fn receivers(
     webhooks: &[WebhookConfig],
     syslogs: &[SyslogConfig],
+    emails: &[EmailConfig],
 ) -> Result<Vec<Receiver>, String> {
     let mut out = Vec::new();
     let mut names = std::collections::HashSet::new();
@@ -188,6 +213,7 @@ pub fn receivers(
             filter: Filter {
                 min_severity: w.min_severity,
                 kinds: w.kinds.clone(),
+                by_incident_level: false,
             },
             http: http.build().map_err(|e| e.to_string())?,
         });
@@ -247,8 +273,24 @@ pub fn receivers(
             filter: Filter {
                 min_severity: s.min_severity,
                 kinds: s.kinds.clone(),
+                by_incident_level: false,
             },
             tls,
+        });
+    }
+    for e in emails {
+        check_name(&e.name)?;
+        if !names.insert(e.name.clone()) {
+            return Err(format!("receiver name {:?} is used twice", e.name));
+        }
+        out.push(Receiver::Email {
+            name: e.name.clone(),
+            mailer: Box::new(email::mailer(e)?),
+            filter: Filter {
+                min_severity: e.min_level,
+                kinds: e.kinds.clone(),
+                by_incident_level: true,
+            },
         });
     }
     Ok(out)
@@ -279,55 +321,6 @@ pub fn signature(key: &[u8], timestamp: i64, body: &str) -> Result<String, Strin
         .map_err(|e| e.to_string())?;
     let mac = signer.sign_to_vec().map_err(|e| e.to_string())?;
     Ok(format!("t={timestamp},v1={}", hex::encode(mac)))
-}
-
-/// An RFC 5424 message for the event (payload = the event's JSON).
-pub fn syslog_message(facility: u8, hostname: &str, event_id: i64, payload: &str) -> Vec<u8> {
-    let event: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-    let severity = event["severity"].as_i64().unwrap_or(0);
-    // Our 0-5 onto syslog's 7 (debug) .. 0 (emergency).
-    let syslog_severity = match severity {
-        0 => 6,
-        1 => 5,
-        2 => 4,
-        3 => 3,
-        4 => 2,
-        _ => 1,
-    };
-    let printable = |s: &str, max: usize| -> String {
-        let cleaned: String = s
-            .chars()
-            .filter(|c| ('!'..='~').contains(c))
-            .take(max)
-            .collect();
-        if cleaned.is_empty() {
-            "-".into()
-        } else {
-            cleaned
-        }
-    };
-    // SD-PARAM values escape '"', '\' and ']' (RFC 5424 §6.3.3).
-    let sd_value = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace(']', "\\]")
-    };
-    let timestamp = event["occurred_at"].as_str().unwrap_or("-");
-    let kind = event["kind"].as_str().unwrap_or("-");
-    let device = event["device_id"].as_str().unwrap_or("");
-    let mut out = format!(
-        "<{pri}>1 {timestamp} {host} mdm - {msgid} [mdm@32473 event_id=\"{event_id}\" kind=\"{kind}\" severity=\"{severity}\" device=\"{device}\"] ",
-        pri = u32::from(facility) * 8 + syslog_severity,
-        host = printable(hostname, 255),
-        msgid = printable(kind, 32),
-        kind = sd_value(kind),
-        device = sd_value(device),
-    )
-    .into_bytes();
-    // MSG in UTF-8, marked with the BOM as RFC 5424 §6.4 asks.
-    out.extend_from_slice("\u{feff}".as_bytes());
-    out.extend_from_slice(payload.as_bytes());
-    out
 }
 
 pub struct Notifier {
@@ -390,11 +383,15 @@ impl Notifier {
             let Some(last) = events.last().map(|e| e.id) else {
                 continue;
             };
-            let items: Vec<(i64, String)> = events
-                .iter()
-                .filter(|e| receiver.filter().wants(e))
-                .map(|e| (e.id, payload(e)))
-                .collect();
+            let mut items: Vec<(i64, String)> = Vec::new();
+            for e in events.iter().filter(|e| receiver.filter().wants(e)) {
+                let payload = match receiver {
+                    // The message as it reads now, kept for retries and replays.
+                    Receiver::Email { .. } => email::compose(&*self.store, e).await?,
+                    _ => payload(e),
+                };
+                items.push((e.id, payload));
+            }
             queued += items.len();
             self.store
                 .enqueue_deliveries(receiver.name(), items, last, Utc::now())
@@ -484,11 +481,12 @@ impl Notifier {
                 );
                 let (transport, host, port, tls) = (*transport, host.clone(), *port, tls.clone());
                 tokio::task::spawn_blocking(move || {
-                    send_syslog(transport, &host, port, tls, &message)
+                    syslog::send_syslog(transport, &host, port, tls, &message)
                 })
                 .await
                 .map_err(|e| e.to_string())?
             }
+            Receiver::Email { mailer, .. } => mailer.send(delivery, &self.hostname).await,
         }
     }
 
@@ -507,64 +505,6 @@ impl Notifier {
                 tokio::time::sleep(self.interval).await;
             }
         });
-    }
-}
-
-/// One syslog message: a datagram, or octet-counted on a fresh TCP/TLS connection.
-fn send_syslog(
-    transport: Transport,
-    host: &str,
-    port: u16,
-    tls: Option<openssl::ssl::SslConnector>,
-    message: &[u8],
-) -> Result<(), String> {
-    use std::net::ToSocketAddrs;
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}:{port}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}:{port}: no address"))?;
-    let timeout = Duration::from_secs(10);
-    match transport {
-        Transport::Udp => {
-            let bind = if addr.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            };
-            let socket = std::net::UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-            // RFC 5426: one message per datagram; keep under a safe size.
-            let max = 8192.min(message.len());
-            socket
-                .send_to(&message[..max], addr)
-                .map_err(|e| format!("{addr}: {e}"))?;
-            Ok(())
-        }
-        Transport::Tcp | Transport::Tls => {
-            let tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
-                .map_err(|e| format!("{addr}: {e}"))?;
-            tcp.set_write_timeout(Some(timeout))
-                .map_err(|e| e.to_string())?;
-            let framed = [format!("{} ", message.len()).into_bytes(), message.to_vec()].concat();
-            match tls {
-                None => {
-                    let mut tcp = tcp;
-                    tcp.write_all(&framed).map_err(|e| format!("{addr}: {e}"))?;
-                    tcp.flush().map_err(|e| e.to_string())
-                }
-                Some(connector) => {
-                    let mut stream = connector
-                        .connect(host, tcp)
-                        .map_err(|e| format!("{addr}: TLS: {e}"))?;
-                    stream
-                        .write_all(&framed)
-                        .map_err(|e| format!("{addr}: {e}"))?;
-                    stream.flush().map_err(|e| e.to_string())?;
-                    let _ = stream.shutdown();
-                    Ok(())
-                }
-            }
-        }
     }
 }
 
@@ -591,14 +531,5 @@ mod tests {
             sig,
             format!("t=1700000000,v1={}", hex::encode(s.sign_to_vec().unwrap()))
         );
-    }
-
-    #[test]
-    fn syslog_message_is_rfc5424() {
-        let payload = r#"{"id":7,"occurred_at":"2026-12-01T10:00:00Z","kind":"security.identity_mismatch","severity":2,"device_id":"d\"1]","message":"m"}"#;
-        let m = String::from_utf8(syslog_message(13, "host", 7, payload)).unwrap();
-        assert!(m.starts_with("<108>1 2026-12-01T10:00:00Z host mdm - security.identity_mismatch [mdm@32473 event_id=\"7\""), "{m}");
-        assert!(m.contains("device=\"d\\\"1\\]\""), "{m}");
-        assert!(m.contains("\u{feff}{"));
     }
 }

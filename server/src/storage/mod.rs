@@ -920,6 +920,182 @@ pub trait AndroidStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// A device group: its members are listed by hand (`manual`) or follow a rule: the
+/// users of a directory group (`directory_group`), of a department (`department`), or
+/// the devices enrolled through enrollments made for a group name (`enrollment`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceGroupRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub match_value: Option<String>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyRow {
+    pub id: String,
+    pub name: String,
+    pub current_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One version of a policy: `document` masks secrets; `document_sealed` is whole.
+#[derive(Debug, Clone)]
+pub struct PolicyVersionRow {
+    pub policy_id: String,
+    pub version: i32,
+    pub document: serde_json::Value,
+    pub document_sealed: Vec<u8>,
+    pub content_hash: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AssignmentRow {
+    pub id: String,
+    pub policy_id: String,
+    /// `group` (a device group's id) or `device` (a device id).
+    pub target_kind: String,
+    pub target: String,
+    /// Higher wins; a device's own assignment outranks any group's.
+    pub precedence: i32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What one Apple device was last sent for one policy.
+#[derive(Debug, Clone)]
+pub struct PolicyOutputRow {
+    pub device_id: String,
+    pub policy_id: String,
+    pub identifier: String,
+    pub output_hash: String,
+    pub policy_version: i32,
+    pub command_uuid: Option<String>,
+    /// `queued` (InstallProfile sent or waiting), `installed` (acknowledged), `removing`.
+    pub status: String,
+}
+
+/// A change to one device's outputs, applied only if the row still holds `expected`
+/// (the hash read before rendering; None: no row): two instances rendering the same
+/// change commit it once.
+#[derive(Debug, Clone)]
+pub enum OutputChange {
+    Install {
+        row: PolicyOutputRow,
+        expected: Option<String>,
+        command: crate::domain::NewCommand,
+    },
+    Remove {
+        device_id: String,
+        policy_id: String,
+        expected: String,
+        command: crate::domain::NewCommand,
+    },
+}
+
+/// What the policy engine needs of a device to place it in groups and fill in its
+/// user's attributes.
+#[derive(Debug, Clone)]
+pub struct PolicyTarget {
+    pub device_id: String,
+    pub platform: String,
+    pub os_family: String,
+    pub assigned_user: Option<String>,
+    pub assigned_group: Option<String>,
+    pub enrollment_id: Option<String>,
+    pub manual_groups: Vec<String>,
+}
+
+/// A directory user as the policy compilers see it.
+#[derive(Debug, Clone)]
+pub struct DirectoryUserRow {
+    pub username: String,
+    pub upn: String,
+    pub email: String,
+    pub display_name: String,
+    pub department: Option<String>,
+    pub groups: Vec<String>,
+    pub disabled: bool,
+}
+
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    async fn create_device_group(&self, group: DeviceGroupRow, event: NewEvent) -> StoreResult<()>;
+    async fn device_groups(&self) -> StoreResult<Vec<DeviceGroupRow>>;
+    /// Deletes the group, its members and its assignments.
+    async fn delete_device_group(&self, id: &str, event: NewEvent) -> StoreResult<bool>;
+    async fn change_group_members(
+        &self,
+        group_id: &str,
+        add: &[String],
+        remove: &[String],
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    async fn group_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
+
+    /// Saves a new version (creating the policy at version 1); the caller decided
+    /// that it differs from the current one.
+    async fn save_policy_version(
+        &self,
+        name: &str,
+        version: PolicyVersionRow,
+        event: NewEvent,
+    ) -> StoreResult<PolicyRow>;
+    async fn policies(&self) -> StoreResult<Vec<PolicyRow>>;
+    async fn policy(&self, id_or_name: &str) -> StoreResult<Option<PolicyRow>>;
+    async fn policy_version(
+        &self,
+        policy_id: &str,
+        version: i32,
+    ) -> StoreResult<Option<PolicyVersionRow>>;
+    async fn policy_versions(&self, policy_id: &str) -> StoreResult<Vec<PolicyVersionRow>>;
+    /// The current version of each of these policies.
+    async fn current_versions(&self, policy_ids: &[String]) -> StoreResult<Vec<PolicyVersionRow>>;
+
+    async fn add_assignment(&self, row: AssignmentRow, event: NewEvent) -> StoreResult<()>;
+    async fn remove_assignment(
+        &self,
+        policy_id: &str,
+        target_kind: &str,
+        target: &str,
+        event: NewEvent,
+    ) -> StoreResult<bool>;
+    async fn assignments(&self) -> StoreResult<Vec<AssignmentRow>>;
+
+    /// Enrolled, not retired devices (all, or these), with their manual groups.
+    async fn policy_targets(&self, device_ids: Option<&[String]>)
+        -> StoreResult<Vec<PolicyTarget>>;
+    /// Directory users by username (those that exist).
+    async fn users_for_policies(&self, usernames: &[String]) -> StoreResult<Vec<DirectoryUserRow>>;
+    async fn policy_outputs(&self, device_ids: &[String]) -> StoreResult<Vec<PolicyOutputRow>>;
+    /// Applies the changes whose expectation holds, with their commands and the
+    /// events, in one transaction; returns the changes applied.
+    async fn apply_policy_outputs(
+        &self,
+        changes: Vec<OutputChange>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<OutputChange>>;
+    /// An InstallProfile the device acknowledged marks its output installed.
+    async fn policy_output_acknowledged(&self, command_uuid: &str) -> StoreResult<()>;
+    /// Stores the device's evaluation; returns the previous `compliant`.
+    async fn set_compliance(
+        &self,
+        device_id: &str,
+        compliant: bool,
+        reasons: &[String],
+        at: DateTime<Utc>,
+        event: Option<NewEvent>,
+    ) -> StoreResult<Option<bool>>;
+    async fn policy_cursor(&self) -> StoreResult<i64>;
+    async fn advance_policy_cursor(&self, to: i64) -> StoreResult<()>;
+}
+
 pub trait Storage:
     AndroidStore
     + DeviceStore
@@ -932,6 +1108,8 @@ pub trait Storage:
     + RevocationStore
     + IncidentStore
     + DeliveryStore
+    + DirectoryStore
+    + PolicyStore
 {
 }
 impl<
@@ -945,7 +1123,197 @@ impl<
             + EnrollmentUseStore
             + RevocationStore
             + IncidentStore
-            + DeliveryStore,
+            + DeliveryStore
+            + DirectoryStore
+            + PolicyStore,
     > Storage for T
 {
+}
+
+/// A person devices can belong to, as stored in `directory_users`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DirectoryUserRecord {
+    pub id: String,
+    pub username: String,
+    pub upn: String,
+    pub email: String,
+    pub display_name: String,
+    pub department: Option<String>,
+    /// `ldap`, `csv` or `manual`.
+    pub source: String,
+    /// The LDAP entry's entryUUID (objectGUID in Active Directory), or its DN.
+    pub external_id: Option<String>,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A group of users, as stored in `directory_groups`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DirectoryGroupRecord {
+    pub id: String,
+    pub name: String,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Everything in the directory tables, read inside the transaction that changes them.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryState {
+    pub users: Vec<DirectoryUserRecord>,
+    pub groups: Vec<DirectoryGroupRecord>,
+    /// (group id, user id).
+    pub members: Vec<(String, String)>,
+}
+
+/// What to write to the directory tables, worked out from a [`DirectoryState`] by
+/// `crate::directory::plan`; written in one transaction with its events.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryPlan {
+    pub insert_users: Vec<DirectoryUserRecord>,
+    pub update_users: Vec<DirectoryUserRecord>,
+    /// Ids of users seen unchanged by a sync: only `synced_at` moves.
+    pub touch_users: Vec<String>,
+    pub delete_users: Vec<String>,
+    /// (old, new) usernames: devices assigned to the old name follow the user.
+    pub renames: Vec<(String, String)>,
+    pub insert_groups: Vec<DirectoryGroupRecord>,
+    pub update_groups: Vec<DirectoryGroupRecord>,
+    pub delete_groups: Vec<String>,
+    pub add_members: Vec<(String, String)>,
+    pub remove_members: Vec<(String, String)>,
+    pub events: Vec<NewEvent>,
+    /// A sync's outcome for the source row (status `ok`, its counts as JSON).
+    pub sync_status: Option<DirectorySyncStatus>,
+    /// What the change did, for the caller (counts, warnings).
+    pub summary: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectorySyncStatus {
+    pub at: DateTime<Utc>,
+    pub status: String,
+    pub error: Option<String>,
+    pub counts: serde_json::Value,
+}
+
+/// The directory's connection settings (`directory_sources`, one row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectorySourceRow {
+    /// `openldap` or `active_directory`.
+    pub flavor: String,
+    pub url: String,
+    pub start_tls: bool,
+    /// Plain ldap:// without StartTLS, explicitly accepted by the admin.
+    pub allow_plaintext: bool,
+    pub bind_dn: String,
+    /// Sealed (purpose `directory.bind_password`, row `default`).
+    pub bind_password_sealed: Vec<u8>,
+    pub base_dn: String,
+    pub user_filter: String,
+    pub group_filter: String,
+    pub username_attr: String,
+    pub upn_attr: String,
+    pub email_attr: String,
+    pub display_name_attr: String,
+    pub department_attr: String,
+    pub group_name_attr: String,
+    pub disabled_attr: Option<String>,
+    pub disabled_value: Option<String>,
+    pub ca_pem: Option<String>,
+    pub interval_seconds: i32,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_sync_status: Option<String>,
+    pub last_sync_error: Option<String>,
+    pub last_sync_counts: Option<serde_json::Value>,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A device assigned to a user (`devices.assigned_user`), for the off-boarding list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserDevice {
+    pub id: String,
+    pub platform: String,
+    pub device_name: Option<String>,
+    pub serial_number: Option<String>,
+    pub model: Option<String>,
+    pub enrolled: bool,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Why a change of the directory tables is refused (nothing is written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryRefusal {
+    /// The input is wrong: one message per problem (a CSV file's row and column).
+    Invalid(Vec<String>),
+    NotFound(String),
+    Conflict(String),
+}
+
+/// A change of the directory tables computed from what they hold: returns the plan
+/// to write, or why nothing may be written.
+pub type DirectoryChange =
+    Box<dyn FnOnce(&DirectoryState) -> Result<DirectoryPlan, DirectoryRefusal> + Send>;
+
+/// Users and groups from the office's directory, CSV imports and admins.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn directory_source(&self) -> StoreResult<Option<DirectorySourceRow>>;
+    /// Replaces the connection settings (the last sync's outcome is kept) and records
+    /// `event`, in one transaction.
+    async fn put_directory_source(
+        &self,
+        row: DirectorySourceRow,
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    /// Takes the sync lease for `owner` until `until` when no other holder's lease is
+    /// current (and, with `due_before`, only when the last sync is older than that):
+    /// of several instances, one syncs.
+    async fn take_directory_lease(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        due_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+    async fn release_directory_lease(&self, owner: &str) -> StoreResult<()>;
+    /// Reads the directory tables and writes what `change` makes of them, in one
+    /// transaction: all of it, or (when `change` refuses, with why) nothing.
+    async fn change_directory(
+        &self,
+        change: DirectoryChange,
+    ) -> StoreResult<Result<DirectoryPlan, DirectoryRefusal>>;
+    /// Records a failed sync; `event` is recorded only when the error differs from
+    /// the stored one (a lasting fault is one event, not one per attempt).
+    async fn directory_sync_failed(
+        &self,
+        error: &str,
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<bool>;
+    /// Users, by username, each with the names of its groups.
+    async fn directory_users(
+        &self,
+        disabled: Option<bool>,
+    ) -> StoreResult<Vec<(DirectoryUserRecord, Vec<String>)>>;
+    /// A user by username (exactly, else ignoring case), with its groups.
+    async fn directory_user(
+        &self,
+        username: &str,
+    ) -> StoreResult<Option<(DirectoryUserRecord, Vec<String>)>>;
+    /// Groups by name, each with its number of members.
+    async fn directory_groups(&self) -> StoreResult<Vec<(DirectoryGroupRecord, u64)>>;
+    /// The usernames in a group; None when there is no such group.
+    async fn directory_group_members(&self, name: &str) -> StoreResult<Option<Vec<String>>>;
+    /// The devices assigned to each of these usernames.
+    async fn devices_of_users(
+        &self,
+        usernames: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<UserDevice>>>;
 }

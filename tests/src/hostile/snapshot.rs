@@ -48,7 +48,7 @@ fn quote_ident(name: &str) -> String {
 
 /// Every table of the schema (the migrations' bookkeeping included).
 /// Tables written by the readers of the event stream (prefixes).
-const STREAM_READERS: &[&str] = &["incident", "deliver"];
+const STREAM_READERS: &[&str] = &["incident", "deliver", "policy_event_cursor"];
 
 async fn table_names(db: &DatabaseConnection) -> Vec<String> {
     let sql = match db.get_database_backend() {

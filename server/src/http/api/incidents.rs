@@ -5,7 +5,7 @@ use crate::domain::incident::IncidentFilter;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::services::incidents::{
-    register_csv, register_json, report_html, EvidenceRequest, IncidentUpdate, NewIncident,
+    pdf, register_csv, register_json, report_html, EvidenceRequest, IncidentUpdate, NewIncident,
 };
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -24,9 +24,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/incidents/verify", web::get().to(verify))
         .route("/incidents/figures", web::get().to(figures))
         .route("/incidents/report.html", web::get().to(period_report))
+        .route("/incidents/report.pdf", web::get().to(period_report_pdf))
         .route(
             "/incidents/{id}/report.html",
             web::get().to(incident_report),
+        )
+        .route(
+            "/incidents/{id}/report.pdf",
+            web::get().to(incident_report_pdf),
         )
         .route("/incidents/{id}", web::get().to(show))
         .route("/incidents/{id}", web::patch().to(update))
@@ -218,7 +223,7 @@ async fn deny(
     Ok(HttpResponse::Ok().json(incident))
 }
 
-/// The delivery log of webhooks and syslog receivers, newest first.
+/// The delivery log of webhook, syslog and e-mail receivers, newest first.
 async fn deliveries(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -341,14 +346,8 @@ fn html(body: String) -> HttpResponse {
         .body(body)
 }
 
-/// A printable report of the incidents of a period (the list filters apply).
-async fn period_report(
-    state: web::Data<AppState>,
-    _admin: Admin,
-    filter: web::Query<IncidentFilter>,
-) -> Result<HttpResponse, ApiError> {
-    let all = state.incidents.all(&filter).await?;
-    let title = match (filter.from, filter.to) {
+fn period_title(filter: &IncidentFilter) -> String {
+    match (filter.from, filter.to) {
         (Some(f), Some(t)) => format!(
             "Incident register, {} to {}",
             f.date_naive(),
@@ -357,8 +356,64 @@ async fn period_report(
         (Some(f), None) => format!("Incident register, from {}", f.date_naive()),
         (None, Some(t)) => format!("Incident register, until {}", t.date_naive()),
         (None, None) => "Incident register".to_owned(),
-    };
-    Ok(html(report_html(&title, &all, &[], &[])))
+    }
+}
+
+/// A printable report of the incidents of a period (the list filters apply).
+async fn period_report(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<IncidentFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.incidents.all(&filter).await?;
+    Ok(html(report_html(&period_title(&filter), &all, &[], &[])))
+}
+
+/// The PDF is rendered on the blocking pool (a long register takes a moment).
+async fn pdf_response(
+    filename: String,
+    render: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = web::block(render)
+        .await
+        .map_err(|e| crate::services::ServiceError::Internal(e.to_string()))?
+        .map_err(crate::services::ServiceError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "Content-Disposition",
+            format!("inline; filename=\"{filename}\""),
+        ))
+        .body(bytes))
+}
+
+/// The register of a period as PDF.
+async fn period_report_pdf(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    filter: web::Query<IncidentFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.incidents.all(&filter).await?;
+    let title = period_title(&filter);
+    pdf_response("incident-register.pdf".into(), move || {
+        pdf::register_pdf(&title, &all)
+    })
+    .await
+}
+
+/// One incident as PDF, with its history and evidence.
+async fn incident_report_pdf(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let incident = state.incidents.get(&id).await?;
+    let history = state.incidents.history(&incident.id).await?;
+    let evidence = state.incidents.evidence(&incident.id).await?;
+    pdf_response(format!("incident-{}.pdf", incident.number), move || {
+        pdf::incident_pdf(&incident, &history, &evidence)
+    })
+    .await
 }
 
 /// A printable report of one incident with its history and evidence.
@@ -386,4 +441,40 @@ async fn verify(state: web::Data<AppState>, _admin: Admin) -> Result<HttpRespons
         "head_hash": report.head_hash,
         "problems": report.problems,
     })))
+}
+
+/// OpenAPI entries of the PDF reports (merged into openapi.json; the main document's
+/// `json!` is at the macro's recursion limit).
+pub fn describe(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let errors = |ok: serde_json::Value| {
+        let mut r = json!({
+            "400": { "$ref": "#/components/responses/Error" },
+            "401": { "$ref": "#/components/responses/Error" },
+            "404": { "$ref": "#/components/responses/Error" },
+            "503": { "$ref": "#/components/responses/Error" }
+        });
+        r["200"] = ok;
+        r
+    };
+    let pdf =
+        json!({ "description": "PDF (A4, fonts embedded)", "content": { "application/pdf": {} } });
+    let paths = json!({
+        "/incidents/{id}/report.pdf": { "get": {
+            "summary": "The report of one incident as PDF: every register column, the history with its hashes, the evidence with SHA-256",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "Incident id, or its register number" }],
+            "responses": errors(pdf.clone()) } },
+        "/incidents/report.pdf": { "get": {
+            "summary": "The register of a period as PDF (from, to and the list filters)",
+            "parameters": [
+                { "name": "from", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                { "name": "to", "in": "query", "schema": { "type": "string", "format": "date-time" } }
+            ],
+            "responses": errors(pdf) } }
+    });
+    if let (Some(all), Some(mine)) = (doc["paths"].as_object_mut(), paths.as_object()) {
+        for (k, v) in mine {
+            all.insert(k.clone(), v.clone());
+        }
+    }
 }

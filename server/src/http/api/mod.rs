@@ -4,11 +4,13 @@ mod android;
 mod auth;
 mod commands;
 mod devices;
+mod directory;
 mod enrollments;
 mod events;
 mod incidents;
 mod metrics;
 mod openapi;
+mod policies;
 mod push;
 
 pub use auth::Admin;
@@ -36,9 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi::document))
         .configure(android::configure)
         .configure(devices::configure)
+        .configure(directory::configure)
         .configure(commands::configure)
         .configure(events::configure)
         .configure(incidents::configure)
+        .configure(policies::configure)
         .configure(metrics::configure)
         .configure(push::configure)
         .configure(enrollments::configure);

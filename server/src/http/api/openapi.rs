@@ -471,5 +471,9 @@ pub fn spec() -> Value {
 }
 
 pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(spec())
+    let mut doc = spec();
+    super::directory::describe(&mut doc);
+    super::policies::describe(&mut doc);
+    super::incidents::describe(&mut doc);
+    HttpResponse::Ok().json(doc)
 }

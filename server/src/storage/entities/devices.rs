@@ -47,6 +47,9 @@ pub struct Model {
     pub identity_revoked_at: Option<DateTimeUtc>,
     pub identity_revocation_reason: Option<String>,
     pub retired_at: Option<DateTimeUtc>,
+    pub compliant: Option<bool>,
+    pub compliance_reasons: Option<String>,
+    pub compliance_checked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -254,6 +254,9 @@ pub(super) async fn upsert(
         identity_revoked_at: Set(None),
         identity_revocation_reason: Set(None),
         retired_at: Set(None),
+        compliant: Set(None),
+        compliance_reasons: Set(None),
+        compliance_checked_at: Set(None),
     }
     .insert(&txn)
     .await?;

@@ -1,5 +1,5 @@
-//! [`DeliveryStore`] on sea-orm: the queue of events going out to webhooks and
-//! syslog receivers, per receiver, with a lease so that two instances never send one
+//! [`DeliveryStore`] on sea-orm: the queue of events going out to webhooks, syslog
+//! and e-mail receivers, per receiver, with a lease so that two instances never send one
 //! delivery at the same time.
 
 use super::SqlStore;

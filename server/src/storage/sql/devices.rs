@@ -53,6 +53,13 @@ fn device_from_row(m: devices::Model) -> Device {
         hardware_encrypted: m.hardware_encrypted,
         passcode_present: m.passcode_present,
         passcode_compliant: m.passcode_compliant,
+        compliant: m.compliant,
+        compliance_reasons: m
+            .compliance_reasons
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default(),
+        compliance_checked_at: m.compliance_checked_at,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -107,6 +114,9 @@ pub(super) fn new_device_row(
         identity_revoked_at: Set(None),
         identity_revocation_reason: Set(None),
         retired_at: Set(None),
+        compliant: Set(None),
+        compliance_reasons: Set(None),
+        compliance_checked_at: Set(None),
     }
 }
 
@@ -379,6 +389,9 @@ impl DeviceStore for SqlStore {
         }
         if let Some(f) = &filter.os_family {
             query = query.filter(devices::Column::OsFamily.eq(f.as_str()));
+        }
+        if let Some(noncompliant) = filter.noncompliant {
+            query = query.filter(devices::Column::Compliant.eq(!noncompliant));
         }
         if let Some(q) = filter.search.as_deref().filter(|q| !q.is_empty()) {
             query = query.filter(

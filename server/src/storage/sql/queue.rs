@@ -42,6 +42,46 @@ pub(super) fn command_from_row(m: commands::Model) -> CommandRecord {
     }
 }
 
+/// Inserts commands in batched statements (part of the caller's transaction).
+pub(super) async fn insert_commands<C: ConnectionTrait>(
+    txn: &C,
+    new: Vec<NewCommand>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut batch = Vec::with_capacity(INSERT_BATCH);
+    for c in new {
+        batch.push(commands::ActiveModel {
+            seq: sea_orm::NotSet,
+            uuid: Set(c.uuid),
+            device_id: Set(c.device_id),
+            request_type: Set(c.request_type),
+            payload: Set(c.payload),
+            payload_sealed: Set(c.payload_sealed),
+            priority: Set(c.priority),
+            status: Set(CommandStatus::Pending.as_str().to_owned()),
+            created_by: Set(c.created_by),
+            created_at: Set(now),
+            updated_at: Set(now),
+            expires_at: Set(c.expires_at),
+            delivered_at: Set(None),
+            completed_at: Set(None),
+            delivery_count: Set(0),
+            not_now_count: Set(0),
+            result_raw: Set(None),
+            result: Set(None),
+        });
+        if batch.len() == INSERT_BATCH {
+            commands::Entity::insert_many(std::mem::take(&mut batch))
+                .exec(txn)
+                .await?;
+        }
+    }
+    if !batch.is_empty() {
+        commands::Entity::insert_many(batch).exec(txn).await?;
+    }
+    Ok(())
+}
+
 pub(super) fn open_statuses() -> [&'static str; 3] {
     [
         CommandStatus::Pending.as_str(),
@@ -73,39 +113,8 @@ pub(super) async fn cancel_open<C: ConnectionTrait>(
 #[async_trait]
 impl CommandQueue for SqlStore {
     async fn enqueue(&self, new: Vec<NewCommand>, events: Vec<NewEvent>) -> StoreResult<()> {
-        let now = Utc::now();
         let txn = self.db.begin().await?;
-        let mut batch = Vec::with_capacity(INSERT_BATCH);
-        for c in new {
-            batch.push(commands::ActiveModel {
-                seq: sea_orm::NotSet,
-                uuid: Set(c.uuid),
-                device_id: Set(c.device_id),
-                request_type: Set(c.request_type),
-                payload: Set(c.payload),
-                payload_sealed: Set(c.payload_sealed),
-                priority: Set(c.priority),
-                status: Set(CommandStatus::Pending.as_str().to_owned()),
-                created_by: Set(c.created_by),
-                created_at: Set(now),
-                updated_at: Set(now),
-                expires_at: Set(c.expires_at),
-                delivered_at: Set(None),
-                completed_at: Set(None),
-                delivery_count: Set(0),
-                not_now_count: Set(0),
-                result_raw: Set(None),
-                result: Set(None),
-            });
-            if batch.len() == INSERT_BATCH {
-                commands::Entity::insert_many(std::mem::take(&mut batch))
-                    .exec(&txn)
-                    .await?;
-            }
-        }
-        if !batch.is_empty() {
-            commands::Entity::insert_many(batch).exec(&txn).await?;
-        }
+        insert_commands(&txn, new, Utc::now()).await?;
         for event in events {
             super::events::insert_event(&txn, event).await?;
         }
