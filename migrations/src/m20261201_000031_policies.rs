@@ -5,9 +5,14 @@
 //!   shows it, secrets (a pre-shared key) masked; `document_sealed` is the full
 //!   document sealed with the server's key, the only copy a compiler reads.
 //! * `device_policy_outputs` is one row per Apple device and policy: the SHA-256 of
-//!   the profile last queued to it. A change is re-sent only when the hash differs,
+//!   the profile last queued to it, and of what it was compiled from (`input_hash`:
+//!   the policy version, the user's attributes, the server's version), so that an
+//!   unchanged delivery need not compile the profile again to know it is unchanged. A change is re-sent only when the hash differs,
 //!   and the row is written in the transaction that queues the command, with the old
 //!   hash as a condition, so two instances never both queue the same change.
+//! * `scep_challenges.device_id` and `issued_certificates.purpose`: the SCEP
+//!   challenge of a policy's EAP-TLS network is bound to the device, and what it
+//!   issues is a `wifi` certificate, never a device identity.
 //! * `policy_event_cursor` is where the policy watcher stands in the event stream
 //!   (enrollments, directory changes); it starts at the stream's end.
 
@@ -77,6 +82,7 @@ enum DevicePolicyOutputs {
     PolicyId,
     Identifier,
     OutputHash,
+    InputHash,
     PolicyVersion,
     CommandUuid,
     Status,
@@ -88,6 +94,18 @@ enum PolicyEventCursor {
     Table,
     Id,
     LastEventId,
+}
+
+#[derive(DeriveIden)]
+enum ScepChallenges {
+    Table,
+    DeviceId,
+}
+
+#[derive(DeriveIden)]
+enum IssuedCertificates {
+    Table,
+    Purpose,
 }
 
 #[derive(DeriveIden)]
@@ -308,6 +326,11 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     .col(
+                        ColumnDef::new(DevicePolicyOutputs::InputHash)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
                         ColumnDef::new(DevicePolicyOutputs::PolicyVersion)
                             .integer()
                             .not_null(),
@@ -365,6 +388,30 @@ impl MigrationTrait for Migration {
                  SELECT 1, COALESCE(MAX(id), 0) FROM events",
             )
             .await?;
+        // A policy's EAP-TLS network asks our SCEP CA for a certificate of the device's
+        // own: its challenge is bound to the device (not an enrollment use), and the
+        // certificate's purpose is `wifi`, which never passes as a device identity.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ScepChallenges::Table)
+                    .add_column(ColumnDef::new(ScepChallenges::DeviceId).string().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(IssuedCertificates::Table)
+                    .add_column(
+                        ColumnDef::new(IssuedCertificates::Purpose)
+                            .string()
+                            .not_null()
+                            .default("identity"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         for column in [
             ColumnDef::new(Devices::Compliant)
                 .boolean()
@@ -393,6 +440,22 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ScepChallenges::Table)
+                    .drop_column(ScepChallenges::DeviceId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(IssuedCertificates::Table)
+                    .drop_column(IssuedCertificates::Purpose)
+                    .to_owned(),
+            )
+            .await?;
         for column in [
             Devices::Compliant,
             Devices::ComplianceReasons,

@@ -435,6 +435,40 @@ async fn one_policy_reaches_its_group_and_only_changes_are_resent(backend: Backe
         next = anna.acknowledge(&cmd.uuid).await;
     }
 
+    // A change the profile does not show (her department): compiled again, the same
+    // bytes, nothing sent; the new inputs are remembered so the next delivery skips it.
+    let input_hash = || async {
+        use sea_orm::{ConnectionTrait, Statement};
+        let store = server.store().await;
+        let db = store.connection();
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT input_hash FROM device_policy_outputs WHERE device_id = '{_anna_id}'"
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<String>("", "input_hash").unwrap()
+    };
+    let before = input_hash().await;
+    let (code, body) = server
+        .api("PATCH", "/users/anna.nowak", Some(json!({ "department": "Registry" })))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while input_hash().await == before {
+        assert!(Instant::now() < deadline, "the watcher never re-rendered anna's phone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut next = anna.idle().await;
+    while let Some(cmd) = next {
+        assert_ne!(cmd.request_type, "InstallProfile", "the same bytes are not sent again");
+        next = anna.acknowledge(&cmd.uuid).await;
+    }
+
     // Bad policies: refused with the field paths, nothing saved.
     let mut bad = staff_policy(99);
     bad["wifi"][0]["ssid"] = json!("");
@@ -1030,3 +1064,68 @@ fn server_policy_name(file: &std::path::Path) -> String {
     let doc: toml::Value = toml::from_str(&text).unwrap();
     doc["name"].as_str().unwrap().to_owned()
 }
+
+/// EAP-TLS: the Wi-Fi payload names a SCEP payload whose one-time challenge our own
+/// SCEP CA accepts, so the phone gets a certificate of its own for the network.
+async fn an_eap_tls_network_gets_a_certificate_from_our_scep_ca(backend: Backend) {
+    use mdm_tests::enroll::{rsa_key, scep_request, ScepResult};
+    let server = server(backend).await;
+    add_user(&server, "anna.nowak", "anna.nowak@townhall.example", "Anna Nowak", &[]).await;
+    let (phone, id) = enrolled_iphone(&server, "anna.nowak", "none").await;
+    let mut doc = staff_policy(6);
+    doc["name"] = json!("certificate-wifi");
+    doc["mail"] = json!([]);
+    doc["wifi"][0]["security"]["eap"] = json!({ "method": "tls" });
+    save(&server, doc).await;
+    let (code, delivery) = server
+        .api(
+            "POST",
+            "/policies/certificate-wifi/assignments",
+            Some(json!({ "device": id })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{delivery}");
+    assert_eq!(delivery["apple_installs"], 1, "{delivery}");
+    let cmd = until_command(&phone, "InstallProfile").await;
+    let (signed, profile) = installed_profile(&cmd);
+    artifacts::write_apple("iOS", "policy-eap-tls.mobileconfig", &signed);
+    let scep = payloads(&profile, "com.apple.security.scep");
+    assert_eq!(scep.len(), 1);
+    let content = scep[0]
+        .get("PayloadContent")
+        .and_then(Plist::as_dictionary)
+        .unwrap();
+    let challenge = text(content, "Challenge").to_owned();
+    assert!(!challenge.is_empty());
+    assert_eq!(text(content, "URL"), "https://mdm.test.invalid/scep");
+    let wifi = payloads(&profile, "com.apple.wifi.managed");
+    assert_eq!(
+        text(wifi[0], "PayloadCertificateUUID"),
+        text(scep[0], "PayloadUUID"),
+        "the network authenticates with the SCEP payload's certificate"
+    );
+    let key = rsa_key();
+    let ca = server.scep_ca().await;
+    let cert = match scep_request(&server.base_url, &ca, &key, &format!("wifi-{id}"), Some(&challenge), None).await {
+        ScepResult::Issued(cert) => cert,
+        ScepResult::Refused(fail) => panic!("our SCEP CA refused the policy's challenge: {fail:?}"),
+    };
+    assert!(cert.verify(&ca.public_key().unwrap()).unwrap());
+    // The Wi-Fi certificate is not a device identity: it enrolls nothing, even through
+    // an enrollment with uses left.
+    let rogue = SimDevice::with_identity(
+        &server.base_url,
+        uuid::Uuid::new_v4().to_string().to_uppercase(),
+        key,
+        cert,
+        "iPhone15,2",
+        "iOS",
+    );
+    let reply = rogue.authenticate().await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert!(reply.text().contains("EAP-TLS"), "{}", reply.text());
+    // One-time: the same challenge again is refused.
+    let again = scep_request(&server.base_url, &ca, &rsa_key(), &format!("wifi-{id}"), Some(&challenge), None).await;
+    assert!(matches!(again, ScepResult::Refused(_)), "a challenge is good once");
+}
+on_every_backend!(an_eap_tls_network_gets_a_certificate_from_our_scep_ca);

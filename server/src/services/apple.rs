@@ -350,6 +350,15 @@ impl AppleService {
             return Ok(origin);
         };
         origin.issued_at = Some(issued.issued_at);
+        if issued.purpose != "identity" {
+            // A policy's Wi-Fi certificate from our CA proves nothing about which device
+            // speaks: it never becomes (or replaces) a device identity.
+            origin.closed = Some(format!(
+                "this certificate was issued for {} (EAP-TLS), not as a device identity",
+                issued.purpose
+            ));
+            return Ok(origin);
+        }
         let Some(enrollment_id) = issued.enrollment_id else {
             return Ok(origin);
         };

@@ -208,6 +208,7 @@ impl ScepService {
             renewed_from: None,
             issued_at: Utc::now(),
             not_after: not_after(&cert),
+            purpose: "identity".into(),
         };
         Ok((cert, record))
     }

@@ -371,6 +371,9 @@ pub struct IssuedCertificate {
     pub renewed_from: Option<String>,
     pub issued_at: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
+    /// `identity` (an MDM device identity) or `wifi` (a policy's EAP-TLS
+    /// certificate, never accepted as an identity).
+    pub purpose: String,
 }
 
 /// Why a SCEP challenge cannot be redeemed.
@@ -425,6 +428,16 @@ pub trait EnrollmentStore: Send + Sync {
     async fn create_challenge(
         &self,
         enrollment_id: &str,
+        challenge_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// A challenge for a managed device's own Wi-Fi (EAP-TLS) certificate: bound to
+    /// the device, good while it is enrolled, not an enrollment use; what it issues
+    /// has purpose `wifi`.
+    async fn create_device_challenge(
+        &self,
+        enrollment_id: &str,
+        device_id: &str,
         challenge_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
@@ -975,6 +988,8 @@ pub struct PolicyOutputRow {
     pub policy_id: String,
     pub identifier: String,
     pub output_hash: String,
+    /// SHA-256 of what the output was compiled from (see deliver.rs).
+    pub input_hash: String,
     pub policy_version: i32,
     pub command_uuid: Option<String>,
     /// `queued` (InstallProfile sent or waiting), `installed` (acknowledged), `removing`.
@@ -996,6 +1011,14 @@ pub enum OutputChange {
         policy_id: String,
         expected: String,
         command: crate::domain::NewCommand,
+    },
+    /// The inputs changed but the output did not: only the input hash is stored, so
+    /// the next delivery skips compiling; nothing is queued.
+    Refresh {
+        device_id: String,
+        policy_id: String,
+        expected: String,
+        input_hash: String,
     },
 }
 

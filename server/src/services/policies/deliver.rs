@@ -245,6 +245,14 @@ impl Deliverer<'_> {
             let wanted = world.policies_of(target);
             for policy_id in &wanted {
                 let (version, doc) = &world.documents[policy_id];
+                let previous = outputs.get(&(target.device_id.clone(), policy_id.clone()));
+                // Compiled from the same inputs as what the device has: the same
+                // bytes, known without compiling (a fraction of the cost).
+                let input_hash = self.input_hash(policy_id, *version, target, user.as_ref());
+                if previous.is_some_and(|p| p.input_hash == input_hash) {
+                    report.apple_unchanged += 1;
+                    continue;
+                }
                 let tls = needs_certificate(doc);
                 let placeholder = tls.then(|| self.scep_params(&target.device_id, String::new()));
                 let compiled = match policy::compile_apple(
@@ -275,9 +283,18 @@ impl Deliverer<'_> {
                     });
                 }
                 let hash = hex::encode(openssl::sha::sha256(&compiled.plist));
-                let previous = outputs.get(&(target.device_id.clone(), policy_id.clone()));
-                if previous.is_some_and(|p| p.output_hash == hash) {
+                if let Some(p) = previous.filter(|p| p.output_hash == hash) {
+                    // New inputs, same bytes (a new version that changed nothing this
+                    // device gets): nothing is sent; the inputs are remembered.
                     report.apple_unchanged += 1;
+                    if !dry_run {
+                        changes.push(OutputChange::Refresh {
+                            device_id: target.device_id.clone(),
+                            policy_id: policy_id.clone(),
+                            expected: p.output_hash.clone(),
+                            input_hash,
+                        });
+                    }
                     continue;
                 }
                 report.apple_installs += 1;
@@ -318,6 +335,7 @@ impl Deliverer<'_> {
                         policy_id: policy_id.clone(),
                         identifier: compiled.identifier.clone(),
                         output_hash: hash,
+                        input_hash,
                         policy_version: *version,
                         command_uuid: Some(command.uuid.clone()),
                         status: "queued".into(),
@@ -359,33 +377,66 @@ impl Deliverer<'_> {
         let mut notes: Vec<Note> = notes.into_iter().collect();
         notes.sort();
         report.platform_notes.extend(notes);
+        let queued = report.apple_installs + report.apple_removals;
         if !dry_run && !changes.is_empty() {
-            let event = NewEvent::new(
-                crate::domain::event::kinds::POLICY_PROFILES_QUEUED,
-                format!(
-                    "policy profiles queued: {} install(s), {} removal(s)",
-                    report.apple_installs, report.apple_removals
-                ),
-            )
-            .actor(actor)
-            .data(serde_json::json!({
-                "installs": report.apple_installs,
-                "removals": report.apple_removals,
-                "devices": report.installed_on.iter().chain(&report.removed_from).take(LISTED).collect::<Vec<_>>(),
-            }));
-            let applied = self
-                .store
-                .apply_policy_outputs(changes, vec![event])
-                .await?;
+            let mut events = Vec::new();
+            if queued > 0 {
+                events.push(
+                    NewEvent::new(
+                        crate::domain::event::kinds::POLICY_PROFILES_QUEUED,
+                        format!(
+                            "policy profiles queued: {} install(s), {} removal(s)",
+                            report.apple_installs, report.apple_removals
+                        ),
+                    )
+                    .actor(actor)
+                    .data(serde_json::json!({
+                        "installs": report.apple_installs,
+                        "removals": report.apple_removals,
+                        "devices": report.installed_on.iter().chain(&report.removed_from).take(LISTED).collect::<Vec<_>>(),
+                    })),
+                );
+            }
+            let applied = self.store.apply_policy_outputs(changes, events).await?;
             // Another instance may have queued some of the same changes first.
-            let installs = applied
+            report.apple_installs = applied
                 .iter()
                 .filter(|c| matches!(c, OutputChange::Install { .. }))
                 .count();
-            report.apple_removals = applied.len() - installs;
-            report.apple_installs = installs;
+            report.apple_removals = applied
+                .iter()
+                .filter(|c| matches!(c, OutputChange::Remove { .. }))
+                .count();
         }
         Ok(())
+    }
+
+    /// SHA-256 of everything a device's profile for a policy is compiled from: the
+    /// policy version, the device, its OS, its user's attributes, the profile
+    /// settings, and the server's version (a new release may compile differently;
+    /// its first delivery compiles again and re-sends only what really changed).
+    fn input_hash(
+        &self,
+        policy_id: &str,
+        version: i32,
+        target: &PolicyTarget,
+        user: Option<&UserAttributes>,
+    ) -> String {
+        let user = user.map(|u| {
+            serde_json::json!([u.username, u.upn, u.email, u.display_name, u.department, u.groups])
+        });
+        let inputs = serde_json::json!([
+            env!("CARGO_PKG_VERSION"),
+            policy_id,
+            version,
+            target.device_id,
+            target.os_family,
+            user,
+            self.apple.identifier_prefix,
+            self.apple.organization,
+            self.apple.public_url,
+        ]);
+        hex::encode(openssl::sha::sha256(inputs.to_string().as_bytes()))
     }
 
     pub fn command(
@@ -426,7 +477,8 @@ impl Deliverer<'_> {
     }
 
     /// A one-time SCEP challenge for the device's Wi-Fi certificate, bound to the
-    /// enrollment it came through (the SCEP service checks it like any other).
+    /// device (good while it is managed; not an enrollment use). What it issues has
+    /// purpose `wifi` and is never accepted as a device identity.
     async fn wifi_challenge(&self, target: &PolicyTarget) -> ServiceResult<String> {
         let Some(enrollment_id) = &target.enrollment_id else {
             return Err(ServiceError::BadRequest(format!(
@@ -439,8 +491,9 @@ impl Deliverer<'_> {
         let challenge = hex::encode(bytes);
         let expires = chrono::Utc::now() + chrono::Duration::days(WIFI_CHALLENGE_DAYS);
         self.store
-            .create_challenge(
+            .create_device_challenge(
                 enrollment_id,
+                &target.device_id,
                 &crate::services::tokens::hash_token(&challenge),
                 expires,
             )

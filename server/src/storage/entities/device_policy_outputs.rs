@@ -9,6 +9,7 @@ pub struct Model {
     pub policy_id: String,
     pub identifier: String,
     pub output_hash: String,
+    pub input_hash: String,
     pub policy_version: i32,
     pub command_uuid: Option<String>,
     pub status: String,

@@ -14,6 +14,7 @@ pub struct Model {
     pub not_after: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub revocation_reason: Option<String>,
+    pub purpose: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -42,6 +42,7 @@ fn issued_from_row(m: issued_certificates::Model) -> IssuedCertificate {
         renewed_from: m.renewed_from,
         issued_at: m.issued_at,
         not_after: m.not_after,
+        purpose: m.purpose,
     }
 }
 
@@ -57,6 +58,7 @@ fn issued_row(c: IssuedCertificate) -> issued_certificates::ActiveModel {
         not_after: Set(c.not_after),
         revoked_at: Set(None),
         revocation_reason: Set(None),
+        purpose: Set(c.purpose),
     }
 }
 
@@ -86,6 +88,25 @@ async fn check<C: ConnectionTrait>(
         return Ok(Err(ChallengeRefusal::Unknown));
     };
     let (enrollment, _) = enrollment_from_row(row);
+    if let Some(device_id) = &challenge.device_id {
+        // A device's Wi-Fi certificate: good while that device is managed, whatever
+        // became of the enrollment it once came through (used up, expired).
+        let managed = devices::Entity::find_by_id(device_id.clone())
+            .one(db)
+            .await?
+            .is_some_and(|d| d.enrolled && d.retired_at.is_none() && d.identity_revoked_at.is_none());
+        if !managed {
+            return Ok(Err(ChallengeRefusal::Enrollment(
+                "the device this Wi-Fi certificate was meant for is no longer managed".into(),
+            )));
+        }
+        if enrollment.revoked_at.is_some() {
+            return Ok(Err(ChallengeRefusal::Enrollment(
+                "the enrollment the device came through was revoked".into(),
+            )));
+        }
+        return Ok(Ok((challenge, enrollment)));
+    }
     if let Some(message) = enrollment.refusal(now) {
         return Ok(Err(ChallengeRefusal::Enrollment(message)));
     }
@@ -171,6 +192,28 @@ impl EnrollmentStore for SqlStore {
             created_at: Set(Utc::now()),
             expires_at: Set(expires_at),
             used_at: Set(None),
+            device_id: Set(None),
+        }
+        .insert(self.connection())
+        .await?;
+        Ok(())
+    }
+
+    async fn create_device_challenge(
+        &self,
+        enrollment_id: &str,
+        device_id: &str,
+        challenge_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        scep_challenges::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            challenge_hash: Set(challenge_hash.to_owned()),
+            enrollment_id: Set(enrollment_id.to_owned()),
+            created_at: Set(Utc::now()),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+            device_id: Set(Some(device_id.to_owned())),
         }
         .insert(self.connection())
         .await?;
@@ -212,8 +255,11 @@ impl EnrollmentStore for SqlStore {
         // Uses count devices, not certificates: the use is counted when a device
         // first authenticates with this certificate (DeviceStore::authenticate). A
         // used-up enrollment is refused by `check` above.
+        let wifi = challenge.device_id.is_some();
         issued_row(IssuedCertificate {
             enrollment_id: Some(enrollment.id.clone()),
+            device_id: challenge.device_id.clone().or(issued.device_id.clone()),
+            purpose: if wifi { "wifi".into() } else { issued.purpose.clone() },
             ..issued
         })
         .insert(&txn)

@@ -14,7 +14,8 @@ use crate::storage::entities::{
 use crate::storage::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement,
 };
 use std::collections::HashMap;
 
@@ -71,6 +72,7 @@ fn output_from_row(m: device_policy_outputs::Model) -> PolicyOutputRow {
         policy_id: m.policy_id,
         identifier: m.identifier,
         output_hash: m.output_hash,
+        input_hash: m.input_hash,
         policy_version: m.policy_version,
         command_uuid: m.command_uuid,
         status: m.status,
@@ -391,20 +393,39 @@ impl PolicyStore for SqlStore {
         &self,
         device_ids: Option<&[String]>,
     ) -> StoreResult<Vec<PolicyTarget>> {
+        // Only the columns placement needs: a fleet-wide delivery reads every device.
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let base = || {
             devices::Entity::find()
+                .select_only()
+                .columns([
+                    devices::Column::Id,
+                    devices::Column::Platform,
+                    devices::Column::OsFamily,
+                    devices::Column::AssignedUser,
+                    devices::Column::AssignedGroup,
+                    devices::Column::EnrollmentId,
+                ])
                 .filter(devices::Column::Enrolled.eq(true))
                 .filter(devices::Column::RetiredAt.is_null())
                 .order_by_asc(devices::Column::Id)
         };
-        let rows: Vec<devices::Model> = match device_ids {
-            None => base().all(self.connection()).await?,
+        let rows: Vec<Row> = match device_ids {
+            None => base().into_tuple().all(self.connection()).await?,
             Some(ids) => {
                 let mut rows = Vec::new();
                 for chunk in ids.chunks(LOOKUP_BATCH) {
                     rows.extend(
                         base()
                             .filter(devices::Column::Id.is_in(chunk.iter().cloned()))
+                            .into_tuple::<Row>()
                             .all(self.connection())
                             .await?,
                     );
@@ -413,7 +434,7 @@ impl PolicyStore for SqlStore {
             }
         };
         let mut manual: HashMap<String, Vec<String>> = HashMap::new();
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         if device_ids.is_none() {
             for m in device_group_members::Entity::find()
                 .all(self.connection())
@@ -434,15 +455,19 @@ impl PolicyStore for SqlStore {
         }
         Ok(rows
             .into_iter()
-            .map(|r| PolicyTarget {
-                manual_groups: manual.remove(&r.id).unwrap_or_default(),
-                device_id: r.id,
-                platform: r.platform,
-                os_family: r.os_family,
-                assigned_user: r.assigned_user,
-                assigned_group: r.assigned_group,
-                enrollment_id: r.enrollment_id,
-            })
+            .map(
+                |(id, platform, os_family, assigned_user, assigned_group, enrollment_id)| {
+                    PolicyTarget {
+                        manual_groups: manual.remove(&id).unwrap_or_default(),
+                        device_id: id,
+                        platform,
+                        os_family,
+                        assigned_user,
+                        assigned_group,
+                        enrollment_id,
+                    }
+                },
+            )
             .collect())
     }
 
@@ -535,6 +560,10 @@ impl PolicyStore for SqlStore {
                                     Expr::value(row.output_hash.clone()),
                                 )
                                 .col_expr(
+                                    device_policy_outputs::Column::InputHash,
+                                    Expr::value(row.input_hash.clone()),
+                                )
+                                .col_expr(
                                     device_policy_outputs::Column::Identifier,
                                     Expr::value(row.identifier.clone()),
                                 )
@@ -575,6 +604,7 @@ impl PolicyStore for SqlStore {
                                     policy_id: Set(row.policy_id.clone()),
                                     identifier: Set(row.identifier.clone()),
                                     output_hash: Set(row.output_hash.clone()),
+                                    input_hash: Set(row.input_hash.clone()),
                                     policy_version: Set(row.policy_version),
                                     command_uuid: Set(Some(command.uuid.clone())),
                                     status: Set("queued".into()),
@@ -598,6 +628,25 @@ impl PolicyStore for SqlStore {
                         commands.push(command.clone());
                     }
                     took
+                }
+                OutputChange::Refresh {
+                    device_id,
+                    policy_id,
+                    expected,
+                    input_hash,
+                } => {
+                    device_policy_outputs::Entity::update_many()
+                        .col_expr(
+                            device_policy_outputs::Column::InputHash,
+                            Expr::value(input_hash.clone()),
+                        )
+                        .filter(device_policy_outputs::Column::DeviceId.eq(device_id.as_str()))
+                        .filter(device_policy_outputs::Column::PolicyId.eq(policy_id.as_str()))
+                        .filter(device_policy_outputs::Column::OutputHash.eq(expected.as_str()))
+                        .exec(&txn)
+                        .await?
+                        .rows_affected
+                        == 1
                 }
                 OutputChange::Remove {
                     device_id,
