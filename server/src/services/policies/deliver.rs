@@ -234,18 +234,24 @@ impl Deliverer<'_> {
             .filter(|t| t.platform == "android")
             .count();
         let ids: Vec<String> = apple.iter().map(|t| t.device_id.clone()).collect();
-        let mut outputs: HashMap<(String, String), PolicyOutputRow> = HashMap::new();
+        // Each device's outputs by policy: looked up per device, never scanned.
+        let mut outputs: HashMap<String, HashMap<String, PolicyOutputRow>> = HashMap::new();
         for row in self.store.policy_outputs(&ids).await? {
-            outputs.insert((row.device_id.clone(), row.policy_id.clone()), row);
+            outputs
+                .entry(row.device_id.clone())
+                .or_default()
+                .insert(row.policy_id.clone(), row);
         }
+        let none = HashMap::new();
         let mut notes: HashSet<Note> = HashSet::new();
         let mut changes = Vec::new();
         for target in apple {
             let user = world.user_of(target).map(user_attributes);
             let wanted = world.policies_of(target);
+            let mine = outputs.get(&target.device_id).unwrap_or(&none);
             for policy_id in &wanted {
                 let (version, doc) = &world.documents[policy_id];
-                let previous = outputs.get(&(target.device_id.clone(), policy_id.clone()));
+                let previous = mine.get(policy_id);
                 // Compiled from the same inputs as what the device has: the same
                 // bytes, known without compiling (a fraction of the cost).
                 let input_hash = self.input_hash(policy_id, *version, target, user.as_ref());
@@ -346,9 +352,9 @@ impl Deliverer<'_> {
             }
             // What the device has from a policy no longer its own goes.
             let wanted: HashSet<&String> = wanted.iter().collect();
-            let mut stale: Vec<&PolicyOutputRow> = outputs
+            let mut stale: Vec<&PolicyOutputRow> = mine
                 .values()
-                .filter(|o| o.device_id == target.device_id && !wanted.contains(&o.policy_id))
+                .filter(|o| !wanted.contains(&o.policy_id))
                 .collect();
             stale.sort_by(|a, b| a.policy_id.cmp(&b.policy_id));
             for old in stale {
@@ -423,7 +429,14 @@ impl Deliverer<'_> {
         user: Option<&UserAttributes>,
     ) -> String {
         let user = user.map(|u| {
-            serde_json::json!([u.username, u.upn, u.email, u.display_name, u.department, u.groups])
+            serde_json::json!([
+                u.username,
+                u.upn,
+                u.email,
+                u.display_name,
+                u.department,
+                u.groups
+            ])
         });
         let inputs = serde_json::json!([
             env!("CARGO_PKG_VERSION"),

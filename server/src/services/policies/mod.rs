@@ -983,7 +983,10 @@ impl PolicyService {
             &HashMap::new(),
         )
         .await?;
-        let outputs = self.store.policy_outputs(device_ids).await?;
+        let mut outputs: HashMap<String, Vec<crate::storage::PolicyOutputRow>> = HashMap::new();
+        for o in self.store.policy_outputs(device_ids).await? {
+            outputs.entry(o.device_id.clone()).or_default().push(o);
+        }
         let mut results = Vec::new();
         for target in &world.targets {
             let ids = world.policies_of(target);
@@ -1001,8 +1004,9 @@ impl PolicyService {
                     continue;
                 };
                 let mine: Vec<(String, &crate::storage::PolicyOutputRow)> = outputs
-                    .iter()
-                    .filter(|o| o.device_id == target.device_id)
+                    .get(&target.device_id)
+                    .into_iter()
+                    .flatten()
                     .map(|o| (world.name(&o.policy_id), o))
                     .collect();
                 compliance::evaluate_apple(&device, &docs, &mine)
