@@ -16,6 +16,7 @@ mod m20261201_000010_android_usage_logs;
 mod m20261201_000020_incident_register;
 mod m20261201_000030_directory;
 mod m20261201_000031_policies;
+mod m20261201_000034_admin_accounts;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000020_incident_register::Migration),
             Box::new(m20261201_000030_directory::Migration),
             Box::new(m20261201_000031_policies::Migration),
+            Box::new(m20261201_000034_admin_accounts::Migration),
         ]
     }
 }

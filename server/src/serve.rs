@@ -59,6 +59,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let device_ca = DeviceCa::from_certs(trusted).map_err(|e| anyhow::anyhow!("device CA: {e}"))?;
     let env_token = std::env::var("MDM_ADMIN_TOKEN").ok();
     crate::services::tokens::check_env_token(env_token.as_deref()).map_err(anyhow::Error::msg)?;
+    if env_token.as_deref().is_some_and(|t| !t.is_empty()) {
+        tracing::warn!(
+            "MDM_ADMIN_TOKEN is set: a bootstrap credential with every right (owner), meant for the first start only. \
+             Create an owner account (`mdm admin create <name> --display-name \"...\" --group owners` on this host), \
+             log in with it (`mdm login`), then restart the server without MDM_ADMIN_TOKEN"
+        );
+    }
     let mut apns = config.apns.clone();
     if let Some(path) = &config.apns_ca_cert {
         apns.extra_ca_pem = Some(
@@ -162,7 +169,43 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         crate::services::directory::DirectoryService::new(store.clone(), sealer.clone());
     directory.spawn_scheduler();
     let directory = web::Data::new(directory);
+    // Admin accounts, sessions, roles (services/admins); the audit trail tails the
+    // event stream; off-boardings are tracked until every device is done.
+    let admins = Arc::new(crate::services::admins::AdminServices {
+        accounts: crate::services::admins::AdminService::new(
+            store.clone(),
+            sealer.clone(),
+            crate::services::admins::AdminSettings {
+                issuer: format!("MDM {}", config.organization).trim().to_owned(),
+                ..Default::default()
+            },
+            env_token.as_deref(),
+        ),
+        offboarding: Arc::new(
+            crate::services::admins::offboarding::OffboardingService::new(
+                store.clone(),
+                CommandService::new(
+                    store.clone(),
+                    sealer.clone(),
+                    push.clone(),
+                    config.command_ttl,
+                ),
+                android.clone(),
+                revocation.clone(),
+            ),
+        ),
+    });
+    crate::services::admins::audit::AuditTrail::new(
+        store.clone(),
+        std::time::Duration::from_millis(500),
+    )
+    .spawn();
+    admins
+        .offboarding
+        .clone()
+        .spawn_tracker(std::time::Duration::from_secs(5));
     let state = web::Data::new(AppState {
+        admins,
         policies,
         android,
         enrollments,
@@ -187,7 +230,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             push.clone(),
             config.command_ttl,
         ),
-        tokens: TokenService::new(store.clone(), env_token.as_deref()),
+        tokens: TokenService::new(store.clone()),
         store: store.clone(),
         push,
         device_ca,

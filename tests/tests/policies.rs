@@ -455,17 +455,27 @@ async fn one_policy_reaches_its_group_and_only_changes_are_resent(backend: Backe
     };
     let before = input_hash().await;
     let (code, body) = server
-        .api("PATCH", "/users/anna.nowak", Some(json!({ "department": "Registry" })))
+        .api(
+            "PATCH",
+            "/users/anna.nowak",
+            Some(json!({ "department": "Registry" })),
+        )
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while input_hash().await == before {
-        assert!(Instant::now() < deadline, "the watcher never re-rendered anna's phone");
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never re-rendered anna's phone"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut next = anna.idle().await;
     while let Some(cmd) = next {
-        assert_ne!(cmd.request_type, "InstallProfile", "the same bytes are not sent again");
+        assert_ne!(
+            cmd.request_type, "InstallProfile",
+            "the same bytes are not sent again"
+        );
         next = anna.acknowledge(&cmd.uuid).await;
     }
 
@@ -1070,7 +1080,14 @@ fn server_policy_name(file: &std::path::Path) -> String {
 async fn an_eap_tls_network_gets_a_certificate_from_our_scep_ca(backend: Backend) {
     use mdm_tests::enroll::{rsa_key, scep_request, ScepResult};
     let server = server(backend).await;
-    add_user(&server, "anna.nowak", "anna.nowak@townhall.example", "Anna Nowak", &[]).await;
+    add_user(
+        &server,
+        "anna.nowak",
+        "anna.nowak@townhall.example",
+        "Anna Nowak",
+        &[],
+    )
+    .await;
     let (phone, id) = enrolled_iphone(&server, "anna.nowak", "none").await;
     let mut doc = staff_policy(6);
     doc["name"] = json!("certificate-wifi");
@@ -1106,7 +1123,16 @@ async fn an_eap_tls_network_gets_a_certificate_from_our_scep_ca(backend: Backend
     );
     let key = rsa_key();
     let ca = server.scep_ca().await;
-    let cert = match scep_request(&server.base_url, &ca, &key, &format!("wifi-{id}"), Some(&challenge), None).await {
+    let cert = match scep_request(
+        &server.base_url,
+        &ca,
+        &key,
+        &format!("wifi-{id}"),
+        Some(&challenge),
+        None,
+    )
+    .await
+    {
         ScepResult::Issued(cert) => cert,
         ScepResult::Refused(fail) => panic!("our SCEP CA refused the policy's challenge: {fail:?}"),
     };
@@ -1125,7 +1151,18 @@ async fn an_eap_tls_network_gets_a_certificate_from_our_scep_ca(backend: Backend
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
     assert!(reply.text().contains("EAP-TLS"), "{}", reply.text());
     // One-time: the same challenge again is refused.
-    let again = scep_request(&server.base_url, &ca, &rsa_key(), &format!("wifi-{id}"), Some(&challenge), None).await;
-    assert!(matches!(again, ScepResult::Refused(_)), "a challenge is good once");
+    let again = scep_request(
+        &server.base_url,
+        &ca,
+        &rsa_key(),
+        &format!("wifi-{id}"),
+        Some(&challenge),
+        None,
+    )
+    .await;
+    assert!(
+        matches!(again, ScepResult::Refused(_)),
+        "a challenge is good once"
+    );
 }
 on_every_backend!(an_eap_tls_network_gets_a_certificate_from_our_scep_ca);

@@ -66,6 +66,74 @@ pub fn segment(s: &str) -> String {
         .collect()
 }
 
+/// `mdm login`'s session: `session.toml` beside the CLI config file (mode 0600 in a
+/// 0700 folder), or $MDM_SESSION_FILE.
+#[derive(serde::Serialize, Deserialize, Default)]
+pub struct SessionFile {
+    pub server: String,
+    pub token: String,
+    pub admin: String,
+    pub ca_cert: Option<PathBuf>,
+    pub expires_at: Option<String>,
+}
+
+fn config_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MDM_CLI_CONFIG") {
+        return PathBuf::from(p).parent().map(PathBuf::from);
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|dir| dir.join("mdm"))
+}
+
+pub fn session_path() -> Option<PathBuf> {
+    std::env::var_os("MDM_SESSION_FILE")
+        .map(PathBuf::from)
+        .or_else(|| config_dir().map(|d| d.join("session.toml")))
+}
+
+pub fn read_session() -> Option<SessionFile> {
+    let path = session_path()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    toml::from_str(&text).ok()
+}
+
+/// Writes the session file readable by its owner alone (created 0600, never wider).
+pub fn write_session(session: &SessionFile) -> Result<PathBuf, ClientError> {
+    let path = session_path().ok_or_else(|| {
+        ClientError::Usage("no config folder: set HOME or MDM_SESSION_FILE".into())
+    })?;
+    let fail =
+        |e: std::io::Error| ClientError::Usage(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    let text = toml::to_string(session).map_err(|e| ClientError::Usage(e.to_string()))?;
+    let _ = std::fs::remove_file(&path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(&path).map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    Ok(path)
+}
+
+pub fn remove_session() -> Option<PathBuf> {
+    let path = session_path()?;
+    std::fs::remove_file(&path).ok().map(|_| path)
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -74,30 +142,58 @@ pub struct Client {
 
 impl Client {
     pub fn from_args(args: &ApiArgs) -> Result<Self, ClientError> {
+        Self::build(args, true)
+    }
+
+    /// A client without credentials (`mdm login`).
+    pub fn anonymous(args: &ApiArgs) -> Result<Self, ClientError> {
+        Self::build(args, false)
+    }
+
+    /// The server's base URL (without /api/v1).
+    pub fn server(&self) -> &str {
+        self.base.trim_end_matches("/api/v1")
+    }
+
+    fn build(args: &ApiArgs, with_token: bool) -> Result<Self, ClientError> {
         let file = cli_file()?;
+        // The session `mdm login` kept, used when no token is given otherwise and it
+        // belongs to the server in use.
+        let session = read_session();
         let server = args
             .server
             .clone()
             .or_else(|| std::env::var("MDM_SERVER").ok())
             .or(file.server)
+            .or_else(|| session.as_ref().map(|s| s.server.clone()))
             .ok_or_else(|| {
                 ClientError::Usage("no server given: use --server URL or MDM_SERVER".into())
             })?;
-        let token = std::env::var("MDM_TOKEN")
-            .ok()
-            .or(file.token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ClientError::Usage(
-                    "no API token: set MDM_TOKEN (create one with `mdm token create`)".into(),
-                )
-            })?;
+        let session =
+            session.filter(|s| s.server.trim_end_matches('/') == server.trim_end_matches('/'));
+        let token = if with_token {
+            std::env::var("MDM_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .or_else(|| session.as_ref().map(|s| s.token.clone()))
+                .or(file.token)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    ClientError::Usage(
+                        "no credentials: log in with `mdm login`, or set MDM_TOKEN to an API token"
+                            .into(),
+                    )
+                })?
+        } else {
+            String::new()
+        };
         let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120));
         let ca = args
             .ca_cert
             .clone()
             .or_else(|| std::env::var_os("MDM_CA_CERT").map(PathBuf::from))
-            .or(file.ca_cert);
+            .or(file.ca_cert)
+            .or_else(|| session.as_ref().and_then(|s| s.ca_cert.clone()));
         if let Some(path) = ca {
             let pem = std::fs::read(&path)
                 .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?;
@@ -119,8 +215,12 @@ impl Client {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let req = if self.token.is_empty() {
+            req
+        } else {
+            req.bearer_auth(&self.token)
+        };
         let resp = req
-            .bearer_auth(&self.token)
             .send()
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
@@ -147,10 +247,13 @@ impl Client {
 
     /// A binary resource (QR images).
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+        let req = self.http.get(format!("{}{path}", self.base));
+        let req = if self.token.is_empty() {
+            req
+        } else {
+            req.bearer_auth(&self.token)
+        };
+        let resp = req
             .send()
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;

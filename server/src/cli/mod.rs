@@ -1,15 +1,19 @@
-//! The `mdm` command line: `serve` and `token` act on the server host; every other
-//! command talks to a running server over the admin API.
+//! The `mdm` command line: `serve`, `token`, `admin` and `pki` act on the server host;
+//! every other command talks to a running server over the admin API.
 
+mod admins;
 mod android;
+mod audit;
 mod client;
 mod commands;
 mod devices;
 mod directory;
 mod incidents;
+mod login;
 mod output;
 mod policies;
 mod push_cert;
+mod roles;
 
 use crate::config::ServeArgs;
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +40,84 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Admin accounts on the server host (talks to the database directly): the first
+    /// owner, and changes without a running server.
+    Admin {
+        #[command(subcommand)]
+        command: admins::AdminCommand,
+    },
+    /// Admin accounts through the API.
+    Admins {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: admins::AdminsCommand,
+    },
+    /// Log in (password, then the second factor); the session is kept in the config
+    /// folder (mode 0600) and used by the other commands.
+    Login {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        args: login::LoginArgs,
+    },
+    /// End the session and forget it.
+    Logout {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Change your password.
+    Passwd {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Read the current and the new password from standard input (two lines).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Your second factor.
+    Mfa {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: login::MfaCommand,
+    },
+    /// Your sessions (--all: everyone's, with admins.read).
+    Sessions {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Roles, the role matrix, and which admin groups hold which roles.
+    Roles {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: roles::RolesCommand,
+    },
+    /// The audit trail: list, verify, export; the yearly access review.
+    Audit {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
+    /// Off-board a user: each of their devices retired or wiped; --status ID shows
+    /// how an off-boarding is going.
+    Offboard {
+        #[command(flatten)]
+        api: ApiArgs,
+        user: String,
+        /// For devices not named with --device: retire or wipe.
+        #[arg(long, value_parser = ["retire", "wipe"])]
+        default: Option<String>,
+        /// DEVICE_ID=retire or DEVICE_ID=wipe (repeatable).
+        #[arg(long = "device")]
+        devices: Vec<String>,
+        /// Show an off-boarding instead of starting one.
+        #[arg(long)]
+        status: Option<String>,
     },
     /// Android Enterprise: the link to Google's Android Management API.
     Android {
@@ -130,11 +212,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create an API token; it is printed once and stored only as a hash.
+    /// Create a service account's API token; it is printed once and stored only as a
+    /// hash.
     Create {
-        /// Who or what uses the token (e.g. "alice", "siem-export").
+        /// Who or what uses the token (e.g. "siem-export").
         #[arg(long)]
         name: String,
+        /// The role the token carries.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: i64,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -324,6 +413,66 @@ pub fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Admin { command } => runtime.block_on(async move {
+            match admins::host(command).await {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Admins { api, command } => {
+            run_api(&runtime, &api, |c| admins::admins_api(c, command))
+        }
+        Command::Login { api, args } => {
+            let api2 = api.clone();
+            run_output(
+                &runtime,
+                &api,
+                async move { login::login(&api2, args).await },
+            )
+        }
+        Command::Logout { api } => run_api(&runtime, &api, login::logout),
+        Command::Passwd {
+            api,
+            password_stdin,
+        } => run_api(&runtime, &api, move |c| login::passwd(c, password_stdin)),
+        Command::Mfa { api, command } => run_api(&runtime, &api, |c| login::mfa(c, command)),
+        Command::Sessions { api, all } => run_api(&runtime, &api, move |c| login::sessions(c, all)),
+        Command::Roles { api, command } => run_api(&runtime, &api, |c| roles::roles(c, command)),
+        Command::Audit { api, command } => {
+            let client = match Client::from_args(&api) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut intact = true;
+            let code = run_output(&runtime, &api, async {
+                let (out, ok) = audit::audit(client, command).await?;
+                intact = ok;
+                Ok(out)
+            });
+            if code == ExitCode::SUCCESS && !intact {
+                ExitCode::FAILURE
+            } else {
+                code
+            }
+        }
+        Command::Offboard {
+            api,
+            user,
+            default,
+            devices,
+            status,
+        } => run_api(&runtime, &api, move |c| {
+            audit::offboard(c, user, default, devices, status)
+        }),
         Command::Android { api, command } => {
             run_api(&runtime, &api, |c| android::android(c, command))
         }
@@ -433,11 +582,19 @@ async fn token(command: TokenCommand) -> anyhow::Result<String> {
     let config = serve.resolve()?;
     let store: std::sync::Arc<dyn crate::storage::Storage> =
         std::sync::Arc::new(crate::serve::open_store(&config).await?);
-    let service = crate::services::tokens::TokenService::new(store, None);
+    let service = crate::services::tokens::TokenService::new(store);
     let fail = |e: crate::services::ServiceError| anyhow::anyhow!("{e}");
     match command {
-        TokenCommand::Create { name, .. } => {
-            let (_, secret) = service.create(&name).await.map_err(fail)?;
+        TokenCommand::Create {
+            name,
+            role,
+            expires_in_days,
+            ..
+        } => {
+            let (_, secret) = service
+                .create(&name, &role, expires_in_days)
+                .await
+                .map_err(fail)?;
             eprintln!(
                 "Token {name:?} created. It is shown only this once; store it safely (MDM_TOKEN)."
             );
@@ -446,14 +603,27 @@ async fn token(command: TokenCommand) -> anyhow::Result<String> {
         TokenCommand::List { .. } => {
             let tokens = service.list().await.map_err(fail)?;
             Ok(output::table(
-                &["ID", "NAME", "CREATED", "LAST USED"],
+                &[
+                    "ID",
+                    "NAME",
+                    "ROLE",
+                    "OWNER",
+                    "CREATED",
+                    "EXPIRES",
+                    "LAST USED",
+                ],
                 tokens
                     .into_iter()
                     .map(|t| {
                         vec![
                             t.id,
                             t.name,
+                            t.role,
+                            t.admin_name.unwrap_or_else(|| "(service account)".into()),
                             t.created_at.to_rfc3339(),
+                            t.expires_at
+                                .map(|at| at.to_rfc3339())
+                                .unwrap_or_else(|| "never".into()),
                             t.last_used_at
                                 .map(|at| at.to_rfc3339())
                                 .unwrap_or_else(|| "-".into()),
@@ -472,6 +642,30 @@ async fn token(command: TokenCommand) -> anyhow::Result<String> {
 /// What a command prints: a table for people, or the JSON for scripts.
 enum Output {
     Table(String, Value),
+}
+
+/// Runs a command that builds its own client (or none) and prints its output.
+fn run_output<Fut>(runtime: &tokio::runtime::Runtime, api: &ApiArgs, f: Fut) -> ExitCode
+where
+    Fut: std::future::Future<Output = Result<Output, ClientError>>,
+{
+    match runtime.block_on(f) {
+        Ok(Output::Table(table, json)) => {
+            if api.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+            } else {
+                print!("{table}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 fn run_api<F, Fut>(runtime: &tokio::runtime::Runtime, api: &ApiArgs, f: F) -> ExitCode

@@ -25,6 +25,8 @@ pub struct AppState {
     pub apple: AppleService,
     pub commands: CommandService,
     pub tokens: TokenService,
+    /// Admin accounts, sessions, roles, the audit trail's readers, off-boarding.
+    pub admins: Arc<crate::services::admins::AdminServices>,
     pub push: std::sync::Arc<crate::services::push::PushService>,
     pub enrollments: crate::services::enrollments::EnrollmentService,
     pub scep: crate::services::scep::ScepService,
@@ -65,6 +67,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
         .configure(lost::configure)
         .service(
             web::scope("/api/v1")
+                // Events an admin request causes carry its address (audit trail).
+                .wrap(actix_web::middleware::from_fn(api::request_context))
                 // The nearest app_data wins: the admin API has its own, larger limit.
                 .app_data(web::PayloadConfig::new(limits.api))
                 .app_data(json_config(limits.api))

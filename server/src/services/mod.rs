@@ -6,6 +6,7 @@
 //! * [`maintenance`]: expiry and pruning of the queue.
 //! * [`push_cert`]: the push key kept between a certificate request and its upload.
 
+pub mod admins;
 pub mod android;
 pub mod apple;
 pub mod commands;

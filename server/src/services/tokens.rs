@@ -1,11 +1,12 @@
-//! Admin API tokens: random secrets shown once, stored as SHA-256 hashes.
+//! Admin API tokens: random secrets shown once, stored as SHA-256 hashes; the
+//! `MDM_ADMIN_TOKEN` bootstrap's check.
 //!
 //! Tokens carry 256 bits of randomness, so a fast hash is enough: there is nothing
 //! to brute-force, unlike a human password.
 
 use super::{ServiceError, ServiceResult};
 use crate::domain::event::{kinds, NewEvent};
-use crate::storage::{AdminToken, Storage};
+use crate::storage::{ApiTokenRow, Storage};
 use base64::Engine;
 use openssl::hash::{hash, MessageDigest};
 use std::sync::Arc;
@@ -60,44 +61,75 @@ pub struct AdminIdentity {
     pub name: String,
 }
 
+/// `mdm token` on the server host: service-account tokens with a role and an expiry
+/// (the API's `/tokens` creates an admin's own). Authentication itself is in
+/// services/admins (sessions, tokens and the `MDM_ADMIN_TOKEN` bootstrap).
 pub struct TokenService {
     store: Arc<dyn Storage>,
-    /// Hash of MDM_ADMIN_TOKEN, when set: a bootstrap token that needs no database row.
-    env_token_hash: Option<String>,
 }
 
 impl TokenService {
-    pub fn new(store: Arc<dyn Storage>, env_token: Option<&str>) -> Self {
-        TokenService {
-            store,
-            env_token_hash: env_token.filter(|t| !t.is_empty()).map(hash_token),
-        }
+    pub fn new(store: Arc<dyn Storage>) -> Self {
+        TokenService { store }
     }
 
-    pub async fn create(&self, name: &str) -> ServiceResult<(AdminToken, String)> {
+    /// A service account's token with `role` (owner unless told), valid `days`.
+    pub async fn create(
+        &self,
+        name: &str,
+        role: &str,
+        days: i64,
+    ) -> ServiceResult<(ApiTokenRow, String)> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 255 {
+        if name.is_empty() || name.len() > 255 || name.contains(':') {
             return Err(ServiceError::BadRequest(
-                "a token needs a name of 1 to 255 characters (who or what uses it)".into(),
+                "a token needs a name of 1 to 255 characters without ':' (who or what uses it)"
+                    .into(),
             ));
         }
+        if !(1..=3660).contains(&days) {
+            return Err(ServiceError::BadRequest(
+                "--expires-in-days must be 1 to 3660".into(),
+            ));
+        }
+        if !self.store.roles().await?.iter().any(|r| r.name == role) {
+            return Err(ServiceError::BadRequest(format!("no role {role:?}")));
+        }
         let secret = generate_token();
-        let token = self.store.create_token(name, &hash_token(&secret)).await?;
+        let now = chrono::Utc::now();
+        let row = ApiTokenRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            admin_id: None,
+            admin_name: None,
+            role: role.to_owned(),
+            created_at: now,
+            created_by: Some("server-host".into()),
+            expires_at: Some(now + chrono::Duration::days(days)),
+            last_used_at: None,
+            last_used_address: None,
+            revoked_at: None,
+        };
         self.store
-            .record(
+            .create_api_token(
+                row.clone(),
+                &hash_token(&secret),
                 NewEvent::new(
                     kinds::ADMIN_TOKEN_CREATED,
                     format!("admin token {name:?} created"),
                 )
                 .actor("server-host")
-                .data(serde_json::json!({ "token_id": token.id, "name": name })),
+                .data(serde_json::json!({
+                    "token_id": row.id, "name": name, "role": role,
+                    "service_account": true, "expires_at": row.expires_at,
+                })),
             )
             .await?;
-        Ok((token, secret))
+        Ok((row, secret))
     }
 
-    pub async fn list(&self) -> ServiceResult<Vec<AdminToken>> {
-        Ok(self.store.tokens().await?)
+    pub async fn list(&self) -> ServiceResult<Vec<ApiTokenRow>> {
+        Ok(self.store.api_tokens(None).await?)
     }
 
     pub async fn revoke(&self, id_or_name: &str) -> ServiceResult<u64> {
@@ -121,29 +153,6 @@ impl TokenService {
             )
             .await?;
         Ok(revoked)
-    }
-
-    pub async fn authenticate(&self, presented: &str) -> ServiceResult<AdminIdentity> {
-        let hashed = hash_token(presented);
-        if let Some(env) = &self.env_token_hash {
-            if openssl::memcmp::eq(env.as_bytes(), hashed.as_bytes()) {
-                return Ok(AdminIdentity {
-                    name: "env:MDM_ADMIN_TOKEN".into(),
-                });
-            }
-        }
-        // The lookup is by hash, so timing reveals nothing about the secret itself.
-        let token = self
-            .store
-            .token_by_hash(&hashed)
-            .await?
-            .ok_or_else(|| ServiceError::Unauthorized("invalid or revoked API token".into()))?;
-        self.store
-            .mark_token_used(&token.id, chrono::Utc::now())
-            .await?;
-        Ok(AdminIdentity {
-            name: format!("token:{}", token.name),
-        })
     }
 }
 

@@ -1133,6 +1133,7 @@ pub trait Storage:
     + DeliveryStore
     + DirectoryStore
     + PolicyStore
+    + AdminStore
 {
 }
 impl<
@@ -1148,7 +1149,8 @@ impl<
             + IncidentStore
             + DeliveryStore
             + DirectoryStore
-            + PolicyStore,
+            + PolicyStore
+            + AdminStore,
     > Storage for T
 {
 }
@@ -1339,4 +1341,401 @@ pub trait DirectoryStore: Send + Sync {
         &self,
         usernames: &[String],
     ) -> StoreResult<std::collections::HashMap<String, Vec<UserDevice>>>;
+}
+
+/// An admin account as stored in `admins` (issue 10).
+#[derive(Debug, Clone)]
+pub struct AdminRow {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    /// Argon2id, PHC string.
+    pub password_hash: String,
+    pub password_changed_at: DateTime<Utc>,
+    pub must_change_password: bool,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_failed_at: Option<DateTime<Utc>>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub last_login_address: Option<String>,
+    /// Sealed (purpose `admin.totp_secret`, row the admin's id).
+    pub totp_secret_sealed: Option<Vec<u8>>,
+    /// An enrolment waiting for its first code (sealed like the secret).
+    pub totp_pending_sealed: Option<Vec<u8>>,
+    pub totp_enabled_at: Option<DateTime<Utc>>,
+    pub totp_last_step: Option<i64>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A role of the role matrix.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoleRow {
+    pub name: String,
+    pub description: String,
+    pub rights: Vec<String>,
+    pub critical: bool,
+    pub built_in: bool,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// A group of admins, with its members' names and its roles.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdminGroupRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<String>,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A login: bearer (CLI, scripts) or cookie (console).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub admin_id: String,
+    pub admin_name: String,
+    /// `pending_mfa` (password accepted, second factor awaited) or `active`.
+    pub state: String,
+    /// `bearer` or `cookie`.
+    pub kind: String,
+    #[serde(skip)]
+    pub csrf_hash: Option<String>,
+    pub mfa: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub idle_timeout_secs: i32,
+    pub expires_at: DateTime<Utc>,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An API token: an admin's or a service account's, with a role and an expiry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub name: String,
+    /// None: a service account's token.
+    pub admin_id: Option<String>,
+    pub admin_name: Option<String>,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_address: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One record of the audit trail.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub event_id: Option<i64>,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub address: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub details: serde_json::Value,
+    /// `details` exactly as stored (and hashed).
+    #[serde(skip)]
+    pub details_raw: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A record to append (the chain fields are computed by the store).
+#[derive(Debug, Clone)]
+pub struct NewAuditRecord {
+    pub event_id: Option<i64>,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub address: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    /// Serialized once: what is hashed is exactly what is stored.
+    pub details: String,
+}
+
+/// An off-boarding of one user, with its devices.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OffboardingRow {
+    pub id: String,
+    pub username: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    /// `in_progress`, `done` or `failed` (some device failed; the others are done).
+    pub status: String,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub devices: Vec<OffboardingDeviceRow>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OffboardingDeviceRow {
+    pub device_id: String,
+    pub platform: String,
+    /// `retire` or `wipe`.
+    pub action: String,
+    /// `pending` (command sent, not yet acknowledged), `done` or `failed`.
+    pub status: String,
+    pub command_uuid: Option<String>,
+    pub detail: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The lockout rule the store applies to a failed login, atomically.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutRule {
+    /// Failures in a row before the account is locked.
+    pub threshold: i32,
+    /// The first lock's length; each further failure doubles it...
+    pub base_secs: i64,
+    /// ...up to this.
+    pub max_secs: i64,
+}
+
+/// Admin accounts, roles and groups, sessions, API tokens, the audit trail and
+/// off-boardings (issue 10).
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Creates an admin in the named groups (all must exist: NotFound) and records
+    /// `event`; Conflict when the name is taken.
+    async fn create_admin(
+        &self,
+        row: AdminRow,
+        groups: &[String],
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    async fn admin_by_name(&self, name: &str) -> StoreResult<Option<AdminRow>>;
+    async fn admin_by_id(&self, id: &str) -> StoreResult<Option<AdminRow>>;
+    async fn admins(&self) -> StoreResult<Vec<AdminRow>>;
+    /// Disables (`at` Some) or enables an admin; disabling revokes its sessions and
+    /// tokens and removes it from every admin group, in the same transaction. Returns false when there is no such admin.
+    async fn set_admin_disabled(
+        &self,
+        admin_id: &str,
+        at: Option<DateTime<Utc>>,
+        reason: Option<String>,
+        event: NewEvent,
+    ) -> StoreResult<bool>;
+    /// Counts a failed login and locks the account per `rule`; returns the failures
+    /// in a row and the lock's end.
+    async fn admin_login_failed(
+        &self,
+        admin_id: &str,
+        at: DateTime<Utc>,
+        rule: LockoutRule,
+    ) -> StoreResult<(i32, Option<DateTime<Utc>>)>;
+    async fn admin_login_succeeded(
+        &self,
+        admin_id: &str,
+        at: DateTime<Utc>,
+        address: Option<&str>,
+    ) -> StoreResult<()>;
+    /// The admin's earlier password hashes, newest first.
+    async fn password_history(&self, admin_id: &str, limit: u64) -> StoreResult<Vec<String>>;
+    /// Sets the password (the old hash goes to the history, of which `keep` stay),
+    /// and records `event`.
+    #[allow(clippy::too_many_arguments)]
+    async fn set_admin_password(
+        &self,
+        admin_id: &str,
+        hash: &str,
+        at: DateTime<Utc>,
+        must_change: bool,
+        keep: u64,
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    async fn set_totp_pending(&self, admin_id: &str, sealed: Option<Vec<u8>>) -> StoreResult<()>;
+    /// Makes the pending secret the admin's (its first code was `step`), replaces the
+    /// recovery codes, records `event`.
+    async fn enable_totp(
+        &self,
+        admin_id: &str,
+        sealed: Vec<u8>,
+        step: i64,
+        recovery_hashes: &[String],
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    /// Removes the admin's second factor and recovery codes.
+    async fn reset_totp(&self, admin_id: &str, event: NewEvent) -> StoreResult<()>;
+    /// Accepts a TOTP step once: true when it is later than the last one used.
+    async fn use_totp_step(&self, admin_id: &str, step: i64) -> StoreResult<bool>;
+    /// Uses a recovery code (by hash) once: true when it was there and unused.
+    async fn use_recovery_code(
+        &self,
+        admin_id: &str,
+        code_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn recovery_codes_left(&self, admin_id: &str) -> StoreResult<u64>;
+
+    async fn roles(&self) -> StoreResult<Vec<RoleRow>>;
+    /// Creates or replaces a role; returns true when it was created.
+    async fn put_role(&self, role: RoleRow, event: NewEvent) -> StoreResult<bool>;
+    /// Deletes a role granted to no group (Conflict otherwise).
+    async fn delete_role(&self, name: &str, event: NewEvent) -> StoreResult<bool>;
+    async fn admin_groups(&self) -> StoreResult<Vec<AdminGroupRow>>;
+    /// Creates a group or changes its description; true when created.
+    async fn put_admin_group(
+        &self,
+        name: &str,
+        description: &str,
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<bool>;
+    async fn delete_admin_group(&self, name: &str, event: NewEvent) -> StoreResult<bool>;
+    /// Adds and removes members (admin names) and roles of a group, in one
+    /// transaction with `event`. NotFound for an unknown group, admin or role.
+    async fn change_admin_group(
+        &self,
+        name: &str,
+        add_members: &[String],
+        remove_members: &[String],
+        add_roles: &[String],
+        remove_roles: &[String],
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    /// The roles an admin holds through its groups, and the groups' names.
+    async fn roles_of_admin(&self, admin_id: &str) -> StoreResult<(Vec<RoleRow>, Vec<String>)>;
+
+    async fn create_session(&self, row: SessionRow, token_hash: &str) -> StoreResult<()>;
+    async fn session_by_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRow>>;
+    /// Moves last_seen_at (at most every few seconds: an idle timeout is minutes).
+    async fn touch_session(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// A pending session passed its second factor: active, with a new token hash.
+    async fn activate_session(
+        &self,
+        id: &str,
+        token_hash: &str,
+        csrf_hash: Option<String>,
+        mfa: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// The session's admin proved its second factor (an enrolment just confirmed).
+    async fn set_session_mfa(&self, id: &str) -> StoreResult<()>;
+    /// Revokes one session (by id, of `admin_id` when given) or, with `id` None, all
+    /// of the admin's; returns how many.
+    async fn revoke_sessions(
+        &self,
+        admin_id: Option<&str>,
+        id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Sessions not revoked nor expired (of one admin, or all).
+    async fn sessions(
+        &self,
+        admin_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionRow>>;
+
+    async fn create_api_token(
+        &self,
+        row: ApiTokenRow,
+        token_hash: &str,
+        event: NewEvent,
+    ) -> StoreResult<()>;
+    /// A token not revoked (expired ones too: the caller says why it refuses).
+    async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiTokenRow>>;
+    /// Tokens not revoked (of one admin, or all).
+    async fn api_tokens(&self, admin_id: Option<&str>) -> StoreResult<Vec<ApiTokenRow>>;
+    /// Revokes a token by id (of `admin_id` when given); true when one was.
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        admin_id: Option<&str>,
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<bool>;
+    /// Notes a token's use; true when its previous noted use is older than
+    /// `every_secs` (the caller then records the use as an event).
+    async fn mark_api_token_used(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        address: Option<&str>,
+        every_secs: i64,
+    ) -> StoreResult<bool>;
+
+    /// Where the audit trail has read the event stream up to.
+    async fn audit_cursor(&self) -> StoreResult<i64>;
+    /// Events the audit trail takes (admin.*, auth.*, and anything an actor other
+    /// than a device caused), after `after_id`, oldest first.
+    async fn audit_candidate_events(&self, after_id: i64, limit: u64) -> StoreResult<Vec<Event>>;
+    /// Of these event ids, those already in the trail.
+    async fn audited_event_ids(&self, ids: &[i64]) -> StoreResult<Vec<i64>>;
+    /// Appends records to the chain (records of events already in it are skipped)
+    /// and moves the cursor forward to `cursor`; returns how many were appended.
+    async fn append_audit(&self, records: Vec<NewAuditRecord>, cursor: i64) -> StoreResult<u64>;
+    /// Records by seq, from `after_seq`, at most `limit`.
+    async fn audit_records(&self, after_seq: i64, limit: u64) -> StoreResult<Vec<AuditRecord>>;
+    /// The chain head: last seq and hash.
+    async fn audit_head(&self) -> StoreResult<(i64, String)>;
+
+    async fn create_offboarding(&self, row: OffboardingRow, event: NewEvent) -> StoreResult<()>;
+    async fn update_offboarding_device(
+        &self,
+        offboarding_id: &str,
+        device: OffboardingDeviceRow,
+    ) -> StoreResult<()>;
+    /// Finishes an off-boarding still in progress; false when it was not (any more).
+    async fn set_offboarding_status(
+        &self,
+        id: &str,
+        status: &str,
+        completed_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+    async fn offboarding(&self, id: &str) -> StoreResult<Option<OffboardingRow>>;
+    /// Off-boardings not finished, or of these users (newest first).
+    async fn offboardings(
+        &self,
+        open_only: bool,
+        usernames: Option<&[String]>,
+    ) -> StoreResult<Vec<OffboardingRow>>;
+}
+
+/// The audit trail's chain: a record's hash covers the previous record's hash and
+/// every field of its own, each length-prefixed so that no two different records hash
+/// alike. Timestamps are hashed as stored (microseconds, which both engines keep).
+#[allow(clippy::too_many_arguments)]
+pub fn audit_chain_hash(
+    prev_hash: &str,
+    seq: i64,
+    event_id: Option<i64>,
+    at: DateTime<Utc>,
+    actor: &str,
+    address: Option<&str>,
+    action: &str,
+    outcome: &str,
+    details: &str,
+) -> String {
+    let at = at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let seq = seq.to_string();
+    let event_id = event_id.map(|e| e.to_string()).unwrap_or_default();
+    let mut bytes = Vec::new();
+    for part in [
+        prev_hash,
+        &seq,
+        &event_id,
+        &at,
+        actor,
+        address.unwrap_or(""),
+        action,
+        outcome,
+        details,
+    ] {
+        bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(part.as_bytes());
+    }
+    hex::encode(openssl::sha::sha256(&bytes))
 }

@@ -48,7 +48,7 @@ fn quote_ident(name: &str) -> String {
 
 /// Every table of the schema (the migrations' bookkeeping included).
 /// Tables written by the readers of the event stream (prefixes).
-const STREAM_READERS: &[&str] = &["incident", "deliver", "policy_event_cursor"];
+const STREAM_READERS: &[&str] = &["incident", "deliver", "policy_event_cursor", "audit_"];
 
 async fn table_names(db: &DatabaseConnection) -> Vec<String> {
     let sql = match db.get_database_backend() {
@@ -90,9 +90,35 @@ async fn row_text_expression(db: &DatabaseConnection, table: &str) -> String {
     }
 }
 
+/// Waits (at most 15 s) until the policy watcher has read every event: what it writes
+/// for an event (a new device's first compliance evaluation) follows from a request
+/// made before the snapshot, and must not land inside the window the snapshot guards.
+async fn settle(db: &DatabaseConnection) {
+    let sql = "SELECT (SELECT COALESCE(MAX(id), 0) FROM events) \
+               - (SELECT COALESCE(MAX(last_event_id), 0) FROM policy_event_cursor) AS behind";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let behind: i64 = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get("", "behind").ok())
+            .unwrap_or(0);
+        if behind <= 0 || std::time::Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Rows of every table; `filter` (table, SQL condition on `t`) leaves rows out of
 /// one table, for the tests whose refusals write an event by design.
 pub async fn take(db: &DatabaseConnection, filter: Option<(&str, &str)>) -> Snapshot {
+    settle(db).await;
     let mut tables = BTreeMap::new();
     for table in table_names(db).await {
         // What the event stream's readers write (incidents filed from events, their

@@ -27,7 +27,9 @@ async fn queue_many(
     admin: Admin,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: BulkRequest = super::command_body(body.into_inner())?;
+    let body = body.into_inner();
+    admin.require_command(&body)?;
+    let body: BulkRequest = super::command_body(body)?;
     let queued = state
         .commands
         .queue(&admin.0, &body.device_ids, &body.spec, &body.options)

@@ -144,6 +144,7 @@ async fn queue(
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    admin.require_command(&body)?;
     let device = resolve(&state, &id).await?;
     if device.platform == crate::domain::Platform::Android {
         // AMAPI's command types (LOCK, START_LOST_MODE, ...), sent at once.

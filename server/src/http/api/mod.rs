@@ -1,6 +1,8 @@
 //! The admin REST API under /api/v1: JSON, bearer tokens, described by openapi.json.
 
+mod admins;
 mod android;
+mod audit;
 mod auth;
 mod commands;
 mod devices;
@@ -12,8 +14,11 @@ mod metrics;
 mod openapi;
 mod policies;
 mod push;
+pub(crate) mod rights;
+mod session;
 
 pub use auth::Admin;
+pub use session::request_context;
 
 use crate::http::error::ApiError;
 use actix_web::web;
@@ -36,6 +41,9 @@ pub(crate) fn command_body<T: serde::de::DeserializeOwned>(
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi::document))
+        .configure(session::configure)
+        .configure(admins::configure)
+        .configure(audit::configure)
         .configure(android::configure)
         .configure(devices::configure)
         .configure(directory::configure)

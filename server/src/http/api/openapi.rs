@@ -45,7 +45,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "MDM server admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Devices, commands and events. Every call needs 'Authorization: Bearer <token>' (mdm token create, or MDM_ADMIN_TOKEN). Errors are {\"error\": \"message\"}."
+            "description": "Devices, commands and events. Every call needs 'Authorization: Bearer <token>' (a session from POST /session or `mdm login`, an API token, or the first start's MDM_ADMIN_TOKEN) or the console's session cookie, and the right its operation names in x-required-right (403 otherwise). Errors are {\"error\": \"message\"}."
         },
         "servers": [{ "url": "/api/v1" }],
         "security": [{ "bearer": [] }],
@@ -470,10 +470,20 @@ pub fn spec() -> Value {
     })
 }
 
-pub async fn document() -> HttpResponse {
+/// The whole document: every module's paths, each operation with its right
+/// (http/api/rights.rs).
+pub fn full_document() -> Value {
     let mut doc = spec();
     super::directory::describe(&mut doc);
     super::policies::describe(&mut doc);
     super::incidents::describe(&mut doc);
-    HttpResponse::Ok().json(doc)
+    super::session::describe(&mut doc);
+    super::admins::describe(&mut doc);
+    super::audit::describe(&mut doc);
+    super::rights::annotate(&mut doc);
+    doc
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(full_document())
 }

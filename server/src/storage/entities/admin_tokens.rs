@@ -10,6 +10,12 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// The admin the token belongs to; None: a service account's (named by `name`).
+    pub admin_id: Option<String>,
+    pub role: String,
+    pub expires_at: Option<DateTimeUtc>,
+    pub created_by: Option<String>,
+    pub last_used_address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,11 +1,21 @@
 //! sea-orm entities, one file per table. Only the storage module sees these; the rest
 //! of the server works with the domain types in `crate::domain`.
 
+pub mod admin_group_members;
+pub mod admin_group_roles;
+pub mod admin_groups;
+pub mod admin_password_history;
+pub mod admin_recovery_codes;
+pub mod admin_roles;
+pub mod admin_sessions;
 pub mod admin_tokens;
+pub mod admins;
 pub mod android_devices;
 pub mod android_enterprises;
 pub mod android_operations;
 pub mod android_policies;
+pub mod audit_head;
+pub mod audit_log;
 pub mod certificate_revocation_lists;
 pub mod commands;
 pub mod deliveries;
@@ -31,6 +41,8 @@ pub mod incident_rule_cursor;
 pub mod incidents;
 pub mod issued_certificates;
 pub mod lost_report_links;
+pub mod offboarding_devices;
+pub mod offboardings;
 pub mod pki_objects;
 pub mod policies;
 pub mod policy_assignments;

@@ -94,7 +94,9 @@ async fn check<C: ConnectionTrait>(
         let managed = devices::Entity::find_by_id(device_id.clone())
             .one(db)
             .await?
-            .is_some_and(|d| d.enrolled && d.retired_at.is_none() && d.identity_revoked_at.is_none());
+            .is_some_and(|d| {
+                d.enrolled && d.retired_at.is_none() && d.identity_revoked_at.is_none()
+            });
         if !managed {
             return Ok(Err(ChallengeRefusal::Enrollment(
                 "the device this Wi-Fi certificate was meant for is no longer managed".into(),
@@ -259,7 +261,11 @@ impl EnrollmentStore for SqlStore {
         issued_row(IssuedCertificate {
             enrollment_id: Some(enrollment.id.clone()),
             device_id: challenge.device_id.clone().or(issued.device_id.clone()),
-            purpose: if wifi { "wifi".into() } else { issued.purpose.clone() },
+            purpose: if wifi {
+                "wifi".into()
+            } else {
+                issued.purpose.clone()
+            },
             ..issued
         })
         .insert(&txn)

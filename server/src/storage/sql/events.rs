@@ -54,6 +54,13 @@ pub(super) async fn insert_event<C: sea_orm::ConnectionTrait>(
     db: &C,
     event: NewEvent,
 ) -> StoreResult<()> {
+    // Events an admin caused carry the address of the request that caused them (the
+    // audit trail's "from which address"; services/admins/context.rs).
+    let data = if event.actor.is_some() {
+        crate::services::admins::context::annotate(event.data).to_string()
+    } else {
+        event.data.to_string()
+    };
     events::ActiveModel {
         id: sea_orm::NotSet,
         occurred_at: Set(Utc::now()),
@@ -62,7 +69,7 @@ pub(super) async fn insert_event<C: sea_orm::ConnectionTrait>(
         device_id: Set(event.device_id),
         actor: Set(event.actor),
         message: Set(event.message),
-        data: Set(event.data.to_string()),
+        data: Set(data),
     }
     .insert(db)
     .await?;

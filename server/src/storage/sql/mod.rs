@@ -1,9 +1,11 @@
 //! The sea-orm implementation of the storage traits, for SQLite and PostgreSQL:
 //! one file per trait.
 
+mod admins;
 mod android;
 mod android_commands;
 mod android_devices;
+mod audit;
 mod deliveries;
 mod devices;
 mod directory;

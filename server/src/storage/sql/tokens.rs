@@ -27,6 +27,11 @@ impl TokenStore for SqlStore {
             created_at: Set(Utc::now()),
             last_used_at: Set(None),
             revoked_at: Set(None),
+            admin_id: Set(None),
+            role: Set("owner".into()),
+            expires_at: Set(None),
+            created_by: Set(None),
+            last_used_address: Set(None),
         }
         .insert(&self.db)
         .await?;
