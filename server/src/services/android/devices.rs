@@ -203,20 +203,31 @@ impl AndroidService {
             .store
             .upsert_android_device(record.clone(), now)
             .await?;
-        let device_id = match upsert {
-            AndroidUpsert::Created(id) => id,
+        let (device_id, created) = match upsert {
+            AndroidUpsert::Created(id) => (id, true),
             AndroidUpsert::Stale(_) => {
                 return Ok(Handled::Ignored("older than the stored state".into()))
             }
             AndroidUpsert::Updated(previous) => {
                 self.record_changes(&previous, &record).await?;
-                previous.device_id
+                (previous.device_id, false)
             }
         };
-        // The state is stored whatever Google says next: a policy that could not be
-        // written now is written at the next report or sync.
-        if let Err(e) = self.reconcile_policy(&device_id, &record).await {
-            tracing::warn!(device = %device_id, error = %e, "Android device policy not written; retried at the next report or sync");
+        // A new device gets its own policy; a known one only when Google's record names
+        // another (policy content changes are pushed by the policy deliveries, which
+        // also retry a failed write: services/policies). A report is not the place to
+        // compile the fleet's policies again.
+        let own = super::policies::device_policy_id(&device_id);
+        let assigned_own = record
+            .policy_name
+            .as_deref()
+            .is_some_and(|name| name.rsplit('/').next() == Some(own.as_str()));
+        if created || !assigned_own {
+            // The state is stored whatever Google says next: a policy that could not
+            // be written now is written at the next report, sync or delivery.
+            if let Err(e) = self.reconcile_policy(&device_id, &record).await {
+                tracing::warn!(device = %device_id, error = %e, "Android device policy not written; retried at the next report, sync or delivery");
+            }
         }
         Ok(Handled::Stored)
     }

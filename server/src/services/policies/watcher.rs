@@ -12,8 +12,10 @@
 //!
 //! Every action is idempotent (deliveries compare hashes under a condition; an
 //! evaluation only stores state), so two instances reading the same events, or one
-//! reading them again after a crash, do no harm. A schedule asks every Apple device
-//! that has policies for its state once per `state_interval`.
+//! reading them again after a crash, do no harm. A schedule delivers to the whole
+//! fleet (nothing is queued where nothing changed; a failed Google call is retried)
+//! and asks every Apple device that has policies for its state once per
+//! `state_interval`.
 
 use super::PolicyService;
 use crate::domain::event::kinds;
@@ -159,8 +161,14 @@ impl PolicyWatcher {
         });
     }
 
-    /// The schedule: every enrolled Apple device with policies is asked for its state.
+    /// The schedule: a delivery to the whole fleet (it queues nothing where nothing
+    /// changed, and retries what a failed call to Google left undone), and every
+    /// enrolled Apple device with policies is asked for its state.
     async fn sweep(&self) -> ServiceResult<()> {
+        let report = self.service.deliver("policies", None, false).await?;
+        for p in &report.problems {
+            tracing::warn!(device = %p.device_id, policy = %p.policy, problem = %p.message, "scheduled policy delivery");
+        }
         let targets = self.service.store.policy_targets(None).await?;
         let apple: Vec<String> = targets
             .into_iter()
