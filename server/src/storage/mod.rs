@@ -209,6 +209,8 @@ pub trait DeviceStore: Send + Sync {
         os_family: Option<&str>,
     ) -> StoreResult<()>;
     async fn device(&self, id: &str) -> StoreResult<Option<Device>>;
+    /// These devices (those that exist), read in batches.
+    async fn devices_by_id(&self, ids: &[String]) -> StoreResult<Vec<Device>>;
     async fn devices(&self, filter: &DeviceFilter) -> StoreResult<Page<Device>>;
     /// The ids (of those given) that exist, with their OS family.
     async fn existing_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;

@@ -988,6 +988,20 @@ impl PolicyService {
             outputs.entry(o.device_id.clone()).or_default().push(o);
         }
         let mut results = Vec::new();
+        // The Apple devices' reported state in one batched read, not one per device.
+        let apple_ids: Vec<String> = world
+            .targets
+            .iter()
+            .filter(|t| t.platform != "android")
+            .map(|t| t.device_id.clone())
+            .collect();
+        let mut apple: HashMap<String, crate::domain::Device> = self
+            .store
+            .devices_by_id(&apple_ids)
+            .await?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
         for target in &world.targets {
             let ids = world.policies_of(target);
             let docs: Vec<(String, &PolicyDocument)> = ids
@@ -1000,7 +1014,7 @@ impl PolicyService {
                 };
                 compliance::evaluate_android(&state.record, &docs)
             } else {
-                let Some(device) = self.store.device(&target.device_id).await? else {
+                let Some(device) = apple.remove(&target.device_id) else {
                     continue;
                 };
                 let mine: Vec<(String, &crate::storage::PolicyOutputRow)> = outputs

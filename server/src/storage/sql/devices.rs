@@ -373,6 +373,21 @@ impl DeviceStore for SqlStore {
             .map(device_from_row))
     }
 
+    async fn devices_by_id(&self, ids: &[String]) -> StoreResult<Vec<Device>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOOKUP_BATCH) {
+            out.extend(
+                devices::Entity::find()
+                    .filter(devices::Column::Id.is_in(chunk.iter().cloned()))
+                    .all(&self.db)
+                    .await?
+                    .into_iter()
+                    .map(device_from_row),
+            );
+        }
+        Ok(out)
+    }
+
     async fn devices(&self, filter: &DeviceFilter) -> StoreResult<Page<Device>> {
         let mut query = devices::Entity::find();
         if let Some(p) = &filter.platform {
