@@ -6,6 +6,7 @@ use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509StoreContext, X509};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
@@ -42,9 +43,9 @@ pub struct VerifiedIdentity {
 }
 
 impl VerifiedIdentity {
-    fn of(cert: &X509) -> Self {
+    fn of(cert: &X509, fingerprint: String) -> Self {
         VerifiedIdentity {
-            fingerprint: fingerprint(cert),
+            fingerprint,
             subject: name_to_string(cert.subject_name()),
             serial: cert
                 .serial_number()
@@ -56,6 +57,37 @@ impl VerifiedIdentity {
             not_after: cert.not_after().to_string(),
         }
     }
+}
+
+/// Certificates whose chain to the device CA verified before: a cache the caller
+/// keeps (the server's: server/src/cache/identity.rs). What it spares is the chain
+/// building and the reading of the certificate's names; the signature over each
+/// request body is verified every time, with the key of the certificate that signed
+/// it, whose SHA-256 fingerprint is what the cache is asked for.
+pub trait VerifiedChains {
+    /// The identity of the certificate with this fingerprint (lower-case hex), if its
+    /// chain verified before and every certificate of that chain is still valid at
+    /// `now` (seconds since the UNIX epoch).
+    fn verified(&self, fingerprint: &str, now: i64) -> Option<Arc<VerifiedIdentity>>;
+    /// A certificate whose chain just verified, valid until `not_after` (the earliest
+    /// notAfter of its chain, seconds since the UNIX epoch).
+    fn remember(&self, identity: Arc<VerifiedIdentity>, not_after: i64);
+}
+
+/// No cache: every chain is built and verified.
+pub struct NoCache;
+
+impl VerifiedChains for NoCache {
+    fn verified(&self, _: &str, _: i64) -> Option<Arc<VerifiedIdentity>> {
+        None
+    }
+    fn remember(&self, _: Arc<VerifiedIdentity>, _: i64) {}
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Seconds since the UNIX epoch of a certificate time; None for a time OpenSSL
@@ -113,10 +145,25 @@ impl DeviceCa {
         header: &str,
         body: &[u8],
     ) -> Result<VerifiedIdentity, IdentityError> {
-        let compact: String = header.split_whitespace().collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(compact.as_bytes())
-            .map_err(|_| IdentityError::NotBase64)?;
+        self.verify_mdm_signature_with(header, body, &NoCache)
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Self::verify_mdm_signature`], with the chain of a signer `chains` verified
+    /// before taken from there. The signature over `body` is verified either way.
+    pub fn verify_mdm_signature_with(
+        &self,
+        header: &str,
+        body: &[u8],
+        chains: &dyn VerifiedChains,
+    ) -> Result<Arc<VerifiedIdentity>, IdentityError> {
+        let der = if header.bytes().any(|b| b.is_ascii_whitespace()) {
+            let compact: String = header.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD.decode(compact.as_bytes())
+        } else {
+            base64::engine::general_purpose::STANDARD.decode(header.as_bytes())
+        }
+        .map_err(|_| IdentityError::NotBase64)?;
         let p7 = Pkcs7::from_der(&der).map_err(|_| IdentityError::NotCms)?;
         let no_extra = Stack::new().map_err(|_| IdentityError::NotCms)?;
         let signers = p7
@@ -137,23 +184,61 @@ impl DeviceCa {
             Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
         )
         .map_err(|_| IdentityError::BadSignature)?;
+        let fingerprint = fingerprint(&signer);
+        if let Some(known) = chains.verified(&fingerprint, unix_now()) {
+            return Ok(known);
+        }
         let bundled = p7
             .signed()
             .and_then(|s| s.certificates())
             .map(|certs| certs.iter().map(|c| c.to_owned()).collect::<Vec<_>>())
             .unwrap_or_default();
-        self.verify_chain(&signer, bundled)?;
-        Ok(VerifiedIdentity::of(&signer))
+        let valid_until = self.verify_chain(&signer, bundled)?;
+        let identity = Arc::new(VerifiedIdentity::of(&signer, fingerprint));
+        if let Some(until) = valid_until {
+            chains.remember(identity.clone(), until);
+        }
+        Ok(identity)
     }
 
     /// Verifies a client certificate (DER) presented to a TLS-terminating proxy.
     pub fn verify_certificate(&self, der: &[u8]) -> Result<VerifiedIdentity, IdentityError> {
-        let cert = X509::from_der(der).map_err(|_| IdentityError::BadCertificate)?;
-        self.verify_chain(&cert, Vec::new())?;
-        Ok(VerifiedIdentity::of(&cert))
+        self.verify_certificate_with(der, &NoCache)
+            .map(Arc::unwrap_or_clone)
     }
 
-    fn verify_chain(&self, cert: &X509, intermediates: Vec<X509>) -> Result<(), IdentityError> {
+    /// [`Self::verify_certificate`], with a chain verified before taken from `chains`.
+    pub fn verify_certificate_with(
+        &self,
+        der: &[u8],
+        chains: &dyn VerifiedChains,
+    ) -> Result<Arc<VerifiedIdentity>, IdentityError> {
+        // The fingerprint is the digest of these very bytes: a certificate that
+        // verified before is known without parsing it again.
+        let digest = openssl::hash::hash(MessageDigest::sha256(), der)
+            .map_err(|_| IdentityError::BadCertificate)?;
+        let fingerprint = hex::encode(&*digest);
+        if let Some(known) = chains.verified(&fingerprint, unix_now()) {
+            return Ok(known);
+        }
+        let cert = X509::from_der(der).map_err(|_| IdentityError::BadCertificate)?;
+        let valid_until = self.verify_chain(&cert, Vec::new())?;
+        // Re-encoded, in case openssl read a lax encoding: the fingerprint is always
+        // that of the DER openssl writes, as for signed requests.
+        let identity = Arc::new(VerifiedIdentity::of(&cert, self::fingerprint(&cert)));
+        if let (Some(until), true) = (valid_until, identity.fingerprint == fingerprint) {
+            chains.remember(identity.clone(), until);
+        }
+        Ok(identity)
+    }
+
+    /// Verifies that `cert` chains to this CA; returns the earliest notAfter of the
+    /// chain (None if one cannot be read: then nothing is cached).
+    fn verify_chain(
+        &self,
+        cert: &X509,
+        intermediates: Vec<X509>,
+    ) -> Result<Option<i64>, IdentityError> {
         let mut chain = Stack::new().map_err(|e| IdentityError::Untrusted(e.to_string()))?;
         for c in intermediates {
             chain
@@ -165,12 +250,20 @@ impl DeviceCa {
         let outcome = ctx
             .init(&self.store, cert, &chain, |c| {
                 let ok = c.verify_cert()?;
-                Ok((ok, c.error()))
+                // A cached verification is not trusted past any certificate of the
+                // chain it built: the CA's may end before the device's.
+                let until = c.chain().and_then(|verified| {
+                    verified
+                        .iter()
+                        .map(|link| unix_time(link.not_after()))
+                        .try_fold(i64::MAX, |min, t| t.map(|t| min.min(t)))
+                });
+                Ok((ok, c.error(), until))
             })
             .map_err(|e| IdentityError::Untrusted(e.to_string()))?;
         match outcome {
-            (true, _) => Ok(()),
-            (false, err) => Err(IdentityError::Untrusted(err.error_string().to_string())),
+            (true, _, until) => Ok(until),
+            (false, err, _) => Err(IdentityError::Untrusted(err.error_string().to_string())),
         }
     }
 }

@@ -107,6 +107,32 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// A key for another purpose than sealing (`info` names it, e.g. the audit
+    /// chain's HMAC key), derived from the master key with HKDF-SHA256 (RFC 5869, no
+    /// salt). Whoever holds the master key can derive it again; the master key cannot
+    /// be recovered from it, and keys for different `info` are independent.
+    pub fn derive_key(&self, info: &str) -> Result<[u8; KEY_LEN], SealError> {
+        use openssl::md::Md;
+        use openssl::pkey::Id;
+        use openssl::pkey_ctx::PkeyCtx;
+        let crypto = |e: openssl::error::ErrorStack| SealError::Crypto(e.to_string());
+        let mut ctx = PkeyCtx::new_id(Id::HKDF).map_err(crypto)?;
+        ctx.derive_init().map_err(crypto)?;
+        ctx.set_hkdf_md(Md::sha256()).map_err(crypto)?;
+        ctx.set_hkdf_key(&self.key).map_err(crypto)?;
+        ctx.add_hkdf_info(info.as_bytes()).map_err(crypto)?;
+        let mut out = [0u8; KEY_LEN];
+        let len = ctx.derive(Some(&mut out)).map_err(crypto)?;
+        if len != KEY_LEN {
+            return Err(SealError::Crypto(format!(
+                "HKDF gave {len} bytes, not {KEY_LEN}"
+            )));
+        }
+        Ok(out)
+    }
+}
+
 /// Whether `bytes` look like a sealed value (a known version byte and room for the
 /// nonce and tag). Lets a column hold either clear text that starts with a printable
 /// character (an XML plist) or a sealed value, without a flag column.
@@ -188,6 +214,28 @@ mod tests {
             Err(SealError::Unauthentic)
         );
         assert_eq!(sealer.open("ab", "c", &shifted).unwrap(), b"v");
+    }
+
+    /// HKDF-SHA256 as RFC 5869 defines it (extract with a zero salt, then one block
+    /// of expand), computed here with plain HMACs; different purposes, different keys.
+    #[test]
+    fn derived_keys_are_rfc_5869_hkdf() {
+        use openssl::hash::MessageDigest;
+        use openssl::pkey::PKey;
+        use openssl::sign::Signer;
+        let hmac = |key: &[u8], data: &[u8]| {
+            let pkey = PKey::hmac(key).unwrap();
+            let mut s = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
+            s.update(data).unwrap();
+            s.sign_to_vec().unwrap()
+        };
+        let sealer = Sealer::new(&Sealer::generate_key()).unwrap();
+        let prk = hmac(&[0u8; 32], &sealer.key);
+        let expected = hmac(&prk, &[&b"mdm.audit.chain"[..], &[1u8]].concat());
+        let derived = sealer.derive_key("mdm.audit.chain").unwrap();
+        assert_eq!(derived.to_vec(), expected);
+        assert_ne!(derived, sealer.derive_key("something else").unwrap());
+        assert_ne!(derived, sealer.key);
     }
 
     /// Values sealed before rows were bound (version 1: purpose only) still open, for

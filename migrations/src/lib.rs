@@ -17,6 +17,8 @@ mod m20261201_000020_incident_register;
 mod m20261201_000030_directory;
 mod m20261201_000031_policies;
 mod m20261201_000034_admin_accounts;
+mod m20261201_000035_migrated_token_expiry;
+mod m20261201_000036_audit_keyed_chain;
 
 pub struct Migrator;
 
@@ -38,6 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000030_directory::Migration),
             Box::new(m20261201_000031_policies::Migration),
             Box::new(m20261201_000034_admin_accounts::Migration),
+            Box::new(m20261201_000035_migrated_token_expiry::Migration),
+            Box::new(m20261201_000036_audit_keyed_chain::Migration),
         ]
     }
 }

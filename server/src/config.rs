@@ -191,6 +191,52 @@ pub struct ServeArgs {
     /// Open connections per HTTP worker; more wait to be accepted. [default: 10000]
     #[arg(long, env = "MDM_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Shortest admin password, in characters. The office's password policy asks at
+    /// least 14 for administrative accounts: less is refused. [default: 14]
+    #[arg(long, env = "MDM_PASSWORD_MIN_LENGTH")]
+    pub password_min_length: Option<usize>,
+    /// Days an admin password may be used; then it must change at the next login.
+    /// The policy allows at most 20. [default: 20]
+    #[arg(long, env = "MDM_PASSWORD_MAX_AGE_DAYS")]
+    pub password_max_age_days: Option<i64>,
+    /// How many of an admin's last passwords (the current one included) it may not
+    /// choose again, 1 to 50. [default: 5]
+    #[arg(long, env = "MDM_PASSWORD_HISTORY")]
+    pub password_history: Option<u64>,
+    /// An admin session ends after this long without a request: a duration such as
+    /// 90s, 10m, 1h30m. At most 15m. [default: 15m]
+    #[arg(long, env = "MDM_SESSION_IDLE_TIMEOUT")]
+    pub session_idle_timeout: Option<String>,
+    /// An admin session ends this long after its login however active it is (a
+    /// duration, at least the idle timeout, at most 24h). [default: 12h]
+    #[arg(long, env = "MDM_SESSION_LIFETIME")]
+    pub session_lifetime: Option<String>,
+    /// Failed logins in a row (wrong password or second factor) that lock an admin
+    /// account, 1 to 100. [default: 5]
+    #[arg(long, env = "MDM_LOGIN_LOCKOUT_THRESHOLD")]
+    pub login_lockout_threshold: Option<i32>,
+    /// How long the first lock lasts (a duration); each further failure doubles it.
+    /// [default: 1m]
+    #[arg(long, env = "MDM_LOGIN_LOCKOUT")]
+    pub login_lockout: Option<String>,
+    /// The longest lock (a duration, at most 24h). [default: 1h]
+    #[arg(long, env = "MDM_LOGIN_LOCKOUT_MAX")]
+    pub login_lockout_max: Option<String>,
+    /// Days an API token lives when its creator does not say. [default: 90]
+    #[arg(long, env = "MDM_TOKEN_DEFAULT_DAYS")]
+    pub token_default_days: Option<i64>,
+    /// The longest API token lifetime in days, at most 366 (access is reviewed
+    /// yearly). [default: 366]
+    #[arg(long, env = "MDM_TOKEN_MAX_DAYS")]
+    pub token_max_days: Option<i64>,
+    /// The audit chain's head is published as an `audit.anchor` event (forwarded to
+    /// the SIEM) after this many new records... [default: 500]
+    #[arg(long, env = "MDM_AUDIT_ANCHOR_RECORDS")]
+    pub audit_anchor_records: Option<i64>,
+    /// ...or this long after the last anchor when records were appended since (a
+    /// duration, at most 24h). [default: 15m]
+    #[arg(long, env = "MDM_AUDIT_ANCHOR_INTERVAL")]
+    pub audit_anchor_interval: Option<String>,
 }
 
 /// The TOML file's shape: the same options, all optional.
@@ -244,6 +290,18 @@ struct FileConfig {
     keep_alive_secs: Option<u64>,
     disconnect_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
+    password_min_length: Option<usize>,
+    password_max_age_days: Option<i64>,
+    password_history: Option<u64>,
+    session_idle_timeout: Option<String>,
+    session_lifetime: Option<String>,
+    login_lockout_threshold: Option<i32>,
+    login_lockout: Option<String>,
+    login_lockout_max: Option<String>,
+    token_default_days: Option<i64>,
+    token_max_days: Option<i64>,
+    audit_anchor_records: Option<i64>,
+    audit_anchor_interval: Option<String>,
 }
 
 /// Resolved configuration.
@@ -282,6 +340,11 @@ pub struct ServeConfig {
     pub repush_interval: std::time::Duration,
     /// Rate limits, guessing lockout, connection timeouts.
     pub abuse: crate::http::limits::AbuseSettings,
+    /// Admin passwords, sessions, lockout and token lifetimes (checked against the
+    /// office's policy at start).
+    pub admin: crate::services::admins::AdminSettings,
+    /// When the audit chain's head is published.
+    pub audit_anchors: crate::services::admins::audit::AnchorSettings,
 }
 
 /// Environment variables of the custom Android agent, which is no longer supported.
@@ -320,6 +383,7 @@ impl ServeArgs {
             None => FileConfig::default(),
         };
         let abuse = self.abuse_settings(&file)?;
+        let (admin, audit_anchors) = self.admin_settings(&file)?;
         let data_dir = self
             .data_dir
             .clone()
@@ -475,6 +539,10 @@ impl ServeArgs {
             .map(|o| o.trim().to_owned())
             .filter(|o| !o.is_empty())
             .unwrap_or_else(|| "MDM".into());
+        let admin = crate::services::admins::AdminSettings {
+            issuer: format!("MDM {organization}").trim().to_owned(),
+            ..admin
+        };
         let google_url =
             |flag: &Option<String>, file: Option<String>, name: &str, default: &str| {
                 let url = flag.clone().or(file).unwrap_or_else(|| default.to_owned());
@@ -528,6 +596,8 @@ impl ServeArgs {
         );
         Ok(ServeConfig {
             abuse,
+            admin,
+            audit_anchors,
             organization,
             android,
             android_pull_interval,
@@ -684,6 +754,285 @@ impl ServeArgs {
     }
 }
 
+impl ServeArgs {
+    /// Admin passwords, sessions, lockout, token lifetimes and audit anchors: the
+    /// policy's numbers by default; a value weaker than the office's policy (where
+    /// its requirements give a number) or meaningless refuses the start.
+    fn admin_settings(
+        &self,
+        file: &FileConfig,
+    ) -> Result<
+        (
+            crate::services::admins::AdminSettings,
+            crate::services::admins::audit::AnchorSettings,
+        ),
+        ConfigError,
+    > {
+        use crate::services::admins::audit::AnchorSettings;
+        use crate::services::admins::password::PasswordPolicy;
+        use crate::services::admins::AdminSettings;
+        let d = AdminSettings::default();
+        let p = PasswordPolicy::default();
+        let bad = |flag: &str, why: String| {
+            let key = flag.replace('-', "_");
+            ConfigError::Invalid(format!(
+                "--{flag} (MDM_{}, {key}) {why}",
+                key.to_uppercase()
+            ))
+        };
+        let duration = |flag: &str,
+                        value: Option<String>,
+                        default: chrono::Duration|
+         -> Result<chrono::Duration, ConfigError> {
+            match value {
+                None => Ok(default),
+                Some(text) => parse_duration(&text).map_err(|e| bad(flag, e)),
+            }
+        };
+        let min_chars = self
+            .password_min_length
+            .or(file.password_min_length)
+            .unwrap_or(p.min_chars);
+        if min_chars < p.min_chars {
+            return Err(bad(
+                "password-min-length",
+                format!(
+                    "is {min_chars}: the office's password policy asks at least {} characters for administrative accounts",
+                    p.min_chars
+                ),
+            ));
+        }
+        if min_chars > 1024 {
+            return Err(bad(
+                "password-min-length",
+                format!("is {min_chars}: a password has at most 1024 characters"),
+            ));
+        }
+        let max_age_days = self
+            .password_max_age_days
+            .or(file.password_max_age_days)
+            .unwrap_or(p.max_age_days);
+        if !(1..=p.max_age_days).contains(&max_age_days) {
+            return Err(bad(
+                "password-max-age-days",
+                format!(
+                    "is {max_age_days}: it must be 1 to {} days (the office's password policy: an administrative password is at most {} days old)",
+                    p.max_age_days, p.max_age_days
+                ),
+            ));
+        }
+        let history = self
+            .password_history
+            .or(file.password_history)
+            .unwrap_or(p.history);
+        if !(1..=50).contains(&history) {
+            return Err(bad(
+                "password-history",
+                format!("is {history}: it must be 1 to 50 (the passwords not to be used again, the current one included)"),
+            ));
+        }
+        let idle_timeout = duration(
+            "session-idle-timeout",
+            self.session_idle_timeout
+                .clone()
+                .or(file.session_idle_timeout.clone()),
+            d.idle_timeout,
+        )?;
+        if idle_timeout > d.idle_timeout {
+            return Err(bad(
+                "session-idle-timeout",
+                format!(
+                    "is {}: an admin session left idle must end within {} (the policy's clean-screen rule; 15 minutes at most)",
+                    show_duration(idle_timeout),
+                    show_duration(d.idle_timeout)
+                ),
+            ));
+        }
+        let session_lifetime = duration(
+            "session-lifetime",
+            self.session_lifetime
+                .clone()
+                .or(file.session_lifetime.clone()),
+            d.session_lifetime,
+        )?;
+        if session_lifetime < idle_timeout || session_lifetime > chrono::Duration::hours(24) {
+            return Err(bad(
+                "session-lifetime",
+                format!(
+                    "is {}: it must be at least the idle timeout ({}) and at most 24h",
+                    show_duration(session_lifetime),
+                    show_duration(idle_timeout)
+                ),
+            ));
+        }
+        let threshold = self
+            .login_lockout_threshold
+            .or(file.login_lockout_threshold)
+            .unwrap_or(p.lockout.threshold);
+        if !(1..=100).contains(&threshold) {
+            return Err(bad(
+                "login-lockout-threshold",
+                format!("is {threshold}: it must be 1 to 100 failed logins (NIST SP 800-63B allows at most 100)"),
+            ));
+        }
+        let lock_base = duration(
+            "login-lockout",
+            self.login_lockout.clone().or(file.login_lockout.clone()),
+            chrono::Duration::seconds(p.lockout.base_secs),
+        )?;
+        let lock_max = duration(
+            "login-lockout-max",
+            self.login_lockout_max
+                .clone()
+                .or(file.login_lockout_max.clone()),
+            chrono::Duration::seconds(p.lockout.max_secs),
+        )?;
+        if lock_base > chrono::Duration::hours(24) {
+            return Err(bad(
+                "login-lockout",
+                format!("is {}: at most 24h", show_duration(lock_base)),
+            ));
+        }
+        if lock_max < lock_base || lock_max > chrono::Duration::hours(24) {
+            return Err(bad(
+                "login-lockout-max",
+                format!(
+                    "is {}: it must be at least --login-lockout ({}) and at most 24h",
+                    show_duration(lock_max),
+                    show_duration(lock_base)
+                ),
+            ));
+        }
+        let token_max_days = self
+            .token_max_days
+            .or(file.token_max_days)
+            .unwrap_or(d.token_max_days);
+        if !(1..=366).contains(&token_max_days) {
+            return Err(bad(
+                "token-max-days",
+                format!("is {token_max_days}: it must be 1 to 366 days (access is reviewed yearly: no token outlives a review)"),
+            ));
+        }
+        let token_default_days = self
+            .token_default_days
+            .or(file.token_default_days)
+            .unwrap_or(d.token_default_days.min(token_max_days));
+        if !(1..=token_max_days).contains(&token_default_days) {
+            return Err(bad(
+                "token-default-days",
+                format!("is {token_default_days}: it must be 1 to --token-max-days ({token_max_days})"),
+            ));
+        }
+        let anchors = AnchorSettings::default();
+        let anchor_records = self
+            .audit_anchor_records
+            .or(file.audit_anchor_records)
+            .unwrap_or(anchors.records);
+        if !(1..=1_000_000).contains(&anchor_records) {
+            return Err(bad(
+                "audit-anchor-records",
+                format!("is {anchor_records}: it must be 1 to 1000000 records"),
+            ));
+        }
+        let anchor_every = duration(
+            "audit-anchor-interval",
+            self.audit_anchor_interval
+                .clone()
+                .or(file.audit_anchor_interval.clone()),
+            anchors.every,
+        )?;
+        if anchor_every > chrono::Duration::hours(24) {
+            return Err(bad(
+                "audit-anchor-interval",
+                format!("is {}: at most 24h", show_duration(anchor_every)),
+            ));
+        }
+        Ok((
+            AdminSettings {
+                policy: PasswordPolicy {
+                    min_chars,
+                    max_age_days,
+                    history,
+                    lockout: crate::storage::LockoutRule {
+                        threshold,
+                        base_secs: lock_base.num_seconds(),
+                        max_secs: lock_max.num_seconds(),
+                    },
+                },
+                idle_timeout,
+                session_lifetime,
+                token_default_days,
+                token_max_days,
+                ..d
+            },
+            AnchorSettings {
+                every: anchor_every,
+                records: anchor_records,
+            },
+        ))
+    }
+}
+
+/// A duration as the admin options take it: numbers with a unit each, `s`, `m`, `h`
+/// or `d` ("90s", "15m", "1h30m", "20d"). Zero, a bare number and anything else are
+/// refused: a unit must be said.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let refuse = || {
+        format!(
+            "is {text:?}: give a duration with a unit, such as 90s, 15m, 1h30m or 2d"
+        )
+    };
+    let mut total: i64 = 0;
+    let mut number = String::new();
+    let mut any = false;
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit: i64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(refuse()),
+        };
+        if number.is_empty() || number.len() > 9 {
+            return Err(refuse());
+        }
+        let n: i64 = number.parse().map_err(|_| refuse())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(refuse)?;
+        number.clear();
+        any = true;
+    }
+    if !number.is_empty() || !any {
+        return Err(refuse());
+    }
+    if total <= 0 {
+        return Err(format!("is {text:?}: it must be longer than zero"));
+    }
+    Ok(chrono::Duration::seconds(total))
+}
+
+/// A duration as [`parse_duration`] reads it (1h30m, 90s).
+pub fn show_duration(d: chrono::Duration) -> String {
+    let mut secs = d.num_seconds();
+    if secs == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= len {
+            out += &format!("{}{unit}", secs / len);
+            secs %= len;
+        }
+    }
+    out
+}
+
 /// The public URL must be what Apple devices accept as MDM and SCEP URLs: https, a
 /// host, no credentials, query or fragment. Checked at start, so that a mistake is a
 /// refusal to start, never a 500 when a phone enrolls.
@@ -786,6 +1135,135 @@ mod tests {
         }
         assert_eq!(public_host("https://[::1]:8443/x"), "::1");
         assert_eq!(public_host("https://MDM.example.org:1/"), "mdm.example.org");
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("90s").unwrap(), chrono::Duration::seconds(90));
+        assert_eq!(parse_duration("15m").unwrap(), chrono::Duration::minutes(15));
+        assert_eq!(
+            parse_duration("1h30m").unwrap(),
+            chrono::Duration::minutes(90)
+        );
+        assert_eq!(parse_duration("2d").unwrap(), chrono::Duration::days(2));
+        for bad in ["", "15", "0s", "-5m", "1x", "m", "1.5h", "99999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(show_duration(chrono::Duration::minutes(90)), "1h30m");
+        assert_eq!(show_duration(chrono::Duration::seconds(45)), "45s");
+    }
+
+    /// The policy's numbers by default; what is weaker than the office's policy, or
+    /// meaningless, refuses the start and names the option.
+    #[test]
+    fn admin_settings_keep_the_policy_floor() {
+        let base = || ServeArgs {
+            public_url: Some("https://mdm.example.org".into()),
+            ..Default::default()
+        };
+        let c = base().resolve().unwrap();
+        assert_eq!(c.admin.policy.min_chars, 14);
+        assert_eq!(c.admin.policy.max_age_days, 20);
+        assert_eq!(c.admin.idle_timeout, chrono::Duration::minutes(15));
+        assert_eq!(c.admin.token_default_days, 90);
+        let c = ServeArgs {
+            password_min_length: Some(16),
+            session_idle_timeout: Some("90s".into()),
+            ..base()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(c.admin.policy.min_chars, 16);
+        assert_eq!(c.admin.idle_timeout, chrono::Duration::seconds(90));
+        for (args, flag) in [
+            (
+                ServeArgs {
+                    password_min_length: Some(12),
+                    ..base()
+                },
+                "--password-min-length (MDM_PASSWORD_MIN_LENGTH",
+            ),
+            (
+                ServeArgs {
+                    password_max_age_days: Some(30),
+                    ..base()
+                },
+                "--password-max-age-days",
+            ),
+            (
+                ServeArgs {
+                    password_max_age_days: Some(0),
+                    ..base()
+                },
+                "--password-max-age-days",
+            ),
+            (
+                ServeArgs {
+                    password_history: Some(0),
+                    ..base()
+                },
+                "--password-history",
+            ),
+            (
+                ServeArgs {
+                    session_idle_timeout: Some("16m".into()),
+                    ..base()
+                },
+                "--session-idle-timeout",
+            ),
+            (
+                ServeArgs {
+                    session_idle_timeout: Some("0s".into()),
+                    ..base()
+                },
+                "--session-idle-timeout",
+            ),
+            (
+                ServeArgs {
+                    session_lifetime: Some("2d".into()),
+                    ..base()
+                },
+                "--session-lifetime",
+            ),
+            (
+                ServeArgs {
+                    login_lockout_threshold: Some(0),
+                    ..base()
+                },
+                "--login-lockout-threshold",
+            ),
+            (
+                ServeArgs {
+                    login_lockout: Some("2h".into()),
+                    ..base()
+                },
+                "--login-lockout-max",
+            ),
+            (
+                ServeArgs {
+                    token_max_days: Some(400),
+                    ..base()
+                },
+                "--token-max-days",
+            ),
+            (
+                ServeArgs {
+                    token_default_days: Some(-1),
+                    ..base()
+                },
+                "--token-default-days",
+            ),
+            (
+                ServeArgs {
+                    audit_anchor_records: Some(0),
+                    ..base()
+                },
+                "--audit-anchor-records",
+            ),
+        ] {
+            let e = args.resolve().unwrap_err().to_string();
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Requests flow HTTP adapter -> service -> storage trait; see docs/architecture.md.
 
 pub mod android;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod directory;

@@ -28,7 +28,16 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<SqlStore> {
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     crate::keys::private_data_dir(&config.data_dir)?;
     let sealer = crate::keys::load_master_key(&config.master_key_file)?;
-    let store: Arc<dyn Storage> = Arc::new(open_store(&config).await?);
+    // What the device path may answer without the database (server/src/cache): kept
+    // current by this store's commits and, on PostgreSQL, the other instances'.
+    let device_cache = crate::cache::DeviceCache::new();
+    let sql = open_store(&config)
+        .await?
+        .with_device_cache(device_cache.clone());
+    sql.keep_current(device_cache.clone(), &config.database_url);
+    let store: Arc<dyn Storage> = Arc::new(sql);
+    let last_seen = crate::services::apple::last_seen::LastSeen::new(store.clone());
+    last_seen.spawn();
     let mut pki = crate::services::pki::load_or_create(&store, &sealer, &config.organization)
         .await
         .map_err(|e| anyhow::anyhow!("built-in PKI: {e}"))?;
@@ -171,14 +180,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let directory = web::Data::new(directory);
     // Admin accounts, sessions, roles (services/admins); the audit trail tails the
     // event stream; off-boardings are tracked until every device is done.
+    // The audit chain's links are HMACs under a key derived from the master key.
+    let audit_key =
+        crate::services::admins::audit::audit_key(&sealer).map_err(anyhow::Error::msg)?;
     let admins = Arc::new(crate::services::admins::AdminServices {
         accounts: crate::services::admins::AdminService::new(
             store.clone(),
             sealer.clone(),
-            crate::services::admins::AdminSettings {
-                issuer: format!("MDM {}", config.organization).trim().to_owned(),
-                ..Default::default()
-            },
+            config.admin.clone(),
             env_token.as_deref(),
         ),
         offboarding: Arc::new(
@@ -194,12 +203,21 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 revocation.clone(),
             ),
         ),
+        audit_key: audit_key.clone(),
     });
-    crate::services::admins::audit::AuditTrail::new(
+    let audit_trail = crate::services::admins::audit::AuditTrail::new(
         store.clone(),
         std::time::Duration::from_millis(500),
-    )
-    .spawn();
+        audit_key,
+        config.audit_anchors.clone(),
+    );
+    // Records an earlier release hashed without the key are linked into the keyed
+    // chain before anything is served (verification refuses an unkeyed chain).
+    audit_trail
+        .seal_legacy()
+        .await
+        .map_err(|e| anyhow::anyhow!("audit trail: {e}"))?;
+    audit_trail.spawn();
     admins
         .offboarding
         .clone()
@@ -214,7 +232,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             store.clone(),
             config.reenrollment,
         ),
-        apple: AppleService::new(store.clone(), sealer.clone(), revocation.clone()),
+        apple: AppleService::new(
+            store.clone(),
+            sealer.clone(),
+            revocation.clone(),
+            device_cache,
+            last_seen.clone(),
+        ),
         revocation,
         lost_reports: crate::services::lost_reports::LostReportService::new(
             store.clone(),
@@ -318,6 +342,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     std::io::stdout().flush().ok();
     tracing::info!(public_url = %config.public_url, database = %redact_url(&config.database_url), "server started");
     server.run().await?;
+    // The device times noted since the last flush (services/apple/last_seen.rs).
+    last_seen.flush().await;
     Ok(())
 }
 

@@ -1,19 +1,33 @@
-//! Protocol benchmark: signed Idle -> command -> Acknowledged cycles against the real
-//! server on loopback, next to the rate of a trivial endpoint of the same server in
-//! the same run (the ratio is the figure), plus the time to queue one command to
-//! every enrolled device.
+//! Protocol benchmark: what the device path costs the server, per operation, against
+//! the real binary on loopback.
+//!
+//! For each engine and fleet size it measures, one after the other on one server:
+//! - `/healthz` (the trivial endpoint: machines and runs compare through it);
+//! - idle connects: a signed Idle answered with an empty 200 (the queue is empty);
+//! - command cycles: a signed Idle answered with a DeviceInformation command, then
+//!   the signed Acknowledged answered with an empty 200;
+//!
+//! and reports, per phase, the server's CPU time per operation (utime + stime of the
+//! server process from /proc/<pid>/stat, its idle background rate subtracted),
+//! operations per second and the p50/p99 latency the client sees. Then it times
+//! queueing one command to every enrolled device through the API.
 //!
 //!   cargo bench -p mdm-tests --bench protocol -- [--devices 1000,10000,100000]
 //!       [--concurrency 64] [--active 512] [--rounds 4] [--backend sqlite|postgres|both]
+//!       [--perf DIR]
 //!
 //! PostgreSQL needs MDM_TEST_POSTGRES_URL. Devices are enrolled directly in the store;
-//! `--active` of them hold real identity certificates and drive the cycles.
+//! `--active` of them hold real identity certificates and drive the requests. Bodies
+//! are signed before the clock starts, so the client measures the server. `--perf DIR`
+//! records a CPU profile of each phase (`perf record -g`) into DIR instead of timing
+//! it faithfully (perf's own overhead lands in the figures of that run).
 
 use enrollment::identity::testing::sign_detached;
 use mdm_server::storage::{AuthenticateRecord, DeviceStore};
 use mdm_tests::fixture::{Backend, TestServer};
 use plist::{Dictionary, Value};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Options {
@@ -22,6 +36,7 @@ struct Options {
     active: usize,
     rounds: usize,
     backends: Vec<Backend>,
+    perf: Option<PathBuf>,
 }
 
 fn options() -> Options {
@@ -49,6 +64,7 @@ fn options() -> Options {
         active: value("--active").map_or(512, |v| v.parse().unwrap()),
         rounds: value("--rounds").map_or(4, |v| v.parse().unwrap()),
         backends,
+        perf: value("--perf").map(PathBuf::from),
     }
 }
 
@@ -62,12 +78,48 @@ fn xml(entries: Vec<(&str, Value)>) -> Vec<u8> {
     out
 }
 
+/// The server's CPU time so far (user + system, all threads), in seconds.
+struct ServerCpu {
+    pid: u32,
+    tick: f64,
+}
+
+impl ServerCpu {
+    fn new(pid: u32) -> Self {
+        let hz = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .unwrap_or(100.0);
+        ServerCpu {
+            pid,
+            tick: 1.0 / hz,
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).expect("stat");
+        // The command name (field 2) may hold spaces: count from the closing paren.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields[11].parse().unwrap();
+        let stime: f64 = fields[12].parse().unwrap();
+        (utime + stime) * self.tick
+    }
+}
+
 /// A request ready to send: body and its Mdm-Signature, signed before the clock runs.
 #[derive(Clone)]
 struct Signed {
     body: Vec<u8>,
     signature: String,
 }
+
+/// One unit of work: requests sent in order by one client task, each with whether
+/// the server must answer with a body (a command) or empty.
+type Job = Vec<(Signed, bool)>;
 
 struct ActiveDevice {
     id: String,
@@ -84,36 +136,195 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-struct Figures {
-    cycles_per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-    requests_per_sec: f64,
-    trivial_per_sec: f64,
+/// What one phase measured, summed over its rounds.
+#[derive(Default)]
+struct Phase {
+    ops: usize,
+    wall: Duration,
+    cpu: f64,
+    latencies: Vec<Duration>,
 }
 
-async fn run_cycles(server: &TestServer, devices: &[ActiveDevice], opts: &Options) -> Figures {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(opts.concurrency)
-        .build()
-        .unwrap();
-    let url = server.url("/mdm/connect");
-    let mut latencies = Vec::new();
-    let mut cycles = 0usize;
-    let mut busy = Duration::ZERO;
+impl Phase {
+    fn cpu_ms_per_op(&self) -> f64 {
+        self.cpu * 1000.0 / self.ops.max(1) as f64
+    }
+    fn per_sec(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+    fn p(&mut self, p: f64) -> f64 {
+        self.latencies.sort();
+        percentile(&self.latencies, p).as_secs_f64() * 1000.0
+    }
+}
+
+/// After a phase, the server finishes what the requests set going (event tailers);
+/// that work is counted, the background's own rate is not.
+const SETTLE: Duration = Duration::from_millis(700);
+
+struct Bench<'a> {
+    server: &'a TestServer,
+    cpu: ServerCpu,
+    /// CPU seconds per second the idle server spends on its own (tailers, upkeep).
+    background: f64,
+    http: reqwest::Client,
+    opts: &'a Options,
+    label: String,
+}
+
+impl Bench<'_> {
+    /// Sends every job, `concurrency` at a time, and adds what it cost to `phase`.
+    /// `ops` is what the round counts as operations (requests or cycles).
+    async fn round(&self, url: &str, jobs: Vec<Job>, ops: usize, phase: &mut Phase) {
+        let jobs = Arc::new(Mutex::new(jobs));
+        tokio::time::sleep(SETTLE).await;
+        let cpu_before = self.cpu.seconds();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..self.opts.concurrency {
+            let (jobs, http, url) = (jobs.clone(), self.http.clone(), url.to_owned());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let next = jobs.lock().unwrap().pop();
+                    let Some(job) = next else { break };
+                    for (request, expect_body) in job {
+                        let t = Instant::now();
+                        let resp = http
+                            .put(&url)
+                            .header("Mdm-Signature", &request.signature)
+                            .body(request.body)
+                            .send()
+                            .await
+                            .expect("request");
+                        let status = resp.status();
+                        let bytes = resp.bytes().await.unwrap();
+                        lat.push(t.elapsed());
+                        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+                        assert_eq!(!bytes.is_empty(), expect_body, "unexpected reply");
+                    }
+                }
+                lat
+            }));
+        }
+        for t in tasks {
+            phase.latencies.extend(t.await.unwrap());
+        }
+        let wall = started.elapsed();
+        tokio::time::sleep(SETTLE).await;
+        let cpu = self.cpu.seconds() - cpu_before - self.background * (wall + SETTLE).as_secs_f64();
+        phase.ops += ops;
+        phase.wall += wall;
+        phase.cpu += cpu.max(0.0);
+    }
+
+    /// `GET /healthz`, as many requests as `total`, same client and concurrency.
+    async fn healthz(&self, total: usize) -> Phase {
+        let url = self.server.url("/healthz");
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(total));
+        tokio::time::sleep(SETTLE).await;
+        let cpu_before = self.cpu.seconds();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..self.opts.concurrency {
+            let (http, url, counter) = (self.http.clone(), url.clone(), counter.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while counter
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
+                {
+                    let t = Instant::now();
+                    let resp = http.get(&url).send().await.expect("healthz");
+                    assert_eq!(resp.status(), 200);
+                    resp.bytes().await.unwrap();
+                    lat.push(t.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut phase = Phase::default();
+        for t in tasks {
+            phase.latencies.extend(t.await.unwrap());
+        }
+        phase.wall = started.elapsed();
+        tokio::time::sleep(SETTLE).await;
+        phase.cpu = (self.cpu.seconds()
+            - cpu_before
+            - self.background * (phase.wall + SETTLE).as_secs_f64())
+        .max(0.0);
+        phase.ops = total;
+        phase
+    }
+
+    /// Starts `perf record` on the server for one phase, when asked to.
+    fn perf(&self, phase: &str) -> Option<std::process::Child> {
+        let dir = self.opts.perf.as_ref()?;
+        std::fs::create_dir_all(dir).unwrap();
+        let out = dir.join(format!("{}-{phase}.data", self.label));
+        let child = std::process::Command::new("perf")
+            .args(["record", "-g", "-q", "-p", &self.server.pid().to_string(), "-o"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("perf record (apt-get install linux-perf)");
+        std::thread::sleep(Duration::from_millis(500));
+        Some(child)
+    }
+}
+
+fn stop_perf(child: Option<std::process::Child>) {
+    if let Some(mut child) = child {
+        let pid = child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status();
+        let _ = child.wait();
+    }
+}
+
+/// Idle connects: every active device sends its signed Idle, answered empty.
+async fn idle_phase(bench: &Bench<'_>, devices: &[ActiveDevice]) -> Phase {
+    let url = bench.server.url("/mdm/connect");
+    let jobs = || -> Vec<Job> {
+        devices
+            .iter()
+            .map(|d| vec![(d.idle.clone(), false)])
+            .collect()
+    };
+    // The first round warms up (connections, whatever the server keeps) uncounted.
+    bench.round(&url, jobs(), devices.len(), &mut Phase::default()).await;
+    let perf = bench.perf("idle");
+    let mut phase = Phase::default();
+    for _ in 0..bench.opts.rounds {
+        bench.round(&url, jobs(), devices.len(), &mut phase).await;
+    }
+    stop_perf(perf);
+    phase
+}
+
+/// Command cycles: per round one DeviceInformation queued to each active device
+/// (through the API, not counted), then Idle -> command, Acknowledged -> empty.
+async fn cycle_phase(bench: &Bench<'_>, devices: &[ActiveDevice]) -> Phase {
+    let url = bench.server.url("/mdm/connect");
     let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
-    // Round 0 warms up (connection pools, caches) and is not counted.
-    for round in 0..=opts.rounds {
-        // Queue one command to each active device, then sign the acknowledgements.
-        let (code, body) = server
+    let mut phase = Phase::default();
+    let mut perf = None;
+    for round in 0..=bench.opts.rounds {
+        let (code, body) = bench
+            .server
             .api(
                 "POST",
                 "/commands",
-                Some(serde_json::json!({ "device_ids": ids, "type": "SecurityInfo" })),
+                Some(serde_json::json!({ "device_ids": ids, "type": "DeviceInformation" })),
             )
             .await;
         assert_eq!(code, 202, "{body}");
-        let work: Vec<(Signed, Signed)> = body["commands"]
+        let jobs: Vec<Job> = body["commands"]
             .as_array()
             .unwrap()
             .iter()
@@ -128,90 +339,30 @@ async fn run_cycles(server: &TestServer, devices: &[ActiveDevice], opts: &Option
                     ("CommandUUID", c["command_uuid"].as_str().unwrap().into()),
                 ]);
                 let signature = sign_detached(&device.key, &device.cert, &ack);
-                (
-                    device.idle.clone(),
-                    Signed {
-                        body: ack,
-                        signature,
-                    },
-                )
+                vec![
+                    (device.idle.clone(), true),
+                    (
+                        Signed {
+                            body: ack,
+                            signature,
+                        },
+                        false,
+                    ),
+                ]
             })
             .collect();
-        let work = Arc::new(std::sync::Mutex::new(work));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..opts.concurrency {
-            let work = work.clone();
-            let http = http.clone();
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                loop {
-                    let next = work.lock().unwrap().pop();
-                    let Some((idle, ack)) = next else { break };
-                    for (request, expect_command) in [(idle, true), (ack, false)] {
-                        let t = Instant::now();
-                        let resp = http
-                            .put(&url)
-                            .header("Mdm-Signature", &request.signature)
-                            .body(request.body)
-                            .send()
-                            .await
-                            .expect("request");
-                        assert_eq!(resp.status(), 200);
-                        let bytes = resp.bytes().await.unwrap();
-                        lat.push(t.elapsed());
-                        assert_eq!(!bytes.is_empty(), expect_command, "unexpected reply");
-                    }
-                }
-                lat
-            }));
-        }
-        let mut round_latencies = Vec::new();
-        for t in tasks {
-            round_latencies.extend(t.await.unwrap());
-        }
-        if round > 0 {
-            latencies.extend(round_latencies);
-            busy += started.elapsed();
-            cycles += devices.len();
+        if round == 0 {
+            // Warm-up, uncounted.
+            bench
+                .round(&url, jobs, devices.len(), &mut Phase::default())
+                .await;
+            perf = bench.perf("cycle");
+        } else {
+            bench.round(&url, jobs, devices.len(), &mut phase).await;
         }
     }
-    // The trivial endpoint, same client, same concurrency, same number of requests.
-    let total = latencies.len();
-    let health = server.url("/healthz");
-    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(total));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..opts.concurrency {
-        let (http, health, counter) = (http.clone(), health.clone(), counter.clone());
-        tasks.push(tokio::spawn(async move {
-            while counter
-                .fetch_update(
-                    std::sync::atomic::Ordering::SeqCst,
-                    std::sync::atomic::Ordering::SeqCst,
-                    |n| n.checked_sub(1),
-                )
-                .is_ok()
-            {
-                let resp = http.get(&health).send().await.expect("healthz");
-                assert_eq!(resp.status(), 200);
-                resp.bytes().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let trivial = started.elapsed();
-    latencies.sort();
-    Figures {
-        cycles_per_sec: cycles as f64 / busy.as_secs_f64(),
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
-        requests_per_sec: total as f64 / busy.as_secs_f64(),
-        trivial_per_sec: total as f64 / trivial.as_secs_f64(),
-    }
+    stop_perf(perf);
+    phase
 }
 
 async fn bench(backend: Backend, fleet: usize, opts: &Options) {
@@ -262,7 +413,31 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
         })
         .collect();
 
-    let figures = run_cycles(&server, &devices, opts).await;
+    let cpu = ServerCpu::new(server.pid());
+    // The idle server's own rate (tailers every 500 ms, upkeep every second).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let quiet = Duration::from_secs(3);
+    let before = cpu.seconds();
+    tokio::time::sleep(quiet).await;
+    let background = (cpu.seconds() - before) / quiet.as_secs_f64();
+    let bench = Bench {
+        server: &server,
+        cpu,
+        background,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(opts.concurrency)
+            .build()
+            .unwrap(),
+        opts,
+        label: format!("{}-{fleet}", backend.name()),
+    };
+
+    let mut idle = idle_phase(&bench, &devices).await;
+    let mut cycle = cycle_phase(&bench, &devices).await;
+    // As many /healthz requests as the protocol phases sent.
+    let perf = bench.perf("healthz");
+    let mut health = bench.healthz(idle.ops + 2 * cycle.ops).await;
+    stop_perf(perf);
 
     // One command to the whole fleet, through the API, timed end to end.
     let started = Instant::now();
@@ -278,17 +453,31 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
     assert_eq!(body["count"].as_u64().unwrap() as usize, fleet);
 
     println!(
-        "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} |",
+        "| {} | {} | {:.3} | {:.0} | {:.3} | {:.0} | {:.1} | {:.1} | {:.3} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} |",
         backend.name(),
         fleet,
-        figures.cycles_per_sec,
-        figures.p50.as_secs_f64() * 1000.0,
-        figures.p99.as_secs_f64() * 1000.0,
-        figures.requests_per_sec,
-        figures.trivial_per_sec,
-        figures.requests_per_sec / figures.trivial_per_sec,
+        health.cpu_ms_per_op(),
+        health.per_sec(),
+        idle.cpu_ms_per_op(),
+        idle.per_sec(),
+        idle.p(0.5),
+        idle.p(0.99),
+        cycle.cpu_ms_per_op(),
+        cycle.per_sec(),
+        cycle.p(0.5),
+        cycle.p(0.99),
+        background * 1000.0,
         fan_out.as_secs_f64(),
         seed_time.as_secs_f64(),
+    );
+    // p50 of /healthz, to tell queueing in the client from the server's own time.
+    eprintln!(
+        "  {}: healthz p50 {:.1} ms p99 {:.1} ms; idle {} requests, cycles {}",
+        bench.label,
+        health.p(0.5),
+        health.p(0.99),
+        idle.ops,
+        cycle.ops
     );
 }
 
@@ -302,8 +491,10 @@ fn main() {
         "concurrency {}, active devices {}, rounds {}; server: --workers 1",
         opts.concurrency, opts.active, opts.rounds
     );
-    println!("| backend | devices | cycles/s | p50 ms | p99 ms | protocol req/s | /healthz req/s | ratio | queue to all (s) | seed (s) |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| backend | devices | /healthz CPU ms/req | /healthz req/s | idle CPU ms/req | idle req/s | idle p50 ms | idle p99 ms | cycle CPU ms/cycle | cycles/s | cycle req p50 ms | cycle req p99 ms | background CPU ms/s | queue to all (s) | seed (s) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for backend in &opts.backends {
         for &fleet in &opts.devices {
             runtime.block_on(bench(backend.clone(), fleet, &opts));

@@ -377,6 +377,108 @@ impl Drop for TestServer {
     }
 }
 
+/// Another `mdm serve` on a [`TestServer`]'s database: its own data folder and port,
+/// the same master key and bootstrap token, as instances of one deployment behind a
+/// load balancer are. Killed when dropped.
+pub struct Instance {
+    pub base_url: String,
+    child: Child,
+    http: reqwest::Client,
+    _tmp: TempDir,
+}
+
+impl TestServer {
+    /// Starts a second instance on this server's database (PostgreSQL: SQLite is one
+    /// server's file) with further `mdm serve` arguments.
+    pub async fn second_instance(&self, extra_args: &[&str]) -> Instance {
+        let tmp = TempDir::new("mdm-instance");
+        let mut cmd = Command::new(mdm_binary());
+        cmd.args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(tmp.0.join("data"))
+            .args(["--database-url", &self.database_url])
+            .args(["--public-url", "https://mdm.test.invalid"])
+            .args(["--workers", "1"])
+            .arg("--master-key-file")
+            .arg(self.data_dir.join("master.key"))
+            .args(extra_args);
+        for var in [
+            "MDM_DATABASE_URL",
+            "MDM_CONFIG",
+            "MDM_MASTER_KEY",
+            "MDM_DATA_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("MDM_ADMIN_TOKEN", &self.admin_token)
+            .env(
+                "RUST_LOG",
+                std::env::var("MDM_TEST_LOG").unwrap_or_else(|_| "error".into()),
+            )
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().expect("start a second mdm serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(url) = line.strip_prefix("mdm listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base_url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the second mdm serve did not start within 60 s (see its stderr above)");
+            }
+        };
+        Instance {
+            base_url,
+            child,
+            http: reqwest::Client::new(),
+            _tmp: tmp,
+        }
+    }
+}
+
+impl Instance {
+    /// Admin API call with `token`. Returns status and JSON body.
+    pub async fn api_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base_url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("API request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs the `mdm` binary as an admin would, with MDM_SERVER and MDM_TOKEN set.
 pub struct Cli {
     server: String,

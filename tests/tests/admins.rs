@@ -6,7 +6,7 @@
 //! broken after rows are changed in the database; off-boarding a user's Apple and
 //! Android devices.
 
-use mdm_tests::fixture::{mdm_binary, Backend, ServerOptions, TestServer};
+use mdm_tests::fixture::{mdm_binary, Backend, ServerOptions, TempDir, TestServer};
 use mdm_tests::on_every_backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -1395,10 +1395,9 @@ async fn audit_trail_is_hash_chained(backend: Backend) {
     assert_eq!(first["seq"], 1);
     let (code, csv) = server.api("GET", "/audit/export.csv", None).await;
     assert_eq!(code, StatusCode::OK);
-    assert!(csv
-        .as_str()
-        .unwrap()
-        .starts_with("seq,at,actor,address,action,outcome,details,event_id,prev_hash,hash\n"));
+    assert!(csv.as_str().unwrap().starts_with(
+        "seq,at,actor,address,action,outcome,details,event_id,prev_hash,hash,chain_version\n"
+    ));
     wait_for(&server, "/audit?limit=1000", "exports are audited", |v| {
         v.to_string().contains("admin.audit_exported")
     })
@@ -1559,7 +1558,613 @@ async fn offboarding_retires_and_wipes(backend: Backend) {
     assert_eq!(server.events("admin.offboarding_finished").await.len(), 1);
 }
 
+/// A statement with values, written with PostgreSQL's `$n` placeholders (in order),
+/// run on either engine.
+async fn sql_with(server: &TestServer, statement: &str, values: Vec<sea_orm::Value>) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let store = server.store().await;
+    let backend = store.connection().get_database_backend();
+    let mut text = statement.to_owned();
+    if backend != sea_orm::DbBackend::Postgres {
+        for n in (1..=values.len()).rev() {
+            text = text.replace(&format!("${n}"), "?");
+        }
+    }
+    store
+        .connection()
+        .execute(Statement::from_sql_and_values(backend, text, values))
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+/// The password, session and lockout numbers are `mdm serve` options: a server
+/// started with a longer minimum length and a short idle timeout enforces them (a
+/// session in use stays alive, an idle one ends); a value weaker than the office's
+/// policy, or meaningless, stops the start with a message naming the option.
+async fn admin_settings_are_serve_options(backend: Backend) {
+    // Refused before anything starts (no database is opened, none is needed).
+    let dir = TempDir::new("settings");
+    for (args, flag) in [
+        (&["--password-min-length", "12"][..], "--password-min-length"),
+        (&["--session-idle-timeout", "30m"][..], "--session-idle-timeout"),
+        (&["--session-idle-timeout", "15"][..], "--session-idle-timeout"),
+        (&["--password-max-age-days", "21"][..], "--password-max-age-days"),
+        (&["--password-max-age-days=-1"][..], "--password-max-age-days"),
+        (&["--login-lockout-threshold", "0"][..], "--login-lockout-threshold"),
+        (&["--token-max-days", "400"][..], "--token-max-days"),
+    ] {
+        let mut child = tokio::process::Command::new(mdm_binary())
+            .args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])
+            .args(["--public-url", "https://mdm.test.invalid"])
+            .arg("--data-dir")
+            .arg(dir.0.join("data"))
+            .args(args)
+            .env_remove("MDM_DATABASE_URL")
+            .env_remove("MDM_CONFIG")
+            .env("MDM_ADMIN_TOKEN", format!("mdm_test_{}", "0".repeat(32)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{args:?}: the server started"))
+            .unwrap();
+        let mut said = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut said)
+            .await
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains(flag), "{args:?}: {said}");
+    }
+
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            extra_args: [
+                "--admin-max-failures",
+                "0",
+                "--password-min-length",
+                "16",
+                "--session-idle-timeout",
+                "2s",
+                "--login-lockout-threshold",
+                "2",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        },
+    )
+    .await;
+    put_role(&server, "viewer", &["devices.read"], false).await;
+    put_group(&server, "viewers", &["viewer"]).await;
+    // 15 characters: enough for the policy's default, not for this server.
+    let (code, body) = server
+        .api(
+            "POST",
+            "/admins",
+            Some(json!({ "name": "ola.mazur", "display_name": "Ola Mazur", "password": "fifteen chars!!", "groups": ["viewers"] })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body_contains(&body, "at least 16 characters"), "{body}");
+    let session = admin_session(&server, "ola.mazur", &["viewers"]).await;
+    let (code, body) = server
+        .api_as(
+            Some(&session),
+            "POST",
+            "/session/password",
+            Some(json!({ "current_password": PASSWORD, "new_password": "fifteen chars!!" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body_contains(&body, "at least 16 characters"), "{body}");
+    let me = server
+        .api_as(Some(&session), "GET", "/session", None)
+        .await
+        .1;
+    assert_eq!(me["session"]["idle_timeout_secs"], 2, "{me}");
+    // In use (a request every 0.6 s for longer than the timeout): alive.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let (code, body) = server.api_as(Some(&session), "GET", "/devices", None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    // Idle past the timeout: ended.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let (code, body) = server.api_as(Some(&session), "GET", "/devices", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body_contains(&body, "expired"), "{body}");
+    // Two failed logins lock the account on this server (five by default).
+    for _ in 0..2 {
+        let (code, _) = login(
+            &server,
+            json!({ "username": "ola.mazur", "password": "not the password at all" }),
+        )
+        .await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+    }
+    let (code, body) = login(
+        &server,
+        json!({ "username": "ola.mazur", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS, "{body}");
+}
+
+/// Two instances on one PostgreSQL database: an admin with a session and an API
+/// token on instance A is disabled through instance B; A refuses both on their very
+/// next request, without a pause (A keeps nothing of them in memory: every request
+/// is checked in the database).
+async fn disabled_admin_is_refused_on_every_instance(backend: Backend) {
+    if matches!(backend, Backend::Sqlite) {
+        eprintln!(
+            "SKIPPED disabled_admin_is_refused_on_every_instance::sqlite: instances share a PostgreSQL database (SQLite is one server's file)"
+        );
+        return;
+    }
+    let a = start(backend).await;
+    let b = a.second_instance(&["--admin-max-failures", "0"]).await;
+    put_role(&a, "viewer", &["devices.read"], false).await;
+    put_group(&a, "viewers", &["viewer"]).await;
+    let session = admin_session(&a, "marek.kaminski", &["viewers"]).await;
+    let (code, created) = a
+        .api_as(
+            Some(&session),
+            "POST",
+            "/tokens",
+            Some(json!({ "name": "report-script", "role": "viewer" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    // Both work on A, many times (anything A could keep of them, it has now), and on B.
+    for _ in 0..3 {
+        assert_eq!(
+            a.api_as(Some(&session), "GET", "/devices", None).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            a.api_as(Some(&token), "GET", "/devices", None).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        b.api_as(Some(&session), "GET", "/devices", None).await.0,
+        StatusCode::OK
+    );
+    // Disabled through B.
+    let (code, body) = b
+        .api_as(
+            Some(&a.admin_token),
+            "POST",
+            "/admins/marek.kaminski/disable",
+            Some(json!({ "reason": "left the office" })),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    // The very next request on A, with the session and with the token: refused.
+    let (code, body) = a.api_as(Some(&session), "GET", "/devices", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    let (code, body) = a.api_as(Some(&token), "GET", "/devices", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    // And on B.
+    assert_eq!(
+        b.api_as(Some(&session), "GET", "/devices", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        b.api_as(Some(&token), "GET", "/devices", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// An upgrade from a release before admin accounts: the tokens migration 34 left
+/// without an expiry get the default lifetime (90 days) counted from the upgrade
+/// (migration 35), an `admin.token_expiry_set` event names them, and the access
+/// review no longer says they never expire; they keep working meanwhile. Audit
+/// records an earlier release hashed with plain SHA-256 are linked into the keyed
+/// chain at the first start and still verify; rewriting one of them (and its
+/// followers' SHA-256 links) is found at the keyed link.
+async fn an_upgrade_gives_old_tokens_an_expiry_and_keys_the_chain(backend: Backend) {
+    use mdm_server::storage::audit_chain_hash;
+    use mdm_tests::restartable::{RestartableServer, ScratchDatabase};
+    use migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = ScratchDatabase::new(&backend).await;
+    let secret = "mdm_a-token-from-the-first-release-0123456789abc";
+    let hash = hex::encode(openssl::sha::sha256(secret.as_bytes()));
+    let created = chrono::Utc::now() - chrono::Duration::days(200);
+    let mut legacy = Vec::new();
+    {
+        let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+        let backend = conn.get_database_backend();
+        let q = |sql: &str| match backend {
+            sea_orm::DbBackend::Postgres => sql.to_owned(),
+            _ => {
+                let mut s = sql.to_owned();
+                for n in (1..=12).rev() {
+                    s = s.replace(&format!("${n}"), "?");
+                }
+                s
+            }
+        };
+        let admin_accounts = Migrator::migrations()
+            .iter()
+            .position(|m| m.name().contains("admin_accounts"))
+            .unwrap();
+        Migrator::up(&conn, Some(admin_accounts as u32)).await.unwrap();
+        // Tokens as the release before admin accounts made them: one in use, one revoked.
+        let other_hash = "0".repeat(64);
+        for (id, name, token_hash, revoked) in [
+            (
+                "00000000-0000-4000-8000-0000000000a1",
+                "siem-export",
+                &hash,
+                None,
+            ),
+            (
+                "00000000-0000-4000-8000-0000000000a2",
+                "old-laptop",
+                &other_hash,
+                Some(chrono::Utc::now() - chrono::Duration::days(10)),
+            ),
+        ] {
+            conn.execute(Statement::from_sql_and_values(
+                backend,
+                q("INSERT INTO admin_tokens (id, name, token_hash, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, NULL, $5)"),
+                [
+                    id.into(),
+                    name.into(),
+                    token_hash.as_str().into(),
+                    created.into(),
+                    revoked.into(),
+                ],
+            ))
+            .await
+            .unwrap();
+        }
+        // Migration 34 as it ran on deployed databases: the tokens without expiry.
+        Migrator::up(&conn, Some(1)).await.unwrap();
+        // Audit records of the release with the unkeyed chain: plain SHA-256 links.
+        let mut prev = "0".repeat(64);
+        for seq in 1..=3i64 {
+            let at = chrono::DateTime::from_timestamp_micros(
+                (chrono::Utc::now() - chrono::Duration::minutes(10 - seq)).timestamp_micros(),
+            )
+            .unwrap();
+            let details = format!("{{\"message\":\"legacy record {seq}\"}}");
+            let actor = "jan.kowalski";
+            let h = audit_chain_hash(
+                &prev, seq, None, at, actor, None, "auth.login", "success", &details,
+            );
+            conn.execute(Statement::from_sql_and_values(
+                backend,
+                q("INSERT INTO audit_log (seq, event_id, at, actor, address, action, outcome, details, prev_hash, hash) VALUES ($1, NULL, $2, $3, NULL, 'auth.login', 'success', $4, $5, $6)"),
+                [
+                    seq.into(),
+                    at.into(),
+                    actor.into(),
+                    details.clone().into(),
+                    prev.clone().into(),
+                    h.clone().into(),
+                ],
+            ))
+            .await
+            .unwrap();
+            legacy.push((seq, at, details, h.clone()));
+            prev = h;
+        }
+        conn.execute(Statement::from_sql_and_values(
+            backend,
+            q("UPDATE audit_head SET last_seq = 3, last_hash = $1 WHERE id = 1"),
+            [prev.clone().into()],
+        ))
+        .await
+        .unwrap();
+        conn.close().await.ok();
+    }
+    let server = RestartableServer::start(&db.url, None, true).await;
+
+    // The old token: an expiry 90 days from the upgrade, still working, and no
+    // longer a finding of the review.
+    let review = server.api("GET", "/audit/access-review", None).await.1;
+    let tokens = review["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "the revoked one is not listed: {review}");
+    let t = &tokens[0];
+    assert_eq!(t["name"], "siem-export");
+    assert_eq!(t["findings"], json!([]), "{t}");
+    let expires: chrono::DateTime<chrono::Utc> = t["expires_at"].as_str().unwrap().parse().unwrap();
+    let from_now = expires - chrono::Utc::now();
+    assert!(
+        from_now > chrono::Duration::days(89) && from_now <= chrono::Duration::days(90),
+        "{expires}"
+    );
+    let resp = reqwest::Client::new()
+        .get(server.url("/api/v1/devices"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, events) = server
+        .api("GET", "/events?kind=admin.token_expiry_set&limit=10", None)
+        .await;
+    let events = events["items"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor"], "migration");
+    assert_eq!(events[0]["data"]["days"], 90);
+    assert_eq!(
+        events[0]["data"]["tokens"],
+        json!([{ "id": "00000000-0000-4000-8000-0000000000a1", "name": "siem-export" }])
+    );
+
+    // The legacy records, linked into the keyed chain by record 4.
+    let v = server.api("GET", "/audit/verify", None).await.1;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["legacy_records"], 3, "{v}");
+    assert!(v["keyed_records"].as_u64().unwrap() >= 1, "{v}");
+    let trail = server.api("GET", "/audit?limit=10", None).await.1;
+    let keyed = &trail["items"][3];
+    assert_eq!(keyed["action"], "audit.chain_keyed", "{trail}");
+    assert_eq!(keyed["prev_hash"], legacy[2].3.as_str());
+    assert_eq!(keyed["chain_version"], 2);
+    assert_eq!(trail["items"][0]["chain_version"], 1);
+    // A legacy record rewritten, its followers' SHA-256 links recomputed: the keyed
+    // link after them no longer matches.
+    {
+        let store = server.store().await;
+        let conn = store.connection();
+        let backend = conn.get_database_backend();
+        let mut prev = legacy[0].3.clone();
+        for (seq, at, details, _) in &legacy[1..] {
+            let h = audit_chain_hash(
+                &prev, *seq, None, *at, "someone.else", None, "auth.login", "success", details,
+            );
+            let sql = match backend {
+                sea_orm::DbBackend::Postgres => "UPDATE audit_log SET actor = 'someone.else', prev_hash = $1, hash = $2 WHERE seq = $3",
+                _ => "UPDATE audit_log SET actor = 'someone.else', prev_hash = ?, hash = ? WHERE seq = ?",
+            };
+            conn.execute(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [prev.clone().into(), h.clone().into(), (*seq).into()],
+            ))
+            .await
+            .unwrap();
+            prev = h;
+        }
+    }
+    let v = server.api("GET", "/audit/verify", None).await.1;
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(
+        v["problems"].to_string().contains("record 4: its previous-hash"),
+        "{v}"
+    );
+}
+
+/// The chain is keyed: a record rewritten and every following link recomputed with
+/// plain SHA-256 (all that write access to the database allows) is found, whether
+/// the rewritten records keep their version or claim the unkeyed one. The head is
+/// published as an `audit.anchor` event, which reaches the SIEM over syslog; an
+/// anchor taken before the chain was cut off (consistently: head, cursor and anchor
+/// position rewritten too) is found missing, by the API and by
+/// `mdm audit verify --anchor`.
+async fn audit_chain_is_keyed_and_anchored(backend: Backend) {
+    use mdm_server::storage::{audit_chain_hash, AdminStore};
+    // A SIEM listening for the anchors over syslog (UDP).
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let inbox: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    {
+        let inbox = inbox.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = socket.recv(&mut buf) {
+                inbox
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        });
+    }
+    let dir = TempDir::new("anchors");
+    let rules = dir.0.join("receivers.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[syslog]]\nname = \"siem\"\naddress = \"udp://127.0.0.1:{port}\"\nkinds = [\"audit.anchor\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            extra_args: vec![
+                "--admin-max-failures".into(),
+                "0".into(),
+                "--incident-rules".into(),
+                rules.display().to_string(),
+                // Every new record is anchored (at most once a pass of the trail).
+                "--audit-anchor-records".into(),
+                "1".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    put_role(&server, "viewer", &["devices.read"], false).await;
+    put_group(&server, "viewers", &["viewer"]).await;
+    admin_session(&server, "zofia.lewandowska", &["viewers"]).await;
+    // The trail settles (nothing below makes events: the head stays put for three
+    // passes of the trail) and its head reaches the SIEM.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut previous = String::new();
+    let (anchor, head) = loop {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let v = server.get("/audit/verify").await;
+        assert_eq!(v["intact"], true, "{v}");
+        let head = format!("{}:{}", v["head_seq"], v["head_hash"].as_str().unwrap());
+        let settled = std::mem::replace(&mut previous, head.clone()) == head;
+        let published = inbox.lock().unwrap().iter().find_map(|m| {
+            let json = m.split('\u{feff}').nth(1)?;
+            let event: Value = serde_json::from_str(json).ok()?;
+            (event["kind"] == "audit.anchor" && event["data"]["anchor"] == head.as_str())
+                .then(|| event["data"]["anchor"].as_str().unwrap().to_owned())
+        });
+        if let (Some(anchor), true) = (published, settled) {
+            break (anchor, v);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no anchor of the settled head {head} reached the SIEM: {:?}",
+            inbox.lock().unwrap()
+        );
+    };
+    assert!(head["records"].as_u64().unwrap() >= 5, "{head}");
+    assert!(
+        inbox.lock().unwrap()[0].contains("[mdm@32473 event_id="),
+        "RFC 5424 with the event"
+    );
+    let v = server
+        .get(&format!("/audit/verify?anchor={anchor}"))
+        .await;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["anchor"]["found"], true, "{v}");
+    let (code, _) = server
+        .api("GET", "/audit/verify?anchor=12:not-a-hash", None)
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    let store = server.store().await;
+    let original = store.audit_records(0, 1000).await.unwrap();
+    let last = original.last().unwrap().seq;
+    assert_eq!(last, head["head_seq"].as_i64().unwrap());
+    let write = |r: &mdm_server::storage::AuditRecord, actor: &str, prev: &str, hash: &str, version: i16| {
+        sql_with(
+            &server,
+            "UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3, chain_version = $4 WHERE seq = $5",
+            vec![
+                actor.into(),
+                prev.into(),
+                hash.into(),
+                version.into(),
+                r.seq.into(),
+            ],
+        )
+    };
+    // Record 2 rewritten; it and every record after it relinked with plain SHA-256,
+    // the head too: consistent for anyone without the key.
+    for (from, version) in [(2usize, 2i16), (2, 1), (1, 1)] {
+        let mut prev = if from > 1 {
+            original[from - 2].hash.clone()
+        } else {
+            "0".repeat(64)
+        };
+        for r in &original[from - 1..] {
+            let actor = if r.seq == 2 { "someone.else" } else { r.actor.as_str() };
+            let h = audit_chain_hash(
+                &prev,
+                r.seq,
+                r.event_id,
+                r.at,
+                actor,
+                r.address.as_deref(),
+                &r.action,
+                &r.outcome,
+                &r.details_raw,
+            );
+            write(r, actor, &prev, &h, version).await;
+            prev = h;
+        }
+        sql_with(
+            &server,
+            "UPDATE audit_head SET last_hash = $1 WHERE id = 1",
+            vec![prev.into()],
+        )
+        .await;
+        let v = server.get("/audit/verify").await;
+        assert_eq!(v["intact"], false, "rewritten from record {from} as version {version}: {v}");
+        let problems = v["problems"].to_string();
+        let expected = match (from, version) {
+            (2, 2) => "record 2: its content does not match its hash",
+            (2, _) => "record 2: hashed with plain SHA-256 after keyed records",
+            _ => "no record is linked with the server's key",
+        };
+        assert!(problems.contains(expected), "{expected}: {v}");
+        // Put back as it was.
+        for r in &original {
+            write(r, &r.actor, &r.prev_hash, &r.hash, r.chain_version).await;
+        }
+        sql_with(
+            &server,
+            "UPDATE audit_head SET last_hash = $1 WHERE id = 1",
+            vec![original.last().unwrap().hash.clone().into()],
+        )
+        .await;
+        assert_eq!(server.get("/audit/verify").await["intact"], true);
+    }
+
+    // Cut off after the anchor was published, consistently: the records after
+    // record `cut` removed, the head, the tailer's position and the anchor position
+    // set back. Without the anchor nothing shows; with it, it is missing.
+    let cut = last - 2;
+    let kept = original.iter().find(|r| r.seq == cut).unwrap();
+    // The head first, with the trail's position past every event: the trail would
+    // otherwise append the removed records' events again.
+    sql_with(
+        &server,
+        "UPDATE audit_head SET last_seq = $1, last_hash = $2, anchored_seq = $3, last_event_id = (SELECT MAX(id) FROM events) WHERE id = 1",
+        vec![cut.into(), kept.hash.clone().into(), cut.into()],
+    )
+    .await;
+    sql_with(
+        &server,
+        "DELETE FROM audit_log WHERE seq > $1",
+        vec![cut.into()],
+    )
+    .await;
+    let v = server.get("/audit/verify").await;
+    assert_eq!(v["intact"], true, "a consistent cut is invisible without an anchor: {v}");
+    let v = server
+        .get(&format!("/audit/verify?anchor={anchor}"))
+        .await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["anchor"]["found"], false);
+    assert!(v["problems"].to_string().contains("is missing"), "{v}");
+    let out = server
+        .clone_cli()
+        .run(&["audit", "verify", "--anchor", &anchor])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is missing"));
+    // The head as it is now still verifies as an anchor.
+    let out = server
+        .clone_cli()
+        .run(&["audit", "verify", "--anchor", &format!("{cut}:{}", kept.hash)])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 on_every_backend!(
+    admin_settings_are_serve_options,
+    disabled_admin_is_refused_on_every_instance,
+    an_upgrade_gives_old_tokens_an_expiry_and_keys_the_chain,
+    audit_chain_is_keyed_and_anchored,
     every_endpoint_checks_its_right,
     help_desk_locks_but_does_not_wipe,
     password_rules_expiry_and_lockout,

@@ -121,7 +121,7 @@ pub async fn host(command: AdminCommand) -> anyhow::Result<String> {
     let sealer = crate::keys::load_master_key(&config.master_key_file)?;
     let store: std::sync::Arc<dyn crate::storage::Storage> =
         std::sync::Arc::new(crate::serve::open_store(&config).await?);
-    let service = admins::service(store, sealer, &config.organization);
+    let service = admins::service(store, sealer, config.admin.clone());
     let fail = |e: crate::services::ServiceError| anyhow::anyhow!("{e}");
     match command {
         AdminCommand::Create {

@@ -15,8 +15,15 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: u64,
     },
-    /// Walk the hash chain: exit 1 when a record was altered, removed or reordered.
-    Verify,
+    /// Walk the hash chain (keyed with the server's key): exit 1 when a record was
+    /// altered, removed, reordered or rewritten without the key, or the anchor is gone.
+    Verify {
+        /// SEQ:HASH of an `audit.anchor` event (from the SIEM): the chain must still
+        /// hold that record with that hash (finds a chain cut off after it was
+        /// published).
+        #[arg(long)]
+        anchor: Option<String>,
+    },
     /// The whole trail to standard output.
     Export {
         #[arg(long, value_parser = ["jsonl", "csv"], default_value = "jsonl")]
@@ -80,16 +87,28 @@ pub async fn audit(c: Client, command: AuditCommand) -> Result<(Output, bool), C
                 true,
             ))
         }
-        AuditCommand::Verify => {
-            let v = c.get("/audit/verify").await?;
+        AuditCommand::Verify { anchor } => {
+            let query = match anchor {
+                Some(a) => {
+                    crate::services::admins::audit::parse_anchor(&a)
+                        .map_err(|e| ClientError::Usage(format!("--anchor: {e}")))?;
+                    vec![("anchor".to_owned(), a.trim().to_owned())]
+                }
+                None => Vec::new(),
+            };
+            let v = c.get_query("/audit/verify", &query).await?;
             let intact = v["intact"] == true;
             let mut text = if intact {
-                format!(
+                let mut t = format!(
                     "intact: {} records, head {} {}\n",
                     v["records"],
                     v["head_seq"],
                     cell(&v["head_hash"])
-                )
+                );
+                if v["anchor"]["found"] == true {
+                    t += &format!("anchor {} found\n", v["anchor"]["seq"]);
+                }
+                t
             } else {
                 "NOT INTACT:\n".to_owned()
             };

@@ -221,9 +221,9 @@ enum TokenCommand {
         /// The role the token carries.
         #[arg(long, default_value = "owner")]
         role: String,
-        /// Days until it expires.
-        #[arg(long, default_value_t = 90)]
-        expires_in_days: i64,
+        /// Days until it expires, at most --token-max-days. [default: --token-default-days]
+        #[arg(long)]
+        expires_in_days: Option<i64>,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -592,7 +592,12 @@ async fn token(command: TokenCommand) -> anyhow::Result<String> {
             ..
         } => {
             let (_, secret) = service
-                .create(&name, &role, expires_in_days)
+                .create(
+                    &name,
+                    &role,
+                    expires_in_days.unwrap_or(config.admin.token_default_days),
+                    config.admin.token_max_days,
+                )
                 .await
                 .map_err(fail)?;
             eprintln!(

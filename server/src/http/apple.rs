@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use enrollment::identity::{parse_client_cert_header, VerifiedIdentity};
 use profiles::{checkin, report};
+use std::sync::Arc;
 
 pub const CHECKIN_PATH: &str = "/mdm/checkin";
 pub const SERVER_PATH: &str = "/mdm/connect";
@@ -27,12 +28,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Who sent this request: proven by the Mdm-Signature header, or by the client
 /// certificate a trusted proxy forwarded. Nothing is written before this passes.
+/// A certificate whose chain verified before is not chained again (the service's
+/// cache says so, until the chain's notAfter or a revocation); the signature over
+/// this body is verified every time.
 fn identify(
     state: &AppState,
     req: &HttpRequest,
     body: &[u8],
-) -> Result<VerifiedIdentity, ApiError> {
+) -> Result<Arc<VerifiedIdentity>, ApiError> {
     let ca = &state.device_ca;
+    let chains = state.apple.verified_chains();
     let result = if let Some(header) = state
         .trust_client_cert_header
         .then(|| req.headers().get("Client-Cert"))
@@ -42,14 +47,14 @@ fn identify(
             .to_str()
             .map_err(|_| enrollment::identity::IdentityError::BadClientCertHeader)
             .and_then(parse_client_cert_header)
-            .and_then(|der| ca.verify_certificate(&der))
+            .and_then(|der| ca.verify_certificate_with(&der, chains))
     } else {
         match req.headers().get("Mdm-Signature") {
             None => Err(enrollment::identity::IdentityError::Missing),
             Some(sig) => sig
                 .to_str()
                 .map_err(|_| enrollment::identity::IdentityError::NotBase64)
-                .and_then(|sig| ca.verify_mdm_signature(sig, body)),
+                .and_then(|sig| ca.verify_mdm_signature_with(sig, body, chains)),
         }
     };
     result.map_err(|e| {

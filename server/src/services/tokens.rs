@@ -73,12 +73,14 @@ impl TokenService {
         TokenService { store }
     }
 
-    /// A service account's token with `role` (owner unless told), valid `days`.
+    /// A service account's token with `role` (owner unless told), valid `days` (1 to
+    /// `max_days`, `--token-max-days`).
     pub async fn create(
         &self,
         name: &str,
         role: &str,
         days: i64,
+        max_days: i64,
     ) -> ServiceResult<(ApiTokenRow, String)> {
         let name = name.trim();
         if name.is_empty() || name.len() > 255 || name.contains(':') {
@@ -87,10 +89,10 @@ impl TokenService {
                     .into(),
             ));
         }
-        if !(1..=3660).contains(&days) {
-            return Err(ServiceError::BadRequest(
-                "--expires-in-days must be 1 to 3660".into(),
-            ));
+        if !(1..=max_days).contains(&days) {
+            return Err(ServiceError::BadRequest(format!(
+                "--expires-in-days must be 1 to {max_days} (--token-max-days)"
+            )));
         }
         if !self.store.roles().await?.iter().any(|r| r.name == role) {
             return Err(ServiceError::BadRequest(format!("no role {role:?}")));

@@ -201,7 +201,9 @@ pub trait DeviceStore: Send + Sync {
         &self,
         device_ids: &[String],
     ) -> StoreResult<std::collections::HashMap<String, Vec<u8>>>;
-    async fn touch(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Moves the last_seen_at of these devices forward to the time given with each
+    /// (never back), in batched statements: the device path writes it behind.
+    async fn touch_many(&self, seen: Vec<(String, DateTime<Utc>)>) -> StoreResult<()>;
     async fn apply_facts(
         &self,
         device_id: &str,
@@ -1453,6 +1455,19 @@ pub struct AuditRecord {
     pub details_raw: String,
     pub prev_hash: String,
     pub hash: String,
+    /// How `hash` was computed: [`AUDIT_CHAIN_SHA256`] (records from before the
+    /// chain was keyed) or [`AUDIT_CHAIN_HMAC`].
+    pub chain_version: i16,
+}
+
+/// The chain's head and the last anchor published of it.
+#[derive(Debug, Clone)]
+pub struct AuditHeadState {
+    pub last_seq: i64,
+    pub last_hash: String,
+    /// The seq the last `audit.anchor` event named (0: none yet).
+    pub anchored_seq: i64,
+    pub anchored_at: Option<DateTime<Utc>>,
 }
 
 /// A record to append (the chain fields are computed by the store).
@@ -1613,7 +1628,8 @@ pub trait AdminStore: Send + Sync {
 
     async fn create_session(&self, row: SessionRow, token_hash: &str) -> StoreResult<()>;
     async fn session_by_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRow>>;
-    /// Moves last_seen_at (at most every few seconds: an idle timeout is minutes).
+    /// Moves last_seen_at forward to `at` (never back). The caller decides how often:
+    /// a fraction of the session's idle timeout.
     async fn touch_session(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// A pending session passed its second factor: active, with a new token hash.
     async fn activate_session(
@@ -1678,11 +1694,29 @@ pub trait AdminStore: Send + Sync {
     async fn audited_event_ids(&self, ids: &[i64]) -> StoreResult<Vec<i64>>;
     /// Appends records to the chain (records of events already in it are skipped)
     /// and moves the cursor forward to `cursor`; returns how many were appended.
-    async fn append_audit(&self, records: Vec<NewAuditRecord>, cursor: i64) -> StoreResult<u64>;
+    /// Each link is an HMAC-SHA256 under `key` ([`audit_chain_mac`]).
+    async fn append_audit(
+        &self,
+        records: Vec<NewAuditRecord>,
+        cursor: i64,
+        key: &AuditKey,
+    ) -> StoreResult<u64>;
     /// Records by seq, from `after_seq`, at most `limit`.
     async fn audit_records(&self, after_seq: i64, limit: u64) -> StoreResult<Vec<AuditRecord>>;
     /// The chain head: last seq and hash.
     async fn audit_head(&self) -> StoreResult<(i64, String)>;
+    /// The head with the last anchor published of it.
+    async fn audit_head_state(&self) -> StoreResult<AuditHeadState>;
+    /// Notes that `seq` is anchored (published by `event`, recorded in the same
+    /// transaction), unless another instance anchored since `previous_anchored_seq`
+    /// was read: then nothing is written and false returned.
+    async fn record_audit_anchor(
+        &self,
+        seq: i64,
+        previous_anchored_seq: i64,
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<bool>;
 
     async fn create_offboarding(&self, row: OffboardingRow, event: NewEvent) -> StoreResult<()>;
     async fn update_offboarding_device(
@@ -1706,9 +1740,64 @@ pub trait AdminStore: Send + Sync {
     ) -> StoreResult<Vec<OffboardingRow>>;
 }
 
-/// The audit trail's chain: a record's hash covers the previous record's hash and
-/// every field of its own, each length-prefixed so that no two different records hash
-/// alike. Timestamps are hashed as stored (microseconds, which both engines keep).
+/// A record hashed with plain SHA-256 ([`audit_chain_hash`]): the chain before it was
+/// keyed. Anyone who can write the database can recompute such links.
+pub const AUDIT_CHAIN_SHA256: i16 = 1;
+/// A record linked with HMAC-SHA256 under the audit key ([`audit_chain_mac`]): only
+/// the holder of the master key can compute such links.
+pub const AUDIT_CHAIN_HMAC: i16 = 2;
+
+/// The audit chain's HMAC key, derived from the master key (services/admins/audit.rs).
+/// Debug never shows it.
+#[derive(Clone)]
+pub struct AuditKey([u8; 32]);
+
+impl AuditKey {
+    pub fn new(key: [u8; 32]) -> Self {
+        AuditKey(key)
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(<redacted>)")
+    }
+}
+
+/// A record's link under the audit key: HMAC-SHA256 over the same fields as
+/// [`audit_chain_hash`], hex.
+#[allow(clippy::too_many_arguments)]
+pub fn audit_chain_mac(
+    key: &AuditKey,
+    prev_hash: &str,
+    seq: i64,
+    event_id: Option<i64>,
+    at: DateTime<Utc>,
+    actor: &str,
+    address: Option<&str>,
+    action: &str,
+    outcome: &str,
+    details: &str,
+) -> String {
+    let bytes = audit_chain_input(
+        prev_hash, seq, event_id, at, actor, address, action, outcome, details,
+    );
+    let mac = openssl::pkey::PKey::hmac(&key.0)
+        .and_then(|pkey| {
+            let mut signer =
+                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)?;
+            signer.update(&bytes)?;
+            signer.sign_to_vec()
+        })
+        // HMAC over memory does not fail; were it to, the link matches nothing.
+        .unwrap_or_default();
+    hex::encode(mac)
+}
+
+/// The audit trail's chain before it was keyed: a record's hash covers the previous
+/// record's hash and every field of its own, each length-prefixed so that no two
+/// different records hash alike. Timestamps are hashed as stored (microseconds, which
+/// both engines keep).
 #[allow(clippy::too_many_arguments)]
 pub fn audit_chain_hash(
     prev_hash: &str,
@@ -1721,6 +1810,24 @@ pub fn audit_chain_hash(
     outcome: &str,
     details: &str,
 ) -> String {
+    hex::encode(openssl::sha::sha256(&audit_chain_input(
+        prev_hash, seq, event_id, at, actor, address, action, outcome, details,
+    )))
+}
+
+/// What a link covers: the previous link and the record's fields, length-prefixed.
+#[allow(clippy::too_many_arguments)]
+fn audit_chain_input(
+    prev_hash: &str,
+    seq: i64,
+    event_id: Option<i64>,
+    at: DateTime<Utc>,
+    actor: &str,
+    address: Option<&str>,
+    action: &str,
+    outcome: &str,
+    details: &str,
+) -> Vec<u8> {
     let at = at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
     let seq = seq.to_string();
     let event_id = event_id.map(|e| e.to_string()).unwrap_or_default();
@@ -1739,5 +1846,5 @@ pub fn audit_chain_hash(
         bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
         bytes.extend_from_slice(part.as_bytes());
     }
-    hex::encode(openssl::sha::sha256(&bytes))
+    bytes
 }

@@ -40,8 +40,26 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-async fn verify(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(audit::verify(state.store.as_ref()).await?))
+#[derive(Deserialize)]
+struct VerifyQuery {
+    /// `SEQ:HASH` as an `audit.anchor` event published it.
+    anchor: Option<String>,
+}
+
+async fn verify(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<VerifyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let anchor = query
+        .anchor
+        .as_deref()
+        .map(audit::parse_anchor)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    Ok(HttpResponse::Ok().json(
+        audit::verify(state.store.as_ref(), &state.admins.audit_key, anchor).await?,
+    ))
 }
 
 async fn exported(
@@ -114,8 +132,12 @@ pub fn describe(doc: &mut Value) {
         (
             "/audit/verify",
             json!({ "get": {
-            "summary": "Walk the hash chain: intact, or which records were altered, removed or reordered",
-            "responses": errors(obj("{intact, records, head_seq, head_hash, problems}")) } }),
+            "summary": "Walk the hash chain (HMAC-SHA256 links under the server's key): intact, or which records were altered, removed, reordered or rewritten without the key; with `anchor`, also whether the chain still holds a head published earlier (an audit.anchor event)",
+            "parameters": [
+                { "name": "anchor", "in": "query", "required": false,
+                  "description": "SEQ:HASH as an audit.anchor event published it",
+                  "schema": { "type": "string", "pattern": "^[0-9]{1,18}:[0-9a-fA-F]{64}$" } }],
+            "responses": errors(obj("{intact, records, keyed_records, legacy_records, head_seq, head_hash, anchor, problems}")) } }),
         ),
         (
             "/audit/export.jsonl",

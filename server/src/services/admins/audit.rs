@@ -4,6 +4,17 @@
 //! the events an admin (or a login attempt) caused and appends them to `audit_log`,
 //! a hash chain (each record hashes the previous record's hash and its own fields).
 //!
+//! The links are HMAC-SHA256 under a key derived from the master key ([`audit_key`]):
+//! someone who can write the database but not read the master key cannot rewrite a
+//! record and recompute the links after it. Records from before the chain was keyed
+//! keep their SHA-256 links (`chain_version` 1), which exports may hold; at its first
+//! start the server links the last of them with a keyed record
+//! ([`AuditTrail::seal_legacy`]), which pins them, and verification refuses a SHA-256
+//! record after a keyed one. A cut-off end stays consistent under any key: the head
+//! is published as an `audit.anchor` event (to the SIEM, an external witness) every
+//! so many records or minutes, and [`verify`] checks that an anchor is still in the
+//! chain.
+//!
 //! Events commit in id order on SQLite, but on PostgreSQL a transaction may commit a
 //! lower id after a higher one is visible: the tailer keeps its stored position a
 //! settle time behind the newest event and reads that window again each pass; an
@@ -11,11 +22,66 @@
 //! missed and none is doubled, whichever instance appends it.
 
 use super::super::{ServiceError, ServiceResult};
-use crate::domain::event::Event;
-use crate::storage::{audit_chain_hash, AuditRecord, NewAuditRecord, Storage};
-use chrono::{Duration, Utc};
+use crate::domain::event::{Event, NewEvent};
+use crate::storage::{
+    audit_chain_hash, audit_chain_mac, AuditKey, AuditRecord, NewAuditRecord, Storage,
+    AUDIT_CHAIN_HMAC, AUDIT_CHAIN_SHA256,
+};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::sync::Arc;
+
+/// What the audit chain's HMAC key is derived under from the master key (HKDF).
+pub const AUDIT_KEY_INFO: &str = "mdm.audit.chain.v2";
+/// The event that publishes the chain's head (seq and hash) for an external witness.
+pub const ANCHOR_KIND: &str = "audit.anchor";
+/// The record that links the SHA-256 records of an earlier release to the keyed chain.
+pub const CHAIN_KEYED_ACTION: &str = "audit.chain_keyed";
+
+/// The chain's key: HKDF-SHA256 of the master key for [`AUDIT_KEY_INFO`].
+pub fn audit_key(sealer: &enrollment::seal::Sealer) -> Result<AuditKey, String> {
+    sealer
+        .derive_key(AUDIT_KEY_INFO)
+        .map(AuditKey::new)
+        .map_err(|e| format!("deriving the audit chain's key: {e}"))
+}
+
+/// When the head is published: after `records` new records, or `every` after the
+/// last anchor when any record was appended since.
+#[derive(Debug, Clone)]
+pub struct AnchorSettings {
+    pub every: Duration,
+    pub records: i64,
+}
+
+impl Default for AnchorSettings {
+    fn default() -> Self {
+        AnchorSettings {
+            every: Duration::minutes(15),
+            records: 500,
+        }
+    }
+}
+
+/// An anchor as it is published and given back: `SEQ:HASH`.
+pub fn parse_anchor(text: &str) -> Result<(i64, String), String> {
+    let bad = || {
+        format!(
+            "an anchor is SEQ:HASH, the record number and its 64 hex digit hash as an {ANCHOR_KIND} event published them"
+        )
+    };
+    let (seq, hash) = text.trim().split_once(':').ok_or_else(bad)?;
+    let seq: i64 = seq
+        .parse()
+        .ok()
+        .filter(|s| *s >= 0 && seq.len() <= 18)
+        .ok_or_else(bad)?;
+    let hash = hash.to_ascii_lowercase();
+    if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((seq, hash))
+}
 
 /// How far behind the newest event the stored position stays.
 const SETTLE_SECS: i64 = 30;
@@ -69,11 +135,104 @@ pub fn record_of(event: &Event) -> NewAuditRecord {
 pub struct AuditTrail {
     store: Arc<dyn Storage>,
     interval: std::time::Duration,
+    key: AuditKey,
+    anchors: AnchorSettings,
 }
 
 impl AuditTrail {
-    pub fn new(store: Arc<dyn Storage>, interval: std::time::Duration) -> Self {
-        AuditTrail { store, interval }
+    pub fn new(
+        store: Arc<dyn Storage>,
+        interval: std::time::Duration,
+        key: AuditKey,
+        anchors: AnchorSettings,
+    ) -> Self {
+        AuditTrail {
+            store,
+            interval,
+            key,
+            anchors,
+        }
+    }
+
+    /// When the chain ends in a record hashed without the key (written by a release
+    /// before the chain was keyed), appends a keyed record after it: its link covers
+    /// the last SHA-256 hash, so the records before it can no longer be rewritten
+    /// without the key either. True when it did. Run at start, before serving.
+    pub async fn seal_legacy(&self) -> ServiceResult<bool> {
+        let (seq, hash) = self.store.audit_head().await?;
+        if seq == 0 {
+            return Ok(false);
+        }
+        let last = self.store.audit_records(seq - 1, 1).await?;
+        let Some(last) = last.first().filter(|r| r.seq == seq) else {
+            // The head names a record that is not there: verification says so.
+            return Ok(false);
+        };
+        if last.chain_version != AUDIT_CHAIN_SHA256 {
+            return Ok(false);
+        }
+        let details = serde_json::json!({
+            "message": format!(
+                "the audit chain is keyed from here on; the {seq} record(s) before are hashed with SHA-256 and pinned by this record's link"
+            ),
+            "legacy_records": seq,
+            "legacy_head": hash,
+        });
+        self.store
+            .append_audit(
+                vec![NewAuditRecord {
+                    event_id: None,
+                    at: Utc::now(),
+                    actor: "system".into(),
+                    address: None,
+                    action: CHAIN_KEYED_ACTION.into(),
+                    outcome: "success".into(),
+                    details: details.to_string(),
+                }],
+                0,
+                &self.key,
+            )
+            .await?;
+        tracing::info!(
+            legacy_records = seq,
+            "audit trail: records of an earlier release linked into the keyed chain"
+        );
+        Ok(true)
+    }
+
+    /// Publishes the head as an `audit.anchor` event when it is due; returns it then.
+    pub async fn anchor_if_due(&self, now: DateTime<Utc>) -> ServiceResult<Option<(i64, String)>> {
+        let head = self.store.audit_head_state().await?;
+        let new_records = head.last_seq - head.anchored_seq;
+        if new_records <= 0 {
+            return Ok(None);
+        }
+        let due = new_records >= self.anchors.records
+            || head
+                .anchored_at
+                .is_none_or(|at| now - at >= self.anchors.every);
+        if !due {
+            return Ok(None);
+        }
+        let anchor = format!("{}:{}", head.last_seq, head.last_hash);
+        let event = NewEvent::new(
+            ANCHOR_KIND,
+            format!(
+                "audit chain head: record {} has hash {} (keep it: `mdm audit verify --anchor {anchor}` checks the chain still holds it)",
+                head.last_seq, head.last_hash
+            ),
+        )
+        .data(serde_json::json!({
+            "seq": head.last_seq,
+            "hash": head.last_hash,
+            "anchor": anchor,
+            "previous_anchor_seq": head.anchored_seq,
+        }));
+        let published = self
+            .store
+            .record_audit_anchor(head.last_seq, head.anchored_seq, now, event)
+            .await?;
+        Ok(published.then_some((head.last_seq, head.last_hash)))
     }
 
     /// Appends what is new; returns how many records.
@@ -110,7 +269,10 @@ impl AuditTrail {
             if records.is_empty() && new_cursor == cursor {
                 return Ok(total);
             }
-            total += self.store.append_audit(records, new_cursor).await?;
+            total += self
+                .store
+                .append_audit(records, new_cursor, &self.key)
+                .await?;
             if !full {
                 return Ok(total);
             }
@@ -127,6 +289,9 @@ impl AuditTrail {
                 if let Err(e) = self.run_once().await {
                     tracing::warn!(error = %e, "audit trail: appending failed; retrying");
                 }
+                if let Err(e) = self.anchor_if_due(Utc::now()).await {
+                    tracing::warn!(error = %e, "audit trail: publishing the anchor failed; retrying");
+                }
                 tokio::time::sleep(self.interval).await;
             }
         });
@@ -137,21 +302,52 @@ impl AuditTrail {
 pub struct Verification {
     pub intact: bool,
     pub records: u64,
+    /// Records linked under the key (HMAC-SHA256).
+    pub keyed_records: u64,
+    /// Records of an earlier release, hashed with SHA-256 (before the first keyed one).
+    pub legacy_records: u64,
     pub head_seq: i64,
     pub head_hash: String,
+    /// The anchor checked, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AnchorCheck>,
     pub problems: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct AnchorCheck {
+    pub seq: i64,
+    pub hash: String,
+    /// The chain still has that record with that hash.
+    pub found: bool,
+}
+
 /// Walks the chain: every record's seq follows the previous one, its prev_hash is the
-/// previous record's hash, its hash is what its fields hash to, and the head names the
-/// last record. Finds altered, removed and reordered records, and a cut-off end.
-pub async fn verify(store: &dyn Storage) -> ServiceResult<Verification> {
-    let (head_seq, head_hash) = store.audit_head().await?;
+/// previous record's hash, its hash is what its fields hash to under the key (or,
+/// before the first keyed record, with SHA-256), and the head names the last record.
+/// Finds altered, removed and reordered records, a cut-off end, a chain rewritten
+/// without the key (links recomputed with plain SHA-256), and with `anchor` (a head
+/// published earlier) a chain cut off or rewritten before that anchor.
+pub async fn verify(
+    store: &dyn Storage,
+    key: &AuditKey,
+    anchor: Option<(i64, String)>,
+) -> ServiceResult<Verification> {
+    let head = store.audit_head_state().await?;
+    let (head_seq, head_hash) = (head.last_seq, head.last_hash.clone());
     let mut problems = Vec::new();
     let mut prev_hash = "0".repeat(64);
     let mut expected = 1i64;
     let mut count = 0u64;
+    let mut keyed = 0u64;
+    let mut legacy = 0u64;
     let mut after = 0i64;
+    // Seq 0 is the genesis link every chain starts from.
+    let mut anchor_seen: Option<bool> = anchor
+        .as_ref()
+        .filter(|(seq, _)| *seq == 0)
+        .map(|(_, hash)| *hash == "0".repeat(64));
+    let mut listed_all = true;
     loop {
         let page = store.audit_records(after, 1000).await?;
         if page.is_empty() {
@@ -173,12 +369,45 @@ pub async fn verify(store: &dyn Storage) -> ServiceResult<Verification> {
                     r.seq
                 ));
             }
-            let computed = hash_of(r);
-            if computed != r.hash {
+            let computed = match r.chain_version {
+                AUDIT_CHAIN_HMAC => {
+                    keyed += 1;
+                    Some(mac_of(key, r))
+                }
+                AUDIT_CHAIN_SHA256 if keyed == 0 => {
+                    legacy += 1;
+                    Some(hash_of(r))
+                }
+                AUDIT_CHAIN_SHA256 => {
+                    problems.push(format!(
+                        "record {}: hashed with plain SHA-256 after keyed records: the chain was rewritten by someone without the server's key",
+                        r.seq
+                    ));
+                    None
+                }
+                other => {
+                    problems.push(format!(
+                        "record {}: unknown chain version {other}",
+                        r.seq
+                    ));
+                    None
+                }
+            };
+            if computed.is_some_and(|c| c != r.hash) {
                 problems.push(format!(
-                    "record {}: its content does not match its hash (altered)",
-                    r.seq
+                    "record {}: its content does not match its hash (altered{})",
+                    r.seq,
+                    if r.chain_version == AUDIT_CHAIN_HMAC {
+                        ", or its link was not computed with this server's key"
+                    } else {
+                        ""
+                    }
                 ));
+            }
+            if let Some((seq, hash)) = &anchor {
+                if r.seq == *seq {
+                    anchor_seen = Some(r.hash == *hash);
+                }
             }
             prev_hash = r.hash.clone();
             expected = r.seq + 1;
@@ -186,25 +415,73 @@ pub async fn verify(store: &dyn Storage) -> ServiceResult<Verification> {
         }
         if problems.len() > 100 {
             problems.push("more problems not listed".into());
+            listed_all = false;
             break;
         }
+    }
+    if listed_all && count > 0 && keyed == 0 {
+        problems.push(
+            "no record is linked with the server's key: every link is plain SHA-256, which anyone who can write the database can recompute (the chain was rewritten without the key)"
+                .into(),
+        );
     }
     if after != head_seq || prev_hash != head_hash {
         problems.push(format!(
             "the chain's head names record {head_seq}, the last record is {after}: records removed at the end, or the head altered"
         ));
     }
+    if head.anchored_seq > head_seq {
+        problems.push(format!(
+            "the last anchor published names record {}, beyond the chain's end ({head_seq}): records removed at the end",
+            head.anchored_seq
+        ));
+    }
+    let anchor = anchor.map(|(seq, hash)| {
+        match anchor_seen {
+            Some(true) => {}
+            Some(false) => problems.push(format!(
+                "anchor {seq}: record {seq} no longer has the published hash {hash}: the chain was rewritten"
+            )),
+            None if listed_all => problems.push(format!(
+                "anchor {seq}:{hash} is missing: the chain no longer reaches the record it published (cut off, or records removed)"
+            )),
+            None => {}
+        }
+        AnchorCheck {
+            seq,
+            hash,
+            found: anchor_seen == Some(true),
+        }
+    });
     Ok(Verification {
         intact: problems.is_empty(),
         records: count,
+        keyed_records: keyed,
+        legacy_records: legacy,
         head_seq,
         head_hash,
+        anchor,
         problems,
     })
 }
 
 fn hash_of(r: &AuditRecord) -> String {
     audit_chain_hash(
+        &r.prev_hash,
+        r.seq,
+        r.event_id,
+        r.at,
+        &r.actor,
+        r.address.as_deref(),
+        &r.action,
+        &r.outcome,
+        &r.details_raw,
+    )
+}
+
+fn mac_of(key: &AuditKey, r: &AuditRecord) -> String {
+    audit_chain_mac(
+        key,
         &r.prev_hash,
         r.seq,
         r.event_id,
@@ -240,7 +517,7 @@ pub fn to_json_lines(records: &[AuditRecord]) -> String {
     out
 }
 
-pub const CSV_COLUMNS: [&str; 10] = [
+pub const CSV_COLUMNS: [&str; 11] = [
     "seq",
     "at",
     "actor",
@@ -251,6 +528,7 @@ pub const CSV_COLUMNS: [&str; 10] = [
     "event_id",
     "prev_hash",
     "hash",
+    "chain_version",
 ];
 
 pub fn to_csv(records: &[AuditRecord]) -> ServiceResult<String> {
@@ -269,6 +547,7 @@ pub fn to_csv(records: &[AuditRecord]) -> ServiceResult<String> {
             r.event_id.map(|e| e.to_string()).unwrap_or_default(),
             r.prev_hash.clone(),
             r.hash.clone(),
+            r.chain_version.to_string(),
         ])
         .map_err(fail)?;
     }

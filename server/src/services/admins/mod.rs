@@ -63,6 +63,8 @@ pub const BOOTSTRAP_ACTOR: &str = "env:MDM_ADMIN_TOKEN";
 /// A token's use is an event at most this often (per token).
 pub const TOKEN_USE_EVENT_SECS: i64 = 60;
 
+/// Passwords, sessions, lockout and tokens. The defaults are the office's policy's
+/// numbers; `mdm serve` options change them, never below the policy (config.rs).
 #[derive(Debug, Clone)]
 pub struct AdminSettings {
     pub policy: PasswordPolicy,
@@ -510,7 +512,13 @@ impl AdminService {
         } else {
             None
         };
-        self.store.touch_session(&session.id, now).await?;
+        // last_seen_at moves at most every tenth of the idle timeout (and at least every
+        // 10 s): a session in use never looks idle, a busy console does not write on
+        // every request.
+        let every = Duration::seconds((i64::from(session.idle_timeout_secs) / 10).clamp(0, 10));
+        if now - session.last_seen_at >= every {
+            self.store.touch_session(&session.id, now).await?;
+        }
         Ok(Caller {
             identity: AdminIdentity {
                 name: admin.name.clone(),
@@ -1915,12 +1923,10 @@ impl AdminService {
     }
 }
 
-/// `mdm admin ...` on the server host and `serve` build the service the same way.
-pub fn service(store: Arc<dyn Storage>, sealer: Sealer, organization: &str) -> AdminService {
-    let settings = AdminSettings {
-        issuer: format!("MDM {organization}").trim().to_owned(),
-        ..AdminSettings::default()
-    };
+/// `mdm admin ...` on the server host builds the service as `serve` does, with the
+/// settings of the same options (`ServeConfig::admin`): a password set on the host
+/// follows the rules the server enforces.
+pub fn service(store: Arc<dyn Storage>, sealer: Sealer, settings: AdminSettings) -> AdminService {
     AdminService::new(store, sealer, settings, None)
 }
 
@@ -1928,6 +1934,8 @@ pub fn service(store: Arc<dyn Storage>, sealer: Sealer, organization: &str) -> A
 pub struct AdminServices {
     pub accounts: AdminService,
     pub offboarding: Arc<offboarding::OffboardingService>,
+    /// The audit chain's HMAC key (derived from the master key), for verification.
+    pub audit_key: crate::storage::AuditKey,
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ pub struct Model {
     pub last_seq: i64,
     pub last_hash: String,
     pub last_event_id: i64,
+    /// The seq the last `audit.anchor` event published (0: none yet).
+    pub anchored_seq: i64,
+    pub anchored_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

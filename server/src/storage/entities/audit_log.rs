@@ -14,6 +14,8 @@ pub struct Model {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+    /// 1: SHA-256 (before the chain was keyed), 2: HMAC-SHA256 under the audit key.
+    pub chain_version: i16,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,9 +19,6 @@ use sea_orm::{
 };
 use std::collections::HashMap;
 
-/// A session's last_seen_at moves at most this often (the idle timeout is minutes).
-const SESSION_TOUCH_SECS: i64 = 10;
-
 fn admin_from(m: admins::Model) -> AdminRow {
     AdminRow {
         id: m.id,
@@ -841,11 +838,10 @@ impl AdminStore for SqlStore {
     }
 
     async fn touch_session(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        let stale = at - chrono::Duration::seconds(SESSION_TOUCH_SECS);
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastSeenAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(id))
-            .filter(sessions::Column::LastSeenAt.lt(stale))
+            .filter(sessions::Column::LastSeenAt.lt(at))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -1063,8 +1059,13 @@ impl AdminStore for SqlStore {
         super::audit::audited_event_ids(self, ids).await
     }
 
-    async fn append_audit(&self, records: Vec<NewAuditRecord>, cursor: i64) -> StoreResult<u64> {
-        super::audit::append_audit(self, records, cursor).await
+    async fn append_audit(
+        &self,
+        records: Vec<NewAuditRecord>,
+        cursor: i64,
+        key: &AuditKey,
+    ) -> StoreResult<u64> {
+        super::audit::append_audit(self, records, cursor, key).await
     }
 
     async fn audit_records(&self, after_seq: i64, limit: u64) -> StoreResult<Vec<AuditRecord>> {
@@ -1073,6 +1074,20 @@ impl AdminStore for SqlStore {
 
     async fn audit_head(&self) -> StoreResult<(i64, String)> {
         super::audit::audit_head(self).await
+    }
+
+    async fn audit_head_state(&self) -> StoreResult<AuditHeadState> {
+        super::audit::audit_head_state(self).await
+    }
+
+    async fn record_audit_anchor(
+        &self,
+        seq: i64,
+        previous_anchored_seq: i64,
+        at: DateTime<Utc>,
+        event: NewEvent,
+    ) -> StoreResult<bool> {
+        super::audit::record_audit_anchor(self, seq, previous_anchored_seq, at, event).await
     }
 
     async fn create_offboarding(&self, row: OffboardingRow, event: NewEvent) -> StoreResult<()> {

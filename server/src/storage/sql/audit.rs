@@ -35,6 +35,45 @@ pub(super) async fn audit_head(store: &SqlStore) -> StoreResult<(i64, String)> {
     Ok((head.last_seq, head.last_hash))
 }
 
+pub(super) async fn audit_head_state(store: &SqlStore) -> StoreResult<AuditHeadState> {
+    let head = audit_head::Entity::find_by_id(1)
+        .one(store.connection())
+        .await?
+        .ok_or_else(|| corrupt("the audit trail has no chain head"))?;
+    Ok(AuditHeadState {
+        last_seq: head.last_seq,
+        last_hash: head.last_hash,
+        anchored_seq: head.anchored_seq,
+        anchored_at: head.anchored_at,
+    })
+}
+
+pub(super) async fn record_audit_anchor(
+    store: &SqlStore,
+    seq: i64,
+    previous_anchored_seq: i64,
+    at: DateTime<Utc>,
+    event: NewEvent,
+) -> StoreResult<bool> {
+    let txn = store.begin_write().await?;
+    // Compare and set: of instances that read the same anchor, one publishes.
+    let claimed = audit_head::Entity::update_many()
+        .col_expr(audit_head::Column::AnchoredSeq, Expr::value(seq))
+        .col_expr(audit_head::Column::AnchoredAt, Expr::value(micros(at)))
+        .filter(audit_head::Column::Id.eq(1))
+        .filter(audit_head::Column::AnchoredSeq.eq(previous_anchored_seq))
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+    if !claimed {
+        return Ok(false);
+    }
+    insert_event(&txn, event).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
 pub(super) async fn audit_candidate_events(
     store: &SqlStore,
     after_id: i64,
@@ -95,6 +134,7 @@ pub(super) async fn append_audit(
     store: &SqlStore,
     records: Vec<NewAuditRecord>,
     cursor: i64,
+    key: &AuditKey,
 ) -> StoreResult<u64> {
     let txn = store.begin_write().await?;
     // The head is locked for the transaction (PostgreSQL: FOR UPDATE; SQLite holds
@@ -132,7 +172,8 @@ pub(super) async fn append_audit(
         }
         seq += 1;
         let at = micros(r.at);
-        let hash = audit_chain_hash(
+        let hash = audit_chain_mac(
+            key,
             &prev,
             seq,
             r.event_id,
@@ -154,6 +195,7 @@ pub(super) async fn append_audit(
             details: Set(r.details),
             prev_hash: Set(prev.clone()),
             hash: Set(hash.clone()),
+            chain_version: Set(AUDIT_CHAIN_HMAC),
         }
         .insert(&txn)
         .await?;
@@ -165,6 +207,8 @@ pub(super) async fn append_audit(
         last_seq: Set(seq),
         last_hash: Set(prev),
         last_event_id: Set(head.last_event_id.max(cursor)),
+        anchored_seq: Set(head.anchored_seq),
+        anchored_at: Set(head.anchored_at),
     }
     .update(&txn)
     .await?;
@@ -197,6 +241,7 @@ pub(super) async fn audit_records(
             details_raw: m.details,
             prev_hash: m.prev_hash,
             hash: m.hash,
+            chain_version: m.chain_version,
         })
         .collect())
 }

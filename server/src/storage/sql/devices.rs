@@ -234,7 +234,11 @@ impl DeviceStore for SqlStore {
         active.last_seen_at = Set(Some(now));
         active.updated_at = Set(now);
         active.update(&txn).await?;
+        // The device's cached identity row says whether it is enrolled.
+        let change = Change::Device(device_id.to_owned());
+        super::notify::announce(&txn, &change).await?;
         txn.commit().await?;
+        self.changed(&change);
         Ok(first)
     }
 
@@ -319,18 +323,33 @@ impl DeviceStore for SqlStore {
         Ok(found)
     }
 
-    async fn touch(&self, device_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        let stale = at - chrono::Duration::seconds(TOUCH_INTERVAL_SECS);
-        devices::Entity::update_many()
-            .col_expr(devices::Column::LastSeenAt, Expr::value(at))
-            .filter(devices::Column::Id.eq(device_id))
-            .filter(
-                Condition::any()
-                    .add(devices::Column::LastSeenAt.is_null())
-                    .add(devices::Column::LastSeenAt.lt(stale)),
-            )
-            .exec(&self.db)
-            .await?;
+    async fn touch_many(&self, seen: Vec<(String, DateTime<Utc>)>) -> StoreResult<()> {
+        use sea_orm::sea_query::CaseStatement;
+        // Each device its own time, in one statement per batch; a time older than
+        // the stored one (another instance wrote a later one) leaves it.
+        for batch in seen.chunks(TOUCH_BATCH) {
+            let mut newer = CaseStatement::new();
+            for (id, at) in batch {
+                newer = newer.case(
+                    Condition::all()
+                        .add(devices::Column::Id.eq(id.as_str()))
+                        .add(
+                            Condition::any()
+                                .add(devices::Column::LastSeenAt.is_null())
+                                .add(devices::Column::LastSeenAt.lt(*at)),
+                        ),
+                    Expr::value(*at),
+                );
+            }
+            devices::Entity::update_many()
+                .col_expr(
+                    devices::Column::LastSeenAt,
+                    newer.finally(Expr::col(devices::Column::LastSeenAt)).into(),
+                )
+                .filter(devices::Column::Id.is_in(batch.iter().map(|(id, _)| id.as_str())))
+                .exec(&self.db)
+                .await?;
+        }
         Ok(())
     }
 

@@ -364,7 +364,10 @@ impl EnrollmentStore for SqlStore {
         // (and revoked) so it can neither renew again nor enroll anything.
         super::identity::retire(&txn, &old, now, "superseded").await?;
         super::identity::bind(&txn, &issued.fingerprint, &device.id, now).await?;
+        let change = Change::Device(device.id.clone());
+        super::notify::announce(&txn, &change).await?;
         txn.commit().await?;
+        self.changed(&change);
         Ok(Ok(device.id))
     }
 

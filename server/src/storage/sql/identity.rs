@@ -8,6 +8,7 @@
 use super::devices::new_device_row;
 use super::queue::cancel_open;
 use super::SqlStore;
+use crate::cache::Change;
 use crate::storage::entities::{devices, identity_bindings, issued_certificates};
 use crate::storage::*;
 use sea_orm::sea_query::Expr;
@@ -186,7 +187,10 @@ pub(super) async fn authenticate(
             }
             None => None,
         };
+        let change = Change::Device(device_id.clone());
+        super::notify::announce(&txn, &change).await?;
         txn.commit().await?;
+        store.changed(&change);
         return Ok(Ok(AuthenticateOutcome {
             device_id,
             was_known: false,
@@ -291,7 +295,11 @@ pub(super) async fn authenticate(
     } else {
         cancel_open(&txn, &device_id, now).await?
     };
+    // Whatever an instance knew of this device (its certificate, its queue) is void.
+    let change = Change::Device(device_id.clone());
+    super::notify::announce(&txn, &change).await?;
     txn.commit().await?;
+    store.changed(&change);
     Ok(Ok(AuthenticateOutcome {
         device_id,
         was_known: true,

@@ -14,20 +14,24 @@ mod enrollment_uses;
 mod events;
 mod identity;
 mod incidents;
+mod notify;
 pub(super) mod outage;
 mod policies;
 mod push;
 mod queue;
+mod pg_pool;
 mod revocation;
 mod sqlite_pool;
 mod tokens;
 
 use super::StoreError;
+use crate::cache::{Change, DeviceCache};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
     TransactionTrait,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter
@@ -35,8 +39,10 @@ use std::time::Duration;
 const INSERT_BATCH: usize = 500;
 /// Ids per `IN (...)` list.
 const LOOKUP_BATCH: usize = 1000;
-/// last_seen_at is refreshed at most this often, so an Idle poll does not always write.
+/// An admin token's last_used_at is refreshed at most this often.
 const TOUCH_INTERVAL_SECS: i64 = 30;
+/// Devices per last_seen_at statement (three values each).
+const TOUCH_BATCH: usize = 200;
 /// How long a request waits for a database connection (PostgreSQL: the time to
 /// (re)connect included) before it gives up with a 503: a database that is down
 /// must not hold requests until the client's own timeout.
@@ -49,6 +55,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    /// This instance's device cache, told of each change this store commits.
+    cache: Option<Arc<DeviceCache>>,
 }
 
 impl SqlStore {
@@ -65,10 +73,25 @@ impl SqlStore {
         let db = if sqlite {
             sqlite_pool::connect(url, options, SQLITE_BUSY_TIMEOUT).await?
         } else {
-            Database::connect(options).await?
+            pg_pool::connect(url, options).await?
         };
         Migrator::up(&db, None).await?;
-        Ok(SqlStore { db })
+        Ok(SqlStore { db, cache: None })
+    }
+
+    /// The store whose commits keep `cache` current on this instance (see
+    /// [`SqlStore::keep_current`] for the others').
+    pub fn with_device_cache(mut self, cache: Arc<DeviceCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// After a commit: this instance's cache forgets what `change` makes stale (the
+    /// other instances hear it from the NOTIFY sent in the transaction).
+    pub(super) fn changed(&self, change: &Change) {
+        if let Some(cache) = &self.cache {
+            cache.apply(change);
+        }
     }
 
     /// Begins a transaction that is going to write. On SQLite it takes the write lock

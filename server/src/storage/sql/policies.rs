@@ -672,13 +672,14 @@ impl PolicyStore for SqlStore {
                 applied.push(change);
             }
         }
-        insert_commands(&txn, commands, now).await?;
+        let change = insert_commands(&txn, commands, now).await?;
         if !applied.is_empty() {
             for event in events {
                 super::events::insert_event(&txn, event).await?;
             }
         }
         txn.commit().await?;
+        self.changed(&change);
         Ok(applied)
     }
 

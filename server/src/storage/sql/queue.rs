@@ -1,6 +1,7 @@
 //! [`CommandQueue`] on sea-orm.
 
 use super::*;
+use crate::cache::Change;
 use crate::domain::CommandStatus;
 use crate::storage::entities::commands;
 use crate::storage::*;
@@ -42,12 +43,21 @@ pub(super) fn command_from_row(m: commands::Model) -> CommandRecord {
     }
 }
 
-/// Inserts commands in batched statements (part of the caller's transaction).
+/// Inserts commands in batched statements (part of the caller's transaction) and
+/// announces them to the other instances in it; returns the change for the caller
+/// to apply to this instance's cache once it has committed.
 pub(super) async fn insert_commands<C: ConnectionTrait>(
     txn: &C,
     new: Vec<NewCommand>,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<Change> {
+    let mut devices: Vec<String> = new.iter().map(|c| c.device_id.clone()).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let change = Change::Queues(devices);
+    if !new.is_empty() {
+        super::notify::announce(txn, &change).await?;
+    }
     let mut batch = Vec::with_capacity(INSERT_BATCH);
     for c in new {
         batch.push(commands::ActiveModel {
@@ -79,7 +89,7 @@ pub(super) async fn insert_commands<C: ConnectionTrait>(
     if !batch.is_empty() {
         commands::Entity::insert_many(batch).exec(txn).await?;
     }
-    Ok(())
+    Ok(change)
 }
 
 pub(super) fn open_statuses() -> [&'static str; 3] {
@@ -114,11 +124,12 @@ pub(super) async fn cancel_open<C: ConnectionTrait>(
 impl CommandQueue for SqlStore {
     async fn enqueue(&self, new: Vec<NewCommand>, events: Vec<NewEvent>) -> StoreResult<()> {
         let txn = self.db.begin().await?;
-        insert_commands(&txn, new, Utc::now()).await?;
+        let change = insert_commands(&txn, new, Utc::now()).await?;
         for event in events {
             super::events::insert_event(&txn, event).await?;
         }
         txn.commit().await?;
+        self.changed(&change);
         Ok(())
     }
 
@@ -130,6 +141,14 @@ impl CommandQueue for SqlStore {
         new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<ReportOutcome> {
+        // An Idle carries no result: taking the next command is its one statement,
+        // which needs no transaction.
+        if result.is_none() && new_exchange {
+            return Ok(ReportOutcome {
+                recorded: None,
+                next: take_next_on_idle(&self.db, device_id, now).await?,
+            });
+        }
         // PostgreSQL makes every commit durable (an fsync), so the result, its event
         // and taking the next command share one transaction. SQLite in WAL mode with
         // synchronous=NORMAL commits without fsync but has one writer: holding its
@@ -233,37 +252,18 @@ impl CommandQueue for SqlStore {
     }
 }
 
-/// Marks sent and returns the device's next command.
-async fn take_next<C: ConnectionTrait>(
-    db: &C,
+/// The first open command of a device in (priority, FIFO) order, expired ones
+/// skipped; `statuses` says which are open for this exchange.
+fn next_command(
     device_id: &str,
-    new_exchange: bool,
+    statuses: &[&'static str],
     now: DateTime<Utc>,
-) -> StoreResult<Option<Delivery>> {
-    if new_exchange {
-        // An Idle starts a new exchange: what the device put off with NotNow
-        // during the last one is offered again, in its original place.
-        commands::Entity::update_many()
-            .col_expr(
-                commands::Column::Status,
-                Expr::value(CommandStatus::Pending.as_str()),
-            )
-            .filter(commands::Column::DeviceId.eq(device_id))
-            .filter(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
-            .exec(db)
-            .await?;
-    }
-    // Taking the next command is one statement: mark sent the first open command
-    // in (priority, FIFO) order and return it. Atomic, so two concurrent requests
-    // of one device cannot take the same command.
-    let next = Query::select()
+) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
         .column(commands::Column::Seq)
         .from(commands::Entity)
         .and_where(commands::Column::DeviceId.eq(device_id))
-        .and_where(commands::Column::Status.is_in([
-            CommandStatus::Pending.as_str(),
-            CommandStatus::Sent.as_str(),
-        ]))
+        .and_where(commands::Column::Status.is_in(statuses.iter().copied()))
         .cond_where(
             Condition::any()
                 .add(commands::Column::ExpiresAt.is_null())
@@ -272,7 +272,99 @@ async fn take_next<C: ConnectionTrait>(
         .order_by(commands::Column::Priority, Order::Desc)
         .order_by(commands::Column::Seq, Order::Asc)
         .limit(1)
-        .to_owned();
+        .to_owned()
+}
+
+fn delivery(m: commands::Model) -> Delivery {
+    Delivery {
+        uuid: m.uuid,
+        request_type: m.request_type,
+        payload: m.payload,
+        payload_sealed: m.payload_sealed,
+    }
+}
+
+/// Takes the next command on an Idle, in one statement. An Idle starts a new
+/// exchange: what the device put off with NotNow during the last one is offered
+/// again, in its original place. So the first command among the pending, sent and
+/// NotNow'd ones is marked sent, and the other NotNow'd ones go back to pending.
+async fn take_next_on_idle<C: ConnectionTrait>(
+    db: &C,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Delivery>> {
+    use sea_orm::sea_query::SimpleExpr;
+    let next = next_command(
+        device_id,
+        &[
+            CommandStatus::Pending.as_str(),
+            CommandStatus::Sent.as_str(),
+            CommandStatus::NotNow.as_str(),
+        ],
+        now,
+    );
+    let is_next = || commands::Column::Seq.in_subquery(next.clone());
+    let when_next = |then: SimpleExpr, otherwise: SimpleExpr| -> SimpleExpr {
+        Expr::case(is_next(), then).finally(otherwise).into()
+    };
+    let taken = commands::Entity::update_many()
+        .col_expr(
+            commands::Column::Status,
+            when_next(
+                Expr::value(CommandStatus::Sent.as_str()),
+                Expr::value(CommandStatus::Pending.as_str()),
+            ),
+        )
+        .col_expr(
+            commands::Column::DeliveredAt,
+            when_next(
+                Expr::value(now),
+                Expr::col(commands::Column::DeliveredAt).into(),
+            ),
+        )
+        .col_expr(
+            commands::Column::UpdatedAt,
+            when_next(Expr::value(now), Expr::col(commands::Column::UpdatedAt).into()),
+        )
+        .col_expr(
+            commands::Column::DeliveryCount,
+            when_next(
+                Expr::col(commands::Column::DeliveryCount).add(1),
+                Expr::col(commands::Column::DeliveryCount).into(),
+            ),
+        )
+        .filter(commands::Column::DeviceId.eq(device_id))
+        .filter(
+            Condition::any()
+                .add(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
+                .add(is_next()),
+        )
+        .exec_with_returning(db)
+        .await?;
+    Ok(taken
+        .into_iter()
+        .find(|m| m.status == CommandStatus::Sent.as_str())
+        .map(delivery))
+}
+
+/// Marks sent and returns the device's next command within an exchange (the
+/// NotNow'd ones wait for the next Idle).
+async fn take_next<C: ConnectionTrait>(
+    db: &C,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Delivery>> {
+    // Taking the next command is one statement: mark sent the first open command
+    // in (priority, FIFO) order and return it. Atomic, so two concurrent requests
+    // of one device cannot take the same command.
+    let next = next_command(
+        device_id,
+        &[
+            CommandStatus::Pending.as_str(),
+            CommandStatus::Sent.as_str(),
+        ],
+        now,
+    );
     let taken = commands::Entity::update_many()
         .col_expr(
             commands::Column::Status,
@@ -287,12 +379,7 @@ async fn take_next<C: ConnectionTrait>(
         .filter(commands::Column::Seq.in_subquery(next))
         .exec_with_returning(db)
         .await?;
-    Ok(taken.into_iter().next().map(|m| Delivery {
-        uuid: m.uuid,
-        request_type: m.request_type,
-        payload: m.payload,
-        payload_sealed: m.payload_sealed,
-    }))
+    Ok(taken.into_iter().next().map(delivery))
 }
 
 /// Stores a result; the record, and whether this report was the one that completed it.
@@ -358,6 +445,10 @@ async fn report_on<C: ConnectionTrait>(
             recorded = Some(record);
         }
     }
-    let next = take_next(db, device_id, new_exchange, now).await?;
+    let next = if new_exchange {
+        take_next_on_idle(db, device_id, now).await?
+    } else {
+        take_next(db, device_id, now).await?
+    };
     Ok(ReportOutcome { recorded, next })
 }

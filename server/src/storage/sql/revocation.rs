@@ -2,6 +2,7 @@
 
 use super::queue::cancel_open;
 use super::SqlStore;
+use crate::cache::Change;
 use crate::storage::entities::{
     certificate_revocation_lists, devices, identity_bindings, issued_certificates,
 };
@@ -82,7 +83,11 @@ impl RevocationStore for SqlStore {
             active.updated_at = Set(at);
             active.update(&txn).await?;
         }
+        // No instance may keep accepting the certificate from its cache.
+        let change = Change::Device(device_id.to_owned());
+        super::notify::announce(&txn, &change).await?;
         txn.commit().await?;
+        self.changed(&change);
         Ok(Some(RevocationOutcome {
             certificates_revoked: revoked,
             cancelled_commands,

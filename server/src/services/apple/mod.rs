@@ -3,8 +3,18 @@
 //! Every call arrives with a [`VerifiedIdentity`] (the certificate that signed the
 //! request, already checked against the device CA by the HTTP layer). Except on
 //! Authenticate, that certificate must be the one bound to the UDID.
+//!
+//! The device cache (server/src/cache) spares the database the questions whose
+//! answer it already has: that a certificate is bound to this UDID and not revoked,
+//! and that a device's queue is empty. Only answers that let a request through are
+//! cached; every refusal is decided, and recorded, by the database.
+//! `last_seen_at` is written behind (`last_seen.rs`).
+
+pub mod last_seen;
 
 use super::revocation::{RevocationService, RevokedBy};
+use crate::cache::DeviceCache;
+use last_seen::LastSeen;
 use super::{seal_purpose, ServiceError, ServiceResult};
 use crate::domain::device::os_family_name;
 use crate::domain::event::{kinds, severity, NewEvent};
@@ -49,19 +59,32 @@ pub struct AppleService {
     store: Arc<dyn Storage>,
     sealer: Sealer,
     revocation: Arc<RevocationService>,
+    cache: Arc<DeviceCache>,
+    last_seen: Arc<LastSeen>,
 }
 
 impl AppleService {
+    /// `cache` is kept current by the store (`SqlStore::with_device_cache`,
+    /// `keep_current`); `last_seen` is flushed by its owner.
     pub fn new(
         store: Arc<dyn Storage>,
         sealer: Sealer,
         revocation: Arc<RevocationService>,
+        cache: Arc<DeviceCache>,
+        last_seen: Arc<LastSeen>,
     ) -> Self {
         AppleService {
             store,
             sealer,
             revocation,
+            cache,
+            last_seen,
         }
+    }
+
+    /// The certificates whose chain verified (for the HTTP layer's signature check).
+    pub fn verified_chains(&self) -> &DeviceCache {
+        &self.cache
     }
 
     pub async fn checkin(
@@ -489,11 +512,9 @@ impl AppleService {
             .to_owned();
         let device = self.authorize(identity, &udid).await?;
         let now = Utc::now();
-        if device
-            .last_seen_at
-            .is_none_or(|seen| now - seen > chrono::Duration::seconds(30))
-        {
-            self.store.touch(&device.id, now).await?;
+        if LastSeen::due(device.last_seen_at, now) {
+            self.last_seen.note(&device.id, now);
+            self.cache.seen(&identity.fingerprint, now);
         }
         if report.enrollment.is_user_channel() {
             // No user-channel commands exist yet; the user channel is answered empty.
@@ -507,10 +528,20 @@ impl AppleService {
             None => None,
         };
         let answered = result.is_some();
+        let idle = new_exchange && !answered;
+        if idle && self.cache.queue_known_empty(&device.id) {
+            return Ok(None);
+        }
+        let generation = self.cache.queue_generation();
         let outcome = self
             .store
             .report(&device.id, result, describe_result, new_exchange, now)
             .await?;
+        if idle && outcome.next.is_none() {
+            // Nothing to send, NotNow'd commands included: so it stays until a
+            // command is queued for this device.
+            self.cache.mark_queue_empty(&device.id, generation);
+        }
         if answered
             && self
                 .after_result(&device, &report, outcome.recorded.as_ref())
@@ -596,6 +627,13 @@ impl AppleService {
         identity: &VerifiedIdentity,
         udid: &str,
     ) -> ServiceResult<DeviceIdentityRow> {
+        if let Some(device) = self
+            .cache
+            .bound_device(&identity.fingerprint, udid, Utc::now().timestamp())
+        {
+            return Ok(device);
+        }
+        let generation = self.cache.identity_generation();
         let device = self
             .store
             .identity_by_udid(udid)
@@ -655,6 +693,8 @@ impl AppleService {
                 "this device's identity certificate was revoked ({reason}); it must enroll again"
             )));
         }
+        self.cache
+            .bind(&identity.fingerprint, udid, &device, generation);
         Ok(device)
     }
 
