@@ -75,17 +75,21 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (table, column) in [
-            (AuditHead::Table.into_iden(), AuditHead::AnchoredAt.into_iden()),
-            (AuditHead::Table.into_iden(), AuditHead::AnchoredSeq.into_iden()),
-            (AuditLog::Table.into_iden(), AuditLog::ChainVersion.into_iden()),
+            (
+                AuditHead::Table.into_iden(),
+                AuditHead::AnchoredAt.into_iden(),
+            ),
+            (
+                AuditHead::Table.into_iden(),
+                AuditHead::AnchoredSeq.into_iden(),
+            ),
+            (
+                AuditLog::Table.into_iden(),
+                AuditLog::ChainVersion.into_iden(),
+            ),
         ] {
             manager
-                .alter_table(
-                    Table::alter()
-                        .table(table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
+                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
                 .await?;
         }
         Ok(())

@@ -920,7 +920,9 @@ impl ServeArgs {
         if !(1..=token_max_days).contains(&token_default_days) {
             return Err(bad(
                 "token-default-days",
-                format!("is {token_default_days}: it must be 1 to --token-max-days ({token_max_days})"),
+                format!(
+                    "is {token_default_days}: it must be 1 to --token-max-days ({token_max_days})"
+                ),
             ));
         }
         let anchors = AnchorSettings::default();
@@ -977,11 +979,8 @@ impl ServeArgs {
 /// or `d` ("90s", "15m", "1h30m", "20d"). Zero, a bare number and anything else are
 /// refused: a unit must be said.
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
-    let refuse = || {
-        format!(
-            "is {text:?}: give a duration with a unit, such as 90s, 15m, 1h30m or 2d"
-        )
-    };
+    let refuse =
+        || format!("is {text:?}: give a duration with a unit, such as 90s, 15m, 1h30m or 2d");
     let mut total: i64 = 0;
     let mut number = String::new();
     let mut any = false;
@@ -1139,8 +1138,14 @@ mod tests {
 
     #[test]
     fn durations_need_a_unit() {
-        assert_eq!(parse_duration("90s").unwrap(), chrono::Duration::seconds(90));
-        assert_eq!(parse_duration("15m").unwrap(), chrono::Duration::minutes(15));
+        assert_eq!(
+            parse_duration("90s").unwrap(),
+            chrono::Duration::seconds(90)
+        );
+        assert_eq!(
+            parse_duration("15m").unwrap(),
+            chrono::Duration::minutes(15)
+        );
         assert_eq!(
             parse_duration("1h30m").unwrap(),
             chrono::Duration::minutes(90)

@@ -267,7 +267,14 @@ impl Bench<'_> {
         std::fs::create_dir_all(dir).unwrap();
         let out = dir.join(format!("{}-{phase}.data", self.label));
         let child = std::process::Command::new("perf")
-            .args(["record", "-g", "-q", "-p", &self.server.pid().to_string(), "-o"])
+            .args([
+                "record",
+                "-g",
+                "-q",
+                "-p",
+                &self.server.pid().to_string(),
+                "-o",
+            ])
             .arg(&out)
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -297,7 +304,9 @@ async fn idle_phase(bench: &Bench<'_>, devices: &[ActiveDevice]) -> Phase {
             .collect()
     };
     // The first round warms up (connections, whatever the server keeps) uncounted.
-    bench.round(&url, jobs(), devices.len(), &mut Phase::default()).await;
+    bench
+        .round(&url, jobs(), devices.len(), &mut Phase::default())
+        .await;
     let perf = bench.perf("idle");
     let mut phase = Phase::default();
     for _ in 0..bench.opts.rounds {

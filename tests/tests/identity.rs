@@ -401,7 +401,7 @@ async fn a_decoy_udid_cannot_steer_admin_lookups(backend: Backend) {
     let (code, body) = server
         .api("GET", &format!("/devices/{}", victim.serial), None)
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("serial:"),
         "{body}"
@@ -444,7 +444,7 @@ async fn a_decoy_udid_cannot_steer_admin_lookups(backend: Backend) {
             Some(json!({ "confirm": victim.serial })),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 /// A device that checked out may come back with a fresh certificate from our own SCEP

@@ -29,9 +29,9 @@ impl Instances {
             Backend::Sqlite => None,
             // The same data folder: the same master key, as instances of one
             // deployment share it.
-            Backend::Postgres(_) => Some(
-                RestartableServer::start(&database.url, Some(a.data_dir.clone()), true).await,
-            ),
+            Backend::Postgres(_) => {
+                Some(RestartableServer::start(&database.url, Some(a.data_dir.clone()), true).await)
+            }
         };
         let instances = Instances {
             a,
@@ -89,7 +89,10 @@ async fn device_id(server: &RestartableServer, device: &SimDevice) -> String {
         .api("GET", &format!("/devices?udid={}", device.udid), None)
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
-    body["items"][0]["id"].as_str().expect("the device").to_owned()
+    body["items"][0]["id"]
+        .as_str()
+        .expect("the device")
+        .to_owned()
 }
 
 /// An enrolled device whose empty queue and certificate A has cached: it answered

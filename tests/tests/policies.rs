@@ -486,7 +486,7 @@ async fn one_policy_reaches_its_group_and_only_changes_are_resent(backend: Backe
     let (code, body) = server
         .api("PUT", "/policies/staff", Some(json!({ "document": bad })))
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let paths: Vec<&str> = body["errors"]
         .as_array()
         .unwrap()
@@ -507,7 +507,7 @@ async fn one_policy_reaches_its_group_and_only_changes_are_resent(backend: Backe
             Some(json!({ "document": { "name": "staff", "passcode": { "required": "yes" } } })),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(server.get("/policies/staff").await["current_version"], 2);
 
     // What a platform cannot express is reported with the save, per platform.

@@ -218,7 +218,7 @@ async fn expired_commands_are_not_delivered(backend: Backend) {
             Some(json!({ "type": "ProfileList", "expires_at": "2001-01-01T00:00:00Z" })),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
 
 async fn pending_commands_can_be_cancelled(backend: Backend) {
@@ -227,12 +227,12 @@ async fn pending_commands_can_be_cancelled(backend: Backend) {
     let doomed = server.queue(&id, json!({ "type": "RestartDevice" })).await;
     let kept = server.queue(&id, json!({ "type": "ProfileList" })).await;
     let (code, body) = server
-        .api("DELETE", &format!("/commands/{doomed}"), None)
+        .api("POST", &format!("/commands/{doomed}/cancel"), None)
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "cancelled");
     let (code, body) = server
-        .api("DELETE", &format!("/commands/{doomed}"), None)
+        .api("POST", &format!("/commands/{doomed}/cancel"), None)
         .await;
     assert_eq!(code, StatusCode::CONFLICT, "{body}");
     assert!(body["error"].as_str().unwrap().contains("cancelled"));
@@ -241,14 +241,14 @@ async fn pending_commands_can_be_cancelled(backend: Backend) {
     assert_eq!(got.uuid, kept);
     // Delivered commands cannot be cancelled any more: the device already has them.
     let (code, _) = server
-        .api("DELETE", &format!("/commands/{kept}"), None)
+        .api("POST", &format!("/commands/{kept}/cancel"), None)
         .await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert!(device.acknowledge(&kept).await.is_none());
     let (code, _) = server
         .api(
-            "DELETE",
-            "/commands/00000000-0000-0000-0000-000000000000",
+            "POST",
+            "/commands/00000000-0000-0000-0000-000000000000/cancel",
             None,
         )
         .await;
@@ -534,7 +534,7 @@ async fn mac_commands_and_raw_commands(backend: Backend) {
             Some(json!({ "pin": "123456" })),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"].as_str().unwrap().contains("macOS"), "{body}");
     let (code, body) = server
         .api(
@@ -543,7 +543,7 @@ async fn mac_commands_and_raw_commands(backend: Backend) {
             Some(json!({ "type": "Raw", "plist": "<plist>" })),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
 
 /// A binary plist whose object `i` is the array `[i+1, i+1]` and whose last object is

@@ -339,7 +339,7 @@ async fn push_certificate_rules(backend: Backend) {
 
     // Expired: refused with the date.
     let (code, body) = upload_pem(&setup, TOPIC, -3).await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         body["error"].as_str().unwrap().contains("expired"),
         "{body}"
@@ -357,7 +357,7 @@ async fn push_certificate_rules(backend: Backend) {
             })),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"].as_str().unwrap().contains("topic"), "{body}");
 
     // Expiring soon: accepted, with a warning.

@@ -294,7 +294,7 @@ async fn csr_only_and_key_file(backend: Backend) {
     let apple = TestCa::new("Fake Apple Push CA");
     let cert = issue_push_certificate(&apple, &csr.public_key().unwrap(), TOPIC);
     let (code, body) = upload_cert_only(&server, &cert).await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
         body["error"]
             .as_str()

@@ -86,7 +86,12 @@ impl Identities {
             });
     }
 
-    pub(super) fn bound(&self, fingerprint: &str, udid: &str, now: i64) -> Option<DeviceIdentityRow> {
+    pub(super) fn bound(
+        &self,
+        fingerprint: &str,
+        udid: &str,
+        now: i64,
+    ) -> Option<DeviceIdentityRow> {
         let inner = self.inner.lock().unwrap();
         let entry = inner.certificates.get(fingerprint)?;
         let bound = entry.bound.as_ref()?;

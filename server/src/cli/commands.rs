@@ -97,7 +97,10 @@ pub(super) async fn commands(c: Client, command: CommandsCommand) -> Result<Outp
         }
         CommandsCommand::Cancel { uuid } => {
             let v = c
-                .delete(&format!("/commands/{}", client::segment(&uuid)))
+                .post(
+                    &format!("/commands/{}/cancel", client::segment(&uuid)),
+                    &serde_json::json!({}),
+                )
                 .await?;
             Ok(Output::Table(output::command(&v), v))
         }

@@ -44,8 +44,12 @@ fn refusal(e: ServiceError) -> HttpResponse {
         ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m),
         ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
         ServiceError::Gone(m) => (StatusCode::GONE, m),
-        ServiceError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
-        ServiceError::BadRequest(m) | ServiceError::Conflict(m) => (StatusCode::BAD_REQUEST, m),
+        ServiceError::Unavailable(m) | ServiceError::NotConfigured(m) => {
+            (StatusCode::SERVICE_UNAVAILABLE, m)
+        }
+        ServiceError::BadRequest(m)
+        | ServiceError::Unprocessable(m)
+        | ServiceError::Conflict(m) => (StatusCode::BAD_REQUEST, m),
         other => {
             tracing::error!(error = %other, "enrollment failed");
             (
@@ -69,6 +73,15 @@ fn refusal(e: ServiceError) -> HttpResponse {
 struct ScepQuery {
     operation: String,
     message: Option<String>,
+}
+
+/// A SCEP client is told 400 for a message it got wrong, as SCEP servers answer
+/// (422 is the admin API's word for it).
+fn scep_refusal(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::BadRequest(m) | ServiceError::Unprocessable(m) => ApiError::bad_request(m),
+        other => other.into(),
+    }
 }
 
 fn reply(r: crate::services::scep::ScepReply) -> HttpResponse {
@@ -102,7 +115,9 @@ async fn scep_get(
             let der = base64::engine::general_purpose::STANDARD
                 .decode(cleaned.as_bytes())
                 .map_err(|_| ApiError::bad_request("PKIOperation message is not base64"))?;
-            Ok(reply(state.scep.pki_operation(&der).await?))
+            Ok(reply(
+                state.scep.pki_operation(&der).await.map_err(scep_refusal)?,
+            ))
         }
         other => Err(ApiError::bad_request(format!(
             "unknown SCEP operation {other:?}"
@@ -123,5 +138,11 @@ async fn scep_post(
             query.operation
         )));
     }
-    Ok(reply(state.scep.pki_operation(&body).await?))
+    Ok(reply(
+        state
+            .scep
+            .pki_operation(&body)
+            .await
+            .map_err(scep_refusal)?,
+    ))
 }

@@ -51,7 +51,8 @@ pub struct BodyLimits {
 /// Routes of the whole server. A body past its limit is refused with 413 before it is
 /// read whole, and nothing is written.
 pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
-    cfg.app_data(web::PayloadConfig::new(limits.device))
+    cfg.app_data(limits)
+        .app_data(web::PayloadConfig::new(limits.device))
         .app_data(json_config(limits.device))
         .app_data(web::QueryConfig::default().error_handler(|err, _req| {
             error::ApiError::bad_request(format!("invalid query string: {err}")).into()
@@ -72,7 +73,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
                 // The nearest app_data wins: the admin API has its own, larger limit.
                 .app_data(web::PayloadConfig::new(limits.api))
                 .app_data(json_config(limits.api))
-                .configure(api::configure),
+                .configure(api::configure)
+                .default_service(web::to(api::undeclared)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(error::ApiError::not_found("no such endpoint"))

@@ -223,12 +223,12 @@ impl AndroidService {
     /// The connection with its enterprise, or why there is none yet.
     pub async fn enterprise(&self) -> ServiceResult<(AndroidEnterpriseRow, String, Arc<Link>)> {
         let row = self.store.android_enterprise().await?.ok_or_else(|| {
-            ServiceError::Unavailable(
+            ServiceError::NotConfigured(
                 "Android is not connected to Google: run `mdm android connect --service-account key.json`".into(),
             )
         })?;
         let name = row.enterprise_name.clone().ok_or_else(|| {
-            ServiceError::Unavailable(
+            ServiceError::NotConfigured(
                 "the Android Enterprise sign-up is not finished: open the sign-up URL `mdm android connect` printed".into(),
             )
         })?;

@@ -75,7 +75,7 @@ impl CommandService {
         // A wipe is confirmed device by device (see `wipe`); the generic queue would
         // let `{"type": "EraseDevice"}`, or a Raw plist naming it, skip that.
         if spec.request_type() == "EraseDevice" {
-            return Err(ServiceError::BadRequest(
+            return Err(ServiceError::Unprocessable(
                 "EraseDevice is sent only through /devices/{id}/wipe (mdm devices wipe), which asks for confirmation".into(),
             ));
         }
@@ -117,7 +117,7 @@ impl CommandService {
         let now = Utc::now();
         let expires_at = match (options.expires_at, options.expires_in_seconds) {
             (Some(_), Some(_)) => {
-                return Err(ServiceError::BadRequest(
+                return Err(ServiceError::Unprocessable(
                     "give expires_at or expires_in_seconds, not both".into(),
                 ))
             }
@@ -131,7 +131,9 @@ impl CommandService {
             (None, None) => now + self.default_ttl,
         };
         if expires_at <= now {
-            return Err(ServiceError::BadRequest("expires_at is in the past".into()));
+            return Err(ServiceError::Unprocessable(
+                "expires_at is in the past".into(),
+            ));
         }
 
         let found = self.store.existing_devices(&ids).await?;
@@ -152,7 +154,7 @@ impl CommandService {
         // Android devices run AMAPI's commands, sent through Google one device at a
         // time (services::android); an Apple plist queued for one would wait forever.
         if let Some((id, _)) = found.iter().find(|(_, family)| family == "Android") {
-            return Err(ServiceError::BadRequest(format!(
+            return Err(ServiceError::Unprocessable(format!(
                 "device {id} is an Android device: send it AMAPI commands (LOCK, START_LOST_MODE, ...) through /devices/{id}/commands; nothing was queued"
             )));
         }
@@ -180,7 +182,7 @@ impl CommandService {
                 unlock_token: unlock_token.as_deref(),
             };
             let built = spec.build(&ctx).map_err(|e| {
-                ServiceError::BadRequest(format!("device {device_id}: {e}; nothing was queued"))
+                ServiceError::Unprocessable(format!("device {device_id}: {e}; nothing was queued"))
             })?;
             let payload = if built.sensitive {
                 self.sealer
@@ -365,7 +367,7 @@ impl CommandService {
                     "confirmation {given:?} does not match the device's {what}; nothing was queued"
                 )
             };
-            return Err(ServiceError::BadRequest(reason));
+            return Err(ServiceError::Unprocessable(reason));
         }
         Ok(())
     }

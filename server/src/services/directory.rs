@@ -531,7 +531,7 @@ impl DirectoryService {
     /// directory could not be read or its answer was refused: nothing changed.
     pub async fn sync(&self, actor: &str) -> ServiceResult<SyncOutcome> {
         let row = self.store().directory_source().await?.ok_or_else(|| {
-            ServiceError::Unavailable(
+            ServiceError::NotConfigured(
                 "no directory is configured: PUT /api/v1/directory/source (mdm directory configure)"
                     .into(),
             )

@@ -36,6 +36,15 @@ use crate::storage::{Outage, StoreError};
 pub enum ServiceError {
     #[error("{0}")]
     BadRequest(String),
+    /// Well formed, and what it says cannot be done: content no schema can state is
+    /// wrong (a certificate that does not parse, a password that contains the
+    /// account name, a command this device cannot run): 422.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// An admin action needs configuration an admin must provide first (Google
+    /// connection, directory): 409 to the admin API, 503 to a device.
+    #[error("{0}")]
+    NotConfigured(String),
     #[error("{0}")]
     Unauthorized(String),
     /// The caller is who it says, and still may not do this (403).

@@ -390,7 +390,8 @@ pub fn describe(doc: &mut Value) {
             "/admin-groups/{name}",
             json!({
                 "put": { "summary": "Create an admin group or change its description", "parameters": [name.clone()],
-                         "requestBody": optional(json!({ "description": { "type": "string" } })), "responses": errors(obj("200", "Saved")) },
+                         "requestBody": optional(json!({ "description": { "type": "string" } })),
+                         "responses": errors(json!({ "200": obj("200", "Saved")["200"], "201": obj("201", "Created")["201"] })) },
                 "delete": { "summary": "Delete an admin group (its members lose its roles)", "parameters": [name.clone()], "responses": errors(obj("200", "Deleted")) }
             }),
         ),
@@ -421,7 +422,7 @@ pub fn describe(doc: &mut Value) {
                 "put": { "summary": "Create or change a role: description, rights (or \"*\": every right), critical (administrative privileges, sensitive data or remote actions: its holders need a second factor)",
                          "parameters": [name.clone()],
                          "requestBody": body(json!({ "description": { "type": "string" }, "rights": { "type": "array", "items": { "type": "string" } }, "critical": { "type": "boolean" } }), &["description", "rights", "critical"]),
-                         "responses": errors(obj("200", "Saved")) },
+                         "responses": errors(json!({ "200": obj("200", "Saved")["200"], "201": obj("201", "Created")["201"] })) },
                 "delete": { "summary": "Delete a role no group holds and no token carries (built-in roles are edited, not deleted)", "parameters": [name], "responses": errors(obj("200", "Deleted")) }
             }),
         ),

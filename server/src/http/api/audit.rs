@@ -57,9 +57,8 @@ async fn verify(
         .map(audit::parse_anchor)
         .transpose()
         .map_err(ApiError::bad_request)?;
-    Ok(HttpResponse::Ok().json(
-        audit::verify(state.store.as_ref(), &state.admins.audit_key, anchor).await?,
-    ))
+    Ok(HttpResponse::Ok()
+        .json(audit::verify(state.store.as_ref(), &state.admins.audit_key, anchor).await?))
 }
 
 async fn exported(

@@ -9,7 +9,9 @@ use serde::Deserialize;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/commands", web::post().to(queue_many))
         .route("/commands/{uuid}", web::get().to(show))
-        .route("/commands/{uuid}", web::delete().to(cancel));
+        // A cancelled command stays, with its status, in the device's history: a
+        // state change (POST), not a DELETE after which it would still be there.
+        .route("/commands/{uuid}/cancel", web::post().to(cancel));
 }
 
 /// One command to many devices: `{"device_ids": [...], "type": "...", ...params}`.

@@ -47,8 +47,9 @@ pub async fn resolve(state: &AppState, key: &str) -> Result<Device, ApiError> {
         }
     } else {
         if uuid::Uuid::parse_str(key).is_err() {
-            return Err(ApiError::bad_request(format!(
-                "{key:?} is not a device id; name a device by its id, udid:<UDID> or serial:<serial number>"
+            // Well formed (any text names a device) and names none: 404.
+            return Err(ApiError::not_found(format!(
+                "no device {key:?}: name a device by its id, udid:<UDID> or serial:<serial number>"
             )));
         }
         return state
@@ -149,7 +150,7 @@ async fn queue(
     if device.platform == crate::domain::Platform::Android {
         // AMAPI's command types (LOCK, START_LOST_MODE, ...), sent at once.
         let command = crate::services::android::AndroidCommand::parse(&body)
-            .map_err(ApiError::bad_request)?;
+            .map_err(ApiError::unprocessable)?;
         let audit = crate::domain::event::NewEvent::new(
             crate::domain::event::kinds::ADMIN_COMMAND_QUEUED,
             format!("{} sent to an Android device", command.request_type()),
@@ -159,6 +160,16 @@ async fn queue(
             .issue(&admin.0.name, &device.id, command, audit)
             .await?;
         return Ok(HttpResponse::Accepted().json(queued));
+    }
+    if let Some(kind) = body
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .filter(|kind| kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+    {
+        return Err(ApiError::unprocessable(format!(
+            "{kind} is an Android (AMAPI) command and device {} is an Apple device: send it an Apple RequestType",
+            device.id
+        )));
     }
     let body: CommandRequest = super::command_body(body)?;
     let queued = state
@@ -220,7 +231,7 @@ async fn lock(
     let device = resolve(&state, &id).await?;
     if device.platform == crate::domain::Platform::Android {
         if body.message.is_some() || body.phone_number.is_some() || body.pin.is_some() {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::unprocessable(
                 "Android's LOCK shows no message and takes no PIN: send START_LOST_MODE (message, phone_number, ...) through /devices/{id}/commands to show one",
             ));
         }
@@ -277,12 +288,12 @@ async fn wipe(
             || body.preserve_data_plan.is_some()
             || body.disallow_proximity_setup.is_some())
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::unprocessable(
             "pin, preserve_data_plan and disallow_proximity_setup are Apple's; an Android wipe takes flags and reason",
         ));
     }
     if !android && (body.flags.is_some() || body.reason.is_some()) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::unprocessable(
             "flags and reason are for Android devices",
         ));
     }

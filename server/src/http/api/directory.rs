@@ -140,7 +140,7 @@ async fn import(
     };
     match dir.import_csv(&admin.0.name, &csv).await? {
         Ok(summary) => Ok(HttpResponse::Ok().json(summary)),
-        Err(errors) => Ok(HttpResponse::BadRequest().json(json!({
+        Err(errors) => Ok(HttpResponse::UnprocessableEntity().json(json!({
             "error": format!(
                 "the CSV file was not imported ({} problem{}): {}",
                 errors.len(),

@@ -5,6 +5,7 @@ mod android;
 mod audit;
 mod auth;
 mod commands;
+mod contract;
 mod devices;
 mod directory;
 mod enrollments;
@@ -37,6 +38,21 @@ pub(crate) fn command_body<T: serde::de::DeserializeOwned>(
     }
     serde_json::from_value(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// Any request no route took: 405 with Allow when the path is the API's under
+/// another method, 404 otherwise.
+pub async fn undeclared(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let allowed = rights::allowed_methods(req.path());
+    if allowed.is_empty() {
+        return actix_web::ResponseError::error_response(&ApiError::not_found("no such endpoint"));
+    }
+    let allow = allowed.join(", ");
+    actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", allow.clone()))
+        .json(serde_json::json!({
+            "error": format!("{} is not answered here; allowed: {allow}", req.method())
+        }))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 fn error_responses() -> Value {
     json!({
         "400": { "$ref": "#/components/responses/Error" },
+        "422": { "$ref": "#/components/responses/Error" },
         "401": { "$ref": "#/components/responses/Error" },
         "404": { "$ref": "#/components/responses/Error" },
         "409": { "$ref": "#/components/responses/Error" },
@@ -28,6 +29,183 @@ fn with_errors(mut ok: Value) -> Value {
 
 fn id_param(name: &str, what: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" }, "description": what })
+}
+
+/// A text a device shows or looks up: not blank, at most 1,000 characters
+/// (profiles::commands::MAX_TEXT_CHARS).
+fn device_text() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S" })
+}
+
+fn device_texts() -> Value {
+    json!({ "type": "array", "minItems": 1, "maxItems": 1000, "items": device_text() })
+}
+
+/// The queue options every command body may carry (services/commands.rs).
+fn queue_options() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "priority",
+            json!({ "type": "integer", "minimum": -1000, "maximum": 1000, "description": "higher first; default 0" }),
+        ),
+        (
+            "expires_at",
+            json!({ "type": "string", "format": "date-time", "description": "in the future" }),
+        ),
+        (
+            "expires_in_seconds",
+            json!({ "type": "integer", "minimum": 1, "maximum": 31_536_000 }),
+        ),
+    ]
+}
+
+/// One schema per command type: its own parameters (required ones required, nothing
+/// else accepted), the queue options, and for a bulk request the device ids. Apple's
+/// RequestTypes (profiles::commands::CommandSpec) and, for one device, AMAPI's
+/// command types (services/android/commands.rs).
+fn command_schema(bulk: bool) -> Value {
+    let pin = json!({ "type": "string", "pattern": "^[0-9]{6}$", "description": "macOS: the Find My PIN" });
+    let flag = json!({ "type": "boolean" });
+    let none = || Vec::<(&str, Value)>::new();
+    // (type, parameters, required, at least one of)
+    type Variant = (
+        &'static str,
+        Vec<(&'static str, Value)>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+    );
+    let mut variants: Vec<Variant> = vec![
+        (
+            "DeviceLock",
+            vec![
+                ("message", device_text()),
+                ("phone_number", device_text()),
+                ("pin", pin.clone()),
+            ],
+            vec![],
+            vec![],
+        ),
+        // Well formed here, and refused (422): a wipe goes through /devices/{id}/wipe,
+        // which asks for confirmation. Listed so that a caller without devices.wipe
+        // hears 403, not a schema error.
+        (
+            "EraseDevice",
+            vec![
+                ("pin", pin.clone()),
+                ("preserve_data_plan", flag.clone()),
+                ("disallow_proximity_setup", flag.clone()),
+            ],
+            vec![],
+            vec![],
+        ),
+        (
+            "InstallProfile",
+            vec![(
+                "payload",
+                json!({ "type": "string", "minLength": 1, "contentEncoding": "base64", "description": "base64 of the .mobileconfig, signed or not" }),
+            )],
+            vec!["payload"],
+            vec![],
+        ),
+        (
+            "RemoveProfile",
+            vec![("identifier", device_text())],
+            vec!["identifier"],
+            vec![],
+        ),
+        ("ProfileList", none(), vec![], vec![]),
+        (
+            "DeviceInformation",
+            vec![("queries", device_texts())],
+            vec![],
+            vec![],
+        ),
+        ("SecurityInfo", none(), vec![], vec![]),
+        ("CertificateList", none(), vec![], vec![]),
+        (
+            "InstalledApplicationList",
+            vec![
+                ("identifiers", device_texts()),
+                ("managed_apps_only", flag.clone()),
+            ],
+            vec![],
+            vec![],
+        ),
+        (
+            "RestartDevice",
+            vec![("notify_user", flag.clone())],
+            vec![],
+            vec![],
+        ),
+        ("ShutDownDevice", none(), vec![], vec![]),
+        ("ClearPasscode", none(), vec![], vec![]),
+        (
+            "EnableLostMode",
+            vec![
+                ("message", device_text()),
+                ("phone_number", device_text()),
+                ("footnote", device_text()),
+            ],
+            vec![],
+            vec!["message", "phone_number"],
+        ),
+        ("DisableLostMode", none(), vec![], vec![]),
+        ("DeviceLocation", none(), vec![], vec![]),
+        ("PlayLostModeSound", none(), vec![], vec![]),
+        (
+            "Raw",
+            vec![(
+                "plist",
+                json!({ "type": "string", "minLength": 1, "description": "the command plist (XML): the whole command or its Command dictionary; the server assigns the CommandUUID" }),
+            )],
+            vec!["plist"],
+            vec![],
+        ),
+    ];
+    if !bulk {
+        let android_text =
+            json!({ "type": "string", "minLength": 1, "maxLength": 4096, "pattern": "\\S" });
+        variants.extend([
+            ("LOCK", none(), vec![], vec![]),
+            // Refused here (422), with where to send them instead.
+            ("WIPE", none(), vec![], vec![]),
+            ("RELINQUISH_OWNERSHIP", none(), vec![], vec![]),
+            ("REBOOT", none(), vec![], vec![]),
+            ("STOP_LOST_MODE", none(), vec![], vec![]),
+            ("REQUEST_DEVICE_INFO", none(), vec![], vec![]),
+            ("RESET_PASSWORD", vec![
+                ("new_password", json!({ "type": "string", "description": "empty removes the password" })),
+                ("flags", json!({ "type": "array", "items": { "type": "string", "enum": ["REQUIRE_ENTRY", "DO_NOT_ASK_CREDENTIALS_ON_BOOT", "LOCK_NOW"] } })),
+            ], vec![], vec![]),
+            ("START_LOST_MODE", ["message", "phone_number", "email", "address", "organization"].into_iter().map(|k| (k, android_text.clone())).collect(), vec![],
+                vec!["message", "phone_number", "email", "address", "organization"]),
+            ("CLEAR_APP_DATA", vec![("package_names", json!({ "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } }))], vec!["package_names"], vec![]),
+        ]);
+    }
+    let one_of: Vec<Value> = variants
+        .into_iter()
+        .map(|(name, parameters, required, any_of)| {
+            let mut properties = serde_json::Map::new();
+            properties.insert("type".into(), json!({ "type": "string", "enum": [name] }));
+            for (key, schema) in parameters.into_iter().chain(queue_options()) {
+                properties.insert(key.into(), schema);
+            }
+            let mut required: Vec<&str> = std::iter::once("type").chain(required).collect();
+            if bulk {
+                properties.insert("device_ids".into(), json!({ "type": "array", "minItems": 1, "maxItems": 100_000, "items": { "type": "string", "minLength": 1 } }));
+                required.push("device_ids");
+            }
+            let mut schema = json!({ "title": name, "type": "object", "additionalProperties": false,
+                "required": required, "properties": properties });
+            // Said in words, not as anyOf: schemathesis's negative generation for an
+            // anyOf inside oneOf fails internally (4.32); the server answers 422.
+            if !any_of.is_empty() {
+                schema["description"] = json!(format!("at least one of: {}", any_of.join(", ")));
+            }
+            schema
+        })
+        .collect();
+    json!({ "oneOf": one_of })
 }
 
 pub fn spec() -> Value {
@@ -140,9 +318,11 @@ pub fn spec() -> Value {
                         "commands": { "type": "array", "items": { "$ref": "#/components/schemas/Queued" } } } } } } } }))
             }},
             "/commands/{uuid}": {
-                "get": { "summary": "A command with its status and result", "parameters": [command_uuid],
-                         "responses": with_errors(ok("200", "Command", "The command")) },
-                "delete": { "summary": "Cancel a pending command", "parameters": [command_uuid],
+                "get": { "summary": "A command with its status and result", "parameters": [command_uuid.clone()],
+                         "responses": with_errors(ok("200", "Command", "The command")) }
+            },
+            "/commands/{uuid}/cancel": {
+                "post": { "summary": "Cancel a pending command: it is not sent, and stays in the history as cancelled", "parameters": [command_uuid],
                          "responses": with_errors(json!({
                             "200": { "description": "Cancelled", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Command" } } } },
                             "409": { "$ref": "#/components/responses/Error" } })) }
@@ -173,7 +353,15 @@ pub fn spec() -> Value {
                 "get": { "summary": "An incident (by id or register number)", "parameters": [incident_id.clone()],
                          "responses": with_errors(ok("200", "Incident", "The incident")) },
                 "patch": { "summary": "Change register columns of an open incident", "parameters": [incident_id.clone()],
-                           "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
+                           "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                               "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
+                                   "name": { "type": "string" }, "type": { "type": "string" }, "status": { "type": "string" },
+                                   "devices": { "type": "array", "items": { "type": "string" } }, "users": { "type": "array", "items": { "type": "string" } },
+                                   "response_plan": { "type": "string" }, "expected_completion": { "type": "string", "format": "date" },
+                                   "resources": { "$ref": "#/components/schemas/NewIncident/properties/resources" },
+                                   "evidence_procedure": { "type": "string" }, "evidence_location": { "type": "string" },
+                                   "responsible": { "$ref": "#/components/schemas/NewIncident/properties/responsible" },
+                                   "comments": { "type": "string" } } } } } },
                            "responses": with_errors(ok("200", "Incident", "Changed")) }
             },
             "/incidents/{id}/history": { "get": { "summary": "Who changed what, when: the incident's links of the register's hash chain", "parameters": [incident_id.clone()],
@@ -194,7 +382,13 @@ pub fn spec() -> Value {
                 "get": { "summary": "Evidence collected, with SHA-256", "parameters": [incident_id.clone()],
                          "responses": with_errors(json!({ "200": { "description": "The evidence" } })) },
                 "post": { "summary": "Collect evidence from the server's records: {kind: device_facts|command_result|events|note, ...}", "parameters": [incident_id.clone()],
-                          "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["kind"] } } } },
+                          "requestBody": { "required": true, "content": { "application/json": { "schema": { "oneOf": [
+                              { "type": "object", "additionalProperties": false, "required": ["kind", "device_id"], "properties": {
+                                  "kind": { "type": "string", "enum": ["device_facts", "events", "status_report"] }, "device_id": { "type": "string", "minLength": 1 } } },
+                              { "type": "object", "additionalProperties": false, "required": ["kind", "command_uuid"], "properties": {
+                                  "kind": { "type": "string", "enum": ["command_result"] }, "command_uuid": { "type": "string", "minLength": 1 } } },
+                              { "type": "object", "additionalProperties": false, "required": ["kind", "text"], "properties": {
+                                  "kind": { "type": "string", "enum": ["note"] }, "text": { "type": "string", "minLength": 1, "pattern": "\\S" } } } ] } } } },
                           "responses": with_errors(json!({ "201": { "description": "Collected and hashed into the chain" } })) }
             },
             "/incidents/{id}/approvals": { "get": { "summary": "Actions waiting for a second administrator", "parameters": [incident_id.clone()],
@@ -220,7 +414,7 @@ pub fn spec() -> Value {
                          "responses": with_errors(json!({ "200": { "description": "The links" } })) },
                 "post": { "summary": "A personal link for a user and their devices; the URL is shown in this answer only",
                           "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["user", "devices"], "properties": {
-                              "user": { "type": "string" }, "devices": { "type": "array", "items": { "type": "string" } } } } } } },
+                              "user": { "type": "string" }, "devices": { "type": "array", "minItems": 1, "maxItems": 50, "items": { "type": "string" } } } } } } },
                           "responses": with_errors(json!({ "201": { "description": "Created, with url" } })) }
             },
             "/lost-report-links/{id}": { "delete": { "summary": "Revoke a personal link", "parameters": [id_param("id", "Link id")],
@@ -234,7 +428,7 @@ pub fn spec() -> Value {
                 ],
                 "responses": with_errors(json!({ "200": { "description": "Deliveries" } }))
             }},
-            "/deliveries/{id}/replay": { "post": { "summary": "Send a delivery again", "parameters": [id_param("id", "Delivery id")],
+            "/deliveries/{id}/replay": { "post": { "summary": "Send a delivery again", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_i64 }, "description": "Delivery id" }],
                 "responses": with_errors(json!({ "202": { "description": "Queued again" } })) } },
             "/events": { "get": {
                 "summary": "The event stream (device, security and admin events), oldest first",
@@ -327,8 +521,12 @@ pub fn spec() -> Value {
                     "devices": { "type": "array", "items": { "type": "string" } }, "users": { "type": "array", "items": { "type": "string" } },
                     "detected_at": { "type": "string", "format": "date-time" }, "detection_source": { "type": "string" },
                     "response_plan": { "type": "string" }, "expected_completion": { "type": "string", "format": "date" },
-                    "resources": { "type": "object" }, "evidence_procedure": { "type": "string" }, "evidence_location": { "type": "string" },
-                    "responsible": { "type": "object" }, "comments": { "type": "string" } } },
+                    "resources": { "type": "object", "properties": {
+                        "technical": { "type": "string" }, "software": { "type": "string" }, "financial": { "type": "string" } } },
+                    "evidence_procedure": { "type": "string" }, "evidence_location": { "type": "string" },
+                    "responsible": { "type": "object", "properties": {
+                        "full_name": { "type": "string" }, "position_company": { "type": "string" }, "phone": { "type": "string" } } },
+                    "comments": { "type": "string" } } },
                 "Incident": { "type": "object", "properties": {
                     "id": { "type": "string" }, "number": { "type": "integer" }, "name": { "type": "string" },
                     "incident_type": { "type": "string" }, "level": { "type": "integer" }, "level_name": { "type": "string" },
@@ -366,26 +564,12 @@ pub fn spec() -> Value {
                 "DevicePage": { "type": "object", "properties": {
                     "items": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } },
                     "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" } } },
-                "CommandSpec": { "type": "object", "required": ["type"], "description": "snake_case parameters of the Apple command named by type",
-                    "properties": { "type": { "type": "string", "enum": [
-                        "DeviceLock", "EraseDevice", "InstallProfile", "RemoveProfile", "ProfileList", "DeviceInformation",
-                        "SecurityInfo", "CertificateList", "InstalledApplicationList", "RestartDevice", "ShutDownDevice",
-                        "ClearPasscode", "EnableLostMode", "DisableLostMode", "DeviceLocation", "PlayLostModeSound", "Raw"] },
-                        "message": { "type": "string" }, "phone_number": { "type": "string" }, "pin": { "type": "string", "pattern": "^[0-9]{6}$" },
-                        "footnote": { "type": "string" }, "payload": { "type": "string", "contentEncoding": "base64" },
-                        "identifier": { "type": "string" }, "queries": { "type": "array", "items": { "type": "string" } },
-                        "identifiers": { "type": "array", "items": { "type": "string" } }, "managed_apps_only": { "type": "boolean" },
-                        "notify_user": { "type": "boolean" }, "preserve_data_plan": { "type": "boolean" },
-                        "disallow_proximity_setup": { "type": "boolean" }, "plist": { "type": "string", "description": "Raw: the command plist (XML)" } } },
-                "QueueOptions": { "type": "object", "properties": {
-                    "priority": { "type": "integer", "minimum": -1000, "maximum": 1000, "description": "higher first; default 0" },
-                    "expires_at": { "type": "string", "format": "date-time" },
-                    "expires_in_seconds": { "type": "integer", "minimum": 1 } } },
-                "CommandRequest": { "allOf": [ { "$ref": "#/components/schemas/CommandSpec" }, { "$ref": "#/components/schemas/QueueOptions" } ] },
-                "BulkCommandRequest": { "allOf": [ { "$ref": "#/components/schemas/CommandRequest" },
-                    { "type": "object", "required": ["device_ids"], "properties": { "device_ids": { "type": "array", "items": { "type": "string" }, "maxItems": 100000 } } } ] },
-                "LockRequest": { "type": "object", "properties": { "message": { "type": "string" }, "phone_number": { "type": "string" }, "pin": { "type": "string" } } },
-                "WipeRequest": { "type": "object", "required": ["confirm"], "properties": {
+                "CommandRequest": command_schema(false),
+                "BulkCommandRequest": command_schema(true),
+                "LockRequest": { "type": "object", "additionalProperties": false, "description": "Apple only; Android's LOCK takes none of them",
+                    "properties": { "message": device_text(), "phone_number": device_text(),
+                        "pin": { "type": "string", "pattern": "^[0-9]{6}$", "description": "macOS: the Find My PIN" } } },
+                "WipeRequest": { "type": "object", "properties": {
                     "confirm": { "type": "string", "description": "the device's serial number (or UDID if it has none)" },
                     "pin": { "type": "string" }, "preserve_data_plan": { "type": "boolean" }, "disallow_proximity_setup": { "type": "boolean" },
                     "flags": { "type": "array", "description": "Android only: AMAPI wipeDataFlags", "items": { "type": "string", "enum": ["PRESERVE_RESET_PROTECTION_DATA", "WIPE_EXTERNAL_STORAGE", "WIPE_ESIMS"] } },
@@ -421,8 +605,8 @@ pub fn spec() -> Value {
                     "apns_id": { "type": ["string", "null"] }, "attempts": { "type": "integer" } } },
                 "EnrollmentRequest": { "type": "object", "required": ["platform", "name"], "properties": {
                     "platform": { "type": "string", "enum": ["apple", "android"] }, "name": { "type": "string" },
-                    "expires_at": { "type": "string", "format": "date-time" }, "expires_in_hours": { "type": "integer", "minimum": 1 },
-                    "max_uses": { "type": "integer", "minimum": 1 }, "user": { "type": "string" }, "group": { "type": "string" },
+                    "expires_at": { "type": "string", "format": "date-time" }, "expires_in_hours": { "type": "integer", "minimum": 1, "maximum": 8_760_000 },
+                    "max_uses": { "type": "integer", "minimum": 1, "maximum": 2_147_483_647 }, "user": { "type": "string" }, "group": { "type": "string" },
                     "android": { "type": "object", "properties": {
                         "wifi": { "type": "object", "required": ["ssid", "security_type"], "properties": {
                             "ssid": { "type": "string" }, "hidden": { "type": "boolean" },
@@ -481,7 +665,195 @@ pub fn full_document() -> Value {
     super::admins::describe(&mut doc);
     super::audit::describe(&mut doc);
     super::rights::annotate(&mut doc);
+    bound_integer_parameters(&mut doc);
+    declare_refusals(&mut doc);
+    close_request_bodies(&mut doc);
     doc
+}
+
+/// A request body names every field it takes: a field the document does not list
+/// is refused (400), not silently ignored, so that a misspelt option never takes
+/// effect as its default. Set on each top-level body object that does not say
+/// otherwise (composed schemas state their own).
+fn close_request_bodies(doc: &mut Value) {
+    let mut referenced = Vec::new();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for operations in paths.values_mut() {
+            let Some(operations) = operations.as_object_mut() else {
+                continue;
+            };
+            for operation in operations.values_mut() {
+                // get_mut, not indexing: IndexMut would add the missing keys.
+                let Some(schema) = operation
+                    .get_mut("requestBody")
+                    .and_then(|b| b.get_mut("content"))
+                    .and_then(|c| c.get_mut("application/json"))
+                    .and_then(|j| j.get_mut("schema"))
+                else {
+                    continue;
+                };
+                if let Some(name) = schema["$ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    referenced.push(name.to_owned());
+                } else if schema.is_object() {
+                    close(schema);
+                }
+            }
+        }
+    }
+    for name in referenced {
+        if let Some(schema) = doc
+            .get_mut("components")
+            .and_then(|c| c.get_mut("schemas"))
+            .and_then(|s| s.get_mut(name.as_str()))
+        {
+            close(schema);
+        }
+    }
+}
+
+fn close(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let composed = ["allOf", "oneOf", "anyOf"]
+        .iter()
+        .any(|k| object.contains_key(*k));
+    if object.contains_key("properties")
+        && !composed
+        && !object.contains_key("additionalProperties")
+    {
+        object.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    // A required text is a name, a URL, a reason: blank is no value, and the
+    // services refuse it.
+    let required: Vec<String> = object
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    // Nested objects are read by the same strict structs.
+    for property in properties.values_mut() {
+        if property.get("type").and_then(Value::as_str) == Some("object") {
+            close(property);
+        }
+    }
+    // An optional field may be given as null, which means absent (the CLI sends
+    // unset options so, and the services read them as Option).
+    for (name, property) in properties.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        let Some(property) = property.as_object_mut() else {
+            continue;
+        };
+        if let Some(Value::String(kind)) = property.get("type").cloned() {
+            property.insert("type".into(), json!([kind, "null"]));
+            if let Some(Value::Array(values)) = property.get_mut("enum") {
+                values.push(Value::Null);
+            }
+        }
+    }
+    for name in required {
+        let Some(property) = properties.get_mut(&name).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let free_text = property.get("type").and_then(Value::as_str) == Some("string")
+            && !["minLength", "pattern", "enum", "format", "const"]
+                .iter()
+                .any(|k| property.contains_key(*k));
+        if free_text {
+            property.insert("minLength".into(), json!(1));
+            property.insert("pattern".into(), json!("\\S"));
+        }
+    }
+}
+
+/// Every operation's refusals, whichever module described it: 400 (the request
+/// breaks this document, http/api/contract.rs), 422 (well formed, refused for what
+/// it says), 401 (no or a wrong credential) unless public, 404 when it names
+/// something by a path parameter.
+fn declare_refusals(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, operations) in paths.iter_mut() {
+        let Some(operations) = operations.as_object_mut() else {
+            continue;
+        };
+        for operation in operations.values_mut() {
+            let public = operation["security"].as_array().is_some_and(Vec::is_empty);
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let mut codes = vec!["400", "422"];
+            if !public {
+                codes.push("401");
+            }
+            if path.contains('{') {
+                codes.push("404");
+            }
+            for code in codes {
+                responses
+                    .entry(code)
+                    .or_insert(json!({ "$ref": "#/components/responses/Error" }));
+            }
+        }
+    }
+}
+
+/// Integer query and path parameters get the bounds the server parses: `offset` and
+/// ids from 0, `limit` 1 to 1,000 (pages are cut there), and nothing past 2^53 - 1
+/// (the largest integer every JSON client reads exactly), where a module said none.
+fn bound_integer_parameters(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operations in paths.values_mut() {
+        let Some(operations) = operations.as_object_mut() else {
+            continue;
+        };
+        for operation in operations.values_mut() {
+            let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for parameter in parameters {
+                let limit = parameter.get("name").and_then(Value::as_str) == Some("limit");
+                let Some(schema) = parameter.get_mut("schema") else {
+                    continue;
+                };
+                if schema.get("type").and_then(Value::as_str) != Some("integer") {
+                    continue;
+                }
+                if schema.get("minimum").is_none() {
+                    schema["minimum"] = json!(if limit { 1 } else { 0 });
+                }
+                if schema.get("maximum").is_none() {
+                    schema["maximum"] = if limit {
+                        json!(1000)
+                    } else {
+                        json!(9_007_199_254_740_991_i64)
+                    };
+                }
+            }
+        }
+    }
 }
 
 pub async fn document() -> HttpResponse {

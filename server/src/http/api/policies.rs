@@ -38,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn refused(e: PolicyError) -> Result<HttpResponse, ApiError> {
     match e {
-        PolicyError::Invalid(errors) => Ok(HttpResponse::build(StatusCode::BAD_REQUEST).json(
+        PolicyError::Invalid(errors) => Ok(HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY).json(
             serde_json::json!({
                 "error": format!(
                     "the policy is not valid ({} error(s)); nothing was saved: {}",
@@ -187,7 +187,7 @@ impl AssignmentBody {
         match (&self.group, &self.device) {
             (Some(g), None) => Ok(("group", g)),
             (None, Some(d)) => Ok(("device", d)),
-            _ => Err(ApiError::bad_request(
+            _ => Err(ApiError::unprocessable(
                 "name the target: \"group\" (a device group's name) or \"device\" (a device id), one of the two",
             )),
         }
@@ -390,7 +390,7 @@ pub fn describe(doc: &mut serde_json::Value) {
         "/policies/{name}/diff": { "post": { "summary": "The fields a document would change and the devices that would get a new profile (group: only that group's)", "parameters": [name], "requestBody": body, "responses": responses("The diff") } },
         "/policies/{name}/versions": { "get": { "summary": "The policy's versions, newest first", "parameters": [name], "responses": responses("The versions") } },
         "/policies/{name}/restore": { "post": { "summary": "Make an earlier version current again (saved as a new version)", "parameters": [name],
-            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["version"], "properties": { "version": { "type": "integer" } } } } } },
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["version"], "properties": { "version": { "type": "integer", "minimum": 1, "maximum": 2_147_483_647 } } } } } },
             "responses": responses("Restored, with the delivery report") } },
         "/policies/{name}/assignments": {
             "post": { "summary": "Assign the policy to a device group or a device (precedence: higher wins; a device's own assignment outranks its groups')", "parameters": [name],

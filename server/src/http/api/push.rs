@@ -65,16 +65,16 @@ async fn upload(
         (None, None, Some(p12)) => {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(p12.split_whitespace().collect::<String>())
-                .map_err(|_| ApiError::bad_request("pkcs12_base64 is not valid base64"))?;
+                .map_err(|_| ApiError::unprocessable("pkcs12_base64 is not valid base64"))?;
             PushCertificate::from_pkcs12(&der, body.password.as_deref().unwrap_or_default(), now)
         }
         _ => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::unprocessable(
                 "give certificate_pem (with private_key_pem, or alone for the key the server kept), or pkcs12_base64 (and password)",
             ))
         }
     }
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let info = state.push.upload(&admin.0, cert).await?;
     Ok(HttpResponse::Ok().json(info))
 }

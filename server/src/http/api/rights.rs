@@ -97,7 +97,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/devices/{id}/compliance", Right("policies.write")),
     ("POST", "/commands", Command),
     ("GET", "/commands/{uuid}", Right("devices.read")),
-    ("DELETE", "/commands/{uuid}", Right("commands.send")),
+    ("POST", "/commands/{uuid}/cancel", Right("commands.send")),
     // Enrollments, push, Android.
     ("POST", "/enrollments", Right("enrollments.write")),
     ("GET", "/enrollments", Right("enrollments.read")),
@@ -212,6 +212,46 @@ pub fn required(method: &str, route: &str) -> Option<Need> {
         .map(|(_, _, need)| *need)
 }
 
+/// The methods the API answers on `path` (a request path under /api/v1, not a
+/// pattern), for the 405 answer to any other method: those of the routes whose
+/// pattern matches it with the most literal segments (so /incidents/export.csv is
+/// that route, not /incidents/{id}). Empty when no route matches: a 404.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let path = path.strip_prefix(SCOPE).unwrap_or(path);
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let literal_matches = |route: &str| -> Option<usize> {
+        let parts: Vec<&str> = route.split('/').collect();
+        if parts.len() != segments.len() {
+            return None;
+        }
+        let mut literals = 0;
+        for (part, segment) in parts.iter().zip(&segments) {
+            if part.starts_with('{') && part.ends_with('}') {
+                if segment.is_empty() {
+                    return None;
+                }
+            } else if part == segment {
+                literals += 1;
+            } else {
+                return None;
+            }
+        }
+        Some(literals)
+    };
+    let best = ROUTES
+        .iter()
+        .filter_map(|(_, route, _)| literal_matches(route))
+        .max();
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, route, _)| best.is_some() && literal_matches(route) == best)
+        .map(|(method, _, _)| *method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
 /// The rights a command route may be entered with.
 pub const COMMAND_RIGHTS: [&str; 5] = [
     "commands.send",
@@ -319,6 +359,15 @@ mod tests {
         for r in COMMAND_RIGHTS {
             assert!(roles::is_right(r));
         }
+    }
+
+    #[test]
+    fn undeclared_methods_are_told_the_allowed_ones() {
+        assert_eq!(allowed_methods("/api/v1/devices"), vec!["GET"]);
+        assert!(allowed_methods("/api/v1/devices/abc").contains(&"DELETE"));
+        assert_eq!(allowed_methods("/api/v1/incidents/export.csv"), vec!["GET"]);
+        assert!(allowed_methods("/api/v1/no-such-thing").is_empty());
+        assert!(allowed_methods("/api/v1/devices//lock").is_empty());
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// log (services/admins/context.rs). Public routes pass; routes missing from the
 /// rights table are refused by the `Admin` extractor.
 pub async fn request_context(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use crate::services::admins::context::with_address;
@@ -47,8 +47,64 @@ pub async fn request_context(
     if need.is_some_and(|n| n != super::rights::Need::Public) {
         let caller = with_address(address.clone(), super::auth::gate(req.request())).await?;
         req.extensions_mut().insert(caller);
+        // Checked against the document only once the caller may call it: the
+        // request of one who may not learns nothing about its shape.
+        if let Err(e) = check_contract(&mut req).await {
+            return Err(actix_web::error::InternalError::from_response(
+                e.message.clone(),
+                actix_web::ResponseError::error_response(&e),
+            )
+            .into());
+        }
     }
     with_address(address, next.call(req)).await
+}
+
+/// The request's parameters and JSON body against its operation in the OpenAPI
+/// document (http/api/contract.rs). The body is read here (within the admin API's
+/// size limit) and handed on to the handler unchanged.
+async fn check_contract(req: &mut ServiceRequest) -> Result<(), ApiError> {
+    use futures::StreamExt;
+    let method = req.method().as_str().to_owned();
+    let Some(route) = req.match_pattern() else {
+        return Ok(());
+    };
+    super::contract::check_parameters(&method, &route, req.path(), req.query_string())?;
+    // Only a JSON body is the document's to check (a CSV upload is the handler's).
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json || !super::contract::takes_body(&method, &route) {
+        return Ok(());
+    }
+    let limit = req
+        .app_data::<crate::http::BodyLimits>()
+        .map(|l| l.api)
+        .unwrap_or(256 * 1024);
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(format!(
+                "the body is larger than {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let body = match super::contract::check_body(&method, &route, &body)? {
+        Some(rewritten) => web::Bytes::from(rewritten),
+        None => body,
+    };
+    req.set_payload(actix_web::dev::Payload::from(body));
+    Ok(())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

@@ -386,10 +386,7 @@ pub async fn verify(
                     None
                 }
                 other => {
-                    problems.push(format!(
-                        "record {}: unknown chain version {other}",
-                        r.seq
-                    ));
+                    problems.push(format!("record {}: unknown chain version {other}", r.seq));
                     None
                 }
             };

@@ -950,7 +950,7 @@ impl AdminService {
                 .await?;
             return Ok(());
         }
-        Err(ServiceError::BadRequest(
+        Err(ServiceError::Forbidden(
             "only a session logs out; an API token is revoked (DELETE /api/v1/tokens/{id})".into(),
         ))
     }
@@ -1229,7 +1229,7 @@ impl AdminService {
         new: String,
     ) -> ServiceResult<()> {
         let admin_id = caller.admin_id.as_deref().ok_or_else(|| {
-            ServiceError::BadRequest("only an admin account has a password".into())
+            ServiceError::Forbidden("only an admin account has a password".into())
         })?;
         let a = self
             .store
@@ -1295,7 +1295,7 @@ impl AdminService {
 
     pub async fn totp_begin(&self, caller: &Caller) -> ServiceResult<TotpEnrolment> {
         let admin_id = caller.admin_id.as_deref().ok_or_else(|| {
-            ServiceError::BadRequest("only an admin account has a second factor".into())
+            ServiceError::Forbidden("only an admin account has a second factor".into())
         })?;
         let a = self
             .store
@@ -1328,7 +1328,7 @@ impl AdminService {
     /// this once).
     pub async fn totp_confirm(&self, caller: &Caller, code: &str) -> ServiceResult<Vec<String>> {
         let admin_id = caller.admin_id.as_deref().ok_or_else(|| {
-            ServiceError::BadRequest("only an admin account has a second factor".into())
+            ServiceError::Forbidden("only an admin account has a second factor".into())
         })?;
         let a = self
             .store
@@ -1424,12 +1424,12 @@ impl AdminService {
                 }
                 Some(a.id)
             }
-            None => Some(caller.admin_id.clone().ok_or_else(|| {
-                ServiceError::BadRequest(
-                    "this caller has no sessions of its own: give ?admin=<name> or ?admin=all"
-                        .into(),
-                )
-            })?),
+            // A service account or the bootstrap token has no sessions of its own:
+            // its list is empty (?admin=<name> or ?admin=all lists others').
+            None => match caller.admin_id.clone() {
+                Some(id) => Some(id),
+                None => return Ok(Vec::new()),
+            },
         };
         Ok(self
             .store

@@ -510,7 +510,7 @@ impl AndroidService {
                 tokio::time::sleep(sync_interval).await;
                 match syncer.sync_once().await {
                     Ok(n) => tracing::debug!(devices = n, "Android devices synced"),
-                    Err(ServiceError::Unavailable(m)) => {
+                    Err(ServiceError::Unavailable(m) | ServiceError::NotConfigured(m)) => {
                         tracing::debug!(%m, "Android sync skipped")
                     }
                     Err(e) => tracing::warn!(error = %e, "Android sync failed"),

@@ -13,9 +13,8 @@
 pub mod last_seen;
 
 use super::revocation::{RevocationService, RevokedBy};
-use crate::cache::DeviceCache;
-use last_seen::LastSeen;
 use super::{seal_purpose, ServiceError, ServiceResult};
+use crate::cache::DeviceCache;
 use crate::domain::device::os_family_name;
 use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::{CommandRecord, CommandStatus};
@@ -28,6 +27,7 @@ use chrono::Utc;
 use enrollment::crl::RevocationReason;
 use enrollment::identity::VerifiedIdentity;
 use enrollment::seal::Sealer;
+use last_seen::LastSeen;
 use profiles::checkin::{self, CheckinMessage};
 use profiles::commands::AppleOs;
 use profiles::report::{self, CommandReport, ReportStatus};
@@ -627,9 +627,9 @@ impl AppleService {
         identity: &VerifiedIdentity,
         udid: &str,
     ) -> ServiceResult<DeviceIdentityRow> {
-        if let Some(device) = self
-            .cache
-            .bound_device(&identity.fingerprint, udid, Utc::now().timestamp())
+        if let Some(device) =
+            self.cache
+                .bound_device(&identity.fingerprint, udid, Utc::now().timestamp())
         {
             return Ok(device);
         }

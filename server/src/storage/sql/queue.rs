@@ -324,7 +324,10 @@ async fn take_next_on_idle<C: ConnectionTrait>(
         )
         .col_expr(
             commands::Column::UpdatedAt,
-            when_next(Expr::value(now), Expr::col(commands::Column::UpdatedAt).into()),
+            when_next(
+                Expr::value(now),
+                Expr::col(commands::Column::UpdatedAt).into(),
+            ),
         )
         .col_expr(
             commands::Column::DeliveryCount,
