@@ -34,6 +34,22 @@ impl Backend {
 
 /// The `mdm` binary next to the test executable (target/<profile>/mdm), built on
 /// demand when a test runs alone.
+/// The URL a started `mdm serve` (stdout piped) says it listens on, read from its
+/// stdout by a thread; the receiver gets it once.
+pub fn listening_url(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("mdm serve's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(url) = line.strip_prefix("mdm listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    rx
+}
+
 pub fn mdm_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("MDM_BIN") {
         return PathBuf::from(p);
@@ -221,16 +237,7 @@ impl TestServer {
             .stdout(Stdio::piped())
             .stderr(stderr);
         let mut child = cmd.spawn().expect("start mdm serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(Ok(line)) = lines.next() {
-                if let Some(url) = line.strip_prefix("mdm listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
+        let rx = listening_url(&mut child);
         let base_url = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(url) => url,
             Err(_) => {
@@ -417,16 +424,7 @@ impl TestServer {
             )
             .stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start a second mdm serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(Ok(line)) = lines.next() {
-                if let Some(url) = line.strip_prefix("mdm listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
+        let rx = listening_url(&mut child);
         let base_url = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(url) => url,
             Err(_) => {

@@ -3,11 +3,10 @@
 //! PostgreSQL, an SQLite file on a small tmpfs). Its log goes to a file the test
 //! reads. [`crate::fixture::TestServer`] is the fixture for everything else.
 
-use crate::fixture::{mdm_binary, TempDir};
+use crate::fixture::{listening_url, mdm_binary, TempDir};
 use enrollment::identity::testing::TestCa;
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -138,16 +137,7 @@ impl RestartableServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
         let mut child = cmd.spawn().expect("start mdm serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(Ok(line)) = lines.next() {
-                if let Some(url) = line.strip_prefix("mdm listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
+        let rx = listening_url(&mut child);
         let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
             .await
             .unwrap();

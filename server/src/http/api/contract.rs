@@ -240,22 +240,13 @@ pub fn takes_body(method: &str, route: &str) -> bool {
     operation(method, route).is_some_and(|o| o.body.is_some())
 }
 
-/// `%XX` escapes decoded; None when they do not make UTF-8.
+/// `%XX` escapes decoded (malformed ones kept as they are); None when the result is
+/// not UTF-8.
 fn percent_decoded(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|text| text.into_owned())
 }
 
 /// The path parameters of `path` (the request's, percent-encoded) under `route`
