@@ -35,6 +35,13 @@ pub enum Change {
 
 pub struct DeviceCache {
     live: AtomicBool,
+    /// Whether other instances may write the database (PostgreSQL). Their changes
+    /// arrive by NOTIFY, after their commit and asynchronously: a request arriving in
+    /// between would be answered from a stale binding or empty queue. So with a
+    /// shared database only the verified-chain cache is used (a chain's verdict does
+    /// not depend on anyone's writes; the binding and revocation are then always
+    /// read from the database).
+    shared: AtomicBool,
     identities: identity::Identities,
     queues: queue::EmptyQueues,
 }
@@ -45,6 +52,7 @@ impl DeviceCache {
     pub fn new() -> Arc<Self> {
         Arc::new(DeviceCache {
             live: AtomicBool::new(false),
+            shared: AtomicBool::new(false),
             identities: identity::Identities::default(),
             queues: queue::EmptyQueues::default(),
         })
@@ -53,6 +61,17 @@ impl DeviceCache {
     /// Whether entries may be used and stored.
     pub fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
+    }
+
+    /// Other instances may write the database: bindings and empty queues are not
+    /// remembered (see the `shared` field).
+    pub fn share_database(&self) {
+        self.shared.store(true, Ordering::Release);
+    }
+
+    /// Whether bindings and empty queues may be used and stored.
+    fn answers_from_memory(&self) -> bool {
+        self.is_live() && !self.shared.load(Ordering::Acquire)
     }
 
     /// Empties the cache and turns it on or off. Emptied in both directions: what was
@@ -87,12 +106,12 @@ impl DeviceCache {
 
     /// Whether this device's queue is known to hold nothing to send.
     pub fn queue_known_empty(&self, device_id: &str) -> bool {
-        self.is_live() && self.queues.contains(device_id)
+        self.answers_from_memory() && self.queues.contains(device_id)
     }
 
     /// The device's queue was found empty by a read that began at `generation`.
     pub fn mark_queue_empty(&self, device_id: &str, generation: u64) {
-        if self.is_live() {
+        if self.answers_from_memory() {
             self.queues.insert(device_id, generation);
         }
     }
@@ -112,7 +131,7 @@ impl DeviceCache {
         udid: &str,
         now: i64,
     ) -> Option<crate::storage::DeviceIdentityRow> {
-        if !self.is_live() {
+        if !self.answers_from_memory() {
             return None;
         }
         self.identities.bound(fingerprint, udid, now)
@@ -127,7 +146,7 @@ impl DeviceCache {
         device: &crate::storage::DeviceIdentityRow,
         generation: u64,
     ) {
-        if self.is_live() {
+        if self.answers_from_memory() {
             self.identities.bind(fingerprint, udid, device, generation);
         }
     }
@@ -217,6 +236,19 @@ mod tests {
         assert!(!cache.queue_known_empty("d1"));
         cache.set_live(true);
         assert!(!cache.queue_known_empty("d1"), "emptied, not restored");
+    }
+
+    #[test]
+    fn a_shared_database_keeps_queues_and_bindings_out() {
+        let cache = DeviceCache::new();
+        cache.share_database();
+        cache.set_live(true);
+        let g = cache.queue_generation();
+        cache.mark_queue_empty("d1", g);
+        assert!(
+            !cache.queue_known_empty("d1"),
+            "another instance may queue a command before its NOTIFY arrives"
+        );
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl SqlStore {
             cache.set_live(true);
             return;
         }
+        cache.share_database();
         let (url, db) = (url.to_owned(), self.db.clone());
         tokio::spawn(async move {
             let me = uuid::Uuid::new_v4().simple().to_string();
