@@ -19,6 +19,7 @@ mod m20261201_000031_policies;
 mod m20261201_000034_admin_accounts;
 mod m20261201_000035_migrated_token_expiry;
 mod m20261201_000036_audit_keyed_chain;
+mod m20261202_000037_admin_language;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000034_admin_accounts::Migration),
             Box::new(m20261201_000035_migrated_token_expiry::Migration),
             Box::new(m20261201_000036_audit_keyed_chain::Migration),
+            Box::new(m20261202_000037_admin_language::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod android;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod directory;
 pub mod domain;
 pub mod http;

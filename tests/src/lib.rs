@@ -4,6 +4,7 @@
 
 pub mod android_fixture;
 pub mod artifacts;
+pub mod console;
 pub mod enroll;
 pub mod fake_apns;
 pub mod fake_google;
@@ -17,6 +18,7 @@ pub mod restartable;
 pub mod simulator;
 pub mod slapd;
 pub mod smtp;
+pub mod totp;
 
 /// Runs a scenario `async fn name(backend: Backend)` once on SQLite and once on
 /// PostgreSQL (when MDM_TEST_POSTGRES_URL names a server), as two tests.

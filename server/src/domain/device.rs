@@ -97,6 +97,10 @@ pub struct DeviceFilter {
     pub search: Option<String>,
     /// Only devices evaluated as not compliant (`true`) or compliant (`false`).
     pub noncompliant: Option<bool>,
+    /// Only devices enrolled for this user (the enrollment's user).
+    pub user: Option<String>,
+    /// Only devices enrolled into this group (the enrollment's group).
+    pub group: Option<String>,
     pub offset: Option<u64>,
     pub limit: Option<u64>,
 }

@@ -76,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, limits: BodyLimits) {
                 .configure(api::configure)
                 .default_service(web::to(api::undeclared)),
         )
+        .configure(crate::console::configure)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(error::ApiError::not_found("no such endpoint"))
         }));

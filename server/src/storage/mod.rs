@@ -1374,6 +1374,8 @@ pub struct AdminRow {
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub updated_at: DateTime<Utc>,
+    /// The console's language (en, pl, uk) the admin chose; None: not chosen yet.
+    pub language: Option<String>,
 }
 
 /// A role of the role matrix.
@@ -1631,6 +1633,8 @@ pub trait AdminStore: Send + Sync {
     /// Moves last_seen_at forward to `at` (never back). The caller decides how often:
     /// a fraction of the session's idle timeout.
     async fn touch_session(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Remembers the console language an admin chose.
+    async fn set_admin_language(&self, admin_id: &str, language: &str) -> StoreResult<()>;
     /// A pending session passed its second factor: active, with a new token hash.
     async fn activate_session(
         &self,

@@ -206,11 +206,11 @@ async fn history(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct LockRequest {
-    message: Option<String>,
-    phone_number: Option<String>,
+pub(crate) struct LockRequest {
+    pub message: Option<String>,
+    pub phone_number: Option<String>,
     /// macOS only: the 6-digit PIN that unlocks the Mac.
-    pin: Option<String>,
+    pub pin: Option<String>,
 }
 
 async fn lock(
@@ -229,6 +229,17 @@ async fn lock(
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let device = resolve(&state, &id).await?;
+    let queued = lock_device(&state, &admin.0, &device, body).await?;
+    Ok(HttpResponse::Accepted().json(queued))
+}
+
+/// Locks a device of either platform (the API's and the console's lock).
+pub(crate) async fn lock_device(
+    state: &AppState,
+    admin: &crate::services::tokens::AdminIdentity,
+    device: &Device,
+    body: LockRequest,
+) -> Result<serde_json::Value, ApiError> {
     if device.platform == crate::domain::Platform::Android {
         if body.message.is_some() || body.phone_number.is_some() || body.pin.is_some() {
             return Err(ApiError::unprocessable(
@@ -242,36 +253,41 @@ async fn lock(
         let queued = state
             .android
             .issue(
-                &admin.0.name,
+                &admin.name,
                 &device.id,
                 crate::services::android::AndroidCommand::Lock,
                 audit,
             )
             .await?;
-        return Ok(HttpResponse::Accepted().json(queued));
+        return to_json(&queued);
     }
     let spec = CommandSpec::DeviceLock {
         message: body.message,
         phone_number: body.phone_number,
         pin: body.pin,
     };
-    let queued = state.commands.lock(&admin.0, &device.id, spec).await?;
-    Ok(HttpResponse::Accepted().json(queued))
+    let queued = state.commands.lock(admin, &device.id, spec).await?;
+    to_json(&queued)
 }
 
-#[derive(Deserialize)]
+fn to_json(value: &impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value)
+        .map_err(|e| crate::services::ServiceError::Internal(e.to_string()).into())
+}
+
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct WipeRequest {
+pub(crate) struct WipeRequest {
     /// Must equal the device's serial number (or its UDID when no serial is known).
-    confirm: Option<String>,
-    pin: Option<String>,
-    preserve_data_plan: Option<bool>,
-    disallow_proximity_setup: Option<bool>,
+    pub confirm: Option<String>,
+    pub pin: Option<String>,
+    pub preserve_data_plan: Option<bool>,
+    pub disallow_proximity_setup: Option<bool>,
     /// Android: AMAPI wipeDataFlags (PRESERVE_RESET_PROTECTION_DATA,
     /// WIPE_EXTERNAL_STORAGE, WIPE_ESIMS).
-    flags: Option<Vec<String>>,
+    pub flags: Option<Vec<String>>,
     /// Android: shown to the user (work profile) or logged on the device.
-    reason: Option<String>,
+    pub reason: Option<String>,
 }
 
 async fn wipe(
@@ -281,7 +297,18 @@ async fn wipe(
     body: web::Json<WipeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let device = resolve(&state, &id).await?;
-    let body = body.into_inner();
+    let queued = wipe_device(&state, &admin.0, &device, body.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(queued))
+}
+
+/// Erases a device of either platform once its confirmation names it (the API's and
+/// the console's wipe).
+pub(crate) async fn wipe_device(
+    state: &AppState,
+    admin: &crate::services::tokens::AdminIdentity,
+    device: &Device,
+    body: WipeRequest,
+) -> Result<serde_json::Value, ApiError> {
     let android = device.platform == crate::domain::Platform::Android;
     if android
         && (body.pin.is_some()
@@ -300,18 +327,18 @@ async fn wipe(
     if android {
         state
             .commands
-            .confirm_wipe(&admin.0, &device.id, body.confirm.as_deref())
+            .confirm_wipe(admin, &device.id, body.confirm.as_deref())
             .await?;
         let queued = state
             .android
             .wipe(
-                &admin.0.name,
+                &admin.name,
                 &device.id,
                 body.flags.unwrap_or_default(),
                 body.reason,
             )
             .await?;
-        return Ok(HttpResponse::Accepted().json(queued));
+        return to_json(&queued);
     }
     let spec = CommandSpec::EraseDevice {
         pin: body.pin,
@@ -320,9 +347,9 @@ async fn wipe(
     };
     let queued = state
         .commands
-        .wipe(&admin.0, &device.id, body.confirm.as_deref(), spec)
+        .wipe(admin, &device.id, body.confirm.as_deref(), spec)
         .await?;
-    Ok(HttpResponse::Accepted().json(queued))
+    to_json(&queued)
 }
 
 #[derive(Deserialize, Default)]

@@ -3,10 +3,10 @@
 mod admins;
 mod android;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod commands;
 mod contract;
-mod devices;
+pub(crate) mod devices;
 mod directory;
 mod enrollments;
 mod events;

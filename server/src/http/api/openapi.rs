@@ -237,6 +237,9 @@ pub fn spec() -> Value {
                     { "name": "udid", "in": "query", "schema": { "type": "string" } },
                     { "name": "os_family", "in": "query", "schema": { "type": "string" } },
                     { "name": "search", "in": "query", "schema": { "type": "string" }, "description": "substring of name, serial, model or UDID" },
+                    { "name": "noncompliant", "in": "query", "schema": { "type": "boolean" }, "description": "true: only devices evaluated as not compliant; false: only compliant ones" },
+                    { "name": "user", "in": "query", "schema": { "type": "string" }, "description": "only devices enrolled for this user" },
+                    { "name": "group", "in": "query", "schema": { "type": "string" }, "description": "only devices enrolled into this group" },
                     { "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
                     { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
                 ],

@@ -956,6 +956,33 @@ impl AdminService {
     }
 
     /// Who the caller is: for `GET /session`.
+    /// The console language the admin chose (None: not chosen, or not an account).
+    pub async fn language(&self, caller: &Caller) -> ServiceResult<Option<String>> {
+        let Some(id) = caller.admin_id.as_deref() else {
+            return Ok(None);
+        };
+        Ok(self.store.admin_by_id(id).await?.and_then(|a| a.language))
+    }
+
+    /// Remembers the console language an admin chose (one of `languages`).
+    pub async fn set_language(
+        &self,
+        caller: &Caller,
+        language: &str,
+        languages: &[&str],
+    ) -> ServiceResult<()> {
+        if !languages.contains(&language) {
+            return Err(ServiceError::BadRequest(format!(
+                "unknown language {language:?}: one of {}",
+                languages.join(", ")
+            )));
+        }
+        let id = caller.admin_id.as_deref().ok_or_else(|| {
+            ServiceError::Forbidden("only an admin account has a language".into())
+        })?;
+        Ok(self.store.set_admin_language(id, language).await?)
+    }
+
     pub async fn whoami(&self, caller: &Caller) -> ServiceResult<serde_json::Value> {
         let admin = match &caller.admin_id {
             Some(id) => self.store.admin_by_id(id).await?,
@@ -1084,6 +1111,7 @@ impl AdminService {
             created_at: now,
             created_by: actor.to_owned(),
             updated_at: now,
+            language: None,
         };
         self.store
             .create_admin(

@@ -42,6 +42,7 @@ fn admin_from(m: admins::Model) -> AdminRow {
         created_at: m.created_at,
         created_by: m.created_by,
         updated_at: m.updated_at,
+        language: m.language,
     }
 }
 
@@ -169,6 +170,7 @@ impl AdminStore for SqlStore {
             created_at: Set(row.created_at),
             created_by: Set(row.created_by),
             updated_at: Set(row.updated_at),
+            language: Set(row.language),
         }
         .insert(&txn)
         .await?;
@@ -842,6 +844,15 @@ impl AdminStore for SqlStore {
             .col_expr(sessions::Column::LastSeenAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(id))
             .filter(sessions::Column::LastSeenAt.lt(at))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_admin_language(&self, admin_id: &str, language: &str) -> StoreResult<()> {
+        admins::Entity::update_many()
+            .col_expr(admins::Column::Language, Expr::value(language))
+            .filter(admins::Column::Id.eq(admin_id))
             .exec(&self.db)
             .await?;
         Ok(())

@@ -427,6 +427,12 @@ impl DeviceStore for SqlStore {
         if let Some(noncompliant) = filter.noncompliant {
             query = query.filter(devices::Column::Compliant.eq(!noncompliant));
         }
+        if let Some(u) = filter.user.as_deref().filter(|u| !u.is_empty()) {
+            query = query.filter(devices::Column::AssignedUser.eq(u));
+        }
+        if let Some(g) = filter.group.as_deref().filter(|g| !g.is_empty()) {
+            query = query.filter(devices::Column::AssignedGroup.eq(g));
+        }
         if let Some(q) = filter.search.as_deref().filter(|q| !q.is_empty()) {
             query = query.filter(
                 Condition::any()
