@@ -1,5 +1,5 @@
 //! The console's languages: English, Polish and Ukrainian, as Fluent catalogues
-//! (`locales/*.ftl`, embedded in the binary). Fluent carries CLDR's plural rules
+//! (`locales/<lang>/*.ftl`, embedded in the binary). Fluent carries CLDR's plural rules
 //! (Polish and Ukrainian have "few" and "many" forms English lacks); numbers and dates
 //! are formatted here in each language's convention. A test compares the catalogues
 //! so that no message is missing from a language, and another checks that every
@@ -56,11 +56,18 @@ impl Lang {
             .unwrap_or(Lang::En)
     }
 
-    fn source(self) -> &'static str {
+    /// The catalogue's files, one per part of the console (`locales/<lang>/*.ftl`):
+    /// each part's messages live beside each other, in every language.
+    fn sources(self) -> &'static [&'static str] {
+        macro_rules! catalogue {
+            ($lang:literal) => {
+                &[include_str!(concat!("locales/", $lang, "/core.ftl"))]
+            };
+        }
         match self {
-            Lang::En => include_str!("locales/en.ftl"),
-            Lang::Pl => include_str!("locales/pl.ftl"),
-            Lang::Uk => include_str!("locales/uk.ftl"),
+            Lang::En => catalogue!("en"),
+            Lang::Pl => catalogue!("pl"),
+            Lang::Uk => catalogue!("uk"),
         }
     }
 
@@ -77,38 +84,41 @@ fn bundles() -> &'static [Bundle; 3] {
 }
 
 fn bundle(lang: Lang) -> Bundle {
-    let resource = FluentResource::try_new(lang.source().to_owned())
-        // The catalogues are part of the binary; the tests parse them.
-        .unwrap_or_else(|(resource, _errors)| resource);
     let id: unic_langid::LanguageIdentifier = lang.code().parse().expect("a valid language tag");
     let mut bundle = FluentBundle::new_concurrent(vec![id]);
     // No Unicode isolation marks around arguments: the pages are all one direction.
     bundle.set_use_isolating(false);
-    bundle
-        .add_resource(resource)
-        .expect("message ids are unique (tested)");
+    for source in lang.sources() {
+        let resource = FluentResource::try_new((*source).to_owned())
+            // The catalogues are part of the binary; the tests parse them.
+            .unwrap_or_else(|(resource, _errors)| resource);
+        // A duplicate id keeps the first (the tests refuse duplicates).
+        let _ = bundle.add_resource(resource);
+    }
     bundle
 }
 
 /// The message ids of a catalogue (for the tests).
 pub fn message_ids(lang: Lang) -> Vec<String> {
-    let resource =
-        FluentResource::try_new(lang.source().to_owned()).unwrap_or_else(|(resource, _)| resource);
-    resource
-        .entries()
-        .filter_map(|e| match e {
+    let mut ids = Vec::new();
+    for source in lang.sources() {
+        let resource =
+            FluentResource::try_new((*source).to_owned()).unwrap_or_else(|(resource, _)| resource);
+        ids.extend(resource.entries().filter_map(|e| match e {
             fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
             _ => None,
-        })
-        .collect()
+        }));
+    }
+    ids
 }
 
 /// Parse errors of a catalogue (for the tests).
 pub fn parse_errors(lang: Lang) -> Vec<String> {
-    match FluentResource::try_new(lang.source().to_owned()) {
-        Ok(_) => Vec::new(),
-        Err((_, errors)) => errors.iter().map(|e| format!("{e:?}")).collect(),
-    }
+    lang.sources()
+        .iter()
+        .filter_map(|source| FluentResource::try_new((*source).to_owned()).err())
+        .flat_map(|(_, errors)| errors.into_iter().map(|e| format!("{e:?}")))
+        .collect()
 }
 
 /// Translates for one page: the language, and formatting in its conventions.
