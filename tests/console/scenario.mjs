@@ -6,7 +6,10 @@
 //                QR page, log in again with password and code, create an Apple
 //                enrollment and save its QR code (the test decodes it with zbarimg
 //                and enrolls a simulated iPhone from it);
-//   operate      find the device, run a bulk action, lock it, wipe it (a wrong serial
+//   policy       make a device group for the enrollment's group and a policy for it
+//                in the form, preview it, apply it, assign it (the test then plays
+//                the phone installing it and reporting a compliant passcode);
+//   operate      see the device compliant (green), find it, run a bulk action, lock it, wipe it (a wrong serial
 //                first), file, classify, act on and close an incident, switch to
 //                Polish and Ukrainian, log out.
 // Environment: MDM_URL, MDM_USER, MDM_TEMP_PASSWORD, MDM_PASSWORD, MDM_OUT (screenshots
@@ -125,6 +128,7 @@ async function firstLogin(browser) {
   await page.click("#new-enrollment summary");
   await page.fill("#enrollment-name", "Front desk iPhones");
   await page.fill("#enrollment-max-uses", "5");
+  await page.fill("#enrollment-group", "front-desk");
   await page.click("#enrollment-create");
   await page.waitForSelector("#enrollment-qr");
   const size = await page.locator("#enrollment-qr").evaluate((img) => img.naturalWidth);
@@ -143,10 +147,51 @@ async function firstLogin(browser) {
   writeFileSync(path.join(out, "first-login.json"), JSON.stringify({ secret }));
 }
 
+// A device group for the enrollment's group, a policy made in the form (a field
+// error first), previewed, applied and assigned to the group.
+async function policy(browser) {
+  const context = await browser.newContext({ storageState: statePath, locale: "en-GB" });
+  const page = await newPage(context);
+  await page.goto(`${base}/console/dashboard`);
+  await page.click('nav a[href="/console/policies"]');
+  await page.click("#new-group summary");
+  await page.fill("#group-name", "Front desk");
+  await page.selectOption("#group-kind", "enrollment");
+  await page.fill("#group-match", "front-desk");
+  await page.click("#group-create");
+  await page.waitForSelector("p.notice");
+  await check(page, "p1-policies");
+  await page.click("#policy-new");
+  await page.fill("#policy-name", "front-desk");
+  await page.check("#passcode-required");
+  await page.fill("#passcode-min-length", "six");
+  await page.click("#policy-form-preview");
+  await page.waitForURL("**/console/policies/preview");
+  expect((await page.textContent("#passcode-min-length-error")).includes("whole number"), "no field-level error");
+  await check(page, "p2-policy-field-error");
+  await page.fill("#passcode-min-length", "6");
+  await page.selectOption("#passcode-auto-lock", "5");
+  await page.click("#policy-form-preview");
+  await page.waitForSelector("#policy-diff");
+  await check(page, "p3-policy-preview");
+  await page.click("#policy-apply");
+  await page.waitForSelector("p.notice");
+  await page.selectOption("#assign-group", "Front desk");
+  await page.click("#assign-submit");
+  await page.waitForSelector("#assignments li");
+  await check(page, "p4-policy");
+  await context.storageState({ path: statePath });
+}
+
 async function operate(browser) {
   const context = await browser.newContext({ storageState: statePath, locale: "en-GB" });
   const page = await newPage(context);
   const deviceId = env("MDM_DEVICE_ID");
+  // The policy reached the phone, which reported a compliant passcode: green.
+  await page.goto(`${base}/console/devices/${deviceId}`);
+  expect((await page.getAttribute("#compliance", "class")).includes("compliance-compliant"), "the device is not shown compliant");
+  expect((await page.textContent("#compliance")).trim() === "Compliant", "the badge does not say Compliant");
+  expect((await page.textContent("#device-policies")).includes("front-desk"), "the policy is not listed on the device");
   await page.goto(`${base}/console/dashboard`);
   // Keyboard: the first Tab reaches the skip link, which moves focus to the page.
   await page.keyboard.press("Tab");
@@ -200,6 +245,9 @@ async function operate(browser) {
   await page.click("#classify-submit");
   await page.waitForSelector("p.notice");
   expect((await page.getAttribute("#incident-level", "class")).includes("level-red"), "level 4 is not red");
+  await page.check('input[name="kind"][value="device_facts"]');
+  await page.click("#evidence-submit");
+  await page.waitForSelector("code.hash");
   await page.fill("#action-description", "Device locked and wiped remotely");
   await page.click("#action-submit");
   await page.waitForSelector("p.notice");
@@ -210,6 +258,21 @@ async function operate(browser) {
   await check(page, "15-incident-closed");
   await page.click('nav a[href="/console/incidents"]');
   await check(page, "16-incidents");
+  // The administration pages, read.
+  for (const [href, name] of [
+    ["/console/directory", "16a-directory"],
+    ["/console/settings", "16b-settings"],
+    ["/console/admins", "16c-admins"],
+    ["/console/audit", "16d-audit"],
+  ]) {
+    await page.click(`nav a[href="${href}"]`);
+    await page.waitForURL(`**${href}`);
+    await check(page, name);
+  }
+  await page.click("#audit-verify");
+  await page.waitForURL("**/console/audit?verify=1**");
+  expect((await page.textContent("#audit-chain")).trim() === "Verified", "the audit chain is not shown verified");
+  await check(page, "16e-audit-verified");
 
   // Polish, then Ukrainian: the menu applies at once (the script submits it).
   await page.selectOption("#language", "pl");
@@ -239,6 +302,7 @@ const browser = await chromium.launch({
 });
 try {
   if (phase === "first-login") await firstLogin(browser);
+  else if (phase === "policy") await policy(browser);
   else if (phase === "operate") await operate(browser);
   else throw new Error(`unknown phase ${phase}`);
 } catch (e) {

@@ -3,6 +3,7 @@
 //! folder that the schema check reads.
 
 pub mod android_fixture;
+pub mod answers;
 pub mod artifacts;
 pub mod console;
 pub mod enroll;

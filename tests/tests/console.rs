@@ -592,7 +592,190 @@ async fn language_is_chosen_and_remembered(backend: Backend) {
     );
 }
 
+/// The policy editor: the form's fields checked one by one (a number that is not
+/// one, a value out of the server's range) and shown beside the field; a preview with
+/// the diff before anything is saved; the file editor in TOML; assignment to a group.
+async fn policy_editor_previews_before_it_applies(backend: Backend) {
+    let server = start(backend).await;
+    let (mut browser, _, _) = console_admin(&server, "lena.kos", "device-admins").await;
+    let page = browser
+        .submit(
+            "/console/policies/groups",
+            &[("name", "Front desk"), ("kind", "manual")],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/console/policies?done=group-created"),
+        "{}",
+        page.body
+    );
+    let page = browser.get("/console/policies/new").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let form = |min_length: &'static str| {
+        vec![
+            ("editor", "form"),
+            ("name", "front-desk"),
+            ("required", "on"),
+            ("min_length", min_length),
+            ("auto_lock_minutes", "5"),
+        ]
+    };
+    let page = browser
+        .submit("/console/policies/preview", &form("six"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.text_of("passcode-min-length-error").as_deref(),
+        Some("must be a whole number"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("name=\"min_length\" inputmode=\"numeric\" value=\"six\""),
+        "what was typed stays"
+    );
+    let page = browser
+        .submit("/console/policies/preview", &form("2"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let error = page
+        .text_of("passcode-min-length-error")
+        .unwrap_or_default();
+    assert!(
+        !error.is_empty(),
+        "the server's range check, beside the field: {}",
+        page.body
+    );
+    assert_eq!(
+        server.get("/policies").await.as_array().map(Vec::len),
+        Some(0),
+        "nothing saved"
+    );
+    let page = browser
+        .submit("/console/policies/preview", &form("6"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"policy-diff\""));
+    assert!(page.body.contains("<code>passcode"), "{}", page.body);
+    assert_eq!(
+        server.get("/policies").await.as_array().map(Vec::len),
+        Some(0),
+        "a preview saves nothing"
+    );
+    let document = page.field("document").expect("the previewed document");
+    let page = browser
+        .submit(
+            "/console/policies/front-desk/apply",
+            &[("document", &document), ("note", "first version")],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/console/policies/front-desk?done=policy-saved"),
+        "{}",
+        page.body
+    );
+    let saved = server.get("/policies/front-desk").await;
+    assert_eq!(saved["current_version"], 1);
+    assert_eq!(saved["document"]["passcode"]["min_length"], 6);
+    assert_eq!(saved["document"]["passcode"]["auto_lock_minutes"], 5);
+
+    // The file editor, in TOML: a broken file is shown again with the errors.
+    let broken = "name = \"front-desk\"\n[passcode\nrequired = true";
+    let page = browser
+        .submit(
+            "/console/policies/preview",
+            &[
+                ("editor", "file"),
+                ("existing", "front-desk"),
+                ("format", "toml"),
+                ("file", broken),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"field-errors\""), "{}", page.body);
+    assert!(
+        page.body.contains("[passcode\nrequired = true"),
+        "the file as typed"
+    );
+    let toml = "name = \"front-desk\"\n[passcode]\nrequired = true\nmin_length = 8\nauto_lock_minutes = 5\n";
+    let page = browser
+        .submit(
+            "/console/policies/preview",
+            &[
+                ("editor", "file"),
+                ("existing", "front-desk"),
+                ("format", "toml"),
+                ("file", toml),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("<del>6</del>") && page.body.contains("<ins>8</ins>"),
+        "{}",
+        page.body
+    );
+    let document = page.field("document").unwrap();
+    let page = browser
+        .submit(
+            "/console/policies/front-desk/apply",
+            &[("document", &document)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        server.get("/policies/front-desk").await["current_version"],
+        2
+    );
+    // Another name in the file of this policy is refused, not saved as a new one.
+    let other = toml.replace("front-desk", "another");
+    let page = browser
+        .submit(
+            "/console/policies/preview",
+            &[
+                ("editor", "file"),
+                ("existing", "front-desk"),
+                ("format", "toml"),
+                ("file", &other),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("id=\"field-errors\""), "{}", page.body);
+
+    let page = browser
+        .submit(
+            "/console/policies/front-desk/assignments",
+            &[("group", "Front desk")],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/console/policies/front-desk?done=assigned")
+    );
+    let assignments = server.get("/policies/assignments").await;
+    assert_eq!(assignments[0]["target_name"], "Front desk", "{assignments}");
+    let page = browser.get("/console/policies").await;
+    assert!(page.body.contains("Front desk"), "{}", page.body);
+    // An auditor reads policies but is offered no editor, and a post is refused.
+    let (mut auditor, _, _) = console_admin(&server, "jan.audyt", "auditors").await;
+    let page = auditor.get("/console/policies/front-desk").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("id=\"policy-form\""));
+    let page = auditor
+        .submit(
+            "/console/policies/front-desk/apply",
+            &[("document", &document)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
 on_every_backend!(
+    policy_editor_previews_before_it_applies,
     login_and_every_page,
     forms_need_the_csrf_token_and_our_origin,
     what_a_device_sends_is_escaped,

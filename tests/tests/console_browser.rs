@@ -3,12 +3,14 @@
 //! screenshotted under target/console-screenshots/<backend>/. Between the script's
 //! phases this test plays the phone: it decodes the enrollment page's QR code with
 //! zbarimg (zbar-tools), enrolls a simulated iPhone from it (profile, SCEP,
-//! Authenticate, TokenUpdate) and answers the commands the browser sent.
+//! Authenticate, TokenUpdate), installs the policy the browser applied to its group
+//! and reports a compliant passcode, and answers the commands the browser sent.
 //!
 //! Needs node, Chromium, zbarimg and `npm ci` in tests/console; .ci/run installs them
 //! and sets MDM_REQUIRE_BROWSER=1, so CI never skips. Elsewhere a missing tool skips
 //! the test with its name.
 
+use mdm_tests::answers::{installed_profile, profile_list, security_info};
 use mdm_tests::console::report_facts;
 use mdm_tests::enroll::enroll_iphone;
 use mdm_tests::fixture::{Backend, ServerOptions, TestServer};
@@ -17,6 +19,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct horse battery staple";
 const TEMPORARY: &str = "temporary password 123";
@@ -155,6 +158,48 @@ async fn console_in_chromium(backend: Backend) {
     let id = device["id"].as_str().unwrap().to_owned();
     assert!(device["enrollment_id"].is_string(), "{device}");
     report_facts(&server, &phone, &id, "Reception iPhone").await;
+
+    run_phase("policy", &env);
+    // The phone installs the policy's profile and answers what the server asks
+    // next, with a passcode set: the device turns compliant.
+    let path = format!("/devices/{id}/compliance");
+    assert_eq!(
+        server.get(&path).await["compliant"],
+        false,
+        "before the profile is installed"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut installed: Vec<String> = Vec::new();
+    loop {
+        let mut next = phone.idle().await;
+        while let Some(cmd) = next {
+            next = match cmd.request_type.as_str() {
+                "InstallProfile" => {
+                    let (_, profile) = installed_profile(&cmd);
+                    if let Some(id) = profile.get("PayloadIdentifier").and_then(|v| v.as_string()) {
+                        installed.push(id.to_owned());
+                    }
+                    phone.acknowledge(&cmd.uuid).await
+                }
+                "SecurityInfo" => phone.acknowledge_with(&cmd.uuid, security_info(true)).await,
+                "ProfileList" => {
+                    let ids: Vec<&str> = installed.iter().map(String::as_str).collect();
+                    phone.acknowledge_with(&cmd.uuid, profile_list(&ids)).await
+                }
+                _ => phone.acknowledge(&cmd.uuid).await,
+            };
+        }
+        if server.get(&path).await["compliant"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never compliant: {}",
+            server.get(&path).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(installed.len(), 1, "the policy's one profile");
 
     let mut env = env;
     env.extend([

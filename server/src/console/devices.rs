@@ -250,6 +250,12 @@ pub struct Fact {
     pub value: String,
 }
 
+pub struct PolicyStateRow {
+    pub name: String,
+    pub version: String,
+    pub status: String,
+}
+
 pub struct CommandRow {
     pub request_type: String,
     pub status: String,
@@ -270,6 +276,8 @@ struct DetailPage {
     compliance_label: String,
     reasons: Vec<String>,
     checked: String,
+    /// The policies delivered to the device (None: the admin may not read policies).
+    policies: Option<Vec<PolicyStateRow>>,
     commands: Vec<CommandRow>,
     may_lock: bool,
     may_wipe: bool,
@@ -372,8 +380,33 @@ async fn render_detail(
             }
         })
         .collect();
+    let policies = if admin.has("policies.read") {
+        let outputs = state
+            .store
+            .policy_outputs(std::slice::from_ref(&d.id))
+            .await
+            .map_err(|e| service(tr)(e.into()))?;
+        let names = state.policies.list().await.map_err(service(tr))?;
+        Some(
+            outputs
+                .iter()
+                .map(|o| PolicyStateRow {
+                    name: names
+                        .iter()
+                        .find(|p| p.id == o.policy_id)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_else(|| o.policy_id.clone()),
+                    version: tr.num(o.policy_version.into()),
+                    status: tr.t(&format!("policy-output-{}", o.status)),
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
     let android = d.platform == Platform::Android;
     let page = DetailPage {
+        policies,
         p: Page::new(
             admin,
             display_name(&d),

@@ -61,7 +61,11 @@ impl Lang {
     fn sources(self) -> &'static [&'static str] {
         macro_rules! catalogue {
             ($lang:literal) => {
-                &[include_str!(concat!("locales/", $lang, "/core.ftl"))]
+                &[
+                    include_str!(concat!("locales/", $lang, "/core.ftl")),
+                    include_str!(concat!("locales/", $lang, "/policies.ftl")),
+                    include_str!(concat!("locales/", $lang, "/admin.ftl")),
+                ]
             };
         }
         match self {
@@ -306,6 +310,12 @@ mod tests {
         }
         for s in crate::domain::incident::STATUSES {
             used.insert(format!("incident-status-{}", s.replace('_', "-")));
+        }
+        for o in ["queued", "installed", "removing"] {
+            used.insert(format!("policy-output-{o}"));
+        }
+        for k in ["manual", "directory-group", "department", "enrollment"] {
+            used.insert(format!("group-kind-{k}"));
         }
         for s in ["active", "expired", "revoked", "used-up"] {
             used.insert(format!("enrollment-{s}"));

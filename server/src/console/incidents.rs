@@ -11,7 +11,7 @@ use super::session::{form_admin, page_admin, ConsoleAdmin};
 use super::{html, redirect, service, ConsoleError};
 use crate::domain::incident::{Incident, IncidentFilter, ResponsiblePerson, LEVELS};
 use crate::http::AppState;
-use crate::services::incidents::NewIncident;
+use crate::services::incidents::{EvidenceRequest, NewIncident};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/incidents/{id}/classify", web::post().to(classify))
         .route("/incidents/{id}/actions", web::post().to(action))
         .route("/incidents/{id}/close", web::post().to(close))
+        .route("/incidents/{id}/evidence", web::post().to(collect))
         .route(
             "/incidents/{id}/approvals/{approval}",
             web::post().to(decide),
@@ -261,6 +262,7 @@ struct DetailPage {
     may_write: bool,
     may_approve: bool,
     closing_report: String,
+    devices: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -403,6 +405,7 @@ async fn render_detail(
         may_write: admin.may("POST", "/incidents/{id}/classify"),
         may_approve: admin.has("incidents.approve"),
         closing_report: i.closing_report.clone().unwrap_or_default(),
+        devices: i.devices.clone(),
         i: r,
     };
     html(&page)
@@ -492,6 +495,42 @@ async fn close(
     {
         Ok(_) => Ok(redirect(&format!(
             "/console/incidents/{}?done=closed",
+            i.id
+        ))),
+        Err(e) => {
+            let m = ConsoleError::from_service(tr, e).to_string();
+            render_detail(&state, &admin, &i.id, None, Some(m)).await
+        }
+    }
+}
+
+/// Collects evidence from the server's own records (a device's facts or events) or
+/// a written note, as `POST /incidents/{id}/evidence` does.
+async fn collect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let (admin, form) = form_admin(&req, &body, false).await?;
+    admin.require("POST", "/incidents/{id}/evidence")?;
+    let tr = admin.tr;
+    let i = incident(&state, tr, &id).await?;
+    let device_id = form.get("device").trim().to_owned();
+    let request = match form.get("kind") {
+        "device_facts" => EvidenceRequest::DeviceFacts { device_id },
+        "events" => EvidenceRequest::Events { device_id },
+        _ => EvidenceRequest::Note {
+            text: form.get("text").trim().to_owned(),
+        },
+    };
+    match state
+        .incidents
+        .collect_evidence(&i.id, admin.name(), request)
+        .await
+    {
+        Ok(_) => Ok(redirect(&format!(
+            "/console/incidents/{}?done=evidence-collected",
             i.id
         ))),
         Err(e) => {

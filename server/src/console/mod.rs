@@ -13,14 +13,19 @@
 //! (with `no-referrer` a browser sends `Origin: null` on our own forms, which the
 //! Origin check must refuse).
 
+mod admins;
+mod audit;
 mod dashboard;
 mod devices;
+mod directory;
 mod enrollments;
 pub mod i18n;
 mod incidents;
 mod login;
 mod page;
+mod policies;
 mod session;
+mod settings;
 
 use crate::services::ServiceError;
 use actix_web::body::MessageBody;
@@ -46,6 +51,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(devices::configure)
             .configure(enrollments::configure)
             .configure(incidents::configure)
+            .configure(audit::configure)
+            .configure(admins::configure)
+            .configure(settings::configure)
+            .configure(directory::configure)
+            .configure(policies::configure)
             .default_service(web::to(not_found)),
     );
 }

@@ -44,11 +44,20 @@ const SECTIONS: &[(&str, &str, Option<&str>)] = &[
         "nav-enrollments",
         Some("enrollments.read"),
     ),
+    ("/console/policies", "nav-policies", Some("policies.read")),
     (
         "/console/incidents",
         "nav-incidents",
         Some("incidents.read"),
     ),
+    (
+        "/console/directory",
+        "nav-directory",
+        Some("directory.read"),
+    ),
+    ("/console/settings", "nav-settings", Some("push.read")),
+    ("/console/admins", "nav-admins", Some("admins.read")),
+    ("/console/audit", "nav-audit", Some("audit.read")),
 ];
 
 impl Page {
@@ -138,4 +147,9 @@ pub const KNOWN_NOTICES: &[&str] = &[
     "totp-enabled",
     "language",
     "action-recorded",
+    "group-created",
+    "policy-saved",
+    "assigned",
+    "unassigned",
+    "evidence-collected",
 ];
