@@ -419,7 +419,11 @@ async fn render_detail(
         facts,
         compliance: class,
         compliance_label: label,
-        reasons: d.compliance_reasons.clone(),
+        reasons: d
+            .compliance_reasons
+            .iter()
+            .map(|r| super::reasons::translate(tr, r))
+            .collect(),
         checked: tr.opt_datetime(&d.compliance_checked_at),
         commands,
         may_lock: admin.may("POST", "/devices/{id}/lock") && d.identity_revoked_at.is_none(),

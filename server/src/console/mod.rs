@@ -24,6 +24,7 @@ mod incidents;
 mod login;
 mod page;
 mod policies;
+mod reasons;
 mod session;
 mod settings;
 

@@ -18,14 +18,36 @@ pub struct Evaluation {
     pub reasons: Vec<String>,
 }
 
+// The reasons' texts, stored with the device and shown as they are by the API and
+// the CLI; the console translates them (console/reasons.rs) by these same words.
+pub const SECURITY_UNREPORTED: &str = "security state not reported yet (SecurityInfo)";
+pub const PASSCODE_MISSING: &str = "passcode missing";
+pub const PASSCODE_WEAK: &str = "passcode too weak for the passcode policy";
+pub const ENCRYPTION_OFF: &str = "encryption off";
+pub const COMPLIANCE_UNREPORTED: &str = "compliance not reported yet";
+pub const GOOGLE_NO_DETAILS: &str = "not compliant with its policy (Google gave no details)";
+
+pub fn wifi_psk(ssid: &str, policy: &str) -> String {
+    format!("Wi-Fi {ssid:?} (policy {policy}) uses a pre-shared key: the office's policy requires the user's domain credentials")
+}
+
+pub fn profile_not_installed(policy: &str, version: i32) -> String {
+    format!("profile of policy {policy} not installed yet (version {version} queued)")
+}
+
+pub fn profile_missing(policy: &str, identifier: &str) -> String {
+    format!("profile of policy {policy} missing from the device ({identifier})")
+}
+
+pub fn android_passcode(why: &str) -> String {
+    format!("passcode missing or too weak ({why})")
+}
+
 fn psk_reasons(docs: &[(String, &PolicyDocument)], reasons: &mut Vec<String>) {
     for (name, doc) in docs {
         for n in &doc.wifi {
             if matches!(n.security, WifiSecurity::Psk { .. }) {
-                reasons.push(format!(
-                    "Wi-Fi {:?} (policy {name}) uses a pre-shared key: the office's policy requires the user's domain credentials",
-                    n.ssid
-                ));
+                reasons.push(wifi_psk(&n.ssid, name));
             }
         }
     }
@@ -43,28 +65,22 @@ pub fn evaluate_apple(
 ) -> Evaluation {
     let mut reasons = Vec::new();
     match device.passcode_present {
-        None => reasons.push("security state not reported yet (SecurityInfo)".to_owned()),
-        Some(false) if wants_passcode(docs) => reasons.push("passcode missing".to_owned()),
+        None => reasons.push(SECURITY_UNREPORTED.to_owned()),
+        Some(false) if wants_passcode(docs) => reasons.push(PASSCODE_MISSING.to_owned()),
         _ => {}
     }
     if device.passcode_compliant == Some(false) {
-        reasons.push("passcode too weak for the passcode policy".to_owned());
+        reasons.push(PASSCODE_WEAK.to_owned());
     }
     if device.hardware_encrypted == Some(false) {
-        reasons.push("encryption off".to_owned());
+        reasons.push(ENCRYPTION_OFF.to_owned());
     }
     for (name, output) in outputs {
         if output.status != "installed" {
-            reasons.push(format!(
-                "profile of policy {name} not installed yet (version {} queued)",
-                output.policy_version
-            ));
+            reasons.push(profile_not_installed(name, output.policy_version));
         } else if let Some(installed) = &device.installed_profiles {
             if !installed.iter().any(|p| p.identifier == output.identifier) {
-                reasons.push(format!(
-                    "profile of policy {name} missing from the device ({})",
-                    output.identifier
-                ));
+                reasons.push(profile_missing(name, &output.identifier));
             }
         }
     }
@@ -88,7 +104,7 @@ pub fn evaluate_android(
             .cloned()
             .unwrap_or_default();
         if details.is_empty() {
-            reasons.push("not compliant with its policy (Google gave no details)".to_owned());
+            reasons.push(GOOGLE_NO_DETAILS.to_owned());
         }
         for d in details {
             let setting = d
@@ -100,21 +116,19 @@ pub fn evaluate_android(
                 .and_then(|v| v.as_str())
                 .unwrap_or("NON_COMPLIANT");
             reasons.push(match (setting, why) {
-                ("passwordPolicies", _) | ("passwordRequirements", _) => {
-                    format!("passcode missing or too weak ({why})")
-                }
+                ("passwordPolicies", _) | ("passwordRequirements", _) => android_passcode(why),
                 _ => format!("setting {setting}: {why}"),
             });
         }
     }
     if record.policy_compliant.is_none() {
-        reasons.push("compliance not reported yet".to_owned());
+        reasons.push(COMPLIANCE_UNREPORTED.to_owned());
     }
     if record.encrypted == Some(false) {
-        reasons.push("encryption off".to_owned());
+        reasons.push(ENCRYPTION_OFF.to_owned());
     }
     if record.device_secure == Some(false) && wants_passcode(docs) {
-        reasons.push("passcode missing".to_owned());
+        reasons.push(PASSCODE_MISSING.to_owned());
     }
     psk_reasons(docs, &mut reasons);
     Evaluation {
