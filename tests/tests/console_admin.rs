@@ -819,7 +819,65 @@ async fn push_certificate_upload(backend: Backend) {
     );
 }
 
+/// Android Enterprise connected from the settings page with the service-account key
+/// file (against the fake Google): a key that is not JSON is refused on the page,
+/// the real one connects and the page shows the sign-up link; a help-desk admin is
+/// offered no form and its post is refused.
+async fn android_connects_from_the_settings_page(backend: Backend) {
+    let android = mdm_tests::android_fixture::start(backend, &["--admin-max-failures", "0"]).await;
+    let server = &android.server;
+    let browser = console_admin(server, "tomasz.nowy", "device-admins").await;
+    let csrf = browser.cookies["mdm_csrf"].clone();
+    let path = "/console/settings/android";
+    let (status, _, body) = post_multipart(
+        server,
+        &browser,
+        path,
+        &[("_csrf", None, csrf.as_bytes()), ("service_account_file", Some("key.json"), b"{not json")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("The key is not JSON"), "{body}");
+    let key = android.key.to_string();
+    let (status, location, body) = post_multipart(
+        server,
+        &browser,
+        path,
+        &[
+            ("_csrf", None, csrf.as_bytes()),
+            ("service_account_file", Some("key.json"), key.as_bytes()),
+            ("pubsub_topic", None, mdm_tests::android_fixture::TOPIC.as_bytes()),
+            ("pubsub_subscription", None, mdm_tests::android_fixture::SUBSCRIPTION.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location.as_deref(), Some("/console/settings?done=android-connected"));
+    let status = android.status().await;
+    assert_eq!(status["state"], "signup_pending", "{status}");
+    let mut browser = browser;
+    let page = browser.get("/console/settings?done=android-connected").await;
+    assert!(page.body.contains("id=\"android-signup\""), "{}", page.body);
+    assert!(page.body.contains("Connected to Google."));
+    let secret = android.key["private_key"].as_str().unwrap();
+    let body_of_key = secret.lines().nth(2).expect("a PEM line of the key");
+    assert!(!page.body.contains(body_of_key), "the key is never shown");
+    // A help-desk admin: no form, and its post is refused.
+    let mut helpdesk = console_admin(server, "ola.mak", "help-desk").await;
+    assert!(!helpdesk.get("/console/settings").await.body.contains("id=\"android-connect\""));
+    let csrf = helpdesk.cookies["mdm_csrf"].clone();
+    let (status, _, _) = post_multipart(
+        server,
+        &helpdesk,
+        path,
+        &[("_csrf", None, csrf.as_bytes()), ("service_account_file", Some("key.json"), key.as_bytes())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
 on_every_backend!(
+    android_connects_from_the_settings_page,
     every_page_renders_for_an_owner,
     audit_page_shows_the_chain_verified,
     help_desk_gets_only_what_it_may,

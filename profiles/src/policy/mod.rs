@@ -33,6 +33,10 @@ pub use model::{
     PolicyDocument, TrustedCertificate, UserAttributes, WifiNetwork, WifiSecurity,
 };
 pub use office_rules::{baseline, baseline_toml, office_findings, RULES};
+/// The office's limits the rules check (longest auto-lock, shortest PIN, most failed attempts).
+pub mod office_rules_limits {
+    pub use super::office_rules::{MAX_AUTO_LOCK_MINUTES, MAX_FAILED_ATTEMPTS, MIN_PIN_LENGTH};
+}
 pub use parse::parse;
 pub use template::{render_template, template_variables, VARIABLES};
 pub use validate::{pem_certificate, validate, AUTO_LOCK_MINUTES};

@@ -592,7 +592,13 @@ async fn preview(
         findings: report
             .findings
             .iter()
-            .map(|f| format!("{}: {}", f.path, f.message))
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f.path,
+                    super::reasons::finding(tr, &f.rule, &f.message)
+                )
+            })
             .collect(),
         notes: report
             .platform_notes

@@ -40,6 +40,26 @@ pub fn translate(tr: Tr, reason: &str) -> String {
     reason.to_owned()
 }
 
+/// One of the office's rules a policy breaks (profiles::policy::office_rules), by
+/// its stable rule id: what the rule asks, in the page's language. The English
+/// finding (with the document's own values) is kept for a rule the console does
+/// not know.
+pub fn finding(tr: Tr, rule: &str, english: &str) -> String {
+    use profiles::policy::office_rules_limits as limits;
+    let id = format!("finding-{}", rule.replace(['.', '_'], "-"));
+    let value = match rule {
+        "passcode.auto_lock" => limits::MAX_AUTO_LOCK_MINUTES.to_string(),
+        "passcode.min_length" => limits::MIN_PIN_LENGTH.to_string(),
+        "passcode.failed_attempts" => limits::MAX_FAILED_ATTEMPTS.to_string(),
+        _ => String::new(),
+    };
+    if profiles::policy::RULES.contains(&rule) {
+        tr.t1(&id, &value)
+    } else {
+        english.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +86,15 @@ mod tests {
                 let shown = translate(Tr::new(lang), reason);
                 assert_ne!(&shown, reason, "{lang:?}: {reason}");
                 assert!(!shown.starts_with('['), "{lang:?}: {shown}");
+            }
+        }
+        for lang in Lang::ALL {
+            for rule in profiles::policy::RULES {
+                let shown = finding(Tr::new(lang), rule, "english");
+                assert!(
+                    !shown.starts_with('[') && shown != "english",
+                    "{lang:?} {rule}: {shown}"
+                );
             }
         }
         let en = translate(Tr::new(Lang::En), &c::profile_not_installed("staff", 3));

@@ -27,10 +27,12 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/settings", web::get().to(page)).route(
-        "/settings/push-certificate",
-        web::post().to(upload_push_certificate),
-    );
+    cfg.route("/settings", web::get().to(page))
+        .route(
+            "/settings/push-certificate",
+            web::post().to(upload_push_certificate),
+        )
+        .route("/settings/android", web::post().to(connect_android));
 }
 
 /// A push certificate upload is a few kilobytes; anything much larger is refused
@@ -68,6 +70,8 @@ struct SettingsPage {
     push: Option<PushSection>,
     android: Option<AndroidSection>,
     connect_command: &'static str,
+    /// The connect form (android.write): the first connection, or a new key.
+    may_connect: bool,
 }
 
 /// What the Android section shows when there is no connection: the CLI command
@@ -88,6 +92,7 @@ async fn page(
     let tr = admin.tr;
     let notice = match query.done.as_deref() {
         Some("push-uploaded") => Some(tr.t("settings-done-push-uploaded")),
+        Some("android-connected") => Some(tr.t("settings-done-android-connected")),
         _ => None,
     };
     render(&state, &admin, notice, None).await
@@ -246,6 +251,7 @@ async fn render(
         push: show_push.then(|| push_section(state, admin)),
         android,
         connect_command: CONNECT_COMMAND,
+        may_connect: admin.may("POST", "/android/connect"),
     };
     html(&page)
 }
@@ -336,27 +342,31 @@ fn given(tr: Tr, upload: &Upload) -> Result<Given, String> {
     }
 }
 
-async fn upload_push_certificate(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ConsoleError> {
-    check_origin(&req)?;
-    let lang = super::session::anonymous_language(&req);
+/// The admin and fields of a settings form, sent as `multipart/form-data` (so that
+/// a browser sends the files) or urlencoded (pasted text only): the session and the
+/// form's CSRF token first, then the route's right. A body too large to read is
+/// said so on the page once the admin is known; `text_fields` are what an urlencoded
+/// post may carry.
+async fn settings_form(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    right: (&str, &str),
+    text_fields: &[&str],
+) -> Result<Result<(ConsoleAdmin, Upload), HttpResponse>, ConsoleError> {
+    check_origin(req)?;
+    let lang = super::session::anonymous_language(req);
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    // The session and the form's CSRF token first; a body that cannot be read is
-    // refused before anything is looked at (and shown on the page once the admin is
-    // known).
     let (upload, unreadable) = if body.len() > UPLOAD_LIMIT {
-        (None, Some(UPLOAD_LIMIT))
+        (None, true)
     } else if let Some(b) = boundary(&content_type) {
         match parse_multipart(body.clone(), b).await {
-            Ok(u) => (Some(u), None),
+            Ok(u) => (Some(u), false),
             Err(why) => {
                 return Err(ConsoleError::BadRequest(
                     Tr::new(lang),
@@ -365,40 +375,110 @@ async fn upload_push_certificate(
             }
         }
     } else {
-        (None, None)
+        (None, false)
     };
     let (admin, upload) = match upload {
         Some(upload) => {
             let csrf = String::from_utf8_lossy(upload.get("_csrf").unwrap_or_default());
             let token = serde_urlencoded::to_string([("_csrf", csrf.trim())])
                 .map_err(|e| ConsoleError::Internal(e.to_string()))?;
-            let (admin, _) = form_admin(&req, &web::Bytes::from(token), false).await?;
+            let (admin, _) = form_admin(req, &web::Bytes::from(token), false).await?;
             (admin, upload)
         }
-        None if unreadable.is_some() => {
-            // Too large to parse: the admin is still known from the cookie, and the
-            // page says why.
-            let admin = page_admin(&req).await?;
-            admin.require("PUT", "/push-certificate")?;
+        None if unreadable => {
+            let admin = page_admin(req).await?;
+            admin.require(right.0, right.1)?;
             let tr = admin.tr;
             let message = tr.n("settings-push-too-large", (UPLOAD_LIMIT / 1024) as i64);
-            return render(&state, &admin, None, Some(message)).await;
+            return Ok(Err(render(state, &admin, None, Some(message)).await?));
         }
         None => {
-            let (admin, form) = form_admin(&req, &body, false).await?;
-            let fields = [
-                "certificate_pem",
-                "private_key_pem",
-                "pkcs12_base64",
-                "password",
-            ]
-            .into_iter()
-            .map(|n| (n.to_owned(), form.get(n).as_bytes().to_vec()))
-            .collect();
+            let (admin, form) = form_admin(req, body, false).await?;
+            let fields = text_fields
+                .iter()
+                .map(|n| ((*n).to_owned(), form.get(n).as_bytes().to_vec()))
+                .collect();
             (admin, Upload { fields })
         }
     };
-    admin.require("PUT", "/push-certificate")?;
+    admin.require(right.0, right.1)?;
+    Ok(Ok((admin, upload)))
+}
+
+/// Connects Android Enterprise with the service-account key file (as `POST
+/// /android/connect` and `mdm android connect`): the page then shows the sign-up link.
+async fn connect_android(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let (admin, upload) = match settings_form(
+        &state,
+        &req,
+        &body,
+        ("POST", "/android/connect"),
+        &[
+            "service_account_json",
+            "pubsub_topic",
+            "pubsub_subscription",
+        ],
+    )
+    .await?
+    {
+        Ok(v) => v,
+        Err(page) => return Ok(page),
+    };
+    let tr = admin.tr;
+    let key = upload
+        .get("service_account_file")
+        .or_else(|| upload.get("service_account_json"));
+    let key: serde_json::Value = match key.map(serde_json::from_slice) {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            let message = tr.t1("settings-android-bad-key", &e.to_string());
+            return render(&state, &admin, None, Some(message)).await;
+        }
+        None => {
+            let message = tr.t("settings-android-give-key");
+            return render(&state, &admin, None, Some(message)).await;
+        }
+    };
+    let request = crate::services::android::ConnectRequest {
+        service_account: key,
+        pubsub_topic: upload.text("pubsub_topic"),
+        pubsub_subscription: upload.text("pubsub_subscription"),
+    };
+    match state.android.connect(admin.name(), request).await {
+        Ok(_) => Ok(redirect("/console/settings?done=android-connected")),
+        Err(e) => {
+            let message = ConsoleError::from_service(tr, e).to_string();
+            render(&state, &admin, None, Some(message)).await
+        }
+    }
+}
+
+async fn upload_push_certificate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let (admin, upload) = match settings_form(
+        &state,
+        &req,
+        &body,
+        ("PUT", "/push-certificate"),
+        &[
+            "certificate_pem",
+            "private_key_pem",
+            "pkcs12_base64",
+            "password",
+        ],
+    )
+    .await?
+    {
+        Ok(v) => v,
+        Err(page) => return Ok(page),
+    };
     let tr = admin.tr;
     let refused = |why: String| tr.t1("settings-push-refused", &why);
     let now = chrono::Utc::now();

@@ -199,3 +199,14 @@ directory-members-count = { $count ->
 }
 audit-chain-unchecked = Not verified yet
 audit-chain-unchecked-hint = Verifying reads the whole trail: press Verify to check every record's link now.
+settings-done-android-connected = Connected to Google. Open the sign-up link to create the enterprise.
+settings-android-connect = Connect to Google
+settings-android-new-key = Replace the service-account key
+settings-android-explain = The JSON key of a service account of your Google Cloud project with the Android Management API enabled; the Pub/Sub topic and subscription are optional (without them devices are synced periodically).
+settings-android-key-file = Service-account key file (JSON)
+settings-android-key-text = Or paste the key
+settings-android-topic-field = Pub/Sub topic
+settings-android-subscription-field = Pub/Sub subscription
+settings-android-connect-submit = Connect
+settings-android-bad-key = The key is not JSON: { $value }
+settings-android-give-key = Choose the key file or paste the key.

@@ -215,3 +215,14 @@ directory-members-count = { $count ->
 }
 audit-chain-unchecked = Jeszcze nie sprawdzono
 audit-chain-unchecked-hint = Sprawdzenie czyta cały dziennik: naciśnij Sprawdź, aby teraz zweryfikować powiązanie każdego wpisu.
+settings-done-android-connected = Połączono z Google. Otwórz link rejestracji, aby utworzyć organizację.
+settings-android-connect = Połącz z Google
+settings-android-new-key = Wymień klucz konta usługi
+settings-android-explain = Klucz JSON konta usługi z projektu Google Cloud z włączonym Android Management API; temat i subskrypcja Pub/Sub są opcjonalne (bez nich urządzenia są synchronizowane okresowo).
+settings-android-key-file = Plik klucza konta usługi (JSON)
+settings-android-key-text = Albo wklej klucz
+settings-android-topic-field = Temat Pub/Sub
+settings-android-subscription-field = Subskrypcja Pub/Sub
+settings-android-connect-submit = Połącz
+settings-android-bad-key = Klucz nie jest w formacie JSON: { $value }
+settings-android-give-key = Wybierz plik klucza albo wklej klucz.

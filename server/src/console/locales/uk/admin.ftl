@@ -215,3 +215,14 @@ directory-members-count = { $count ->
 }
 audit-chain-unchecked = Ще не перевірено
 audit-chain-unchecked-hint = Перевірка читає весь журнал: натисніть «Перевірити», щоб зараз перевірити зв'язок кожного запису.
+settings-done-android-connected = Під'єднано до Google. Відкрийте посилання реєстрації, щоб створити організацію.
+settings-android-connect = Під'єднати до Google
+settings-android-new-key = Замінити ключ службового облікового запису
+settings-android-explain = JSON-ключ службового облікового запису проєкту Google Cloud з увімкненим Android Management API; тема й підписка Pub/Sub необов'язкові (без них пристрої синхронізуються періодично).
+settings-android-key-file = Файл ключа службового облікового запису (JSON)
+settings-android-key-text = Або вставте ключ
+settings-android-topic-field = Тема Pub/Sub
+settings-android-subscription-field = Підписка Pub/Sub
+settings-android-connect-submit = Під'єднати
+settings-android-bad-key = Ключ не у форматі JSON: { $value }
+settings-android-give-key = Виберіть файл ключа або вставте ключ.
