@@ -7,16 +7,12 @@
 //! confirmed by the serial number; the incident register's forms; the language
 //! remembered per admin.
 
-use mdm_tests::console::{id_of, report_facts, Browser, Page};
+use mdm_tests::console::{first_login, id_of, report_facts, Browser, Page, PASSWORD};
 use mdm_tests::fixture::{Backend, ServerOptions, TestServer};
 use mdm_tests::on_every_backend;
 use mdm_tests::simulator::SimDevice;
-use mdm_tests::totp;
 use reqwest::StatusCode;
 use serde_json::json;
-
-const PASSWORD: &str = "correct horse battery staple";
-const TEMPORARY: &str = "temporary password 123";
 
 async fn start(backend: Backend) -> TestServer {
     TestServer::start_with(
@@ -29,117 +25,13 @@ async fn start(backend: Backend) -> TestServer {
     .await
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// An admin in `group`, created with a temporary password, taken through the
-/// console's first login: the password change and the second-factor enrolment by
-/// its QR page. Returns the browser (logged in again with password and code), the
-/// TOTP secret and the recovery codes.
 async fn console_admin(
     server: &TestServer,
     name: &str,
     group: &str,
 ) -> (Browser, String, Vec<String>) {
-    let (code, body) = server
-        .api(
-            "POST",
-            "/admins",
-            Some(json!({ "name": name, "display_name": "Test Person", "password": TEMPORARY, "groups": [group] })),
-        )
-        .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
-    let mut browser = Browser::new(&server.base_url);
-    let to = browser.login(name, TEMPORARY, None).await;
-    assert_eq!(
-        to, "/console/password",
-        "a temporary password is changed first"
-    );
-    // Until then every page sends the admin back to the password form.
-    let page = browser.get("/console/devices").await;
-    assert_eq!(page.location.as_deref(), Some("/console/password"));
-    let page = browser.get("/console/password").await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.body.contains("minlength=\"12\"") || page.body.contains("minlength="),
-        "{}",
-        page.body
-    );
-    let page = browser
-        .submit(
-            "/console/password",
-            &[
-                ("current_password", TEMPORARY),
-                ("new_password", PASSWORD),
-                ("confirm_password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(
-        page.location.as_deref(),
-        Some("/console/totp"),
-        "a critical role needs a second factor"
-    );
-    let page = browser.get("/console/totp").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(
-        page.body.contains("src=\"data:image/svg+xml;base64,"),
-        "the QR code"
-    );
-    let secret = page
-        .text_of("totp-secret")
-        .expect("the secret shown beside the QR code");
-    let wrong = browser.submit("/console/totp", &[("code", "000000")]).await;
-    assert_eq!(wrong.status, StatusCode::OK);
-    assert!(wrong.body.contains("class=\"error\""), "{}", wrong.body);
-    // A wrong code began a new secret (as the API does): read it again.
-    let secret = wrong.text_of("totp-secret").unwrap_or(secret);
-    let now = unix_now();
-    let page = browser
-        .submit("/console/totp", &[("code", &totp::code(&secret, now))])
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let codes = recovery_codes(&page);
-    assert_eq!(codes.len(), 10, "{}", page.body);
-    // Enrolled in this session: it goes on. Then out, and in with both factors (the
-    // next time step's code: a code is accepted once).
-    let page = browser.get("/console/dashboard").await;
-    assert_eq!(page.status, StatusCode::OK, "{:?}", page.location);
-    let page = browser.submit("/console/logout", &[]).await;
-    assert_eq!(page.location.as_deref(), Some("/console/login"));
-    assert!(
-        !browser.cookies.contains_key("mdm_session"),
-        "the cookie is removed"
-    );
-    let wrong = browser.login(name, PASSWORD, Some("123456")).await;
-    assert!(
-        wrong.starts_with("/console/login/totp?error=refused"),
-        "{wrong}"
-    );
-    let to = browser
-        .login(name, PASSWORD, Some(&totp::code(&secret, now + 30)))
-        .await;
-    assert_eq!(to, "/console/dashboard");
-    (browser, secret, codes)
-}
-
-fn recovery_codes(page: &Page) -> Vec<String> {
-    let Some(at) = page.body.find("id=\"recovery-codes\"") else {
-        return Vec::new();
-    };
-    let list = &page.body[at..page.body[at..]
-        .find("</ul>")
-        .map_or(page.body.len(), |e| e + at)];
-    list.split("<code>")
-        .skip(1)
-        .filter_map(|c| c.split("</code>").next())
-        .map(str::to_owned)
-        .collect()
+    let login = first_login(server, name, group).await;
+    (login.browser, login.secret, login.recovery_codes)
 }
 
 /// What every console page must be: the CSP header, no inline script or style, no

@@ -10,12 +10,10 @@ use mdm_tests::console::{Browser, Page};
 use mdm_tests::fake_apns::make_push_certificate;
 use mdm_tests::fixture::{Backend, ServerOptions, TestServer, TEST_PUSH_TOPIC};
 use mdm_tests::on_every_backend;
-use mdm_tests::totp;
 use reqwest::StatusCode;
 use serde_json::json;
 
-const PASSWORD: &str = "correct horse battery staple";
-const TEMPORARY: &str = "temporary password 123";
+use mdm_tests::console::PASSWORD;
 
 async fn start(backend: Backend) -> TestServer {
     TestServer::start_with(
@@ -28,49 +26,12 @@ async fn start(backend: Backend) -> TestServer {
     .await
 }
 
-/// An admin in `group`, created through the API with a temporary password and taken
-/// through the console's first login (password change, second-factor enrolment);
-/// the browser comes back logged in.
+/// An admin in `group` taken through the console's first login (password change,
+/// second-factor enrolment): the browser comes back logged in.
 async fn console_admin(server: &TestServer, name: &str, group: &str) -> Browser {
-    let (code, body) = server
-        .api(
-            "POST",
-            "/admins",
-            Some(json!({ "name": name, "display_name": format!("Person {name}"), "password": TEMPORARY, "groups": [group] })),
-        )
-        .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
-    let mut browser = Browser::new(&server.base_url);
-    assert_eq!(
-        browser.login(name, TEMPORARY, None).await,
-        "/console/password"
-    );
-    let page = browser
-        .submit(
-            "/console/password",
-            &[
-                ("current_password", TEMPORARY),
-                ("new_password", PASSWORD),
-                ("confirm_password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(
-        page.location.as_deref(),
-        Some("/console/totp"),
-        "{}",
-        page.body
-    );
-    let page = browser.get("/console/totp").await;
-    let secret = page.text_of("totp-secret").expect("the TOTP secret");
-    let page = browser
-        .submit("/console/totp", &[("code", &totp::now_code(&secret))])
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("id=\"recovery-codes\""), "{}", page.body);
-    let page = browser.get("/console/dashboard").await;
-    assert_eq!(page.status, StatusCode::OK, "{:?}", page.location);
-    browser
+    mdm_tests::console::first_login(server, name, group)
+        .await
+        .browser
 }
 
 /// What every console page must be: the CSP header, no inline script or style, no
@@ -833,7 +794,10 @@ async fn android_connects_from_the_settings_page(backend: Backend) {
         server,
         &browser,
         path,
-        &[("_csrf", None, csrf.as_bytes()), ("service_account_file", Some("key.json"), b"{not json")],
+        &[
+            ("_csrf", None, csrf.as_bytes()),
+            ("service_account_file", Some("key.json"), b"{not json"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -846,17 +810,30 @@ async fn android_connects_from_the_settings_page(backend: Backend) {
         &[
             ("_csrf", None, csrf.as_bytes()),
             ("service_account_file", Some("key.json"), key.as_bytes()),
-            ("pubsub_topic", None, mdm_tests::android_fixture::TOPIC.as_bytes()),
-            ("pubsub_subscription", None, mdm_tests::android_fixture::SUBSCRIPTION.as_bytes()),
+            (
+                "pubsub_topic",
+                None,
+                mdm_tests::android_fixture::TOPIC.as_bytes(),
+            ),
+            (
+                "pubsub_subscription",
+                None,
+                mdm_tests::android_fixture::SUBSCRIPTION.as_bytes(),
+            ),
         ],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    assert_eq!(location.as_deref(), Some("/console/settings?done=android-connected"));
+    assert_eq!(
+        location.as_deref(),
+        Some("/console/settings?done=android-connected")
+    );
     let status = android.status().await;
     assert_eq!(status["state"], "signup_pending", "{status}");
     let mut browser = browser;
-    let page = browser.get("/console/settings?done=android-connected").await;
+    let page = browser
+        .get("/console/settings?done=android-connected")
+        .await;
     assert!(page.body.contains("id=\"android-signup\""), "{}", page.body);
     assert!(page.body.contains("Connected to Google."));
     let secret = android.key["private_key"].as_str().unwrap();
@@ -864,13 +841,20 @@ async fn android_connects_from_the_settings_page(backend: Backend) {
     assert!(!page.body.contains(body_of_key), "the key is never shown");
     // A help-desk admin: no form, and its post is refused.
     let mut helpdesk = console_admin(server, "ola.mak", "help-desk").await;
-    assert!(!helpdesk.get("/console/settings").await.body.contains("id=\"android-connect\""));
+    assert!(!helpdesk
+        .get("/console/settings")
+        .await
+        .body
+        .contains("id=\"android-connect\""));
     let csrf = helpdesk.cookies["mdm_csrf"].clone();
     let (status, _, _) = post_multipart(
         server,
         &helpdesk,
         path,
-        &[("_csrf", None, csrf.as_bytes()), ("service_account_file", Some("key.json"), key.as_bytes())],
+        &[
+            ("_csrf", None, csrf.as_bytes()),
+            ("service_account_file", Some("key.json"), key.as_bytes()),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "correct horse battery staple";
-const TEMPORARY: &str = "temporary password 123";
+use mdm_tests::console::PASSWORD;
+use mdm_tests::console::TEMPORARY;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

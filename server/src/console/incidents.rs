@@ -411,18 +411,49 @@ async fn render_detail(
     html(&page)
 }
 
+/// An action form on one incident: the admin (session, CSRF token, the API route's
+/// right) and the incident it names.
+async fn incident_form(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    id: &str,
+    route: &str,
+) -> Result<(ConsoleAdmin, super::session::Form, Incident), ConsoleError> {
+    let (admin, form) = form_admin(req, body, false).await?;
+    admin.require("POST", route)?;
+    let i = incident(state, admin.tr, id).await?;
+    Ok((admin, form, i))
+}
+
+/// After an action: back to the incident with its notice, or the incident again
+/// with the service's refusal.
+async fn after<T>(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    id: &str,
+    outcome: Result<T, crate::services::ServiceError>,
+    done: &str,
+) -> Result<HttpResponse, ConsoleError> {
+    match outcome {
+        Ok(_) => Ok(redirect(&format!("/console/incidents/{id}?done={done}"))),
+        Err(e) => {
+            let m = ConsoleError::from_service(admin.tr, e).to_string();
+            render_detail(state, admin, id, None, Some(m)).await
+        }
+    }
+}
+
 async fn classify(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (admin, form) = form_admin(&req, &body, false).await?;
-    admin.require("POST", "/incidents/{id}/classify")?;
-    let tr = admin.tr;
-    let i = incident(&state, tr, &id).await?;
+    let (admin, form, i) =
+        incident_form(&state, &req, &body, &id, "/incidents/{id}/classify").await?;
     let level = form.get("level").parse::<i16>().ok();
-    match state
+    let outcome = state
         .incidents
         .classify(
             &i.id,
@@ -430,17 +461,8 @@ async fn classify(
             form.get("classification").to_owned(),
             level,
         )
-        .await
-    {
-        Ok(_) => Ok(redirect(&format!(
-            "/console/incidents/{}?done=classified",
-            i.id
-        ))),
-        Err(e) => {
-            let m = ConsoleError::from_service(tr, e).to_string();
-            render_detail(&state, &admin, &i.id, None, Some(m)).await
-        }
-    }
+        .await;
+    after(&state, &admin, &i.id, outcome, "classified").await
 }
 
 async fn action(
@@ -449,11 +471,9 @@ async fn action(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (admin, form) = form_admin(&req, &body, false).await?;
-    admin.require("POST", "/incidents/{id}/actions")?;
-    let tr = admin.tr;
-    let i = incident(&state, tr, &id).await?;
-    match state
+    let (admin, form, i) =
+        incident_form(&state, &req, &body, &id, "/incidents/{id}/actions").await?;
+    let outcome = state
         .incidents
         .record_action(
             &i.id,
@@ -461,17 +481,8 @@ async fn action(
             form.get("description").trim().to_owned(),
             None,
         )
-        .await
-    {
-        Ok(_) => Ok(redirect(&format!(
-            "/console/incidents/{}?done=action-recorded",
-            i.id
-        ))),
-        Err(e) => {
-            let m = ConsoleError::from_service(tr, e).to_string();
-            render_detail(&state, &admin, &i.id, None, Some(m)).await
-        }
-    }
+        .await;
+    after(&state, &admin, &i.id, outcome, "action-recorded").await
 }
 
 async fn close(
@@ -480,28 +491,16 @@ async fn close(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (admin, form) = form_admin(&req, &body, false).await?;
-    admin.require("POST", "/incidents/{id}/close")?;
-    let tr = admin.tr;
-    let i = incident(&state, tr, &id).await?;
-    match state
+    let (admin, form, i) = incident_form(&state, &req, &body, &id, "/incidents/{id}/close").await?;
+    let outcome = state
         .incidents
         .close(
             &i.id,
             admin.name(),
             form.get("closing_report").trim().to_owned(),
         )
-        .await
-    {
-        Ok(_) => Ok(redirect(&format!(
-            "/console/incidents/{}?done=closed",
-            i.id
-        ))),
-        Err(e) => {
-            let m = ConsoleError::from_service(tr, e).to_string();
-            render_detail(&state, &admin, &i.id, None, Some(m)).await
-        }
-    }
+        .await;
+    after(&state, &admin, &i.id, outcome, "closed").await
 }
 
 /// Collects evidence from the server's own records (a device's facts or events) or
@@ -512,10 +511,8 @@ async fn collect(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (admin, form) = form_admin(&req, &body, false).await?;
-    admin.require("POST", "/incidents/{id}/evidence")?;
-    let tr = admin.tr;
-    let i = incident(&state, tr, &id).await?;
+    let (admin, form, i) =
+        incident_form(&state, &req, &body, &id, "/incidents/{id}/evidence").await?;
     let device_id = form.get("device").trim().to_owned();
     let request = match form.get("kind") {
         "device_facts" => EvidenceRequest::DeviceFacts { device_id },
@@ -524,20 +521,11 @@ async fn collect(
             text: form.get("text").trim().to_owned(),
         },
     };
-    match state
+    let outcome = state
         .incidents
         .collect_evidence(&i.id, admin.name(), request)
-        .await
-    {
-        Ok(_) => Ok(redirect(&format!(
-            "/console/incidents/{}?done=evidence-collected",
-            i.id
-        ))),
-        Err(e) => {
-            let m = ConsoleError::from_service(tr, e).to_string();
-            render_detail(&state, &admin, &i.id, None, Some(m)).await
-        }
-    }
+        .await;
+    after(&state, &admin, &i.id, outcome, "evidence-collected").await
 }
 
 async fn decide(
