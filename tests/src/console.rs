@@ -135,6 +135,56 @@ pub fn recovery_codes(page: &Page) -> Vec<String> {
         .collect()
 }
 
+/// What every console page must be: the CSP header, no inline script or style, no
+/// event handler attributes, every post form with the session's CSRF token.
+pub fn assert_safe_page(page: &Page, path: &str, csrf: &str) {
+    assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("style-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let body = &page.body;
+    let mut rest = body.as_str();
+    while let Some(at) = rest.find("<script") {
+        let tag_end = rest[at..].find('>').unwrap() + at;
+        assert!(
+            rest[at..tag_end].contains(" src="),
+            "{path}: an inline script"
+        );
+        rest = &rest[tag_end..];
+    }
+    assert!(!body.contains("<style"), "{path}: an inline style element");
+    assert!(
+        !body.contains(" style="),
+        "{path}: an inline style attribute"
+    );
+    assert!(!body.contains("javascript:"), "{path}: a javascript: URL");
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onchange=",
+        " onsubmit=",
+        " onerror=",
+        " oninput=",
+    ] {
+        assert!(!body.contains(handler), "{path}: {handler}");
+    }
+    let forms = body.matches("<form method=\"post\"").count();
+    let tokens = body
+        .matches(&format!("name=\"_csrf\" value=\"{csrf}\""))
+        .count();
+    // Every page but the print view has at least the logout form.
+    assert!(
+        tokens >= forms && (forms > 0 || path.ends_with("/print")),
+        "{path}: {forms} post forms, {tokens} CSRF tokens"
+    );
+}
+
 /// The server's id of an enrolled simulated device.
 pub async fn id_of(server: &TestServer, device: &SimDevice) -> String {
     let page = server.get(&format!("/devices?udid={}", device.udid)).await;

@@ -7,7 +7,7 @@
 //! confirmed by the serial number; the incident register's forms; the language
 //! remembered per admin.
 
-use mdm_tests::console::{first_login, id_of, report_facts, Browser, Page, PASSWORD};
+use mdm_tests::console::{assert_safe_page, first_login, id_of, report_facts, Browser, PASSWORD};
 use mdm_tests::fixture::{Backend, ServerOptions, TestServer};
 use mdm_tests::on_every_backend;
 use mdm_tests::simulator::SimDevice;
@@ -32,53 +32,6 @@ async fn console_admin(
 ) -> (Browser, String, Vec<String>) {
     let login = first_login(server, name, group).await;
     (login.browser, login.secret, login.recovery_codes)
-}
-
-/// What every console page must be: the CSP header, no inline script or style, no
-/// event handler attributes, every post form with the session's CSRF token.
-fn assert_safe_page(page: &Page, path: &str, csrf: &str) {
-    assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
-    let csp = page.headers["content-security-policy"].to_str().unwrap();
-    assert!(
-        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
-        "{csp}"
-    );
-    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert_eq!(page.headers["x-frame-options"], "DENY");
-    assert_eq!(page.headers["cache-control"], "no-store");
-    let body = &page.body;
-    let mut rest = body.as_str();
-    while let Some(at) = rest.find("<script") {
-        let tag_end = rest[at..].find('>').unwrap() + at;
-        assert!(
-            rest[at..tag_end].contains(" src="),
-            "{path}: an inline script"
-        );
-        rest = &rest[tag_end..];
-    }
-    assert!(!body.contains("<style"), "{path}: an inline style element");
-    assert!(
-        !body.contains(" style="),
-        "{path}: an inline style attribute"
-    );
-    for handler in [
-        " onclick=",
-        " onload=",
-        " onchange=",
-        " onsubmit=",
-        " onerror=",
-    ] {
-        assert!(!body.contains(handler), "{path}: {handler}");
-    }
-    let forms = body.matches("<form method=\"post\"").count();
-    let tokens = body
-        .matches(&format!("name=\"_csrf\" value=\"{csrf}\""))
-        .count();
-    assert!(
-        tokens >= forms,
-        "{path}: {forms} post forms, {tokens} with the CSRF token"
-    );
-    assert!(body.starts_with("<!doctype html>"), "{path}");
 }
 
 async fn login_and_every_page(backend: Backend) {

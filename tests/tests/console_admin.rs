@@ -6,7 +6,7 @@
 //! action doing what the API's route does.
 
 use enrollment::identity::testing::TestCa;
-use mdm_tests::console::{Browser, Page};
+use mdm_tests::console::{assert_safe_page, Browser, Page};
 use mdm_tests::fake_apns::make_push_certificate;
 use mdm_tests::fixture::{Backend, ServerOptions, TestServer, TEST_PUSH_TOPIC};
 use mdm_tests::on_every_backend;
@@ -32,54 +32,6 @@ async fn console_admin(server: &TestServer, name: &str, group: &str) -> Browser 
     mdm_tests::console::first_login(server, name, group)
         .await
         .browser
-}
-
-/// What every console page must be: the CSP header, no inline script or style, no
-/// event handler attributes, every post form with the session's CSRF token.
-fn assert_safe_page(page: &Page, path: &str, csrf: &str) {
-    assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
-    let csp = page.headers["content-security-policy"].to_str().unwrap();
-    assert!(
-        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
-        "{csp}"
-    );
-    assert!(csp.contains("style-src 'self'"), "{csp}");
-    assert_eq!(page.headers["x-frame-options"], "DENY");
-    assert_eq!(page.headers["cache-control"], "no-store");
-    let body = &page.body;
-    let mut rest = body.as_str();
-    while let Some(at) = rest.find("<script") {
-        let tag_end = rest[at..].find('>').unwrap() + at;
-        assert!(
-            rest[at..tag_end].contains(" src="),
-            "{path}: an inline script"
-        );
-        rest = &rest[tag_end..];
-    }
-    assert!(!body.contains("<style"), "{path}: an inline style element");
-    assert!(
-        !body.contains(" style="),
-        "{path}: an inline style attribute"
-    );
-    assert!(!body.contains("javascript:"), "{path}: a javascript: URL");
-    for handler in [
-        " onclick=",
-        " onload=",
-        " onchange=",
-        " onsubmit=",
-        " onerror=",
-        " oninput=",
-    ] {
-        assert!(!body.contains(handler), "{path}: {handler}");
-    }
-    let forms = body.matches("<form method=\"post\"").count();
-    let tokens = body
-        .matches(&format!("name=\"_csrf\" value=\"{csrf}\""))
-        .count();
-    assert!(
-        tokens >= forms && forms > 0,
-        "{path}: {forms} post forms, {tokens} CSRF tokens"
-    );
 }
 
 /// Polls a console page until `ready` holds (the audit trail is appended in the
