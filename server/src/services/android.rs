@@ -121,6 +121,10 @@ pub struct AndroidService {
     link: tokio::sync::Mutex<Option<Arc<Link>>>,
     /// Set once at start (serve.rs): wiped devices' identities are revoked with it.
     revocation: std::sync::OnceLock<Arc<crate::services::revocation::RevocationService>>,
+    /// One lock per AMAPI policy name: a save's delivery and the policy watcher may
+    /// push the same device's policy at once, and each would otherwise see the old
+    /// hash and patch Google (tokens.rs, `ensure_policy`).
+    policy_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Google's answer in terms of our API: Google down is a 503 (try again), anything
@@ -175,7 +179,19 @@ impl AndroidService {
             http,
             link: tokio::sync::Mutex::new(None),
             revocation: std::sync::OnceLock::new(),
+            policy_locks: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// The lock of one AMAPI policy name (made on first use; a policy per device and
+    /// the built-in one, so the map stays the size of the fleet).
+    fn policy_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.policy_locks
+            .lock()
+            .expect("policy locks")
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
     }
 
     pub fn set_revocation(&self, revocation: Arc<crate::services::revocation::RevocationService>) {

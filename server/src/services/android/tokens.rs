@@ -36,6 +36,10 @@ impl AndroidService {
         let (_, enterprise, link) = self.enterprise().await?;
         let name = format!("{enterprise}/policies/{policy_id}");
         let hash = policy::content_hash(content);
+        // Read, patch and record under the policy's lock: a second push of the same
+        // content waits and then finds it recorded (one PATCH, not two).
+        let lock = self.policy_lock(&name);
+        let _held = lock.lock().await;
         if let Some((stored, version)) = self.store.android_policy(&name).await? {
             if stored == hash {
                 return Ok((name, version));
