@@ -5,7 +5,7 @@
 
 use super::i18n::Tr;
 use super::login::idle_secs;
-use super::page::{notice, Page};
+use super::page::{notice, DoneQuery, Page};
 use super::session::{form_admin, page_admin, ConsoleAdmin};
 use super::{html, redirect, service, ConsoleError};
 use crate::domain::{Device, DeviceFilter, Platform};
@@ -284,11 +284,6 @@ struct DetailPage {
     android: bool,
     /// What the wipe's confirmation must be: the serial number, as the label says.
     confirm_hint: String,
-}
-
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
 }
 
 async fn detail(

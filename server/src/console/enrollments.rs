@@ -4,7 +4,7 @@
 
 use super::i18n::Tr;
 use super::login::idle_secs;
-use super::page::{notice, Page};
+use super::page::{notice, DoneQuery, Page};
 use super::session::{form_admin, page_admin, ConsoleAdmin, Form};
 use super::{html, redirect, service, ConsoleError};
 use crate::domain::enrollment::EnrollmentState;
@@ -219,11 +219,6 @@ struct PrintPage {
     e: EnrollmentRow,
     url: String,
     apple: bool,
-}
-
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
 }
 
 async fn view(state: &AppState, tr: Tr, id: &str) -> Result<EnrollmentView, ConsoleError> {

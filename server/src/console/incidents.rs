@@ -6,7 +6,7 @@
 
 use super::i18n::Tr;
 use super::login::idle_secs;
-use super::page::{notice, Page};
+use super::page::{notice, DoneQuery, Page};
 use super::session::{form_admin, page_admin, ConsoleAdmin};
 use super::{html, redirect, service, ConsoleError};
 use crate::domain::incident::{Incident, IncidentFilter, ResponsiblePerson, LEVELS};
@@ -221,6 +221,16 @@ async fn file(
     }
 }
 
+/// The non-empty parts of a column made of several fields, separated by "; ".
+fn joined(parts: &[&String]) -> String {
+    parts
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub struct Column {
     pub label: String,
     pub value: String,
@@ -263,11 +273,6 @@ struct DetailPage {
     may_approve: bool,
     closing_report: String,
     devices: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
 }
 
 async fn detail(
@@ -329,31 +334,21 @@ async fn render_detail(
         col("register-expected", r.expected.clone()),
         col(
             "register-resources",
-            [
+            joined(&[
                 &i.resources.technical,
                 &i.resources.software,
                 &i.resources.financial,
-            ]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("; "),
+            ]),
         ),
         col("register-evidence-procedure", i.evidence_procedure.clone()),
         col("register-evidence-location", i.evidence_location.clone()),
         col(
             "register-responsible",
-            [
+            joined(&[
                 &i.responsible.full_name,
                 &i.responsible.position_company,
                 &i.responsible.phone,
-            ]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("; "),
+            ]),
         ),
         col("register-status", r.status.clone()),
         col("register-comments", i.comments.clone()),

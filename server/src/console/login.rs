@@ -5,7 +5,7 @@
 //! per-address lockout.
 
 use super::i18n::{Lang, Tr};
-use super::page::{notice, Page};
+use super::page::{notice, DoneQuery, Page};
 use super::session::{
     self, anonymous_language, check_origin, cookie, form_admin, own_admin, removal, ConsoleAdmin,
     Form, CSRF_COOKIE, LANG_COOKIE, LOGIN_CSRF_COOKIE, TICKET_COOKIE,
@@ -292,11 +292,6 @@ struct PasswordPage {
     forced: bool,
     min_length: usize,
     rule: String,
-}
-
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
 }
 
 async fn password_page(

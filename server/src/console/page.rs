@@ -123,6 +123,12 @@ fn languages(current: Lang) -> Vec<LanguageChoice> {
         .collect()
 }
 
+/// The query string of a page a redirect may name a notice in (`?done=locked`).
+#[derive(serde::Deserialize)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
 /// A notice named in the query string after a redirect (`?done=locked`), translated;
 /// only known ids are shown, so a link cannot put words on the page.
 pub fn notice(tr: Tr, done: Option<&str>) -> Option<String> {

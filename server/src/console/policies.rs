@@ -9,14 +9,13 @@
 
 use super::i18n::Tr;
 use super::login::idle_secs;
-use super::page::{notice, Page};
+use super::page::{notice, DoneQuery, Page};
 use super::session::{form_admin, page_admin, ConsoleAdmin, Form};
 use super::{html, redirect, service, ConsoleError};
 use crate::http::AppState;
 use crate::services::policies::{parse_text, FieldProblem, NewGroup, PolicyError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -56,11 +55,6 @@ struct ListPage {
     groups: Vec<GroupRowView>,
     kinds: Vec<(&'static str, String)>,
     may_write: bool,
-}
-
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
 }
 
 async fn list(
