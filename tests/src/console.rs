@@ -185,6 +185,27 @@ pub fn assert_safe_page(page: &Page, path: &str, csrf: &str) {
     );
 }
 
+/// The server the console tests use: the per-address limit on failed logins off
+/// (the tests fail logins on purpose).
+pub async fn start(backend: crate::fixture::Backend) -> TestServer {
+    TestServer::start_with(
+        backend,
+        crate::fixture::ServerOptions {
+            extra_args: vec!["--admin-max-failures".into(), "0".into()],
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// A simulated iPhone enrolled with the test CA, and its server id.
+pub async fn enrolled_iphone(server: &TestServer) -> (SimDevice, String) {
+    let phone = SimDevice::iphone(&server.base_url, &server.ca);
+    phone.enroll().await;
+    let id = id_of(server, &phone).await;
+    (phone, id)
+}
+
 /// The server's id of an enrolled simulated device.
 pub async fn id_of(server: &TestServer, device: &SimDevice) -> String {
     let page = server.get(&format!("/devices?udid={}", device.udid)).await;

@@ -7,23 +7,14 @@
 //! confirmed by the serial number; the incident register's forms; the language
 //! remembered per admin.
 
-use mdm_tests::console::{assert_safe_page, first_login, id_of, report_facts, Browser, PASSWORD};
-use mdm_tests::fixture::{Backend, ServerOptions, TestServer};
+use mdm_tests::console::{
+    assert_safe_page, enrolled_iphone, first_login, report_facts, start, Browser, PASSWORD,
+};
+use mdm_tests::fixture::{Backend, TestServer};
 use mdm_tests::on_every_backend;
 use mdm_tests::simulator::SimDevice;
 use reqwest::StatusCode;
 use serde_json::json;
-
-async fn start(backend: Backend) -> TestServer {
-    TestServer::start_with(
-        backend,
-        ServerOptions {
-            extra_args: vec!["--admin-max-failures".into(), "0".into()],
-            ..Default::default()
-        },
-    )
-    .await
-}
 
 async fn console_admin(
     server: &TestServer,
@@ -37,9 +28,7 @@ async fn console_admin(
 async fn login_and_every_page(backend: Backend) {
     let server = start(backend).await;
     server.upload_push_certificate().await;
-    let phone = SimDevice::iphone(&server.base_url, &server.ca);
-    phone.enroll().await;
-    let id = id_of(&server, &phone).await;
+    let (phone, id) = enrolled_iphone(&server).await;
     report_facts(&server, &phone, &id, "Reception iPhone").await;
     let enrollment = server
         .create_enrollment(json!({ "platform": "apple", "name": "Front desk" }))
@@ -135,9 +124,7 @@ async fn login_and_every_page(backend: Backend) {
 /// site's page is refused, and nothing happens.
 async fn forms_need_the_csrf_token_and_our_origin(backend: Backend) {
     let server = start(backend).await;
-    let phone = SimDevice::iphone(&server.base_url, &server.ca);
-    phone.enroll().await;
-    let id = id_of(&server, &phone).await;
+    let (phone, id) = enrolled_iphone(&server).await;
     let (mut browser, _, _) = console_admin(&server, "piotr.lis", "device-admins").await;
     let path = format!("/console/devices/{id}/lock");
     let page = browser.post(&path, &[], None).await;
@@ -186,9 +173,7 @@ async fn forms_need_the_csrf_token_and_our_origin(backend: Backend) {
 /// A device's name is what the device says: shown as text, never as markup.
 async fn what_a_device_sends_is_escaped(backend: Backend) {
     let server = start(backend).await;
-    let phone = SimDevice::iphone(&server.base_url, &server.ca);
-    phone.enroll().await;
-    let id = id_of(&server, &phone).await;
+    let (phone, id) = enrolled_iphone(&server).await;
     let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
     report_facts(&server, &phone, &id, hostile).await;
     let (mut browser, _, _) = console_admin(&server, "olga.mazur", "owners").await;
@@ -216,9 +201,7 @@ async fn what_a_device_sends_is_escaped(backend: Backend) {
 /// what is not offered is refused when posted anyway.
 async fn rights_shape_what_is_offered(backend: Backend) {
     let server = start(backend).await;
-    let phone = SimDevice::iphone(&server.base_url, &server.ca);
-    phone.enroll().await;
-    let id = id_of(&server, &phone).await;
+    let (phone, id) = enrolled_iphone(&server).await;
     report_facts(&server, &phone, &id, "Clerk's phone").await;
     let (mut browser, _, _) = console_admin(&server, "adam.kot", "help-desk").await;
     let page = browser.get(&format!("/console/devices/{id}")).await;
@@ -260,9 +243,7 @@ async fn rights_shape_what_is_offered(backend: Backend) {
 /// on the page, and nothing is queued.
 async fn wipe_is_confirmed_by_the_serial(backend: Backend) {
     let server = start(backend).await;
-    let phone = SimDevice::iphone(&server.base_url, &server.ca);
-    phone.enroll().await;
-    let id = id_of(&server, &phone).await;
+    let (phone, id) = enrolled_iphone(&server).await;
     report_facts(&server, &phone, &id, "Lost iPhone").await;
     let (mut browser, _, _) = console_admin(&server, "marta.bak", "device-admins").await;
     let path = format!("/console/devices/{id}/wipe");

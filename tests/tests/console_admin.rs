@@ -6,25 +6,14 @@
 //! action doing what the API's route does.
 
 use enrollment::identity::testing::TestCa;
-use mdm_tests::console::{assert_safe_page, Browser, Page};
+use mdm_tests::console::{assert_safe_page, start, Browser, Page};
 use mdm_tests::fake_apns::make_push_certificate;
-use mdm_tests::fixture::{Backend, ServerOptions, TestServer, TEST_PUSH_TOPIC};
+use mdm_tests::fixture::{Backend, TestServer, TEST_PUSH_TOPIC};
 use mdm_tests::on_every_backend;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use mdm_tests::console::PASSWORD;
-
-async fn start(backend: Backend) -> TestServer {
-    TestServer::start_with(
-        backend,
-        ServerOptions {
-            extra_args: vec!["--admin-max-failures".into(), "0".into()],
-            ..Default::default()
-        },
-    )
-    .await
-}
 
 /// An admin in `group` taken through the console's first login (password change,
 /// second-factor enrolment): the browser comes back logged in.
