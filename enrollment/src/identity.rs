@@ -8,6 +8,9 @@ use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509StoreContext, X509};
 use std::sync::Arc;
 
+mod detached;
+pub use detached::SignerKey;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
     #[error("request carries no device identity (no Mdm-Signature header)")]
@@ -61,17 +64,25 @@ impl VerifiedIdentity {
 
 /// Certificates whose chain to the device CA verified before: a cache the caller
 /// keeps (the server's: server/src/cache/identity.rs). What it spares is the chain
-/// building and the reading of the certificate's names; the signature over each
-/// request body is verified every time, with the key of the certificate that signed
-/// it, whose SHA-256 fingerprint is what the cache is asked for.
+/// building, the reading of the certificate's names and openssl's full PKCS#7
+/// decoding; the signature over each request body is verified every time, with the
+/// key of the certificate that signed it, whose SHA-256 fingerprint is what the cache
+/// is asked for.
 pub trait VerifiedChains {
     /// The identity of the certificate with this fingerprint (lower-case hex), if its
     /// chain verified before and every certificate of that chain is still valid at
     /// `now` (seconds since the UNIX epoch).
     fn verified(&self, fingerprint: &str, now: i64) -> Option<Arc<VerifiedIdentity>>;
+    /// [`Self::verified`], with the key the certificate signs with, when it was kept.
+    fn signer(
+        &self,
+        fingerprint: &str,
+        now: i64,
+    ) -> Option<(Arc<VerifiedIdentity>, Arc<SignerKey>)>;
     /// A certificate whose chain just verified, valid until `not_after` (the earliest
-    /// notAfter of its chain, seconds since the UNIX epoch).
-    fn remember(&self, identity: Arc<VerifiedIdentity>, not_after: i64);
+    /// notAfter of its chain, seconds since the UNIX epoch), with its key when it
+    /// signed a request.
+    fn remember(&self, identity: Arc<VerifiedIdentity>, not_after: i64, key: Option<SignerKey>);
 }
 
 /// No cache: every chain is built and verified.
@@ -81,7 +92,10 @@ impl VerifiedChains for NoCache {
     fn verified(&self, _: &str, _: i64) -> Option<Arc<VerifiedIdentity>> {
         None
     }
-    fn remember(&self, _: Arc<VerifiedIdentity>, _: i64) {}
+    fn signer(&self, _: &str, _: i64) -> Option<(Arc<VerifiedIdentity>, Arc<SignerKey>)> {
+        None
+    }
+    fn remember(&self, _: Arc<VerifiedIdentity>, _: i64, _: Option<SignerKey>) {}
 }
 
 fn unix_now() -> i64 {
@@ -150,7 +164,10 @@ impl DeviceCa {
     }
 
     /// [`Self::verify_mdm_signature`], with the chain of a signer `chains` verified
-    /// before taken from there. The signature over `body` is verified either way.
+    /// before taken from there. The signature over `body` is verified either way:
+    /// with the signer's kept key when the message is plain DER in the usual shape
+    /// (the short way, `detached.rs`), else, and whenever that does not succeed,
+    /// by openssl's PKCS#7 verification.
     pub fn verify_mdm_signature_with(
         &self,
         header: &str,
@@ -164,6 +181,9 @@ impl DeviceCa {
             base64::engine::general_purpose::STANDARD.decode(header.as_bytes())
         }
         .map_err(|_| IdentityError::NotBase64)?;
+        if let Some(known) = detached::verify(&der, body, chains, unix_now()) {
+            return Ok(known);
+        }
         let p7 = Pkcs7::from_der(&der).map_err(|_| IdentityError::NotCms)?;
         let no_extra = Stack::new().map_err(|_| IdentityError::NotCms)?;
         let signers = p7
@@ -196,7 +216,7 @@ impl DeviceCa {
         let valid_until = self.verify_chain(&signer, bundled)?;
         let identity = Arc::new(VerifiedIdentity::of(&signer, fingerprint));
         if let Some(until) = valid_until {
-            chains.remember(identity.clone(), until);
+            chains.remember(identity.clone(), until, SignerKey::of(&signer));
         }
         Ok(identity)
     }
@@ -227,7 +247,7 @@ impl DeviceCa {
         // that of the DER openssl writes, as for signed requests.
         let identity = Arc::new(VerifiedIdentity::of(&cert, self::fingerprint(&cert)));
         if let (Some(until), true) = (valid_until, identity.fingerprint == fingerprint) {
-            chains.remember(identity.clone(), until);
+            chains.remember(identity.clone(), until, None);
         }
         Ok(identity)
     }
@@ -357,6 +377,130 @@ mod tests {
         );
     }
 
+    fn rsa_key() -> openssl::pkey::PKey<openssl::pkey::Private> {
+        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap()
+    }
+
+    fn sign_with(
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        cert: &X509,
+        extra: &[&X509],
+        body: &[u8],
+        flags: Pkcs7Flags,
+    ) -> Vec<u8> {
+        let mut certs = Stack::new().unwrap();
+        for c in extra {
+            certs.push((*c).clone()).unwrap();
+        }
+        Pkcs7::sign(
+            cert,
+            key,
+            &certs,
+            body,
+            flags | Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY,
+        )
+        .unwrap()
+        .to_der()
+        .unwrap()
+    }
+
+    fn b64(der: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(der)
+    }
+
+    #[test]
+    fn a_kept_key_verifies_later_requests_without_the_full_way() {
+        let ca = TestCa::new("Device CA");
+        let trust = DeviceCa::from_certs(vec![ca.cert.clone()]).unwrap();
+        for (label, key) in [("P-256", p256_key()), ("RSA", rsa_key())] {
+            for (attributes, flags) in [
+                ("with", Pkcs7Flags::empty()),
+                ("without", Pkcs7Flags::NOATTR),
+            ] {
+                let cert = ca.issue_for("device-1", &key);
+                let kept = KeptChains::default();
+                let first = sign_with(&key, &cert, &[], b"first", flags);
+                let id = trust
+                    .verify_mdm_signature_with(&b64(&first), b"first", &kept)
+                    .unwrap();
+                assert_eq!(
+                    kept.full_way(),
+                    1,
+                    "{label}, {attributes} attributes: first request"
+                );
+                let second = sign_with(&key, &cert, &[], b"second", flags);
+                let again = trust
+                    .verify_mdm_signature_with(&b64(&second), b"second", &kept)
+                    .unwrap();
+                assert_eq!(again, id);
+                assert_eq!(
+                    kept.full_way(),
+                    1,
+                    "{label}, {attributes} signed attributes: the second request took the short way"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_short_way_accepts_nothing_the_full_way_refuses() {
+        let ca = TestCa::new("Device CA");
+        let trust = DeviceCa::from_certs(vec![ca.cert.clone()]).unwrap();
+        let victim_key = rsa_key();
+        let victim = ca.issue_for("victim", &victim_key);
+        let (other_key, other) = ca.issue("other");
+        let kept = KeptChains::default();
+        for (key, cert) in [(&victim_key, &victim), (&other_key, &other)] {
+            let der = sign_with(key, cert, &[], b"enroll", Pkcs7Flags::empty());
+            trust
+                .verify_mdm_signature_with(&b64(&der), b"enroll", &kept)
+                .unwrap();
+        }
+
+        let signed = sign_with(&victim_key, &victim, &[], b"body", Pkcs7Flags::empty());
+        assert_eq!(
+            trust.verify_mdm_signature_with(&b64(&signed), b"other body", &kept),
+            Err(IdentityError::BadSignature),
+            "a signature over another body"
+        );
+        let mut flipped = signed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            trust.verify_mdm_signature_with(&b64(&flipped), b"body", &kept),
+            Err(IdentityError::BadSignature),
+            "a damaged signature"
+        );
+        let unsigned = sign_with(&victim_key, &victim, &[], b"body", Pkcs7Flags::NOATTR);
+        let mut flipped = unsigned.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            trust.verify_mdm_signature_with(&b64(&flipped), b"body", &kept),
+            Err(IdentityError::BadSignature),
+            "a damaged signature without signed attributes"
+        );
+        // Another enrolled device carrying the victim's certificate beside its own is
+        // still itself.
+        let carried = sign_with(&other_key, &other, &[&victim], b"body", Pkcs7Flags::empty());
+        let id = trust
+            .verify_mdm_signature_with(&b64(&carried), b"body", &kept)
+            .unwrap();
+        assert_eq!(id.fingerprint, fingerprint(&other));
+        // A stranger's certificate, from another CA, carrying the victim's.
+        let stranger_ca = TestCa::new("Someone else");
+        let (stranger_key, stranger) = stranger_ca.issue("stranger");
+        let foreign = sign_with(
+            &stranger_key,
+            &stranger,
+            &[&victim],
+            b"body",
+            Pkcs7Flags::empty(),
+        );
+        assert!(matches!(
+            trust.verify_mdm_signature_with(&b64(&foreign), b"body", &kept),
+            Err(IdentityError::Untrusted(_))
+        ));
+    }
+
     #[test]
     fn client_cert_header() {
         let ca = TestCa::new("Device CA");
@@ -381,6 +525,7 @@ mod tests {
 
 /// Helpers to make a throw-away CA and device certificates (tests, simulator, bench).
 pub mod testing {
+    use super::{SignerKey, VerifiedChains, VerifiedIdentity};
     use base64::Engine;
     use openssl::asn1::Asn1Time;
     use openssl::bn::{BigNum, MsbOption};
@@ -392,6 +537,9 @@ pub mod testing {
     use openssl::stack::Stack;
     use openssl::x509::extension::{BasicConstraints, KeyUsage};
     use openssl::x509::{X509Builder, X509NameBuilder, X509};
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     pub struct TestCa {
         pub key: PKey<Private>,
@@ -470,6 +618,71 @@ pub mod testing {
             .unwrap();
             b.sign(&self.key, MessageDigest::sha256()).unwrap();
             b.build()
+        }
+    }
+
+    /// Certificates kept as the server keeps them, for tests, fuzzing and benchmarks:
+    /// with it, a signer seen before takes the short way. Counts how often the full
+    /// way asked it; `without_keys` keeps no keys, so every request goes the full way
+    /// with its chain's verdict cached.
+    pub struct KeptChains {
+        entries: Mutex<HashMap<String, KeptEntry>>,
+        keys: bool,
+        full_way: AtomicUsize,
+    }
+
+    type KeptEntry = (Arc<VerifiedIdentity>, Option<Arc<SignerKey>>);
+
+    /// A few certificates suffice here: past this many, it starts again empty.
+    const KEPT_AT_MOST: usize = 64;
+
+    impl Default for KeptChains {
+        fn default() -> Self {
+            KeptChains {
+                entries: Mutex::default(),
+                keys: true,
+                full_way: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl KeptChains {
+        pub fn without_keys() -> Self {
+            KeptChains {
+                keys: false,
+                ..Self::default()
+            }
+        }
+
+        /// How many requests went the full way (asked for a chain's verdict).
+        pub fn full_way(&self) -> usize {
+            self.full_way.load(Ordering::SeqCst)
+        }
+    }
+
+    impl VerifiedChains for KeptChains {
+        fn verified(&self, fingerprint: &str, _: i64) -> Option<Arc<VerifiedIdentity>> {
+            self.full_way.fetch_add(1, Ordering::SeqCst);
+            let entries = self.entries.lock().unwrap();
+            entries.get(fingerprint).map(|(id, _)| id.clone())
+        }
+
+        fn signer(
+            &self,
+            fingerprint: &str,
+            _: i64,
+        ) -> Option<(Arc<VerifiedIdentity>, Arc<SignerKey>)> {
+            let entries = self.entries.lock().unwrap();
+            let (id, key) = entries.get(fingerprint).filter(|_| self.keys)?;
+            Some((id.clone(), key.clone()?))
+        }
+
+        fn remember(&self, identity: Arc<VerifiedIdentity>, _: i64, key: Option<SignerKey>) {
+            let mut entries = self.entries.lock().unwrap();
+            if entries.len() >= KEPT_AT_MOST {
+                entries.clear();
+            }
+            entries.insert(identity.fingerprint.clone(), (identity, key.map(Arc::new)));
         }
     }
 

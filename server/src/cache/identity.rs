@@ -12,7 +12,7 @@
 
 use crate::storage::DeviceIdentityRow;
 use chrono::{DateTime, Utc};
-use enrollment::identity::VerifiedIdentity;
+use enrollment::identity::{SignerKey, VerifiedIdentity};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +35,9 @@ struct Inner {
 
 struct Entry {
     identity: Arc<VerifiedIdentity>,
+    /// The certificate's key, to check a request's signature without openssl's
+    /// PKCS#7 decoding (none for a certificate a proxy forwarded).
+    key: Option<Arc<SignerKey>>,
     /// Seconds since the UNIX epoch: the entry is not used from then on.
     valid_until: i64,
     bound: Option<Bound>,
@@ -70,20 +73,42 @@ impl Identities {
         Some(entry.identity.clone())
     }
 
-    pub(super) fn remember(&self, identity: Arc<VerifiedIdentity>, valid_until: i64) {
+    pub(super) fn signer(
+        &self,
+        fingerprint: &str,
+        now: i64,
+    ) -> Option<(Arc<VerifiedIdentity>, Arc<SignerKey>)> {
+        let inner = self.inner.lock().unwrap();
+        let entry = inner.certificates.get(fingerprint)?;
+        if now >= entry.valid_until {
+            return None;
+        }
+        Some((entry.identity.clone(), entry.key.clone()?))
+    }
+
+    pub(super) fn remember(
+        &self,
+        identity: Arc<VerifiedIdentity>,
+        valid_until: i64,
+        key: Option<SignerKey>,
+    ) {
         let mut inner = self.inner.lock().unwrap();
         if inner.certificates.len() >= MAX_CERTIFICATES {
             inner.certificates.clear();
             inner.devices.clear();
         }
-        inner
+        let entry = inner
             .certificates
             .entry(identity.fingerprint.clone())
             .or_insert(Entry {
                 identity,
+                key: None,
                 valid_until,
                 bound: None,
             });
+        if entry.key.is_none() {
+            entry.key = key.map(Arc::new);
+        }
     }
 
     pub(super) fn bound(
@@ -128,7 +153,11 @@ impl Identities {
         };
         entry.bound = Some(Bound {
             udid: udid.to_owned(),
-            device: device.clone(),
+            // Whether it has commands is the queue cache's business, not a binding's.
+            device: DeviceIdentityRow {
+                open_commands: None,
+                ..device.clone()
+            },
         });
         inner
             .devices

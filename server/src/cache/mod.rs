@@ -169,9 +169,28 @@ impl enrollment::identity::VerifiedChains for DeviceCache {
         self.identities.verified(fingerprint, now)
     }
 
-    fn remember(&self, identity: Arc<enrollment::identity::VerifiedIdentity>, not_after: i64) {
+    fn signer(
+        &self,
+        fingerprint: &str,
+        now: i64,
+    ) -> Option<(
+        Arc<enrollment::identity::VerifiedIdentity>,
+        Arc<enrollment::identity::SignerKey>,
+    )> {
+        if !self.is_live() {
+            return None;
+        }
+        self.identities.signer(fingerprint, now)
+    }
+
+    fn remember(
+        &self,
+        identity: Arc<enrollment::identity::VerifiedIdentity>,
+        not_after: i64,
+        key: Option<enrollment::identity::SignerKey>,
+    ) {
         if self.is_live() {
-            self.identities.remember(identity, not_after);
+            self.identities.remember(identity, not_after, key);
         }
     }
 }

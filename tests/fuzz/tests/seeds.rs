@@ -65,6 +65,26 @@ fn signature_seeds_verify() {
     }
 }
 
+/// The seeds verified with their certificates kept, as the server does: the second
+/// time a signer is seen it takes the short way, which must agree with the full one.
+#[test]
+fn signature_seeds_verify_the_same_the_short_way() {
+    let ca = mdm_fuzz::device_ca();
+    let kept = enrollment::identity::testing::KeptChains::default();
+    for (name, bytes) in files("corpus/mdm_signature") {
+        let (header, body) = mdm_fuzz::split_signature_input(&bytes).expect(&name);
+        let full = ca
+            .verify_mdm_signature(&header, body)
+            .map(|id| id.fingerprint);
+        for pass in ["first", "second"] {
+            let short = ca
+                .verify_mdm_signature_with(&header, body, &kept)
+                .map(|id| id.fingerprint.clone());
+            assert_eq!(short, full, "{name}, {pass} time");
+        }
+    }
+}
+
 #[test]
 fn scep_seeds_parse() {
     let ca = mdm_fuzz::scep_ca();

@@ -1,0 +1,253 @@
+//! The short way to check an `Mdm-Signature`: a detached CMS SignedData whose signer
+//! certificate's chain verified before, checked with that certificate's cached key.
+//!
+//! Why: a device sends a signed request every time it connects, and openssl's
+//! `PKCS7_verify` costs most of an idle connect (decoding every certificate of the
+//! message, re-encoding the signed attributes, fetching algorithms under a lock on
+//! each call). The checks themselves are few (RFC 5652 §5.4, §5.6): the signer the
+//! SignerInfo names, the messageDigest attribute against the body's digest, and the
+//! signature over the DER of the signed attributes (or over the body when there are
+//! none). Those are made here, on the bytes as received, with the public key and the
+//! issuer and serial number kept from the certificate whose chain verified.
+//!
+//! Only a success is an answer. Anything unusual (BER, another signer identifier, a
+//! signature algorithm other than RSA PKCS#1 v1.5 or ECDSA, a failed check) returns
+//! None, and the caller goes the full way through openssl, which gives the verdict
+//! and the error. So this path can only accept what the full path accepts.
+
+use super::{VerifiedChains, VerifiedIdentity};
+use crate::scep::DigestAlgorithm;
+use der::asn1::{AnyRef, ObjectIdentifier};
+use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
+use openssl::md::{Md, MdRef};
+use openssl::md_ctx::MdCtx;
+use openssl::pkey::{Id, PKey, Public};
+use openssl::x509::X509;
+use std::sync::{Arc, OnceLock};
+
+const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+
+/// What the short way needs of a certificate whose chain verified: its public key,
+/// and the DER of its issuer and serial number, which a SignerInfo names it by.
+pub struct SignerKey {
+    key: PKey<Public>,
+    issuer_and_serial: Vec<u8>,
+}
+
+impl SignerKey {
+    /// None for a certificate not read as plain DER here (then it has no short way).
+    pub fn of(cert: &X509) -> Option<Self> {
+        let der = cert.to_der().ok()?;
+        let certificate = AnyRef::from_der(&der).ok()?;
+        let parts = elements(certificate.value())?;
+        let tbs = elements(parts.first()?.0.value())?;
+        // [0] version is optional: the serial number follows it when present.
+        let at = usize::from(tbs.first()?.0.tag() == context(0));
+        let serial = tbs.get(at)?;
+        let issuer = tbs.get(at + 2)?;
+        if serial.0.tag() != Tag::Integer || issuer.0.tag() != Tag::Sequence {
+            return None;
+        }
+        Some(SignerKey {
+            key: cert.public_key().ok()?,
+            issuer_and_serial: [issuer.1, serial.1].concat(),
+        })
+    }
+}
+
+/// The identity of the request's signer, if the short way proves it.
+pub(super) fn verify(
+    der: &[u8],
+    body: &[u8],
+    chains: &dyn VerifiedChains,
+    now: i64,
+) -> Option<Arc<VerifiedIdentity>> {
+    let content_info = elements(AnyRef::from_der(der).ok()?.value())?;
+    let [(content_type, _), (explicit, _)] = content_info.as_slice() else {
+        return None;
+    };
+    if oid(content_type)? != SIGNED_DATA || explicit.tag() != context(0) {
+        return None;
+    }
+    let signed_data = elements(AnyRef::from_der(explicit.value()).ok()?.value())?;
+    // version, digestAlgorithms, encapContentInfo, [0] certificates, signerInfos:
+    // detached (no eContent), carrying its certificates, without CRLs.
+    let [_, (algorithms, _), (encapsulated, _), (certificates, _), (signer_infos, _)] =
+        signed_data.as_slice()
+    else {
+        return None;
+    };
+    let encapsulated = elements(encapsulated.value())?;
+    if encapsulated.len() != 1 || oid(&encapsulated[0].0)? != DATA {
+        return None;
+    }
+    for (algorithm, _) in elements(algorithms.value())? {
+        digest_of(&algorithm)?;
+    }
+    if certificates.tag() != context(0) {
+        return None;
+    }
+    let signer_infos = elements(signer_infos.value())?;
+    let [(signer_info, _)] = signer_infos.as_slice() else {
+        return None;
+    };
+
+    // The signer is the carried certificate the SignerInfo names by issuer and
+    // serial number, if its chain verified here before.
+    let fields = elements(signer_info.value())?;
+    let (sid, _) = fields.get(1)?;
+    if sid.tag() != Tag::Sequence {
+        return None;
+    }
+    let sha256 = digest_of_name(DigestAlgorithm::Sha256)?;
+    let (identity, key) = elements(certificates.value())?
+        .into_iter()
+        .filter_map(|(_, raw)| chains.signer(&hex::encode(digest(sha256, raw)?), now))
+        .find(|(_, key)| sid.value() == key.issuer_and_serial.as_slice())?;
+    let md = digest_of(&fields.get(2)?.0)?;
+    let (attributes, next) = match fields.get(3)? {
+        (attrs, raw) if attrs.tag() == context(0) => (Some((attrs, *raw)), 4),
+        _ => (None, 3),
+    };
+    let (signature_algorithm, _) = fields.get(next)?;
+    let (signature, _) = fields.get(next + 1)?;
+    if signature.tag() != Tag::OctetString || !key_fits(signature_algorithm, &key.key)? {
+        return None;
+    }
+    let set;
+    let signed = match attributes {
+        Some((attrs, raw)) => {
+            if !message_digest_matches(attrs, md, body)? {
+                return None;
+            }
+            // §5.4: the signature covers the attributes' DER with the SET OF tag,
+            // not the [0] IMPLICIT tag they travel under.
+            let mut tagged = raw.to_vec();
+            tagged[0] = 0x31;
+            set = tagged;
+            set.as_slice()
+        }
+        None => body,
+    };
+    let mut ctx = MdCtx::new().ok()?;
+    ctx.digest_verify_init(Some(md), &key.key).ok()?;
+    ctx.digest_verify(signed, signature.value())
+        .ok()?
+        .then_some(identity)
+}
+
+/// The messageDigest attribute equals the body's digest (and contentType, when
+/// present, says id-data).
+fn message_digest_matches(attributes: &AnyRef<'_>, md: &MdRef, body: &[u8]) -> Option<bool> {
+    let mut matched = None;
+    for (attribute, _) in elements(attributes.value())? {
+        let parts = elements(attribute.value())?;
+        let [(kind, _), (values, _)] = parts.as_slice() else {
+            return None;
+        };
+        let values = elements(values.value())?;
+        let [(value, _)] = values.as_slice() else {
+            return None;
+        };
+        match oid(kind)? {
+            MESSAGE_DIGEST if value.tag() == Tag::OctetString => {
+                matched = Some(digest(md, body)? == value.value());
+            }
+            MESSAGE_DIGEST => return None,
+            CONTENT_TYPE if oid(value)? != DATA => return None,
+            _ => {}
+        }
+    }
+    matched
+}
+
+/// Whether the signature algorithm is one this path checks (RSA PKCS#1 v1.5 or
+/// ECDSA) and fits the key; None for any other (the full path decides).
+fn key_fits(algorithm: &AnyRef<'_>, key: &PKey<Public>) -> Option<bool> {
+    const RSA_PKCS1: [&str; 5] = [
+        "1.2.840.113549.1.1.1",  // rsaEncryption
+        "1.2.840.113549.1.1.5",  // sha1WithRSAEncryption
+        "1.2.840.113549.1.1.11", // sha256WithRSAEncryption
+        "1.2.840.113549.1.1.12", // sha384WithRSAEncryption
+        "1.2.840.113549.1.1.13", // sha512WithRSAEncryption
+    ];
+    const ECDSA: [&str; 4] = [
+        "1.2.840.10045.4.1",   // ecdsa-with-SHA1
+        "1.2.840.10045.4.3.2", // ecdsa-with-SHA256
+        "1.2.840.10045.4.3.3", // ecdsa-with-SHA384
+        "1.2.840.10045.4.3.4", // ecdsa-with-SHA512
+    ];
+    let algorithm = oid(&elements(algorithm.value())?.first()?.0)?.to_string();
+    let family: &[&str] = match key.id() {
+        Id::RSA => &RSA_PKCS1,
+        Id::EC => &ECDSA,
+        _ => return None,
+    };
+    family.contains(&algorithm.as_str()).then_some(true)
+}
+
+/// The digest an AlgorithmIdentifier names, if devices sign with it.
+fn digest_of(identifier: &AnyRef<'_>) -> Option<&'static MdRef> {
+    let oid = oid(&elements(identifier.value())?.first()?.0)?;
+    digest_of_name(DigestAlgorithm::from_oid(&oid)?)
+}
+
+/// The pre-fetched digest. Fetched once: OpenSSL 3 otherwise looks the algorithm up,
+/// under a lock, on every use.
+fn digest_of_name(algorithm: DigestAlgorithm) -> Option<&'static MdRef> {
+    static DIGESTS: OnceLock<Option<[Md; 4]>> = OnceLock::new();
+    let digests = DIGESTS
+        .get_or_init(|| {
+            let fetch = |name| Md::fetch(None, name, None).ok();
+            Some([
+                fetch("SHA1")?,
+                fetch("SHA256")?,
+                fetch("SHA384")?,
+                fetch("SHA512")?,
+            ])
+        })
+        .as_ref()?;
+    Some(match algorithm {
+        DigestAlgorithm::Sha1 => &digests[0],
+        DigestAlgorithm::Sha256 => &digests[1],
+        DigestAlgorithm::Sha384 => &digests[2],
+        DigestAlgorithm::Sha512 => &digests[3],
+    })
+}
+
+fn digest(md: &MdRef, data: &[u8]) -> Option<Vec<u8>> {
+    let mut ctx = MdCtx::new().ok()?;
+    ctx.digest_init(md).ok()?;
+    ctx.digest_update(data).ok()?;
+    let mut out = vec![0; md.size()];
+    ctx.digest_final(&mut out).ok()?;
+    Some(out)
+}
+
+fn oid(any: &AnyRef<'_>) -> Option<ObjectIdentifier> {
+    any.decode_as().ok()
+}
+
+fn context(number: u8) -> Tag {
+    Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::new(number),
+    }
+}
+
+/// The DER elements one after another in `bytes`, each with its encoding as it
+/// stands there (tag, length and value).
+fn elements(bytes: &[u8]) -> Option<Vec<(AnyRef<'_>, &[u8])>> {
+    let mut reader = SliceReader::new(bytes).ok()?;
+    let mut out = Vec::new();
+    while !reader.is_finished() {
+        let start = usize::try_from(reader.position()).ok()?;
+        let element: AnyRef<'_> = reader.decode().ok()?;
+        let end = usize::try_from(reader.position()).ok()?;
+        out.push((element, bytes.get(start..end)?));
+    }
+    Some(out)
+}
