@@ -69,6 +69,11 @@ pub struct DeviceIdentityRow {
     /// Set once the device's identity was revoked: its certificate speaks no more.
     pub identity_revoked_at: Option<DateTime<Utc>>,
     pub identity_revocation_reason: Option<String>,
+    /// Whether the device had a command to send (pending, sent or NotNow'd) when the
+    /// row was read, in the same statement; None when not read from the database.
+    /// What lets an Idle be answered empty without a second statement when the
+    /// queue cannot be remembered (PostgreSQL: docs/protocol.md).
+    pub open_commands: Option<bool>,
 }
 
 /// Device facts an Authenticate message brings.

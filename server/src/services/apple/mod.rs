@@ -529,7 +529,10 @@ impl AppleService {
         };
         let answered = result.is_some();
         let idle = new_exchange && !answered;
-        if idle && self.cache.queue_known_empty(&device.id) {
+        // Empty when the row just read said so (same statement as the binding), or
+        // when this instance knows the queue empty.
+        if idle && (device.open_commands == Some(false) || self.cache.queue_known_empty(&device.id))
+        {
             return Ok(None);
         }
         let generation = self.cache.queue_generation();

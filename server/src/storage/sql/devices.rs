@@ -1,8 +1,9 @@
 //! [`DeviceStore`] on sea-orm.
 
 use super::*;
+use crate::domain::CommandStatus;
 use crate::domain::Platform;
-use crate::storage::entities::{devices, identity_bindings, user_channels};
+use crate::storage::entities::{commands, devices, identity_bindings, user_channels};
 use crate::storage::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -131,7 +132,23 @@ impl DeviceStore for SqlStore {
             Option<DateTime<Utc>>,
             Option<DateTime<Utc>>,
             Option<String>,
+            bool,
         );
+        // The open commands are looked up in the same statement (one index probe on
+        // (device_id, status, ...)): an Idle then needs no second one.
+        let open = sea_orm::sea_query::Query::select()
+            .expr(Expr::val(1))
+            .from(commands::Entity)
+            .and_where(
+                Expr::col((commands::Entity, commands::Column::DeviceId))
+                    .equals((devices::Entity, devices::Column::Id)),
+            )
+            .and_where(commands::Column::Status.is_in([
+                CommandStatus::Pending.as_str(),
+                CommandStatus::Sent.as_str(),
+                CommandStatus::NotNow.as_str(),
+            ]))
+            .to_owned();
         let row: Option<Row> = devices::Entity::find()
             .select_only()
             .column(devices::Column::Id)
@@ -141,6 +158,7 @@ impl DeviceStore for SqlStore {
             .column(devices::Column::LastSeenAt)
             .column(devices::Column::IdentityRevokedAt)
             .column(devices::Column::IdentityRevocationReason)
+            .expr(Expr::exists(open))
             .filter(devices::Column::Udid.eq(udid))
             .into_tuple()
             .one(&self.db)
@@ -154,6 +172,7 @@ impl DeviceStore for SqlStore {
                 last_seen_at,
                 identity_revoked_at,
                 identity_revocation_reason,
+                open_commands,
             )| DeviceIdentityRow {
                 id,
                 enrolled,
@@ -162,6 +181,7 @@ impl DeviceStore for SqlStore {
                 last_seen_at,
                 identity_revoked_at,
                 identity_revocation_reason,
+                open_commands: Some(open_commands),
             },
         ))
     }
