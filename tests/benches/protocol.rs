@@ -14,18 +14,21 @@
 //!
 //!   cargo bench -p mdm-tests --bench protocol -- [--devices 1000,10000,100000]
 //!       [--concurrency 64] [--active 512] [--rounds 4] [--backend sqlite|postgres|both]
-//!       [--perf DIR]
+//!       [--perf DIR] [--history 10000000]
 //!
 //! PostgreSQL needs MDM_TEST_POSTGRES_URL. Devices are enrolled directly in the store;
 //! `--active` of them hold real identity certificates and drive the requests. Bodies
 //! are signed before the clock starts, so the client measures the server. `--perf DIR`
 //! records a CPU profile of each phase (`perf record -g`) into DIR instead of timing
 //! it faithfully (perf's own overhead lands in the figures of that run).
+//! `--history N` first gives the fleet N finished (acknowledged) commands, spread
+//! evenly over its devices, so that the device path is measured against a long
+//! history as well as an empty one.
 
 use enrollment::identity::testing::sign_detached;
 use mdm_server::storage::{AuthenticateRecord, DeviceStore};
+use mdm_tests::bench::{percentile, xml, ServerCpu};
 use mdm_tests::fixture::{Backend, TestServer};
-use plist::{Dictionary, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +40,7 @@ struct Options {
     rounds: usize,
     backends: Vec<Backend>,
     perf: Option<PathBuf>,
+    history: u64,
 }
 
 fn options() -> Options {
@@ -65,49 +69,76 @@ fn options() -> Options {
         rounds: value("--rounds").map_or(4, |v| v.parse().unwrap()),
         backends,
         perf: value("--perf").map(PathBuf::from),
+        history: value("--history").map_or(0, |v| v.parse().expect("--history takes a number")),
     }
 }
 
-fn xml(entries: Vec<(&str, Value)>) -> Vec<u8> {
-    let dict: Dictionary = entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    let mut out = Vec::new();
-    Value::Dictionary(dict).to_writer_xml(&mut out).unwrap();
-    out
-}
-
-/// The server's CPU time so far (user + system, all threads), in seconds.
-struct ServerCpu {
-    pid: u32,
-    tick: f64,
-}
-
-impl ServerCpu {
-    fn new(pid: u32) -> Self {
-        let hz = std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .unwrap_or(100.0);
-        ServerCpu {
-            pid,
-            tick: 1.0 / hz,
-        }
+/// Gives the fleet `total` finished commands, spread evenly over its devices, in
+/// statements of a million rows (one connection: the fleet's numbering is a temporary
+/// table).
+async fn seed_history(server: &TestServer, total: u64) {
+    use sea_orm::ConnectionTrait;
+    let mut options = sea_orm::ConnectOptions::new(server.database_url.clone());
+    options.max_connections(1).min_connections(1);
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    let sqlite = matches!(server.backend, Backend::Sqlite);
+    let (fleet, series, bytes, no) = if sqlite {
+        (
+            "CREATE TEMP TABLE bench_fleet (k INTEGER PRIMARY KEY, id TEXT NOT NULL, at TEXT NOT NULL); \
+             INSERT INTO bench_fleet SELECT ROW_NUMBER() OVER (ORDER BY id) - 1, id, created_at FROM devices",
+            "(WITH RECURSIVE s(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM s WHERE n < {to}) SELECT n FROM s)",
+            "X'3c2f3e'",
+            "0",
+        )
+    } else {
+        (
+            "CREATE TEMP TABLE bench_fleet AS SELECT (ROW_NUMBER() OVER (ORDER BY id) - 1)::bigint AS k, id, created_at AS at FROM devices; \
+             CREATE INDEX ON bench_fleet (k)",
+            "(SELECT generate_series({from}, {to}) AS n)",
+            "'\\x3c2f3e'::bytea",
+            "false",
+        )
+    };
+    for statement in fleet.split("; ") {
+        db.execute_unprepared(statement).await.unwrap();
     }
-
-    fn seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).expect("stat");
-        // The command name (field 2) may hold spaces: count from the closing paren.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = fields[11].parse().unwrap();
-        let stime: f64 = fields[12].parse().unwrap();
-        (utime + stime) * self.tick
+    let size: i64 = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM bench_fleet",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "n")
+        .unwrap();
+    let started = Instant::now();
+    let mut from = 0;
+    while from < total {
+        let to = (from + 1_000_000).min(total) - 1;
+        let numbers = series
+            .replace("{from}", &from.to_string())
+            .replace("{to}", &to.to_string());
+        db.execute_unprepared(&format!(
+            "INSERT INTO commands (uuid, device_id, request_type, payload, payload_sealed, \
+             priority, status, created_by, created_at, updated_at, delivered_at, completed_at, \
+             delivery_count, not_now_count) \
+             SELECT 'HISTORY-' || n, f.id, 'DeviceInformation', {bytes}, {no}, 0, \
+             'acknowledged', 'bench', f.at, f.at, f.at, f.at, 1, 0 \
+             FROM {numbers} AS h JOIN bench_fleet f ON f.k = h.n % {size}"
+        ))
+        .await
+        .unwrap();
+        from = to + 1;
+        eprintln!(
+            "  history: {from} finished commands ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
     }
+    if !sqlite {
+        db.execute_unprepared("ANALYZE commands").await.unwrap();
+    }
+    db.close().await.unwrap();
 }
 
 /// A request ready to send: body and its Mdm-Signature, signed before the clock runs.
@@ -127,13 +158,6 @@ struct ActiveDevice {
     key: openssl::pkey::PKey<openssl::pkey::Private>,
     cert: openssl::x509::X509,
     idle: Signed,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// What one phase measured, summed over its rounds.
@@ -403,6 +427,9 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
     let seeded = Instant::now();
     let ids = store.insert_enrolled_devices(records).await.unwrap();
     let seed_time = seeded.elapsed();
+    if opts.history > 0 {
+        seed_history(&server, opts.history).await;
+    }
     let devices: Vec<ActiveDevice> = identities
         .into_iter()
         .zip(ids.iter())
@@ -497,8 +524,8 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "concurrency {}, active devices {}, rounds {}; server: --workers 1",
-        opts.concurrency, opts.active, opts.rounds
+        "concurrency {}, active devices {}, rounds {}, finished commands in the history {}; server: --workers 1",
+        opts.concurrency, opts.active, opts.rounds, opts.history
     );
     println!(
         "| backend | devices | /healthz CPU ms/req | /healthz req/s | idle CPU ms/req | idle req/s | idle p50 ms | idle p99 ms | cycle CPU ms/cycle | cycles/s | cycle req p50 ms | cycle req p99 ms | background CPU ms/s | queue to all (s) | seed (s) |"

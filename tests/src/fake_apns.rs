@@ -232,6 +232,26 @@ impl FakeApns {
         lock(&self.shared.received).len()
     }
 
+    /// The requests received after the first `seen`, waiting (up to `timeout`) for at
+    /// least one: a reader that follows 100,000 pushes as they come copies each once.
+    pub async fn received_after(&self, seen: usize, timeout: Duration) -> Vec<ReceivedPush> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrival = self.shared.arrivals.notified();
+            tokio::pin!(arrival);
+            arrival.as_mut().enable();
+            {
+                let received = lock(&self.shared.received);
+                if received.len() > seen {
+                    return received[seen..].to_vec();
+                }
+            }
+            if tokio::time::timeout_at(deadline, arrival).await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+
     /// Waits until at least n requests were received (any status), or panics after `timeout`.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedPush> {
         let deadline = tokio::time::Instant::now() + timeout;

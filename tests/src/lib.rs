@@ -5,6 +5,7 @@
 pub mod android_fixture;
 pub mod answers;
 pub mod artifacts;
+pub mod bench;
 pub mod console;
 pub mod enroll;
 pub mod fake_apns;
