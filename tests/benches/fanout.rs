@@ -17,8 +17,8 @@
 
 use enrollment::identity::testing::{p256_key, sign_detached};
 use mdm_server::storage::{AuthenticateRecord, DeviceStore};
-use mdm_tests::bench::{percentile, xml, ServerCpu};
-use mdm_tests::fake_apns::{make_push_certificate, FakeApns};
+use mdm_tests::bench::{self, percentile, xml, ServerCpu};
+use mdm_tests::fake_apns::FakeApns;
 use mdm_tests::fixture::{Backend, ServerOptions, TempDir, TestServer, TEST_PUSH_TOPIC};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -33,26 +33,10 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let pg = Backend::postgres_from_env();
     Options {
-        devices: value("--devices")
-            .unwrap_or_else(|| "100000".into())
-            .split(',')
-            .map(|n| n.trim().parse().expect("--devices takes numbers"))
-            .collect(),
-        concurrency: value("--concurrency").map_or(64, |v| v.parse().unwrap()),
-        backends: match value("--backend").as_deref().unwrap_or("both") {
-            "sqlite" => vec![Backend::Sqlite],
-            "postgres" => vec![pg.expect("--backend postgres needs MDM_TEST_POSTGRES_URL")],
-            _ => std::iter::once(Backend::Sqlite).chain(pg).collect(),
-        },
+        devices: bench::fleet_sizes("100000"),
+        concurrency: bench::arg("--concurrency").map_or(64, |v| v.parse().unwrap()),
+        backends: bench::backends(),
     }
 }
 
@@ -137,18 +121,7 @@ async fn run(backend: Backend, n: usize, opts: &Options) {
         },
     )
     .await;
-    let (push_key, push_cert) = make_push_certificate(&apple_ca, TEST_PUSH_TOPIC, 365);
-    let (code, body) = server
-        .api(
-            "PUT",
-            "/push-certificate",
-            Some(serde_json::json!({
-                "certificate_pem": String::from_utf8(push_cert.to_pem().unwrap()).unwrap(),
-                "private_key_pem": String::from_utf8(push_key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
-            })),
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
+    server.upload_push_certificate_from(&apple_ca).await;
 
     let prepared = Instant::now();
     let key = p256_key();
@@ -211,16 +184,8 @@ async fn run(backend: Backend, n: usize, opts: &Options) {
         })
     };
 
-    let (code, body) = server
-        .api(
-            "POST",
-            "/commands",
-            Some(serde_json::json!({ "device_ids": ids, "type": "DeviceInformation" })),
-        )
-        .await;
+    bench::queue_to_all(&server, &ids).await;
     let queued = started.elapsed();
-    assert_eq!(code, 202, "{body}");
-    assert_eq!(body["count"].as_u64().unwrap() as usize, n);
 
     let wake = Arc::new(tokio::sync::Mutex::new(wake));
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -322,10 +287,7 @@ async fn run(backend: Backend, n: usize, opts: &Options) {
 
 fn main() {
     let opts = options();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = bench::runtime();
     println!(
         "concurrency {}; server: --workers 1, release build, fake APNs on loopback",
         opts.concurrency

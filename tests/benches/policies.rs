@@ -169,28 +169,9 @@ async fn bench(backend: Backend, fleet: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let fleets: Vec<usize> = value("--devices")
-        .unwrap_or_else(|| "1000,10000".into())
-        .split(',')
-        .map(|n| n.trim().parse().expect("--devices takes numbers"))
-        .collect();
-    let pg = Backend::postgres_from_env();
-    let backends: Vec<Backend> = match value("--backend").as_deref().unwrap_or("both") {
-        "sqlite" => vec![Backend::Sqlite],
-        "postgres" => vec![pg.expect("--backend postgres needs MDM_TEST_POSTGRES_URL")],
-        _ => std::iter::once(Backend::Sqlite).chain(pg).collect(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let fleets = mdm_tests::bench::fleet_sizes("1000,10000");
+    let backends = mdm_tests::bench::backends();
+    let runtime = mdm_tests::bench::runtime();
     println!("| backend | devices | assign: render+sign+queue all (s) | deliver, unchanged (s) | save, unchanged (s) | change: new version to all (s) | devices/s on change | unchanged / change |");
     println!("|---|---|---|---|---|---|---|---|");
     for backend in &backends {

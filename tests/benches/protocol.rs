@@ -27,7 +27,7 @@
 
 use enrollment::identity::testing::sign_detached;
 use mdm_server::storage::{AuthenticateRecord, DeviceStore};
-use mdm_tests::bench::{percentile, xml, ServerCpu};
+use mdm_tests::bench::{arg, backends, fleet_sizes, percentile, queue_to_all, xml, ServerCpu};
 use mdm_tests::fixture::{Backend, TestServer};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,30 +44,13 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let devices = value("--devices")
-        .unwrap_or_else(|| "1000,10000,100000".into())
-        .split(',')
-        .map(|n| n.trim().parse().expect("--devices takes numbers"))
-        .collect();
-    let pg = Backend::postgres_from_env();
-    let backends = match value("--backend").as_deref().unwrap_or("both") {
-        "sqlite" => vec![Backend::Sqlite],
-        "postgres" => vec![pg.expect("--backend postgres needs MDM_TEST_POSTGRES_URL")],
-        _ => std::iter::once(Backend::Sqlite).chain(pg).collect(),
-    };
+    let value = arg;
     Options {
-        devices,
+        devices: fleet_sizes("1000,10000,100000"),
         concurrency: value("--concurrency").map_or(64, |v| v.parse().unwrap()),
         active: value("--active").map_or(512, |v| v.parse().unwrap()),
         rounds: value("--rounds").map_or(4, |v| v.parse().unwrap()),
-        backends,
+        backends: backends(),
         perf: value("--perf").map(PathBuf::from),
         history: value("--history").map_or(0, |v| v.parse().expect("--history takes a number")),
     }
@@ -348,15 +331,7 @@ async fn cycle_phase(bench: &Bench<'_>, devices: &[ActiveDevice]) -> Phase {
     let mut phase = Phase::default();
     let mut perf = None;
     for round in 0..=bench.opts.rounds {
-        let (code, body) = bench
-            .server
-            .api(
-                "POST",
-                "/commands",
-                Some(serde_json::json!({ "device_ids": ids, "type": "DeviceInformation" })),
-            )
-            .await;
-        assert_eq!(code, 202, "{body}");
+        let (_, body) = queue_to_all(bench.server, &ids).await;
         let jobs: Vec<Job> = body["commands"]
             .as_array()
             .unwrap()
@@ -476,17 +451,7 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
     stop_perf(perf);
 
     // One command to the whole fleet, through the API, timed end to end.
-    let started = Instant::now();
-    let (code, body) = server
-        .api(
-            "POST",
-            "/commands",
-            Some(serde_json::json!({ "device_ids": ids, "type": "DeviceInformation" })),
-        )
-        .await;
-    let fan_out = started.elapsed();
-    assert_eq!(code, 202, "{body}");
-    assert_eq!(body["count"].as_u64().unwrap() as usize, fleet);
+    let (fan_out, _) = queue_to_all(&server, &ids).await;
 
     println!(
         "| {} | {} | {:.3} | {:.0} | {:.3} | {:.0} | {:.1} | {:.1} | {:.3} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} |",
@@ -519,10 +484,7 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
 
 fn main() {
     let opts = options();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = mdm_tests::bench::runtime();
     println!(
         "concurrency {}, active devices {}, rounds {}, finished commands in the history {}; server: --workers 1",
         opts.concurrency, opts.active, opts.rounds, opts.history

@@ -1,17 +1,62 @@
-//! What the benchmarks share: the server's CPU clock, plist bodies and percentiles.
+//! What the benchmarks share: their command line, the server's CPU clock, queueing a
+//! command to a fleet and percentiles.
 
-use plist::{Dictionary, Value};
-use std::time::Duration;
+use crate::fixture::{Backend, TestServer};
+pub use crate::simulator::plist_body as xml;
+use std::time::{Duration, Instant};
 
-/// A plist body from key/value pairs, as a device writes one.
-pub fn xml(entries: Vec<(&str, Value)>) -> Vec<u8> {
-    let dict: Dictionary = entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    let mut out = Vec::new();
-    Value::Dictionary(dict).to_writer_xml(&mut out).unwrap();
-    out
+/// The value after `--name` on the bench's command line.
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// The runtime a benchmark's client runs on (all cores).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `--devices 1000,10000` (or `default`): the fleet sizes to measure.
+pub fn fleet_sizes(default: &str) -> Vec<usize> {
+    arg("--devices")
+        .unwrap_or_else(|| default.into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("--devices takes numbers"))
+        .collect()
+}
+
+/// `--backend sqlite|postgres|both` (default both; PostgreSQL when
+/// MDM_TEST_POSTGRES_URL names a server).
+pub fn backends() -> Vec<Backend> {
+    let pg = Backend::postgres_from_env();
+    match arg("--backend").as_deref().unwrap_or("both") {
+        "sqlite" => vec![Backend::Sqlite],
+        "postgres" => vec![pg.expect("--backend postgres needs MDM_TEST_POSTGRES_URL")],
+        _ => std::iter::once(Backend::Sqlite).chain(pg).collect(),
+    }
+}
+
+/// Queues one DeviceInformation to every device in `ids` through the API (asserting
+/// 202 and that each got one); returns how long the call took and its answer.
+pub async fn queue_to_all(server: &TestServer, ids: &[String]) -> (Duration, serde_json::Value) {
+    let started = Instant::now();
+    let (code, body) = server
+        .api(
+            "POST",
+            "/commands",
+            Some(serde_json::json!({ "device_ids": ids, "type": "DeviceInformation" })),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["count"].as_u64().unwrap() as usize, ids.len());
+    (took, body)
 }
 
 /// The server's CPU time so far (user + system, all threads), in seconds.

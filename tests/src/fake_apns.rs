@@ -235,44 +235,47 @@ impl FakeApns {
     /// The requests received after the first `seen`, waiting (up to `timeout`) for at
     /// least one: a reader that follows 100,000 pushes as they come copies each once.
     pub async fn received_after(&self, seen: usize, timeout: Duration) -> Vec<ReceivedPush> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrival = self.shared.arrivals.notified();
-            tokio::pin!(arrival);
-            arrival.as_mut().enable();
-            {
-                let received = lock(&self.shared.received);
-                if received.len() > seen {
-                    return received[seen..].to_vec();
-                }
-            }
-            if tokio::time::timeout_at(deadline, arrival).await.is_err() {
-                return Vec::new();
-            }
-        }
+        self.when_received(timeout, |received| {
+            (received.len() > seen).then(|| received[seen..].to_vec())
+        })
+        .await
+        .unwrap_or_default()
     }
 
-    /// Waits until at least n requests were received (any status), or panics after `timeout`.
-    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedPush> {
+    /// What `look` finds in the requests received so far, as soon as it finds
+    /// something, or None after `timeout`.
+    async fn when_received<T>(
+        &self,
+        timeout: Duration,
+        look: impl Fn(&[ReceivedPush]) -> Option<T>,
+    ) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let arrival = self.shared.arrivals.notified();
             tokio::pin!(arrival);
             // Registered before looking, so a push recorded in between still wakes us.
             arrival.as_mut().enable();
-            {
-                let received = lock(&self.shared.received);
-                if received.len() >= n {
-                    return received.clone();
-                }
+            if let Some(found) = look(&lock(&self.shared.received)) {
+                return Some(found);
             }
             if tokio::time::timeout_at(deadline, arrival).await.is_err() {
-                panic!(
-                    "fake APNs: waited {timeout:?} for {n} pushes but received {}",
-                    self.received_count()
-                );
+                return None;
             }
         }
+    }
+
+    /// Waits until at least n requests were received (any status), or panics after `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedPush> {
+        self.when_received(timeout, |received| {
+            (received.len() >= n).then(|| received.to_vec())
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "fake APNs: waited {timeout:?} for {n} pushes but received {}",
+                self.received_count()
+            )
+        })
     }
 
     /// Number of TLS connections accepted so far (handshake completed).

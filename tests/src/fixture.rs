@@ -529,8 +529,14 @@ impl TestServer {
     /// can put a topic into enrollment profiles. Nothing is pushed unless an APNs URL
     /// is configured and reachable.
     pub async fn upload_push_certificate(&self) {
-        let apple = TestCa::new("Fake Apple Push CA");
-        let (key, cert) = crate::fake_apns::make_push_certificate(&apple, TEST_PUSH_TOPIC, 365);
+        self.upload_push_certificate_from(&TestCa::new("Fake Apple Push CA"))
+            .await;
+    }
+
+    /// [`Self::upload_push_certificate`], issued by `apple` (the CA a fake APNs
+    /// checks client certificates against).
+    pub async fn upload_push_certificate_from(&self, apple: &TestCa) {
+        let (key, cert) = crate::fake_apns::make_push_certificate(apple, TEST_PUSH_TOPIC, 365);
         let (code, body) = self
             .api(
                 "PUT",

@@ -155,9 +155,7 @@ impl SimDevice {
     }
 
     fn xml(dict: Dictionary) -> Vec<u8> {
-        let mut out = Vec::new();
-        Value::Dictionary(dict).to_writer_xml(&mut out).unwrap();
-        out
+        plist_xml(Value::Dictionary(dict))
     }
 
     /// Sends a check-in message (MessageType plus identity fields plus `fields`).
@@ -335,4 +333,21 @@ impl SimDevice {
         }
         seen
     }
+}
+
+fn plist_xml(value: Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    value.to_writer_xml(&mut out).unwrap();
+    out
+}
+
+/// A plist body from key/value pairs, as a device writes one (for requests built by
+/// hand: hostile, foreign or benchmark bodies).
+pub fn plist_body(entries: Vec<(&str, Value)>) -> Vec<u8> {
+    plist_xml(Value::Dictionary(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    ))
 }

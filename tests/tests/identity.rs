@@ -9,15 +9,7 @@ use plist::{Dictionary, Value};
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn xml(entries: Vec<(&str, Value)>) -> Vec<u8> {
-    let dict: Dictionary = entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    let mut out = Vec::new();
-    Value::Dictionary(dict).to_writer_xml(&mut out).unwrap();
-    out
-}
+use mdm_tests::simulator::plist_body as xml;
 
 fn idle(udid: &str) -> Vec<u8> {
     xml(vec![("UDID", udid.into()), ("Status", "Idle".into())])
