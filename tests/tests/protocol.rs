@@ -614,7 +614,42 @@ async fn deep_nesting_is_refused_and_the_server_survives(backend: Backend) {
     assert_eq!(device.idle().await.unwrap().uuid, uuid);
 }
 
+/// The identity row a device request reads says, from the same statement, whether
+/// the device has a command to send: pending, sent and not yet answered, or NotNow'd.
+/// An Idle is answered empty from it alone (on PostgreSQL, where the queue is not
+/// remembered), so it must never say "none" while one waits.
+async fn the_identity_row_knows_whether_a_command_waits(backend: Backend) {
+    use mdm_server::storage::DeviceStore;
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    let store = server.store().await;
+    let open = || async {
+        store
+            .identity_by_udid(&device.udid)
+            .await
+            .unwrap()
+            .expect("enrolled")
+            .open_commands
+    };
+    assert_eq!(open().await, Some(false), "nothing queued");
+    let a = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    assert_eq!(open().await, Some(true), "pending");
+    assert_eq!(device.idle().await.unwrap().uuid, a);
+    assert_eq!(open().await, Some(true), "sent, not yet answered");
+    assert!(device.not_now(&a).await.is_none());
+    assert_eq!(
+        open().await,
+        Some(true),
+        "NotNow'd: offered again at the next Idle"
+    );
+    assert_eq!(device.idle().await.unwrap().uuid, a);
+    assert!(device.acknowledge(&a).await.is_none());
+    assert_eq!(open().await, Some(false), "acknowledged");
+    assert!(device.idle().await.is_none());
+}
+
 on_every_backend!(
+    the_identity_row_knows_whether_a_command_waits,
     enrollment_records_the_device,
     unlock_token_is_encrypted_at_rest,
     queue_is_priority_then_fifo,
