@@ -59,61 +59,91 @@ impl SignerKey {
 }
 
 /// The identity of the request's signer, if the short way proves it.
+///
+/// Every element is taken with the tag RFC 5652 gives it: openssl's parser refuses
+/// any other (the `mdm_signature` fuzz target found a SignerInfo whose
+/// digestAlgorithm was tagged SET, which a tag-blind walk took for its SEQUENCE).
 pub(super) fn verify(
     der: &[u8],
     body: &[u8],
     chains: &dyn VerifiedChains,
     now: i64,
 ) -> Option<Arc<VerifiedIdentity>> {
-    let content_info = elements(AnyRef::from_der(der).ok()?.value())?;
+    let content_info = AnyRef::from_der(der).ok()?;
+    let content_info = contents(&content_info, Tag::Sequence)?;
     let [(content_type, _), (explicit, _)] = content_info.as_slice() else {
         return None;
     };
-    if oid(content_type)? != SIGNED_DATA || explicit.tag() != context(0) {
+    if oid(content_type)? != SIGNED_DATA {
         return None;
     }
-    let signed_data = elements(AnyRef::from_der(explicit.value()).ok()?.value())?;
+    let explicit = contents(explicit, context(0))?;
+    let [(signed_data, _)] = explicit.as_slice() else {
+        return None;
+    };
+    let signed_data = contents(signed_data, Tag::Sequence)?;
     // version, digestAlgorithms, encapContentInfo, [0] certificates, signerInfos:
     // detached (no eContent), carrying its certificates, without CRLs.
-    let [_, (algorithms, _), (encapsulated, _), (certificates, _), (signer_infos, _)] =
+    let [(version, _), (algorithms, _), (encapsulated, _), (certificates, _), (signer_infos, _)] =
         signed_data.as_slice()
     else {
         return None;
     };
-    let encapsulated = elements(encapsulated.value())?;
+    if !is_integer(version) {
+        return None;
+    }
+    let encapsulated = contents(encapsulated, Tag::Sequence)?;
     if encapsulated.len() != 1 || oid(&encapsulated[0].0)? != DATA {
         return None;
     }
-    for (algorithm, _) in elements(algorithms.value())? {
-        digest_of(&algorithm)?;
-    }
-    if certificates.tag() != context(0) {
-        return None;
-    }
-    let signer_infos = elements(signer_infos.value())?;
+    // openssl digests the body with each announced algorithm and looks the signer's
+    // up among them: all must be known, and the signer's must be one.
+    let announced = contents(algorithms, Tag::Set)?
+        .iter()
+        .map(|(algorithm, _)| digest_of(algorithm).map(|_| algorithm_oid(algorithm)))
+        .collect::<Option<Option<Vec<_>>>>()??;
+    let signer_infos = contents(signer_infos, Tag::Set)?;
     let [(signer_info, _)] = signer_infos.as_slice() else {
         return None;
     };
 
-    // The signer is the carried certificate the SignerInfo names by issuer and
-    // serial number, if its chain verified here before.
-    let fields = elements(signer_info.value())?;
-    let (sid, _) = fields.get(1)?;
-    if sid.tag() != Tag::Sequence {
-        return None;
-    }
-    let sha256 = digest_of_name(DigestAlgorithm::Sha256)?;
-    let (identity, key) = elements(certificates.value())?
-        .into_iter()
-        .filter_map(|(_, raw)| chains.signer(&hex::encode(digest(sha256, raw)?), now))
-        .find(|(_, key)| sid.value() == key.issuer_and_serial.as_slice())?;
-    let md = digest_of(&fields.get(2)?.0)?;
+    // version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature;
+    // no unsigned attributes.
+    let fields = contents(signer_info, Tag::Sequence)?;
     let (attributes, next) = match fields.get(3)? {
         (attrs, raw) if attrs.tag() == context(0) => (Some((attrs, *raw)), 4),
         _ => (None, 3),
     };
-    let (signature_algorithm, _) = fields.get(next)?;
-    let (signature, _) = fields.get(next + 1)?;
+    if fields.len() != next + 2 || !is_integer(&fields[0].0) {
+        return None;
+    }
+    // The signer is the carried certificate the SignerInfo names by issuer and
+    // serial number, if its chain verified here before.
+    let (sid, _) = &fields[1];
+    if sid.tag() != Tag::Sequence {
+        return None;
+    }
+    // Exactly one carried certificate, the signer's, as devices send it: openssl
+    // takes the first certificate that matches the SignerInfo, so another copy
+    // carried beside it would make the two ways look at different keys.
+    let certificates = contents(certificates, context(0))?;
+    let [(certificate, raw)] = certificates.as_slice() else {
+        return None;
+    };
+    if certificate.tag() != Tag::Sequence {
+        return None;
+    }
+    let sha256 = digest_of_name(DigestAlgorithm::Sha256)?;
+    let (identity, key) = chains.signer(&hex::encode(digest(sha256, raw)?), now)?;
+    if sid.value() != key.issuer_and_serial.as_slice() {
+        return None;
+    }
+    let md = digest_of(&fields[2].0)?;
+    if !announced.contains(&algorithm_oid(&fields[2].0)?) {
+        return None;
+    }
+    let (signature_algorithm, _) = &fields[next];
+    let (signature, _) = &fields[next + 1];
     if signature.tag() != Tag::OctetString || !key_fits(signature_algorithm, &key.key)? {
         return None;
     }
@@ -144,14 +174,17 @@ pub(super) fn verify(
 fn message_digest_matches(attributes: &AnyRef<'_>, md: &MdRef, body: &[u8]) -> Option<bool> {
     let mut matched = None;
     for (attribute, _) in elements(attributes.value())? {
-        let parts = elements(attribute.value())?;
+        let parts = contents(&attribute, Tag::Sequence)?;
         let [(kind, _), (values, _)] = parts.as_slice() else {
             return None;
         };
-        let values = elements(values.value())?;
+        let values = contents(values, Tag::Set)?;
         let [(value, _)] = values.as_slice() else {
             return None;
         };
+        if !plain(value) {
+            return None;
+        }
         match oid(kind)? {
             MESSAGE_DIGEST if value.tag() == Tag::OctetString => {
                 matched = Some(digest(md, body)? == value.value());
@@ -180,7 +213,7 @@ fn key_fits(algorithm: &AnyRef<'_>, key: &PKey<Public>) -> Option<bool> {
         "1.2.840.10045.4.3.3", // ecdsa-with-SHA384
         "1.2.840.10045.4.3.4", // ecdsa-with-SHA512
     ];
-    let algorithm = oid(&elements(algorithm.value())?.first()?.0)?.to_string();
+    let algorithm = algorithm_oid(algorithm)?.to_string();
     let family: &[&str] = match key.id() {
         Id::RSA => &RSA_PKCS1,
         Id::EC => &ECDSA,
@@ -191,8 +224,7 @@ fn key_fits(algorithm: &AnyRef<'_>, key: &PKey<Public>) -> Option<bool> {
 
 /// The digest an AlgorithmIdentifier names, if devices sign with it.
 fn digest_of(identifier: &AnyRef<'_>) -> Option<&'static MdRef> {
-    let oid = oid(&elements(identifier.value())?.first()?.0)?;
-    digest_of_name(DigestAlgorithm::from_oid(&oid)?)
+    digest_of_name(DigestAlgorithm::from_oid(&algorithm_oid(identifier)?)?)
 }
 
 /// The pre-fetched digest. Fetched once: OpenSSL 3 otherwise looks the algorithm up,
@@ -231,11 +263,53 @@ fn oid(any: &AnyRef<'_>) -> Option<ObjectIdentifier> {
     any.decode_as().ok()
 }
 
+/// The algorithm of an AlgorithmIdentifier: a SEQUENCE of the OID and, if any,
+/// NULL parameters (what devices send; openssl would read other parameters, which
+/// the full way is left to judge).
+fn algorithm_oid(identifier: &AnyRef<'_>) -> Option<ObjectIdentifier> {
+    match contents(identifier, Tag::Sequence)?.as_slice() {
+        [(algorithm, _)] => oid(algorithm),
+        [(algorithm, _), (parameters, _)]
+            if parameters.tag() == Tag::Null && parameters.value().is_empty() =>
+        {
+            oid(algorithm)
+        }
+        _ => None,
+    }
+}
+
+/// An INTEGER in minimal encoding (openssl refuses padded ones).
+fn is_integer(any: &AnyRef<'_>) -> bool {
+    any.decode_as::<der::asn1::IntRef<'_>>().is_ok()
+}
+
+/// An attribute value openssl reads without complaint: the universal primitives it
+/// checks (BOOLEAN, NULL, INTEGER, OID, BIT STRING) well encoded; anything else is
+/// kept as it came.
+fn plain(value: &AnyRef<'_>) -> bool {
+    match value.tag() {
+        Tag::Boolean => value.decode_as::<bool>().is_ok(),
+        Tag::Null => value.value().is_empty(),
+        Tag::Integer => is_integer(value),
+        Tag::ObjectIdentifier => oid(value).is_some(),
+        Tag::BitString => value.decode_as::<der::asn1::BitStringRef<'_>>().is_ok(),
+        _ => true,
+    }
+}
+
 fn context(number: u8) -> Tag {
     Tag::ContextSpecific {
         constructed: true,
         number: TagNumber::new(number),
     }
+}
+
+/// The elements inside `any`, if it has this tag.
+fn contents<'a>(any: &AnyRef<'a>, tag: Tag) -> Option<Vec<(AnyRef<'a>, &'a [u8])>> {
+    if any.tag() != tag {
+        return None;
+    }
+    elements(any.value())
 }
 
 /// The DER elements one after another in `bytes`, each with its encoding as it
