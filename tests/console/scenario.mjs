@@ -51,6 +51,19 @@ function totp(secret, unix) {
   return String(value).padStart(6, "0");
 }
 
+// An image's natural width once it has loaded (0 if it failed): an <img> is in the
+// page before its picture has arrived, so its width right away may still be 0.
+async function loadedWidth(locator) {
+  return locator.evaluate((img) =>
+    img.complete
+      ? img.naturalWidth
+      : new Promise((resolve) => {
+          img.addEventListener("load", () => resolve(img.naturalWidth), { once: true });
+          img.addEventListener("error", () => resolve(0), { once: true });
+        }),
+  );
+}
+
 function expect(condition, message) {
   if (!condition) {
     throw new Error(message);
@@ -102,7 +115,7 @@ async function firstLogin(browser) {
   await page.waitForURL("**/console/totp");
   await check(page, "03-totp-enrolment");
   const secret = (await page.textContent("#totp-secret")).trim();
-  const qr = await page.locator("img.qr").evaluate((img) => img.naturalWidth);
+  const qr = await loadedWidth(page.locator("img.qr"));
   expect(qr > 0, "the TOTP QR code did not render");
   const now = Math.floor(Date.now() / 1000);
   await page.fill("#code", totp(secret, now));
@@ -131,7 +144,7 @@ async function firstLogin(browser) {
   await page.fill("#enrollment-group", "front-desk");
   await page.click("#enrollment-create");
   await page.waitForSelector("#enrollment-qr");
-  const size = await page.locator("#enrollment-qr").evaluate((img) => img.naturalWidth);
+  const size = await loadedWidth(page.locator("#enrollment-qr"));
   expect(size >= 300, `the enrollment QR code is ${size} px wide`);
   await check(page, "07-enrollment");
   const src = await page.getAttribute("#enrollment-qr", "src");
