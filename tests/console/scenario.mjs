@@ -72,6 +72,9 @@ function expect(condition, message) {
 
 // axe-core on the page as it is now, and a full-page screenshot under MDM_OUT.
 async function check(page, name) {
+  // A click on a link may have started a navigation that has not finished: axe needs
+  // the new document.
+  await page.waitForLoadState("load");
   await page.evaluate(axeSource);
   const result = await page.evaluate(() =>
     // eslint-disable-next-line no-undef
@@ -270,6 +273,7 @@ async function operate(browser) {
   expect((await page.textContent("#incident-status")).trim() === "Completed", "the incident is not completed");
   await check(page, "15-incident-closed");
   await page.click('nav a[href="/console/incidents"]');
+  await page.waitForURL("**/console/incidents");
   await check(page, "16-incidents");
   // The administration pages, read.
   for (const [href, name] of [
