@@ -10,11 +10,9 @@
 //! trusts them.
 
 use enrollment::ca::CertificateAuthority;
-use enrollment::identity::{DeviceCa, SignerKey, VerifiedChains, VerifiedIdentity};
+use enrollment::identity::DeviceCa;
 use openssl::x509::X509;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 /// `fixtures/<name>` of this crate.
 pub fn fixture(name: &str) -> PathBuf {
