@@ -186,7 +186,8 @@ fn message_digest_matches(attributes: &AnyRef<'_>, md: &MdRef, body: &[u8]) -> O
             return None;
         }
         match oid(kind)? {
-            MESSAGE_DIGEST if value.tag() == Tag::OctetString => {
+            // openssl reads the first one: a second, whatever it says, is left to it.
+            MESSAGE_DIGEST if value.tag() == Tag::OctetString && matched.is_none() => {
                 matched = Some(digest(md, body)? == value.value());
             }
             MESSAGE_DIGEST => return None,
