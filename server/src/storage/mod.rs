@@ -209,12 +209,6 @@ pub trait DeviceStore: Send + Sync {
     /// Moves the last_seen_at of these devices forward to the time given with each
     /// (never back), in batched statements: the device path writes it behind.
     async fn touch_many(&self, seen: Vec<(String, DateTime<Utc>)>) -> StoreResult<()>;
-    async fn apply_facts(
-        &self,
-        device_id: &str,
-        facts: &DeviceFacts,
-        os_family: Option<&str>,
-    ) -> StoreResult<()>;
     async fn device(&self, id: &str) -> StoreResult<Option<Device>>;
     /// These devices (those that exist), read in batches.
     async fn devices_by_id(&self, ids: &[String]) -> StoreResult<Vec<Device>>;
@@ -245,6 +239,17 @@ pub struct ReportOutcome {
     pub next: Option<Delivery>,
 }
 
+/// What follows a result this report stored first, decided from the stored record
+/// (never from what the device claims the command was): the event that records it
+/// and the facts it tells about the device. Written with the result, in the same
+/// exchange with the database where the engine allows it.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUp {
+    pub event: Option<NewEvent>,
+    /// The facts and the OS family they imply.
+    pub facts: Option<(DeviceFacts, Option<String>)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ResultRecord {
     pub status: CommandStatus,
@@ -259,14 +264,15 @@ pub trait CommandQueue: Send + Sync {
     async fn enqueue(&self, commands: Vec<NewCommand>, events: Vec<NewEvent>) -> StoreResult<()>;
     /// Handles a device's report (one transaction on PostgreSQL): stores the result of
     /// `result` (uuid, what the device said) if the command is this device's and
-    /// still open, appends the event `describe` makes of it, then takes the next
-    /// command (priority, then FIFO; expired ones skipped; NotNow'd ones only when
-    /// `new_exchange`, i.e. the device said Idle) and marks it sent.
+    /// still open, then takes the next command (priority, then FIFO; expired ones
+    /// skipped; NotNow'd ones only when `new_exchange`, i.e. the device said Idle)
+    /// and marks it sent; when this report completed the result, writes what
+    /// `follow_up` makes of the stored record (its event, the device's facts).
     async fn report(
         &self,
         device_id: &str,
         result: Option<(&str, ResultRecord)>,
-        describe: for<'r> fn(&'r CommandRecord) -> Option<NewEvent>,
+        follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
         new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<ReportOutcome>;

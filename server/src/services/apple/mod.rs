@@ -20,8 +20,8 @@ use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::{CommandRecord, CommandStatus};
 use crate::storage::RevocationEffect;
 use crate::storage::{
-    AuthenticateRecord, BindingRefusal, BindingRules, DeviceIdentityRow, ResultRecord, Storage,
-    TokenUpdateRecord, UserChannelRecord,
+    AuthenticateRecord, BindingRefusal, BindingRules, DeviceIdentityRow, FollowUp, ResultRecord,
+    Storage, TokenUpdateRecord, UserChannelRecord,
 };
 use chrono::Utc;
 use enrollment::crl::RevocationReason;
@@ -536,9 +536,10 @@ impl AppleService {
             return Ok(None);
         }
         let generation = self.cache.queue_generation();
+        let follow_up = |command: &CommandRecord| follow_up(command, &report);
         let outcome = self
             .store
-            .report(&device.id, result, describe_result, new_exchange, now)
+            .report(&device.id, result, &follow_up, new_exchange, now)
             .await?;
         if idle && outcome.next.is_none() {
             // Nothing to send, NotNow'd commands included: so it stays until a
@@ -570,9 +571,9 @@ impl AppleService {
         Ok(Some(plist))
     }
 
-    /// What follows a stored result outside the queue: device facts from query
-    /// results, a security event when the command was never this device's, the
-    /// revocation of a wiped device's identity. Returns true when the identity was
+    /// What follows a stored result outside the report's own writes ([`follow_up`]):
+    /// a security event when the command was never this device's, the revocation
+    /// of a wiped device's identity. Returns true when the identity was
     /// revoked (the device is wiping).
     async fn after_result(
         &self,
@@ -609,17 +610,6 @@ impl AppleService {
                 )
                 .await?;
             return Ok(true);
-        }
-        if report.status == ReportStatus::Acknowledged {
-            if let Some(facts) = report::device_facts(&command.request_type, &report.raw) {
-                let family = facts
-                    .product_name
-                    .as_deref()
-                    .map(|p| os_family_name(AppleOs::from_product(p)));
-                self.store
-                    .apply_facts(&device.id, &facts, family.as_deref())
-                    .await?;
-            }
         }
         Ok(false)
     }
@@ -739,6 +729,26 @@ fn result_record(
 }
 
 /// The event stream's line for a finished command (NotNow is not an outcome yet).
+/// What a result this report completed writes with it: its event, and the facts a
+/// query result tells about the device. What the command was comes from the stored
+/// record, never from the report.
+fn follow_up(command: &CommandRecord, report: &CommandReport) -> FollowUp {
+    let facts = (command.status == CommandStatus::Acknowledged)
+        .then(|| report::device_facts(&command.request_type, &report.raw))
+        .flatten()
+        .map(|facts| {
+            let family = facts
+                .product_name
+                .as_deref()
+                .map(|p| os_family_name(AppleOs::from_product(p)));
+            (facts, family)
+        });
+    FollowUp {
+        event: describe_result(command),
+        facts,
+    }
+}
+
 fn describe_result(command: &CommandRecord) -> Option<NewEvent> {
     if command.status == CommandStatus::NotNow {
         return None;

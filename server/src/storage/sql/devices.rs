@@ -373,38 +373,6 @@ impl DeviceStore for SqlStore {
         Ok(())
     }
 
-    async fn apply_facts(
-        &self,
-        device_id: &str,
-        facts: &DeviceFacts,
-        os_family: Option<&str>,
-    ) -> StoreResult<()> {
-        let mut update = devices::Entity::update_many()
-            .col_expr(devices::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(devices::Column::Id.eq(device_id));
-        macro_rules! set_if {
-            ($($field:ident => $col:ident),*) => {$(
-                if let Some(v) = facts.$field.clone() {
-                    update = update.col_expr(devices::Column::$col, Expr::value(v));
-                }
-            )*};
-        }
-        set_if!(os_version => OsVersion, build_version => BuildVersion, product_name => ProductName,
-            model => Model, model_name => ModelName, serial_number => SerialNumber,
-            serial_number => ReportedSerialNumber,
-            device_name => DeviceName, hardware_encrypted => HardwareEncrypted,
-            passcode_present => PasscodePresent, passcode_compliant => PasscodeCompliant);
-        if let Some(profiles) = &facts.installed_profiles {
-            let json = serde_json::to_string(profiles).unwrap_or_else(|_| "[]".into());
-            update = update.col_expr(devices::Column::InstalledProfiles, Expr::value(json));
-        }
-        if let Some(family) = os_family {
-            update = update.col_expr(devices::Column::OsFamily, Expr::value(family));
-        }
-        update.exec(&self.db).await?;
-        Ok(())
-    }
-
     async fn device(&self, id: &str) -> StoreResult<Option<Device>> {
         Ok(devices::Entity::find_by_id(id)
             .one(&self.db)
@@ -541,4 +509,38 @@ impl DeviceStore for SqlStore {
         txn.commit().await?;
         Ok(ids)
     }
+}
+
+/// The statement that writes what a query result told about a device (part of its
+/// report: storage/sql/queue.rs).
+pub(super) fn facts_update(
+    device_id: &str,
+    facts: &DeviceFacts,
+    os_family: Option<&str>,
+    now: DateTime<Utc>,
+) -> sea_orm::sea_query::UpdateStatement {
+    use sea_orm::QueryTrait;
+    let mut update = devices::Entity::update_many()
+        .col_expr(devices::Column::UpdatedAt, Expr::value(now))
+        .filter(devices::Column::Id.eq(device_id));
+    macro_rules! set_if {
+        ($($field:ident => $col:ident),*) => {$(
+            if let Some(v) = facts.$field.clone() {
+                update = update.col_expr(devices::Column::$col, Expr::value(v));
+            }
+        )*};
+    }
+    set_if!(os_version => OsVersion, build_version => BuildVersion, product_name => ProductName,
+        model => Model, model_name => ModelName, serial_number => SerialNumber,
+        serial_number => ReportedSerialNumber,
+        device_name => DeviceName, hardware_encrypted => HardwareEncrypted,
+        passcode_present => PasscodePresent, passcode_compliant => PasscodeCompliant);
+    if let Some(profiles) = &facts.installed_profiles {
+        let json = serde_json::to_string(profiles).unwrap_or_else(|_| "[]".into());
+        update = update.col_expr(devices::Column::InstalledProfiles, Expr::value(json));
+    }
+    if let Some(family) = os_family {
+        update = update.col_expr(devices::Column::OsFamily, Expr::value(family));
+    }
+    update.into_query()
 }

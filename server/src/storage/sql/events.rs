@@ -3,9 +3,7 @@
 use super::*;
 use crate::storage::entities::events;
 use crate::storage::*;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 #[async_trait]
 impl EventLog for SqlStore {
@@ -54,6 +52,14 @@ pub(super) async fn insert_event<C: sea_orm::ConnectionTrait>(
     db: &C,
     event: NewEvent,
 ) -> StoreResult<()> {
+    db.execute(db.get_database_backend().build(&event_insert(event)))
+        .await?;
+    Ok(())
+}
+
+/// The statement that appends an event.
+pub(super) fn event_insert(event: NewEvent) -> sea_orm::sea_query::InsertStatement {
+    use sea_orm::QueryTrait;
     // Events an admin caused carry the address of the request that caused them (the
     // audit trail's "from which address"; services/admins/context.rs).
     let data = if event.actor.is_some() {
@@ -61,7 +67,7 @@ pub(super) async fn insert_event<C: sea_orm::ConnectionTrait>(
     } else {
         event.data.to_string()
     };
-    events::ActiveModel {
+    events::Entity::insert(events::ActiveModel {
         id: sea_orm::NotSet,
         occurred_at: Set(Utc::now()),
         kind: Set(event.kind.to_owned()),
@@ -70,8 +76,6 @@ pub(super) async fn insert_event<C: sea_orm::ConnectionTrait>(
         actor: Set(event.actor),
         message: Set(event.message),
         data: Set(data),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+    })
+    .into_query()
 }

@@ -137,28 +137,31 @@ impl CommandQueue for SqlStore {
         &self,
         device_id: &str,
         result: Option<(&str, ResultRecord)>,
-        describe: for<'r> fn(&'r CommandRecord) -> Option<NewEvent>,
+        follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
         new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<ReportOutcome> {
         // An Idle carries no result: taking the next command is its one statement,
         // which needs no transaction.
-        if result.is_none() && new_exchange {
+        if result.is_none() {
+            let take = take_next(self.backend(), device_id, new_exchange, now);
+            let rows = exchange(&self.db, vec![take]).await?;
             return Ok(ReportOutcome {
                 recorded: None,
-                next: take_next_on_idle(&self.db, device_id, now).await?,
+                next: sent_among(rows)?,
             });
         }
-        // PostgreSQL makes every commit durable (an fsync), so the result, its event
-        // and taking the next command share one transaction. SQLite in WAL mode with
-        // synchronous=NORMAL commits without fsync but has one writer: holding its
-        // write lock across three statements costs more than three commits
-        // (measured: docs/benchmarks.md), so there each statement commits alone.
+        // PostgreSQL makes every commit durable (an fsync), so the result, what
+        // follows from it and taking the next command share one transaction. SQLite
+        // in WAL mode with synchronous=NORMAL commits without fsync but has one
+        // writer: holding its write lock across hand-offs to its connection thread
+        // costs more than several commits (measured: docs/benchmarks.md), so there
+        // the statements of one exchange run back to back and each commits alone.
         if self.backend() == sea_orm::DbBackend::Sqlite {
-            return report_on(&self.db, device_id, result, describe, new_exchange, now).await;
+            return report_on(&self.db, device_id, result, follow_up, new_exchange, now).await;
         }
         let txn = self.db.begin().await?;
-        let outcome = report_on(&txn, device_id, result, describe, new_exchange, now).await?;
+        let outcome = report_on(&txn, device_id, result, follow_up, new_exchange, now).await?;
         txn.commit().await?;
         Ok(outcome)
     }
@@ -284,119 +287,157 @@ fn delivery(m: commands::Model) -> Delivery {
     }
 }
 
-/// Takes the next command on an Idle, in one statement. An Idle starts a new
+/// Runs statements in order, in one exchange with the database where the engine
+/// allows it, and returns the rows they return, in order.
+///
+/// SQLite's driver runs each connection on a thread of its own: every statement
+/// sent through the pool is a hand-off there and back, plus the pool's test of the
+/// connection coming back (another). A string of several statements is one
+/// hand-off, run back to back on that thread, each committing alone outside a
+/// transaction (numbered parameters continue from one statement to the next).
+/// PostgreSQL's extended protocol takes one statement per round trip.
+async fn exchange<C: ConnectionTrait>(
+    db: &C,
+    statements: Vec<sea_orm::Statement>,
+) -> StoreResult<Vec<sea_orm::QueryResult>> {
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite || statements.len() < 2 {
+        let mut rows = Vec::new();
+        for statement in statements {
+            rows.extend(db.query_all(statement).await?);
+        }
+        return Ok(rows);
+    }
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for statement in statements {
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&statement.sql);
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    let joined = sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, values);
+    Ok(db.query_all(joined).await?)
+}
+
+fn command_row(row: &sea_orm::QueryResult) -> StoreResult<commands::Model> {
+    use sea_orm::FromQueryResult;
+    Ok(commands::Model::from_query_result(row, "")?)
+}
+
+/// The command among these rows that was just marked sent.
+fn sent_among(rows: Vec<sea_orm::QueryResult>) -> StoreResult<Option<Delivery>> {
+    for row in &rows {
+        let m = command_row(row)?;
+        if m.status == CommandStatus::Sent.as_str() {
+            return Ok(Some(delivery(m)));
+        }
+    }
+    Ok(None)
+}
+
+/// Takes the device's next command and marks it sent, in one statement (atomic, so
+/// two concurrent requests of one device cannot take the same command); returns
+/// the rows it changed.
+///
+/// Within an exchange, the first open command in (priority, FIFO) order; the
+/// NotNow'd ones wait for the next Idle. An Idle (`new_exchange`) starts a new
 /// exchange: what the device put off with NotNow during the last one is offered
 /// again, in its original place. So the first command among the pending, sent and
 /// NotNow'd ones is marked sent, and the other NotNow'd ones go back to pending.
-async fn take_next_on_idle<C: ConnectionTrait>(
-    db: &C,
+fn take_next(
+    backend: sea_orm::DbBackend,
     device_id: &str,
+    new_exchange: bool,
     now: DateTime<Utc>,
-) -> StoreResult<Option<Delivery>> {
+) -> sea_orm::Statement {
     use sea_orm::sea_query::SimpleExpr;
-    let next = next_command(
-        device_id,
-        &[
-            CommandStatus::Pending.as_str(),
-            CommandStatus::Sent.as_str(),
-            CommandStatus::NotNow.as_str(),
-        ],
-        now,
-    );
+    let mut open = vec![
+        CommandStatus::Pending.as_str(),
+        CommandStatus::Sent.as_str(),
+    ];
+    if new_exchange {
+        open.push(CommandStatus::NotNow.as_str());
+    }
+    let next = next_command(device_id, &open, now);
     let is_next = || commands::Column::Seq.in_subquery(next.clone());
     let when_next = |then: SimpleExpr, otherwise: SimpleExpr| -> SimpleExpr {
         Expr::case(is_next(), then).finally(otherwise).into()
     };
-    let taken = commands::Entity::update_many()
-        .col_expr(
-            commands::Column::Status,
-            when_next(
+    let update = if new_exchange {
+        commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
+                when_next(
+                    Expr::value(CommandStatus::Sent.as_str()),
+                    Expr::value(CommandStatus::Pending.as_str()),
+                ),
+            )
+            .col_expr(
+                commands::Column::DeliveredAt,
+                when_next(
+                    Expr::value(now),
+                    Expr::col(commands::Column::DeliveredAt).into(),
+                ),
+            )
+            .col_expr(
+                commands::Column::UpdatedAt,
+                when_next(
+                    Expr::value(now),
+                    Expr::col(commands::Column::UpdatedAt).into(),
+                ),
+            )
+            .col_expr(
+                commands::Column::DeliveryCount,
+                when_next(
+                    Expr::col(commands::Column::DeliveryCount).add(1),
+                    Expr::col(commands::Column::DeliveryCount).into(),
+                ),
+            )
+            .filter(commands::Column::DeviceId.eq(device_id))
+            .filter(
+                Condition::any()
+                    .add(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
+                    .add(is_next()),
+            )
+    } else {
+        commands::Entity::update_many()
+            .col_expr(
+                commands::Column::Status,
                 Expr::value(CommandStatus::Sent.as_str()),
-                Expr::value(CommandStatus::Pending.as_str()),
-            ),
-        )
-        .col_expr(
-            commands::Column::DeliveredAt,
-            when_next(
-                Expr::value(now),
-                Expr::col(commands::Column::DeliveredAt).into(),
-            ),
-        )
-        .col_expr(
-            commands::Column::UpdatedAt,
-            when_next(
-                Expr::value(now),
-                Expr::col(commands::Column::UpdatedAt).into(),
-            ),
-        )
-        .col_expr(
-            commands::Column::DeliveryCount,
-            when_next(
+            )
+            .col_expr(commands::Column::DeliveredAt, Expr::value(now))
+            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                commands::Column::DeliveryCount,
                 Expr::col(commands::Column::DeliveryCount).add(1),
-                Expr::col(commands::Column::DeliveryCount).into(),
-            ),
-        )
-        .filter(commands::Column::DeviceId.eq(device_id))
-        .filter(
-            Condition::any()
-                .add(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
-                .add(is_next()),
-        )
-        .exec_with_returning(db)
-        .await?;
-    Ok(taken
-        .into_iter()
-        .find(|m| m.status == CommandStatus::Sent.as_str())
-        .map(delivery))
+            )
+            .filter(is_next())
+    };
+    returning_all(backend, update)
 }
 
-/// Marks sent and returns the device's next command within an exchange (the
-/// NotNow'd ones wait for the next Idle).
-async fn take_next<C: ConnectionTrait>(
-    db: &C,
-    device_id: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<Delivery>> {
-    // Taking the next command is one statement: mark sent the first open command
-    // in (priority, FIFO) order and return it. Atomic, so two concurrent requests
-    // of one device cannot take the same command.
-    let next = next_command(
-        device_id,
-        &[
-            CommandStatus::Pending.as_str(),
-            CommandStatus::Sent.as_str(),
-        ],
-        now,
-    );
-    let taken = commands::Entity::update_many()
-        .col_expr(
-            commands::Column::Status,
-            Expr::value(CommandStatus::Sent.as_str()),
-        )
-        .col_expr(commands::Column::DeliveredAt, Expr::value(now))
-        .col_expr(commands::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            commands::Column::DeliveryCount,
-            Expr::col(commands::Column::DeliveryCount).add(1),
-        )
-        .filter(commands::Column::Seq.in_subquery(next))
-        .exec_with_returning(db)
-        .await?;
-    Ok(taken.into_iter().next().map(delivery))
+fn returning_all(
+    backend: sea_orm::DbBackend,
+    update: sea_orm::UpdateMany<commands::Entity>,
+) -> sea_orm::Statement {
+    use sea_orm::QueryTrait;
+    let mut statement = update.into_query();
+    statement.returning_all();
+    backend.build(&statement)
 }
 
-/// Stores a result; the record, and whether this report was the one that completed it.
-async fn store_result<C: ConnectionTrait>(
-    db: &C,
+/// Stores a result: one conditional statement, so only an open command of this
+/// device takes it; a repeated or late report (cancelled, expired, already
+/// answered) changes nothing, the first answer stands. Returns the updated row.
+fn result_update(
+    backend: sea_orm::DbBackend,
     device_id: &str,
     uuid: &str,
     result: ResultRecord,
     now: DateTime<Utc>,
-) -> StoreResult<Option<(CommandRecord, bool)>> {
+) -> sea_orm::Statement {
     let not_now = result.status == CommandStatus::NotNow;
-    // One conditional statement: only an open command of this device takes the
-    // result; a repeated or late report (cancelled, expired, already answered)
-    // changes nothing, the first answer stands.
     let mut update = commands::Entity::update_many()
         .col_expr(
             commands::Column::Status,
@@ -418,40 +459,70 @@ async fn store_result<C: ConnectionTrait>(
     if !not_now {
         update = update.col_expr(commands::Column::CompletedAt, Expr::value(now));
     }
-    if let Some(updated) = update.exec_with_returning(db).await?.into_iter().next() {
-        return Ok(Some((command_from_row(updated), true)));
-    }
-    Ok(commands::Entity::find()
-        .filter(commands::Column::Uuid.eq(uuid))
-        .filter(commands::Column::DeviceId.eq(device_id))
-        .one(db)
-        .await?
-        .map(|m| (command_from_row(m), false)))
+    returning_all(backend, update)
 }
 
+/// Stores a result and takes the next command in one exchange, then writes what
+/// follows from a result this report completed (its event, the device's facts) in
+/// a second.
 async fn report_on<C: ConnectionTrait>(
     db: &C,
     device_id: &str,
     result: Option<(&str, ResultRecord)>,
-    describe: for<'r> fn(&'r CommandRecord) -> Option<NewEvent>,
+    follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
     new_exchange: bool,
     now: DateTime<Utc>,
 ) -> StoreResult<ReportOutcome> {
-    let mut recorded = None;
-    if let Some((uuid, result)) = result {
-        if let Some((record, fresh)) = store_result(db, device_id, uuid, result, now).await? {
-            if fresh {
-                if let Some(event) = describe(&record) {
-                    super::events::insert_event(db, event).await?;
-                }
-            }
-            recorded = Some(record);
-        }
-    }
-    let next = if new_exchange {
-        take_next_on_idle(db, device_id, now).await?
-    } else {
-        take_next(db, device_id, now).await?
+    let backend = db.get_database_backend();
+    let take = take_next(backend, device_id, new_exchange, now);
+    let Some((uuid, result)) = result else {
+        return Ok(ReportOutcome {
+            recorded: None,
+            next: sent_among(exchange(db, vec![take]).await?)?,
+        });
     };
+    let store = result_update(backend, device_id, uuid, result, now);
+    let mut changed = exchange(db, vec![store, take])
+        .await?
+        .iter()
+        .map(command_row)
+        .collect::<StoreResult<Vec<_>>>()?
+        .into_iter()
+        .peekable();
+    // The result's statement runs first and changes at most this one command. Taking
+    // the next command cannot return it unless the result was stored first (a
+    // NotNow offered again on a new exchange): a first row of another uuid is the
+    // next command's.
+    let stored = changed.next_if(|m| m.uuid == uuid);
+    let next = changed
+        .find(|m| m.status == CommandStatus::Sent.as_str())
+        .map(delivery);
+    let recorded =
+        match stored {
+            Some(m) => {
+                let record = command_from_row(m);
+                let follow = follow_up(&record);
+                let mut statements = Vec::new();
+                if let Some(event) = follow.event {
+                    statements.push(
+                        db.get_database_backend()
+                            .build(&super::events::event_insert(event)),
+                    );
+                }
+                if let Some((facts, family)) = &follow.facts {
+                    statements.push(db.get_database_backend().build(
+                        &super::devices::facts_update(device_id, facts, family.as_deref(), now),
+                    ));
+                }
+                exchange(db, statements).await?;
+                Some(record)
+            }
+            None => commands::Entity::find()
+                .filter(commands::Column::Uuid.eq(uuid))
+                .filter(commands::Column::DeviceId.eq(device_id))
+                .one(db)
+                .await?
+                .map(command_from_row),
+        };
     Ok(ReportOutcome { recorded, next })
 }
