@@ -728,7 +728,6 @@ fn result_record(
     }))
 }
 
-/// The event stream's line for a finished command (NotNow is not an outcome yet).
 /// What a result this report completed writes with it: its event, and the facts a
 /// query result tells about the device. What the command was comes from the stored
 /// record, never from the report.
@@ -749,6 +748,7 @@ fn follow_up(command: &CommandRecord, report: &CommandReport) -> FollowUp {
     }
 }
 
+/// The event stream's line for a finished command (NotNow is not an outcome yet).
 fn describe_result(command: &CommandRecord) -> Option<NewEvent> {
     if command.status == CommandStatus::NotNow {
         return None;
