@@ -339,6 +339,45 @@ async fn results_update_the_device_record(backend: Backend) {
     );
 }
 
+/// A report is stored once: the first answer stands. A second Acknowledged for the
+/// same command (a replay of an old answer, or a device that lies later) changes
+/// neither the stored result nor the device facts that answer set.
+async fn a_repeated_answer_changes_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (device, id) = enrolled(&server).await;
+    server
+        .queue(&id, json!({ "type": "DeviceInformation" }))
+        .await;
+    let answer = |version: &str, name: &str| {
+        dict(vec![(
+            "QueryResponses",
+            Value::Dictionary(dict(vec![
+                ("OSVersion", version.into()),
+                ("DeviceName", name.into()),
+                ("ProductName", "iPhone15,2".into()),
+            ])),
+        )])
+    };
+    let info = device.idle().await.unwrap();
+    assert!(device
+        .acknowledge_with(&info.uuid, answer("18.2", "Clerk's phone"))
+        .await
+        .is_none());
+    assert!(device
+        .acknowledge_with(&info.uuid, answer("16.0", "Replayed"))
+        .await
+        .is_none());
+
+    let record = server.get(&format!("/devices/{id}")).await;
+    assert_eq!(record["os_version"], "18.2");
+    assert_eq!(record["device_name"], "Clerk's phone");
+    let result = server.command(&info.uuid).await;
+    assert_eq!(
+        result["result"]["fields"]["QueryResponses"]["OSVersion"],
+        "18.2"
+    );
+}
+
 /// A device that is still enrolled comes back with a new certificate (its MDM profile
 /// reinstalled, no check-out): held until an admin approves, then a re-enrollment that
 /// starts clean: push token, queue and escrowed secrets of the old identity are gone.
@@ -657,6 +696,7 @@ on_every_backend!(
     expired_commands_are_not_delivered,
     pending_commands_can_be_cancelled,
     results_update_the_device_record,
+    a_repeated_answer_changes_nothing,
     re_enrollment_resets_token_and_queue,
     check_out_unenrolls,
     bootstrap_token_and_unsupported_messages,
