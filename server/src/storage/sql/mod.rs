@@ -22,6 +22,7 @@ mod push;
 mod queue;
 mod revocation;
 mod sqlite_pool;
+mod sqlite_writer;
 mod tokens;
 
 use super::StoreError;
@@ -57,6 +58,8 @@ pub struct SqlStore {
     db: DatabaseConnection,
     /// This instance's device cache, told of each change this store commits.
     cache: Option<Arc<DeviceCache>>,
+    /// On SQLite, the connection the device path writes through (sqlite_writer.rs).
+    device_writer: Option<Arc<sqlite_writer::SqliteWriter>>,
 }
 
 impl SqlStore {
@@ -70,13 +73,28 @@ impl SqlStore {
             .connect_timeout(ACQUIRE_TIMEOUT)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false);
-        let db = if sqlite {
-            sqlite_pool::connect(url, options, SQLITE_BUSY_TIMEOUT).await?
+        let (db, device_writer) = if sqlite {
+            let (db, connect) = sqlite_pool::connect(url, options, SQLITE_BUSY_TIMEOUT).await?;
+            // An in-memory database lives in its connections: a writer of its own
+            // would have to share it through SQLite's shared cache, whose table locks
+            // behave otherwise; in memory, the device path stays on the pool.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let writer = (!in_memory).then(|| {
+                Arc::new(sqlite_writer::SqliteWriter::new(
+                    connect,
+                    SQLITE_BUSY_TIMEOUT,
+                ))
+            });
+            (db, writer)
         } else {
-            pg_pool::connect(url, options).await?
+            (pg_pool::connect(url, options).await?, None)
         };
         Migrator::up(&db, None).await?;
-        Ok(SqlStore { db, cache: None })
+        Ok(SqlStore {
+            db,
+            cache: None,
+            device_writer,
+        })
     }
 
     /// The store whose commits keep `cache` current on this instance (see

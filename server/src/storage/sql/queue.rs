@@ -5,7 +5,7 @@ use crate::cache::Change;
 use crate::domain::CommandStatus;
 use crate::storage::entities::commands;
 use crate::storage::*;
-use sea_orm::sea_query::{Expr, Order, Query};
+use sea_orm::sea_query::{Expr, Order, Query, UpdateStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -143,25 +143,31 @@ impl CommandQueue for SqlStore {
     ) -> StoreResult<ReportOutcome> {
         // An Idle carries no result: taking the next command is its one statement,
         // which needs no transaction.
-        if result.is_none() {
-            let take = take_next(self.backend(), device_id, new_exchange, now);
-            let rows = exchange(&self.db, vec![take]).await?;
+        let Some(result) = result else {
+            let take = take_next(device_id, new_exchange, None, now);
+            let rows = self
+                .exchange(&self.db, vec![self.backend().build(&take)])
+                .await?;
             return Ok(ReportOutcome {
                 recorded: None,
                 next: sent_among(rows)?,
             });
-        }
+        };
         // PostgreSQL makes every commit durable (an fsync), so the result, what
         // follows from it and taking the next command share one transaction. SQLite
         // in WAL mode with synchronous=NORMAL commits without fsync but has one
         // writer: holding its write lock across hand-offs to its connection thread
-        // costs more than several commits (measured: docs/benchmarks.md), so there
-        // the statements of one exchange run back to back and each commits alone.
+        // costs more than a second commit (measured: docs/benchmarks.md), so there
+        // each of the report's two exchanges is a transaction of its own.
         if self.backend() == sea_orm::DbBackend::Sqlite {
-            return report_on(&self.db, device_id, result, follow_up, new_exchange, now).await;
+            return self
+                .report_on(&self.db, device_id, result, follow_up, new_exchange, now)
+                .await;
         }
         let txn = self.db.begin().await?;
-        let outcome = report_on(&txn, device_id, result, follow_up, new_exchange, now).await?;
+        let outcome = self
+            .report_on(&txn, device_id, result, follow_up, new_exchange, now)
+            .await?;
         txn.commit().await?;
         Ok(outcome)
     }
@@ -287,39 +293,6 @@ fn delivery(m: commands::Model) -> Delivery {
     }
 }
 
-/// Runs statements in order, in one exchange with the database where the engine
-/// allows it, and returns the rows they return, in order.
-///
-/// SQLite's driver runs each connection on a thread of its own: every statement
-/// sent through the pool is a hand-off there and back, plus the pool's test of the
-/// connection coming back (another). A string of several statements is one
-/// hand-off, run back to back on that thread, each committing alone outside a
-/// transaction (numbered parameters continue from one statement to the next).
-/// PostgreSQL's extended protocol takes one statement per round trip.
-async fn exchange<C: ConnectionTrait>(
-    db: &C,
-    statements: Vec<sea_orm::Statement>,
-) -> StoreResult<Vec<sea_orm::QueryResult>> {
-    if db.get_database_backend() != sea_orm::DbBackend::Sqlite || statements.len() < 2 {
-        let mut rows = Vec::new();
-        for statement in statements {
-            rows.extend(db.query_all(statement).await?);
-        }
-        return Ok(rows);
-    }
-    let mut sql = String::new();
-    let mut values = Vec::new();
-    for statement in statements {
-        if !sql.is_empty() {
-            sql.push_str(";\n");
-        }
-        sql.push_str(&statement.sql);
-        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-    }
-    let joined = sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, values);
-    Ok(db.query_all(joined).await?)
-}
-
 fn command_row(row: &sea_orm::QueryResult) -> StoreResult<commands::Model> {
     use sea_orm::FromQueryResult;
     Ok(commands::Model::from_query_result(row, "")?)
@@ -346,11 +319,11 @@ fn sent_among(rows: Vec<sea_orm::QueryResult>) -> StoreResult<Option<Delivery>> 
 /// again, in its original place. So the first command among the pending, sent and
 /// NotNow'd ones is marked sent, and the other NotNow'd ones go back to pending.
 fn take_next(
-    backend: sea_orm::DbBackend,
     device_id: &str,
     new_exchange: bool,
+    reported: Option<&str>,
     now: DateTime<Utc>,
-) -> sea_orm::Statement {
+) -> UpdateStatement {
     use sea_orm::sea_query::SimpleExpr;
     let mut open = vec![
         CommandStatus::Pending.as_str(),
@@ -359,7 +332,10 @@ fn take_next(
     if new_exchange {
         open.push(CommandStatus::NotNow.as_str());
     }
-    let next = next_command(device_id, &open, now);
+    let mut next = next_command(device_id, &open, now);
+    if let Some(uuid) = reported {
+        next.and_where(commands::Column::Uuid.ne(uuid));
+    }
     let is_next = || commands::Column::Seq.in_subquery(next.clone());
     let when_next = |then: SimpleExpr, otherwise: SimpleExpr| -> SimpleExpr {
         Expr::case(is_next(), then).finally(otherwise).into()
@@ -395,6 +371,9 @@ fn take_next(
                 ),
             )
             .filter(commands::Column::DeviceId.eq(device_id))
+            .filter(reported.map_or(Condition::all(), |uuid| {
+                Condition::all().add(commands::Column::Uuid.ne(uuid))
+            }))
             .filter(
                 Condition::any()
                     .add(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
@@ -414,29 +393,25 @@ fn take_next(
             )
             .filter(is_next())
     };
-    returning_all(backend, update)
+    returning_all(update)
 }
 
-fn returning_all(
-    backend: sea_orm::DbBackend,
-    update: sea_orm::UpdateMany<commands::Entity>,
-) -> sea_orm::Statement {
+fn returning_all(update: sea_orm::UpdateMany<commands::Entity>) -> UpdateStatement {
     use sea_orm::QueryTrait;
     let mut statement = update.into_query();
     statement.returning_all();
-    backend.build(&statement)
+    statement
 }
 
 /// Stores a result: one conditional statement, so only an open command of this
 /// device takes it; a repeated or late report (cancelled, expired, already
 /// answered) changes nothing, the first answer stands. Returns the updated row.
 fn result_update(
-    backend: sea_orm::DbBackend,
     device_id: &str,
     uuid: &str,
     result: ResultRecord,
     now: DateTime<Utc>,
-) -> sea_orm::Statement {
+) -> UpdateStatement {
     let not_now = result.status == CommandStatus::NotNow;
     let mut update = commands::Entity::update_many()
         .col_expr(
@@ -459,62 +434,58 @@ fn result_update(
     if !not_now {
         update = update.col_expr(commands::Column::CompletedAt, Expr::value(now));
     }
-    returning_all(backend, update)
+    returning_all(update)
 }
 
-/// Stores a result and takes the next command in one exchange, then writes what
-/// follows from a result this report completed (its event, the device's facts) in
-/// a second.
-async fn report_on<C: ConnectionTrait>(
-    db: &C,
-    device_id: &str,
-    result: Option<(&str, ResultRecord)>,
-    follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
-    new_exchange: bool,
-    now: DateTime<Utc>,
-) -> StoreResult<ReportOutcome> {
-    let backend = db.get_database_backend();
-    let take = take_next(backend, device_id, new_exchange, now);
-    let Some((uuid, result)) = result else {
-        return Ok(ReportOutcome {
-            recorded: None,
-            next: sent_among(exchange(db, vec![take]).await?)?,
-        });
-    };
-    let store = result_update(backend, device_id, uuid, result, now);
-    let mut changed = exchange(db, vec![store, take])
-        .await?
-        .iter()
-        .map(command_row)
-        .collect::<StoreResult<Vec<_>>>()?
-        .into_iter()
-        .peekable();
-    // The result's statement runs first and changes at most this one command. Taking
-    // the next command cannot return it unless the result was stored first (a
-    // NotNow offered again on a new exchange): a first row of another uuid is the
-    // next command's.
-    let stored = changed.next_if(|m| m.uuid == uuid);
-    let next = changed
-        .find(|m| m.status == CommandStatus::Sent.as_str())
-        .map(delivery);
-    let recorded =
-        match stored {
+impl SqlStore {
+    /// Stores a result and takes the next command in one exchange, then writes what
+    /// follows from a result this report completed (its event, the device's facts) in
+    /// a second.
+    async fn report_on<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        device_id: &str,
+        (uuid, result): (&str, ResultRecord),
+        follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
+        new_exchange: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReportOutcome> {
+        let backend = db.get_database_backend();
+        let store = result_update(device_id, uuid, result, now);
+        let take = take_next(device_id, new_exchange, Some(uuid), now);
+        // Taking the next command never touches the reported one: a row of its uuid is
+        // the stored result, the one marked sent among the others is the next command.
+        // (On PostgreSQL one statement with both as data-modifying CTEs would save a
+        // round trip; measured, it did not lower the CPU per cycle: docs/benchmarks.md.)
+        let (stored, others): (Vec<_>, Vec<_>) = self
+            .exchange(db, vec![backend.build(&store), backend.build(&take)])
+            .await?
+            .iter()
+            .map(command_row)
+            .collect::<StoreResult<Vec<_>>>()?
+            .into_iter()
+            .partition(|m| m.uuid == uuid);
+        let next = others
+            .into_iter()
+            .find(|m| m.status == CommandStatus::Sent.as_str())
+            .map(delivery);
+        let recorded = match stored.into_iter().next() {
             Some(m) => {
                 let record = command_from_row(m);
                 let follow = follow_up(&record);
                 let mut statements = Vec::new();
                 if let Some(event) = follow.event {
-                    statements.push(
-                        db.get_database_backend()
-                            .build(&super::events::event_insert(event)),
-                    );
+                    statements.push(backend.build(&super::events::event_insert(event)));
                 }
                 if let Some((facts, family)) = &follow.facts {
-                    statements.push(db.get_database_backend().build(
-                        &super::devices::facts_update(device_id, facts, family.as_deref(), now),
-                    ));
+                    statements.push(backend.build(&super::devices::facts_update(
+                        device_id,
+                        facts,
+                        family.as_deref(),
+                        now,
+                    )));
                 }
-                exchange(db, statements).await?;
+                self.exchange(db, statements).await?;
                 Some(record)
             }
             None => commands::Entity::find()
@@ -524,5 +495,30 @@ async fn report_on<C: ConnectionTrait>(
                 .await?
                 .map(command_from_row),
         };
-    Ok(ReportOutcome { recorded, next })
+        Ok(ReportOutcome { recorded, next })
+    }
+
+    /// Runs the device path's statements in order, in one exchange with the database
+    /// where the engine allows it, and returns the rows they return, in order.
+    ///
+    /// On SQLite they go to the device path's own connection, in one hand-off to its
+    /// thread and one transaction (sqlite_writer.rs). PostgreSQL's extended protocol
+    /// takes one statement per round trip, in `db` (the report's transaction).
+    async fn exchange<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        statements: Vec<sea_orm::Statement>,
+    ) -> StoreResult<Vec<sea_orm::QueryResult>> {
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(writer) = &self.device_writer {
+            return Ok(writer.exchange(statements).await?);
+        }
+        let mut rows = Vec::new();
+        for statement in statements {
+            rows.extend(db.query_all(statement).await?);
+        }
+        Ok(rows)
+    }
 }

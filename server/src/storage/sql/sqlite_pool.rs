@@ -32,7 +32,7 @@ pub(super) async fn connect(
     url: &str,
     options: ConnectOptions,
     busy_timeout: Duration,
-) -> Result<DatabaseConnection, DbErr> {
+) -> Result<(DatabaseConnection, SqliteConnectOptions), DbErr> {
     let conn_err = |e| DbErr::Conn(RuntimeErr::SqlxError(e));
     // WAL lets readers run beside the single writer; the busy timeout makes writers
     // wait their turn instead of failing under load, and bounds the wait (then
@@ -52,8 +52,8 @@ pub(super) async fn connect(
             let idle = !conn.is_in_transaction();
             Box::pin(async move { Ok(idle) })
         })
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .map_err(conn_err)?;
-    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+    Ok((SqlxSqliteConnector::from_sqlx_sqlite_pool(pool), connect))
 }
