@@ -67,16 +67,9 @@ pub struct ServerCpu {
 
 impl ServerCpu {
     pub fn new(pid: u32) -> Self {
-        let hz = std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .unwrap_or(100.0);
         ServerCpu {
             pid,
-            tick: 1.0 / hz,
+            tick: 1.0 / clock_ticks_per_second(),
         }
     }
 
@@ -89,6 +82,36 @@ impl ServerCpu {
         let stime: f64 = fields[12].parse().unwrap();
         (utime + stime) * self.tick
     }
+}
+
+/// CPU seconds the whole machine spent busy (every core, every process: /proc/stat's
+/// first line less idle and iowait), to compare with wall time times [`cores`].
+pub fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let line = stat.lines().next().expect("the cpu line");
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is within user).
+    let busy: f64 = ticks.iter().take(8).sum::<f64>() - ticks[3] - ticks[4];
+    busy / clock_ticks_per_second()
+}
+
+/// The cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0)
 }
 
 /// The `p` quantile (0..=1) of sorted durations.

@@ -124,6 +124,8 @@ pub struct ServerOptions {
     /// With `https` and the admin's own certificate (--tls-cert in `extra_args`): the
     /// PEM root the fixture's client trusts instead of the server's own.
     pub https_root: Option<PathBuf>,
+    /// HTTP workers (`--workers`); one unless a benchmark asks for more.
+    pub workers: usize,
 }
 
 impl Default for ServerOptions {
@@ -137,6 +139,7 @@ impl Default for ServerOptions {
             rust_log: None,
             https: false,
             https_root: None,
+            workers: 1,
         }
     }
 }
@@ -203,7 +206,7 @@ impl TestServer {
             .arg(&data_dir)
             .args(["--database-url", &database_url])
             .args(["--public-url", "https://mdm.test.invalid"])
-            .args(["--workers", "1"])
+            .args(["--workers", &options.workers.to_string()])
             .args(["--maintenance-interval-secs", "1"]);
         if options.with_device_ca {
             cmd.arg("--device-ca").arg(&ca_path);

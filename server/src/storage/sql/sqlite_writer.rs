@@ -19,31 +19,56 @@
 //! transaction in one hand-off (one commit), and no test follows. Other writers (the
 //! API, maintenance) still use the pool and meet this one at SQLite's lock as before.
 //!
+//! The queue is drained by a thread of the writer's own. Turns taken by a mutex in
+//! the requests' tasks left the connection idle from each answer until the busy HTTP
+//! worker polled the next request: half the cycles per second (docs/benchmarks.md).
+//!
 //! A connection is reused only after an exchange that finished cleanly. One whose
-//! exchange failed, or was abandoned mid-way (the request went away), is closed, which
-//! rolls back whatever it left open; the next exchange opens a fresh one.
+//! exchange failed is closed, which rolls back whatever it left open; the next
+//! exchange opens a fresh one. An exchange runs to its end once started, even if its
+//! request went away meanwhile (as a statement already sent through the pool does).
 
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sea_orm::sqlx::{ConnectOptions as _, Executor as _};
 use sea_orm::{ConnAcquireErr, DbErr, QueryResult, RuntimeErr, Statement};
 use sea_query_binder::SqlxValues;
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+/// Exchanges waiting for their turn; more wait (in the sender) for room.
+const QUEUE: usize = 1024;
 
 pub(super) struct SqliteWriter {
-    options: SqliteConnectOptions,
-    /// How long an exchange waits for its turn before it gives up (a 503).
+    queue: mpsc::Sender<Exchange>,
+    /// How long an exchange waits for its turn and its answer before it gives up
+    /// (a 503); one given up on before its turn is not run.
     wait: Duration,
-    connection: Mutex<Option<SqliteConnection>>,
+}
+
+struct Exchange {
+    sql: String,
+    values: sea_orm::Values,
+    answer: oneshot::Sender<Result<Vec<SqliteRow>, DbErr>>,
 }
 
 impl SqliteWriter {
+    /// Starts the writer's thread, which opens its connection at the first exchange.
     pub(super) fn new(options: SqliteConnectOptions, wait: Duration) -> Self {
-        SqliteWriter {
-            options,
-            wait,
-            connection: Mutex::new(None),
-        }
+        let (queue, exchanges) = mpsc::channel(QUEUE);
+        // Its own thread, not a task on the HTTP workers: the next exchange starts
+        // as soon as the last one is answered, without waiting for a busy worker to
+        // poll the request that sent it.
+        std::thread::Builder::new()
+            .name("mdm-sqlite-writer".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime for the SQLite writer");
+                runtime.block_on(serve(options, exchanges));
+            })
+            .expect("start the SQLite writer's thread");
+        SqliteWriter { queue, wait }
     }
 
     /// Runs the statements in order, in one hand-off to the connection's thread and,
@@ -54,23 +79,61 @@ impl SqliteWriter {
         statements: Vec<Statement>,
     ) -> Result<Vec<QueryResult>, DbErr> {
         let (sql, values) = joined(statements);
-        let mut turn = tokio::time::timeout(self.wait, self.connection.lock())
-            .await
-            .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?;
-        let mut connection = match turn.take() {
-            Some(connection) => connection,
-            None => self
-                .options
-                .connect()
+        let (answer, answered) = oneshot::channel();
+        let exchange = Exchange {
+            sql,
+            values,
+            answer,
+        };
+        let gave_up = || DbErr::ConnectionAcquire(ConnAcquireErr::Timeout);
+        let rows = tokio::time::timeout(self.wait, async {
+            self.queue
+                .send(exchange)
                 .await
-                .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e)))?,
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+            answered
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?
+        })
+        .await
+        .map_err(|_| gave_up())??;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+}
+
+/// The writer's loop: one exchange after another on one connection. A connection is
+/// reused only after an exchange that finished cleanly; a failed one is closed, which
+/// rolls back what it left open, and the next exchange opens a fresh one.
+async fn serve(options: SqliteConnectOptions, mut exchanges: mpsc::Receiver<Exchange>) {
+    let mut kept: Option<SqliteConnection> = None;
+    while let Some(exchange) = exchanges.recv().await {
+        if exchange.answer.is_closed() {
+            // The request gave up (or went away) before its turn: nothing was done.
+            continue;
+        }
+        let mut connection = match kept.take() {
+            Some(connection) => connection,
+            None => match options.connect().await {
+                Ok(connection) => connection,
+                Err(e) => {
+                    let _ = exchange
+                        .answer
+                        .send(Err(DbErr::Conn(RuntimeErr::SqlxError(e))));
+                    continue;
+                }
+            },
         };
         let rows = (&mut connection)
-            .fetch_all(sea_orm::sqlx::query_with(&sql, SqlxValues(values)))
+            .fetch_all(sea_orm::sqlx::query_with(
+                &exchange.sql,
+                SqlxValues(exchange.values),
+            ))
             .await
-            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)))?;
-        *turn = Some(connection);
-        Ok(rows.into_iter().map(QueryResult::from).collect())
+            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)));
+        if rows.is_ok() {
+            kept = Some(connection);
+        }
+        let _ = exchange.answer.send(rows);
     }
 }
 
