@@ -25,8 +25,10 @@
 //!
 //! A connection is reused only after an exchange that finished cleanly. One whose
 //! exchange failed is closed, which rolls back whatever it left open; the next
-//! exchange opens a fresh one. An exchange runs to its end once started, even if its
-//! request went away meanwhile (as a statement already sent through the pool does).
+//! exchange opens a fresh one. A request waits for its turn at most the busy timeout
+//! (then a 503, and its exchange is skipped); once started, it waits for the answer,
+//! so a 503 never hides a commit. An exchange runs to its end once started, even if
+//! its request went away meanwhile (as a statement already sent through the pool does).
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sea_orm::sqlx::{ConnectOptions as _, Executor as _};
@@ -40,14 +42,17 @@ const QUEUE: usize = 1024;
 
 pub(super) struct SqliteWriter {
     queue: mpsc::Sender<Exchange>,
-    /// How long an exchange waits for its turn and its answer before it gives up
-    /// (a 503); one given up on before its turn is not run.
+    /// How long an exchange waits for its turn before it gives up (a 503) and is
+    /// not run. Once started it is waited for to its end, which SQLite's busy
+    /// timeout bounds: a request never answers 503 for an exchange that committed.
     wait: Duration,
 }
 
 struct Exchange {
     sql: String,
     values: sea_orm::Values,
+    /// Told when the exchange starts; closed by a request that gave up first.
+    started: oneshot::Sender<()>,
     answer: oneshot::Sender<Result<Vec<SqliteRow>, DbErr>>,
 }
 
@@ -79,24 +84,33 @@ impl SqliteWriter {
         statements: Vec<Statement>,
     ) -> Result<Vec<QueryResult>, DbErr> {
         let (sql, values) = joined(statements);
+        let (started, mut turn) = oneshot::channel();
         let (answer, answered) = oneshot::channel();
         let exchange = Exchange {
             sql,
             values,
+            started,
             answer,
         };
-        let gave_up = || DbErr::ConnectionAcquire(ConnAcquireErr::Timeout);
-        let rows = tokio::time::timeout(self.wait, async {
-            self.queue
-                .send(exchange)
-                .await
-                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
-            answered
-                .await
-                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?
+        let gone = || DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed);
+        let waited = tokio::time::timeout(self.wait, async {
+            self.queue.send(exchange).await.map_err(|_| gone())?;
+            (&mut turn).await.map_err(|_| gone())
         })
-        .await
-        .map_err(|_| gave_up())??;
+        .await;
+        match waited {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                // Closing first decides the race with the writer: either it started
+                // before (the exchange runs, and is waited for) or it will skip it.
+                turn.close();
+                if turn.try_recv().is_err() {
+                    return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+                }
+            }
+        }
+        let rows = answered.await.map_err(|_| gone())??;
         Ok(rows.into_iter().map(QueryResult::from).collect())
     }
 }
@@ -107,7 +121,7 @@ impl SqliteWriter {
 async fn serve(options: SqliteConnectOptions, mut exchanges: mpsc::Receiver<Exchange>) {
     let mut kept: Option<SqliteConnection> = None;
     while let Some(exchange) = exchanges.recv().await {
-        if exchange.answer.is_closed() {
+        if exchange.started.send(()).is_err() {
             // The request gave up (or went away) before its turn: nothing was done.
             continue;
         }
@@ -222,6 +236,67 @@ mod tests {
             "the rows of both statements, in order"
         );
         assert_eq!(count(&writer.exchange(vec![counted()]).await.unwrap()), 2);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// A request that waited its turn too long is refused and its exchange never runs;
+    /// one that started waits for its answer, however long SQLite's lock takes.
+    #[tokio::test]
+    async fn a_request_gives_up_only_before_its_turn() {
+        use sea_orm::sqlx::Connection as _;
+        let path = std::env::temp_dir().join(format!("mdm-writer-{}.db", uuid::Uuid::new_v4()));
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = std::sync::Arc::new(SqliteWriter::new(
+            options.clone(),
+            Duration::from_millis(300),
+        ));
+        let plain = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
+        writer
+            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")])
+            .await
+            .unwrap();
+
+        // Another writer holds the lock for longer than the wait for a turn.
+        let mut holder = SqliteConnection::connect_with(&options).await.unwrap();
+        (&mut holder).execute("BEGIN IMMEDIATE").await.unwrap();
+        let first = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 1)])
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = writer
+            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 2)])
+            .await;
+        assert!(
+            matches!(
+                second,
+                Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+            ),
+            "the second never got its turn: {second:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        (&mut holder).execute("ROLLBACK").await.unwrap();
+        first
+            .await
+            .unwrap()
+            .expect("the first started before the wait ran out: it is waited for");
+
+        let rows = writer
+            .exchange(vec![plain("SELECT group_concat(v) AS vs FROM t")])
+            .await
+            .unwrap();
+        let values: String = rows[0].try_get("", "vs").unwrap();
+        assert_eq!(values, "1", "the first committed, the second never ran");
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
