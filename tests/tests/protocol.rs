@@ -378,6 +378,81 @@ async fn a_repeated_answer_changes_nothing(backend: Backend) {
     );
 }
 
+/// A report is written whole or not at all: the result, its event and the facts it
+/// tells are one transaction on either engine. When the event cannot be written, the
+/// result is not stored either, so the device's retry (it gets no 200) is taken as
+/// the first answer, not refused as a repeated one.
+async fn a_report_is_written_whole_or_not_at_all(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let server = TestServer::start(backend.clone()).await;
+    let (device, id) = enrolled(&server).await;
+    server
+        .queue(&id, json!({ "type": "DeviceInformation" }))
+        .await;
+    let info = device.idle().await.unwrap();
+    let answer = dict(vec![(
+        "QueryResponses",
+        Value::Dictionary(dict(vec![
+            ("OSVersion", "18.2".into()),
+            ("ProductName", "iPhone15,2".into()),
+        ])),
+    )]);
+
+    // The database refuses the result's event (as a full disk or a constraint would).
+    let db = sea_orm::Database::connect(&server.database_url)
+        .await
+        .unwrap();
+    let refuse = match backend {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_results BEFORE INSERT ON events \
+             WHEN NEW.kind = 'command.result' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        ],
+        Backend::Postgres(_) => vec![
+            "CREATE FUNCTION refuse_results() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            "CREATE TRIGGER refuse_results BEFORE INSERT ON events FOR EACH ROW \
+             WHEN (NEW.kind = 'command.result') EXECUTE FUNCTION refuse_results()",
+        ],
+    };
+    for sql in refuse {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let refused = device
+        .report_raw("Acknowledged", Some(&info.uuid), answer.clone())
+        .await;
+    assert!(
+        refused.status.is_server_error(),
+        "{}: {}",
+        refused.status,
+        refused.text()
+    );
+    assert_eq!(
+        server.command(&info.uuid).await["status"],
+        "sent",
+        "no result stored without its event"
+    );
+    assert_ne!(
+        server.get(&format!("/devices/{id}")).await["os_version"],
+        "18.2"
+    );
+
+    let allow = match backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_results",
+        Backend::Postgres(_) => "DROP TRIGGER refuse_results ON events",
+    };
+    db.execute_unprepared(allow).await.unwrap();
+    db.close().await.unwrap();
+    assert!(device.acknowledge_with(&info.uuid, answer).await.is_none());
+    assert_eq!(server.command(&info.uuid).await["status"], "acknowledged");
+    assert_eq!(
+        server.get(&format!("/devices/{id}")).await["os_version"],
+        "18.2"
+    );
+    let events = server.events("command.result").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["data"]["command_uuid"], info.uuid.as_str());
+}
+
 /// A device that is still enrolled comes back with a new certificate (its MDM profile
 /// reinstalled, no check-out): held until an admin approves, then a re-enrollment that
 /// starts clean: push token, queue and escrowed secrets of the old identity are gone.
@@ -697,6 +772,7 @@ on_every_backend!(
     pending_commands_can_be_cancelled,
     results_update_the_device_record,
     a_repeated_answer_changes_nothing,
+    a_report_is_written_whole_or_not_at_all,
     re_enrollment_resets_token_and_queue,
     check_out_unenrolls,
     bootstrap_token_and_unsupported_messages,

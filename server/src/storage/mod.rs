@@ -257,12 +257,16 @@ pub struct ResultRecord {
     pub parsed: serde_json::Value,
 }
 
+/// Makes what follows from a result the report completed, from its stored record.
+/// Owned, since the store may run it on a thread of its own (sqlite_writer.rs).
+pub type FollowUpFn = Box<dyn FnOnce(&CommandRecord) -> FollowUp + Send>;
+
 #[async_trait]
 pub trait CommandQueue: Send + Sync {
     /// Inserts all commands and the audit events that record them in one transaction
     /// (batched statements): a crash leaves all of it or none.
     async fn enqueue(&self, commands: Vec<NewCommand>, events: Vec<NewEvent>) -> StoreResult<()>;
-    /// Handles a device's report (one transaction on PostgreSQL): stores the result of
+    /// Handles a device's report (one transaction): stores the result of
     /// `result` (uuid, what the device said) if the command is this device's and
     /// still open, then takes the next command (priority, then FIFO; expired ones
     /// skipped; NotNow'd ones only when `new_exchange`, i.e. the device said Idle)
@@ -272,7 +276,7 @@ pub trait CommandQueue: Send + Sync {
         &self,
         device_id: &str,
         result: Option<(&str, ResultRecord)>,
-        follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
+        follow_up: FollowUpFn,
         new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<ReportOutcome>;

@@ -20,8 +20,8 @@ use crate::domain::event::{kinds, severity, NewEvent};
 use crate::domain::{CommandRecord, CommandStatus};
 use crate::storage::RevocationEffect;
 use crate::storage::{
-    AuthenticateRecord, BindingRefusal, BindingRules, DeviceIdentityRow, FollowUp, ResultRecord,
-    Storage, TokenUpdateRecord, UserChannelRecord,
+    AuthenticateRecord, BindingRefusal, BindingRules, DeviceIdentityRow, FollowUp, FollowUpFn,
+    ResultRecord, Storage, TokenUpdateRecord, UserChannelRecord,
 };
 use chrono::Utc;
 use enrollment::crl::RevocationReason;
@@ -505,6 +505,7 @@ impl AppleService {
         identity: &VerifiedIdentity,
         report: CommandReport,
     ) -> ServiceResult<Option<Vec<u8>>> {
+        let report = Arc::new(report);
         let udid = report
             .enrollment
             .device_key()
@@ -536,10 +537,14 @@ impl AppleService {
             return Ok(None);
         }
         let generation = self.cache.queue_generation();
-        let follow_up = |command: &CommandRecord| follow_up(command, &report);
+        // The store may make what follows on a thread of its own: it owns its share.
+        let follow_up: FollowUpFn = {
+            let report = report.clone();
+            Box::new(move |command: &CommandRecord| follow_up(command, &report))
+        };
         let outcome = self
             .store
-            .report(&device.id, result, &follow_up, new_exchange, now)
+            .report(&device.id, result, follow_up, new_exchange, now)
             .await?;
         if idle && outcome.next.is_none() {
             // Nothing to send, NotNow'd commands included: so it stays until a

@@ -1,5 +1,6 @@
 //! [`CommandQueue`] on sea-orm.
 
+use super::sqlite_writer::Then;
 use super::*;
 use crate::cache::Change;
 use crate::domain::CommandStatus;
@@ -137,7 +138,7 @@ impl CommandQueue for SqlStore {
         &self,
         device_id: &str,
         result: Option<(&str, ResultRecord)>,
-        follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
+        follow_up: FollowUpFn,
         new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<ReportOutcome> {
@@ -146,20 +147,18 @@ impl CommandQueue for SqlStore {
         let Some(result) = result else {
             let take = take_next(device_id, new_exchange, None, now);
             let rows = self
-                .exchange(&self.db, vec![self.backend().build(&take)])
+                .exchange(&self.db, vec![self.backend().build(&take)], None)
                 .await?;
             return Ok(ReportOutcome {
                 recorded: None,
                 next: sent_among(rows)?,
             });
         };
-        // PostgreSQL makes every commit durable (an fsync), so the result, what
-        // follows from it and taking the next command share one transaction. SQLite
-        // in WAL mode with synchronous=NORMAL commits without fsync but has one
-        // writer: holding its write lock across hand-offs to its connection thread
-        // costs more than a second commit (measured: docs/benchmarks.md), so there
-        // each of the report's two exchanges is a transaction of its own.
-        if self.backend() == sea_orm::DbBackend::Sqlite {
+        // The result, what follows from it and taking the next command are one
+        // transaction: on SQLite, one turn of the device path's writer, which makes
+        // what follows on its own thread (sqlite_writer.rs); elsewhere, a transaction
+        // of the pool's.
+        if self.device_writer.is_some() {
             return self
                 .report_on(&self.db, device_id, result, follow_up, new_exchange, now)
                 .await;
@@ -438,56 +437,57 @@ fn result_update(
 }
 
 impl SqlStore {
-    /// Stores a result and takes the next command in one exchange, then writes what
-    /// follows from a result this report completed (its event, the device's facts) in
-    /// a second.
+    /// Stores a result and takes the next command, then writes what follows from a
+    /// result this report completed (its event, the device's facts), in one exchange.
     async fn report_on<C: ConnectionTrait>(
         &self,
         db: &C,
         device_id: &str,
         (uuid, result): (&str, ResultRecord),
-        follow_up: &(dyn for<'r> Fn(&'r CommandRecord) -> FollowUp + Send + Sync),
+        follow_up: FollowUpFn,
         new_exchange: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<ReportOutcome> {
         let backend = db.get_database_backend();
         let store = result_update(device_id, uuid, result, now);
         let take = take_next(device_id, new_exchange, Some(uuid), now);
-        // Taking the next command never touches the reported one: a row of its uuid is
-        // the stored result, the one marked sent among the others is the next command.
-        // (On PostgreSQL one statement with both as data-modifying CTEs would save a
-        // round trip; measured, it did not lower the CPU per cycle: docs/benchmarks.md.)
-        let (stored, others): (Vec<_>, Vec<_>) = self
-            .exchange(db, vec![backend.build(&store), backend.build(&take)])
-            .await?
-            .iter()
-            .map(command_row)
-            .collect::<StoreResult<Vec<_>>>()?
-            .into_iter()
-            .partition(|m| m.uuid == uuid);
-        let next = others
-            .into_iter()
-            .find(|m| m.status == CommandStatus::Sent.as_str())
-            .map(delivery);
-        let recorded = match stored.into_iter().next() {
-            Some(m) => {
-                let record = command_from_row(m);
-                let follow = follow_up(&record);
+        let then: Then = {
+            let (device_id, uuid) = (device_id.to_owned(), uuid.to_owned());
+            Box::new(move |rows| {
+                let to_db = |e: StoreError| sea_orm::DbErr::Custom(e.to_string());
+                let Some(stored) = stored_among(rows, &uuid).map_err(to_db)? else {
+                    return Ok(Vec::new());
+                };
+                let follow = follow_up(&command_from_row(stored));
                 let mut statements = Vec::new();
                 if let Some(event) = follow.event {
                     statements.push(backend.build(&super::events::event_insert(event)));
                 }
                 if let Some((facts, family)) = &follow.facts {
                     statements.push(backend.build(&super::devices::facts_update(
-                        device_id,
+                        &device_id,
                         facts,
                         family.as_deref(),
                         now,
                     )));
                 }
-                self.exchange(db, statements).await?;
-                Some(record)
-            }
+                Ok(statements)
+            })
+        };
+        // Taking the next command never touches the reported one: a row of its uuid is
+        // the stored result, the one marked sent among the others is the next command.
+        // What follows writes no rows back.
+        // (On PostgreSQL one statement with both as data-modifying CTEs would save a
+        // round trip; measured, it did not lower the CPU per cycle: docs/benchmarks.md.)
+        let rows = self
+            .exchange(
+                db,
+                vec![backend.build(&store), backend.build(&take)],
+                Some(then),
+            )
+            .await?;
+        let recorded = match stored_among(&rows, uuid)? {
+            Some(m) => Some(command_from_row(m)),
             None => commands::Entity::find()
                 .filter(commands::Column::Uuid.eq(uuid))
                 .filter(commands::Column::DeviceId.eq(device_id))
@@ -495,30 +495,52 @@ impl SqlStore {
                 .await?
                 .map(command_from_row),
         };
+        let next = rows
+            .iter()
+            .map(command_row)
+            .collect::<StoreResult<Vec<_>>>()?
+            .into_iter()
+            .find(|m| m.uuid != uuid && m.status == CommandStatus::Sent.as_str())
+            .map(delivery);
         Ok(ReportOutcome { recorded, next })
     }
 
-    /// Runs the device path's statements in order, in one exchange with the database
-    /// where the engine allows it, and returns the rows they return, in order.
+    /// Runs the device path's statements in order, then those `then` makes of their
+    /// rows, in one exchange with the database where the engine allows it; returns the
+    /// rows they return, in order.
     ///
-    /// On SQLite they go to the device path's own connection, in one hand-off to its
+    /// On SQLite they go to the device path's own connection, in one turn of its
     /// thread and one transaction (sqlite_writer.rs). PostgreSQL's extended protocol
     /// takes one statement per round trip, in `db` (the report's transaction).
     async fn exchange<C: ConnectionTrait>(
         &self,
         db: &C,
         statements: Vec<sea_orm::Statement>,
+        then: Option<Then>,
     ) -> StoreResult<Vec<sea_orm::QueryResult>> {
-        if statements.is_empty() {
-            return Ok(Vec::new());
-        }
         if let Some(writer) = &self.device_writer {
-            return Ok(writer.exchange(statements).await?);
+            return Ok(writer.exchange(statements, then).await?);
         }
         let mut rows = Vec::new();
         for statement in statements {
             rows.extend(db.query_all(statement).await?);
         }
+        if let Some(then) = then {
+            for statement in then(&rows)? {
+                rows.extend(db.query_all(statement).await?);
+            }
+        }
         Ok(rows)
     }
+}
+
+/// The stored result among an exchange's rows: the row of the reported command.
+fn stored_among(rows: &[sea_orm::QueryResult], uuid: &str) -> StoreResult<Option<commands::Model>> {
+    for row in rows {
+        let m = command_row(row)?;
+        if m.uuid == uuid {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
 }

@@ -23,6 +23,12 @@
 //! the requests' tasks left the connection idle from each answer until the busy HTTP
 //! worker polled the next request: half the cycles per second (docs/benchmarks.md).
 //!
+//! An exchange may carry a continuation ([`Then`]): what to write next, made from the
+//! rows its statements returned. It runs on the writer's thread, inside the same
+//! transaction, so a device's report (the result, the next command, then the result's
+//! event and the device's facts) is one transaction and one turn, as on PostgreSQL,
+//! without a hand-off back to the request between its two halves.
+//!
 //! A connection is reused only after an exchange that finished cleanly. One whose
 //! exchange failed is closed, which rolls back whatever it left open; the next
 //! exchange opens a fresh one. A request waits for its turn at most the busy timeout
@@ -48,12 +54,16 @@ pub(super) struct SqliteWriter {
     wait: Duration,
 }
 
+/// Makes an exchange's second half from the rows of its first, on the writer's thread
+/// and inside its transaction; an error rolls back both halves.
+pub(super) type Then = Box<dyn FnOnce(&[QueryResult]) -> Result<Vec<Statement>, DbErr> + Send>;
+
 struct Exchange {
-    sql: String,
-    values: sea_orm::Values,
+    statements: Vec<Statement>,
+    then: Option<Then>,
     /// Told when the exchange starts; closed by a request that gave up first.
     started: oneshot::Sender<()>,
-    answer: oneshot::Sender<Result<Vec<SqliteRow>, DbErr>>,
+    answer: oneshot::Sender<Result<Vec<QueryResult>, DbErr>>,
 }
 
 impl SqliteWriter {
@@ -77,18 +87,19 @@ impl SqliteWriter {
     }
 
     /// Runs the statements in order, in one hand-off to the connection's thread and,
-    /// when there are several, in one transaction; returns the rows they return, in
-    /// order. Numbered parameters continue from one statement to the next.
+    /// when there are several or a continuation, in one transaction; returns the rows
+    /// they return, in order, then those of the continuation's statements.
+    /// Numbered parameters continue from one statement to the next.
     pub(super) async fn exchange(
         &self,
         statements: Vec<Statement>,
+        then: Option<Then>,
     ) -> Result<Vec<QueryResult>, DbErr> {
-        let (sql, values) = joined(statements);
         let (started, mut turn) = oneshot::channel();
         let (answer, answered) = oneshot::channel();
         let exchange = Exchange {
-            sql,
-            values,
+            statements,
+            then,
             started,
             answer,
         };
@@ -110,8 +121,7 @@ impl SqliteWriter {
                 }
             }
         }
-        let rows = answered.await.map_err(|_| gone())??;
-        Ok(rows.into_iter().map(QueryResult::from).collect())
+        answered.await.map_err(|_| gone())?
     }
 }
 
@@ -137,13 +147,7 @@ async fn serve(options: SqliteConnectOptions, mut exchanges: mpsc::Receiver<Exch
                 }
             },
         };
-        let rows = (&mut connection)
-            .fetch_all(sea_orm::sqlx::query_with(
-                &exchange.sql,
-                SqlxValues(exchange.values),
-            ))
-            .await
-            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)));
+        let rows = run(&mut connection, exchange.statements, exchange.then).await;
         if rows.is_ok() {
             kept = Some(connection);
         }
@@ -151,27 +155,70 @@ async fn serve(options: SqliteConnectOptions, mut exchanges: mpsc::Receiver<Exch
     }
 }
 
-/// One string of statements with their values; several are wrapped in a transaction
-/// that takes the write lock at once (a deferred one that reads first could fail
-/// with SQLITE_BUSY_SNAPSHOT instead of waiting).
-fn joined(statements: Vec<Statement>) -> (String, sea_orm::Values) {
+/// One exchange on the connection: its statements, then its continuation's, in one
+/// transaction when there are several or a continuation. On an error the transaction
+/// is left open, and the caller closes the connection, which rolls it back.
+async fn run(
+    connection: &mut SqliteConnection,
+    statements: Vec<Statement>,
+    then: Option<Then>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let Some(then) = then else {
+        let (sql, values) = joined(statements, Wrap::Whole);
+        return fetch(connection, &sql, values).await;
+    };
+    let (sql, values) = joined(statements, Wrap::Begin);
+    let mut rows = fetch(connection, &sql, values).await?;
+    // The continuation is the server's code, but it reads what a device sent: a
+    // panic in it must not end the writer's thread (every later exchange would fail).
+    let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| then(&rows)))
+        .map_err(|_| DbErr::Custom("the continuation of a device exchange panicked".into()))??;
+    let (sql, values) = joined(next, Wrap::Commit);
+    rows.extend(fetch(connection, &sql, values).await?);
+    Ok(rows)
+}
+
+async fn fetch(
+    connection: &mut SqliteConnection,
+    sql: &str,
+    values: sea_orm::Values,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let rows: Vec<SqliteRow> = connection
+        .fetch_all(sea_orm::sqlx::query_with(sql, SqlxValues(values)))
+        .await
+        .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)))?;
+    Ok(rows.into_iter().map(QueryResult::from).collect())
+}
+
+/// Where a string of statements stands in its transaction.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Wrap {
+    /// All of it: a transaction of its own when there are several statements.
+    Whole,
+    /// The first half of a transaction: it begins it.
+    Begin,
+    /// The second half: it commits it (even when it has no statements).
+    Commit,
+}
+
+/// One string of statements with their values, placed in their transaction (`wrap`).
+/// A transaction takes the write lock at once (a deferred one that reads first could
+/// fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
+fn joined(statements: Vec<Statement>, wrap: Wrap) -> (String, sea_orm::Values) {
     let several = statements.len() > 1;
-    let mut sql = String::new();
-    let mut values = Vec::new();
-    if several {
-        sql.push_str("BEGIN IMMEDIATE;\n");
+    let mut parts = Vec::with_capacity(statements.len() + 2);
+    if wrap == Wrap::Begin || (wrap == Wrap::Whole && several) {
+        parts.push("BEGIN IMMEDIATE".to_owned());
     }
-    for (i, statement) in statements.into_iter().enumerate() {
-        if i > 0 {
-            sql.push_str(";\n");
-        }
-        sql.push_str(&statement.sql);
+    let mut values = Vec::new();
+    for statement in statements {
+        parts.push(statement.sql);
         values.extend(statement.values.map(|v| v.0).unwrap_or_default());
     }
-    if several {
-        sql.push_str(";\nCOMMIT");
+    if wrap == Wrap::Commit || (wrap == Wrap::Whole && several) {
+        parts.push("COMMIT".to_owned());
     }
-    (sql, sea_orm::Values(values))
+    (parts.join(";\n"), sea_orm::Values(values))
 }
 
 #[cfg(test)]
@@ -184,9 +231,21 @@ mod tests {
 
     #[test]
     fn one_statement_runs_alone() {
-        let (sql, values) = joined(vec![statement("SELECT ?", 1)]);
+        let (sql, values) = joined(vec![statement("SELECT ?", 1)], Wrap::Whole);
         assert_eq!(sql, "SELECT ?");
         assert_eq!(values.0.len(), 1);
+    }
+
+    async fn values_in(writer: &SqliteWriter) -> String {
+        let sql = "SELECT coalesce(group_concat(v), '') AS vs FROM t";
+        let rows = writer
+            .exchange(
+                vec![Statement::from_string(sea_orm::DbBackend::Sqlite, sql)],
+                None,
+            )
+            .await
+            .unwrap();
+        rows[0].try_get::<String>("", "vs").unwrap()
     }
 
     fn count(rows: &[QueryResult]) -> i64 {
@@ -206,27 +265,36 @@ mod tests {
         let plain = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
         let counted = || plain("SELECT COUNT(*) AS n FROM t");
         writer
-            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")])
+            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
             .await
             .unwrap();
 
         let failed = writer
-            .exchange(vec![
-                statement("INSERT INTO t (v) VALUES (?)", 1),
-                plain("INSERT INTO t (v) VALUES (NULL)"),
-            ])
+            .exchange(
+                vec![
+                    statement("INSERT INTO t (v) VALUES (?)", 1),
+                    plain("INSERT INTO t (v) VALUES (NULL)"),
+                ],
+                None,
+            )
             .await;
         assert!(
             failed.is_err(),
             "the NOT NULL column refuses the second row"
         );
-        assert_eq!(count(&writer.exchange(vec![counted()]).await.unwrap()), 0);
+        assert_eq!(
+            count(&writer.exchange(vec![counted()], None).await.unwrap()),
+            0
+        );
 
         let rows = writer
-            .exchange(vec![
-                statement("INSERT INTO t (v) VALUES (?) RETURNING v", 2),
-                statement("INSERT INTO t (v) VALUES (?) RETURNING v", 3),
-            ])
+            .exchange(
+                vec![
+                    statement("INSERT INTO t (v) VALUES (?) RETURNING v", 2),
+                    statement("INSERT INTO t (v) VALUES (?) RETURNING v", 3),
+                ],
+                None,
+            )
             .await
             .unwrap();
         let returned: Vec<i64> = rows.iter().map(|r| r.try_get("", "v").unwrap()).collect();
@@ -235,7 +303,82 @@ mod tests {
             vec![2, 3],
             "the rows of both statements, in order"
         );
-        assert_eq!(count(&writer.exchange(vec![counted()]).await.unwrap()), 2);
+        assert_eq!(
+            count(&writer.exchange(vec![counted()], None).await.unwrap()),
+            2
+        );
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// A continuation sees its first half's rows and writes in the same transaction: its
+    /// error or its panic rolls back both halves, and the writer goes on.
+    #[tokio::test]
+    async fn a_continuation_shares_its_exchange_transaction() {
+        let path = std::env::temp_dir().join(format!("mdm-writer-{}.db", uuid::Uuid::new_v4()));
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal);
+        let writer = SqliteWriter::new(options, Duration::from_secs(5));
+        let plain = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
+        writer
+            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
+            .await
+            .unwrap();
+
+        // The second half is made from the first half's rows: twice what it returned.
+        let doubled: Then = Box::new(|rows| {
+            let v: i64 = rows[0].try_get("", "v")?;
+            Ok(vec![statement(
+                "INSERT INTO t (v) VALUES (?) RETURNING v",
+                2 * v,
+            )])
+        });
+        let rows = writer
+            .exchange(
+                vec![statement("INSERT INTO t (v) VALUES (?) RETURNING v", 21)],
+                Some(doubled),
+            )
+            .await
+            .unwrap();
+        let returned: Vec<i64> = rows.iter().map(|r| r.try_get("", "v").unwrap()).collect();
+        assert_eq!(returned, vec![21, 42], "both halves' rows, in order");
+        assert_eq!(values_in(&writer).await, "21,42");
+
+        let refused: Then = Box::new(|_| Err(DbErr::Custom("no".into())));
+        let failed = writer
+            .exchange(
+                vec![statement("INSERT INTO t (v) VALUES (?)", 1)],
+                Some(refused),
+            )
+            .await;
+        assert!(failed.is_err());
+        let failing: Then = Box::new(move |_| Ok(vec![plain("INSERT INTO t (v) VALUES (NULL)")]));
+        let failed = writer
+            .exchange(
+                vec![statement("INSERT INTO t (v) VALUES (?)", 2)],
+                Some(failing),
+            )
+            .await;
+        assert!(
+            failed.is_err(),
+            "the NOT NULL column refuses the second half"
+        );
+        let panicking: Then = Box::new(|_| panic!("a continuation that panics"));
+        let failed = writer
+            .exchange(
+                vec![statement("INSERT INTO t (v) VALUES (?)", 3)],
+                Some(panicking),
+            )
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(
+            values_in(&writer).await,
+            "21,42",
+            "no first half outlived its failed second half, and the writer still answers"
+        );
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
@@ -258,7 +401,7 @@ mod tests {
         ));
         let plain = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
         writer
-            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")])
+            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
             .await
             .unwrap();
 
@@ -269,13 +412,13 @@ mod tests {
             let writer = writer.clone();
             async move {
                 writer
-                    .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 1)])
+                    .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 1)], None)
                     .await
             }
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
         let second = writer
-            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 2)])
+            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 2)], None)
             .await;
         assert!(
             matches!(
@@ -292,7 +435,7 @@ mod tests {
             .expect("the first started before the wait ran out: it is waited for");
 
         let rows = writer
-            .exchange(vec![plain("SELECT group_concat(v) AS vs FROM t")])
+            .exchange(vec![plain("SELECT group_concat(v) AS vs FROM t")], None)
             .await
             .unwrap();
         let values: String = rows[0].try_get("", "vs").unwrap();
@@ -304,7 +447,10 @@ mod tests {
 
     #[test]
     fn several_run_in_one_transaction_with_their_values_in_order() {
-        let (sql, values) = joined(vec![statement("SELECT ?", 1), statement("SELECT ?", 2)]);
+        let (sql, values) = joined(
+            vec![statement("SELECT ?", 1), statement("SELECT ?", 2)],
+            Wrap::Whole,
+        );
         assert_eq!(sql, "BEGIN IMMEDIATE;\nSELECT ?;\nSELECT ?;\nCOMMIT");
         assert_eq!(values.0, vec![1i64.into(), 2i64.into()]);
     }
