@@ -8,7 +8,7 @@
 //! last acknowledgement, with the server's CPU time over the same window.
 //!
 //!   cargo bench -p mdm-tests --bench fanout -- [--devices 100000] [--concurrency 64]
-//!       [--backend sqlite|postgres|both] [--workers 1]
+//!       [--backend sqlite|postgres|both] [--workers N (default: one per core, as `mdm serve`)]
 //!
 //! Besides the server's CPU it reports the client's (this process: the simulated
 //! devices and the fake APNs) and the whole machine's over the same window, which
@@ -42,7 +42,8 @@ fn options() -> Options {
         devices: bench::fleet_sizes("100000"),
         concurrency: bench::arg("--concurrency").map_or(64, |v| v.parse().unwrap()),
         backends: bench::backends(),
-        workers: bench::arg("--workers").map_or(1, |v| v.parse().unwrap()),
+        // The server's own default: one HTTP worker per core.
+        workers: bench::arg("--workers").map_or_else(bench::cores, |v| v.parse().unwrap()),
     }
 }
 

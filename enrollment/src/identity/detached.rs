@@ -58,15 +58,21 @@ impl SignerKey {
     }
 }
 
+/// A signer whose chain verified, with the key it signs with.
+pub(super) type Signer = (Arc<VerifiedIdentity>, Arc<SignerKey>);
+
 /// The identity of the request's signer, if the short way proves it.
 ///
 /// Every element is taken with the tag RFC 5652 gives it: openssl's parser refuses
 /// any other (the `mdm_signature` fuzz target found a SignerInfo whose
 /// digestAlgorithm was tagged SET, which a tag-blind walk took for its SEQUENCE).
+/// `first_seen` is asked for a signer whose chain is not among `chains`: given the
+/// carried certificate's DER and fingerprint, it verifies its chain (or says None).
 pub(super) fn verify(
     der: &[u8],
     body: &[u8],
     chains: &dyn VerifiedChains,
+    first_seen: &dyn Fn(&[u8], &str) -> Option<Signer>,
     now: i64,
 ) -> Option<Arc<VerifiedIdentity>> {
     let content_info = AnyRef::from_der(der).ok()?;
@@ -134,7 +140,10 @@ pub(super) fn verify(
         return None;
     }
     let sha256 = digest_of_name(DigestAlgorithm::Sha256)?;
-    let (identity, key) = chains.signer(&hex::encode(digest(sha256, raw)?), now)?;
+    let fingerprint = hex::encode(digest(sha256, raw)?);
+    let (identity, key) = chains
+        .signer(&fingerprint, now)
+        .or_else(|| first_seen(raw, &fingerprint))?;
     if sid.value() != key.issuer_and_serial.as_slice() {
         return None;
     }
