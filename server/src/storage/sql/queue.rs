@@ -486,7 +486,17 @@ impl SqlStore {
                 Some(then),
             )
             .await?;
-        let recorded = match stored_among(&rows, uuid)? {
+        let (stored, others): (Vec<_>, Vec<_>) = rows
+            .iter()
+            .map(command_row)
+            .collect::<StoreResult<Vec<_>>>()?
+            .into_iter()
+            .partition(|m| m.uuid == uuid);
+        let next = others
+            .into_iter()
+            .find(|m| m.status == CommandStatus::Sent.as_str())
+            .map(delivery);
+        let recorded = match stored.into_iter().next() {
             Some(m) => Some(command_from_row(m)),
             None => commands::Entity::find()
                 .filter(commands::Column::Uuid.eq(uuid))
@@ -495,13 +505,6 @@ impl SqlStore {
                 .await?
                 .map(command_from_row),
         };
-        let next = rows
-            .iter()
-            .map(command_row)
-            .collect::<StoreResult<Vec<_>>>()?
-            .into_iter()
-            .find(|m| m.uuid != uuid && m.status == CommandStatus::Sent.as_str())
-            .map(delivery);
         Ok(ReportOutcome { recorded, next })
     }
 
