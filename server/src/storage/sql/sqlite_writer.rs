@@ -236,15 +236,48 @@ mod tests {
         assert_eq!(values.0.len(), 1);
     }
 
-    async fn values_in(writer: &SqliteWriter) -> String {
-        let sql = "SELECT coalesce(group_concat(v), '') AS vs FROM t";
-        let rows = writer
-            .exchange(
-                vec![Statement::from_string(sea_orm::DbBackend::Sqlite, sql)],
-                None,
-            )
+    fn plain(sql: &str) -> Statement {
+        Statement::from_string(sea_orm::DbBackend::Sqlite, sql)
+    }
+
+    /// A test's own database file, removed with its WAL files when dropped.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new() -> Self {
+            let name = format!("mdm-writer-{}.db", uuid::Uuid::new_v4());
+            Scratch(std::env::temp_dir().join(name))
+        }
+
+        fn options(&self) -> SqliteConnectOptions {
+            SqliteConnectOptions::new()
+                .filename(&self.0)
+                .create_if_missing(true)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+            }
+        }
+    }
+
+    /// A writer whose database has the tests' table `t`.
+    async fn writer_with_table(options: SqliteConnectOptions, wait: Duration) -> SqliteWriter {
+        let writer = SqliteWriter::new(options, wait);
+        writer
+            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
             .await
             .unwrap();
+        writer
+    }
+
+    async fn values_in(writer: &SqliteWriter) -> String {
+        let sql = "SELECT coalesce(group_concat(v), '') AS vs FROM t";
+        let rows = writer.exchange(vec![plain(sql)], None).await.unwrap();
         rows[0].try_get::<String>("", "vs").unwrap()
     }
 
@@ -256,18 +289,9 @@ mod tests {
     /// exchange's connection (its transaction left open) is not the next one's.
     #[tokio::test]
     async fn a_failed_exchange_leaves_nothing_and_the_next_one_runs() {
-        let path = std::env::temp_dir().join(format!("mdm-writer-{}.db", uuid::Uuid::new_v4()));
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal);
-        let writer = SqliteWriter::new(options, Duration::from_secs(5));
-        let plain = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
+        let scratch = Scratch::new();
+        let writer = writer_with_table(scratch.options(), Duration::from_secs(5)).await;
         let counted = || plain("SELECT COUNT(*) AS n FROM t");
-        writer
-            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
-            .await
-            .unwrap();
 
         let failed = writer
             .exchange(
@@ -307,26 +331,14 @@ mod tests {
             count(&writer.exchange(vec![counted()], None).await.unwrap()),
             2
         );
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
     }
 
     /// A continuation sees its first half's rows and writes in the same transaction: its
     /// error or its panic rolls back both halves, and the writer goes on.
     #[tokio::test]
     async fn a_continuation_shares_its_exchange_transaction() {
-        let path = std::env::temp_dir().join(format!("mdm-writer-{}.db", uuid::Uuid::new_v4()));
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal);
-        let writer = SqliteWriter::new(options, Duration::from_secs(5));
-        let plain = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
-        writer
-            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
-            .await
-            .unwrap();
+        let scratch = Scratch::new();
+        let writer = writer_with_table(scratch.options(), Duration::from_secs(5)).await;
 
         // The second half is made from the first half's rows: twice what it returned.
         let doubled: Then = Box::new(|rows| {
@@ -379,9 +391,6 @@ mod tests {
             "21,42",
             "no first half outlived its failed second half, and the writer still answers"
         );
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
     }
 
     /// A request that waited its turn too long is refused and its exchange never runs;
@@ -389,21 +398,11 @@ mod tests {
     #[tokio::test]
     async fn a_request_gives_up_only_before_its_turn() {
         use sea_orm::sqlx::Connection as _;
-        let path = std::env::temp_dir().join(format!("mdm-writer-{}.db", uuid::Uuid::new_v4()));
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(5));
-        let writer = std::sync::Arc::new(SqliteWriter::new(
-            options.clone(),
-            Duration::from_millis(300),
-        ));
-        let plain = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
-        writer
-            .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
-            .await
-            .unwrap();
+        let scratch = Scratch::new();
+        let options = scratch.options().busy_timeout(Duration::from_secs(5));
+        let writer = std::sync::Arc::new(
+            writer_with_table(options.clone(), Duration::from_millis(300)).await,
+        );
 
         // Another writer holds the lock for longer than the wait for a turn.
         let mut holder = SqliteConnection::connect_with(&options).await.unwrap();
@@ -434,15 +433,11 @@ mod tests {
             .unwrap()
             .expect("the first started before the wait ran out: it is waited for");
 
-        let rows = writer
-            .exchange(vec![plain("SELECT group_concat(v) AS vs FROM t")], None)
-            .await
-            .unwrap();
-        let values: String = rows[0].try_get("", "vs").unwrap();
-        assert_eq!(values, "1", "the first committed, the second never ran");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        assert_eq!(
+            values_in(&writer).await,
+            "1",
+            "the first committed, the second never ran"
+        );
     }
 
     #[test]
