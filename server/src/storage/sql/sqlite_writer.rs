@@ -359,33 +359,29 @@ mod tests {
         assert_eq!(returned, vec![21, 42], "both halves' rows, in order");
         assert_eq!(values_in(&writer).await, "21,42");
 
-        let refused: Then = Box::new(|_| Err(DbErr::Custom("no".into())));
-        let failed = writer
-            .exchange(
-                vec![statement("INSERT INTO t (v) VALUES (?)", 1)],
-                Some(refused),
-            )
-            .await;
-        assert!(failed.is_err());
-        let failing: Then = Box::new(move |_| Ok(vec![plain("INSERT INTO t (v) VALUES (NULL)")]));
-        let failed = writer
-            .exchange(
-                vec![statement("INSERT INTO t (v) VALUES (?)", 2)],
-                Some(failing),
-            )
-            .await;
-        assert!(
-            failed.is_err(),
-            "the NOT NULL column refuses the second half"
-        );
-        let panicking: Then = Box::new(|_| panic!("a continuation that panics"));
-        let failed = writer
-            .exchange(
-                vec![statement("INSERT INTO t (v) VALUES (?)", 3)],
-                Some(panicking),
-            )
-            .await;
-        assert!(failed.is_err());
+        let second_halves: [(&str, Then); 3] = [
+            ("an error", Box::new(|_| Err(DbErr::Custom("no".into())))),
+            (
+                "a constraint (NOT NULL)",
+                Box::new(move |_| Ok(vec![plain("INSERT INTO t (v) VALUES (NULL)")])),
+            ),
+            (
+                "a panic",
+                Box::new(|_| panic!("a continuation that panics")),
+            ),
+        ];
+        for (v, (what, then)) in (1..).zip(second_halves) {
+            let failed = writer
+                .exchange(
+                    vec![statement("INSERT INTO t (v) VALUES (?)", v)],
+                    Some(then),
+                )
+                .await;
+            assert!(
+                failed.is_err(),
+                "{what} in the second half fails the exchange"
+            );
+        }
         assert_eq!(
             values_in(&writer).await,
             "21,42",
