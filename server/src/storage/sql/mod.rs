@@ -22,6 +22,7 @@ mod push;
 mod queue;
 mod revocation;
 mod sqlite_pool;
+mod sqlite_values;
 mod sqlite_writer;
 mod tokens;
 
@@ -80,8 +81,12 @@ impl SqlStore {
             // behave otherwise; in memory, the device path stays on the pool.
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let writer = (!in_memory).then(|| {
+                let database = sqlite_writer::WriterDatabase {
+                    file: connect.get_filename().to_owned(),
+                    busy_timeout: SQLITE_BUSY_TIMEOUT,
+                };
                 Arc::new(sqlite_writer::SqliteWriter::new(
-                    connect,
+                    database,
                     SQLITE_BUSY_TIMEOUT,
                 ))
             });

@@ -64,7 +64,7 @@ fn io_outage(io: &std::io::Error) -> Outage {
 
 /// By the primary code: the extended ones (SQLITE_BUSY_SNAPSHOT, SQLITE_IOERR_WRITE,
 /// ...) say the same for our purpose.
-fn sqlite_outage(extended: i32) -> Option<Outage> {
+pub(super) fn sqlite_outage(extended: i32) -> Option<Outage> {
     match extended & 0xff {
         SQLITE_BUSY | SQLITE_LOCKED => Some(Outage::Busy),
         SQLITE_FULL => Some(Outage::Full),

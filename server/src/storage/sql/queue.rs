@@ -1,6 +1,6 @@
 //! [`CommandQueue`] on sea-orm.
 
-use super::sqlite_writer::Then;
+use super::sqlite_writer::{Row, Then};
 use super::*;
 use crate::cache::Change;
 use crate::domain::CommandStatus;
@@ -151,7 +151,7 @@ impl CommandQueue for SqlStore {
                 .await?;
             return Ok(ReportOutcome {
                 recorded: None,
-                next: sent_among(rows)?,
+                next: sent_among(rows),
             });
         };
         // The result, what follows from it and taking the next command are one
@@ -298,14 +298,10 @@ fn command_row(row: &sea_orm::QueryResult) -> StoreResult<commands::Model> {
 }
 
 /// The command among these rows that was just marked sent.
-fn sent_among(rows: Vec<sea_orm::QueryResult>) -> StoreResult<Option<Delivery>> {
-    for row in &rows {
-        let m = command_row(row)?;
-        if m.status == CommandStatus::Sent.as_str() {
-            return Ok(Some(delivery(m)));
-        }
-    }
-    Ok(None)
+fn sent_among(rows: Vec<commands::Model>) -> Option<Delivery> {
+    rows.into_iter()
+        .find(|m| m.status == CommandStatus::Sent.as_str())
+        .map(delivery)
 }
 
 /// Takes the device's next command and marks it sent, in one statement (atomic, so
@@ -451,14 +447,13 @@ impl SqlStore {
         let backend = db.get_database_backend();
         let store = result_update(device_id, uuid, result, now);
         let take = take_next(device_id, new_exchange, Some(uuid), now);
-        let then: Then = {
+        let then: FollowWith = {
             let (device_id, uuid) = (device_id.to_owned(), uuid.to_owned());
             Box::new(move |rows| {
-                let to_db = |e: StoreError| sea_orm::DbErr::Custom(e.to_string());
-                let Some(stored) = stored_among(rows, &uuid).map_err(to_db)? else {
+                let Some(stored) = rows.iter().find(|m| m.uuid == uuid) else {
                     return Ok(Vec::new());
                 };
-                let follow = follow_up(&command_from_row(stored));
+                let follow = follow_up(&command_from_row(stored.clone()));
                 let mut statements = Vec::new();
                 if let Some(event) = follow.event {
                     statements.push(backend.build(&super::events::event_insert(event)));
@@ -486,16 +481,8 @@ impl SqlStore {
                 Some(then),
             )
             .await?;
-        let (stored, others): (Vec<_>, Vec<_>) = rows
-            .iter()
-            .map(command_row)
-            .collect::<StoreResult<Vec<_>>>()?
-            .into_iter()
-            .partition(|m| m.uuid == uuid);
-        let next = others
-            .into_iter()
-            .find(|m| m.status == CommandStatus::Sent.as_str())
-            .map(delivery);
+        let (stored, others): (Vec<_>, Vec<_>) = rows.into_iter().partition(|m| m.uuid == uuid);
+        let next = sent_among(others);
         let recorded = match stored.into_iter().next() {
             Some(m) => Some(command_from_row(m)),
             None => commands::Entity::find()
@@ -510,7 +497,7 @@ impl SqlStore {
 
     /// Runs the device path's statements in order, then those `then` makes of their
     /// rows, in one exchange with the database where the engine allows it; returns the
-    /// rows they return, in order.
+    /// commands they return, in order.
     ///
     /// On SQLite they go to the device path's own connection, in one turn of its
     /// thread and one transaction (sqlite_writer.rs). PostgreSQL's extended protocol
@@ -519,31 +506,146 @@ impl SqlStore {
         &self,
         db: &C,
         statements: Vec<sea_orm::Statement>,
-        then: Option<Then>,
-    ) -> StoreResult<Vec<sea_orm::QueryResult>> {
+        then: Option<FollowWith>,
+    ) -> StoreResult<Vec<commands::Model>> {
         if let Some(writer) = &self.device_writer {
-            return Ok(writer.exchange(statements, then).await?);
+            let then = then.map(|then| -> Then { Box::new(move |rows| then(&written(rows)?)) });
+            return Ok(written(&writer.exchange(statements, then).await?)?);
         }
         let mut rows = Vec::new();
         for statement in statements {
-            rows.extend(db.query_all(statement).await?);
+            for row in db.query_all(statement).await? {
+                rows.push(command_row(&row)?);
+            }
         }
         if let Some(then) = then {
             for statement in then(&rows)? {
-                rows.extend(db.query_all(statement).await?);
+                for row in db.query_all(statement).await? {
+                    rows.push(command_row(&row)?);
+                }
             }
         }
         Ok(rows)
     }
 }
 
-/// The stored result among an exchange's rows: the row of the reported command.
-fn stored_among(rows: &[sea_orm::QueryResult], uuid: &str) -> StoreResult<Option<commands::Model>> {
-    for row in rows {
-        let m = command_row(row)?;
-        if m.uuid == uuid {
-            return Ok(Some(m));
-        }
+/// Makes the second half of a device exchange from the commands its first half
+/// returned; an error rolls back both halves.
+type FollowWith =
+    Box<dyn FnOnce(&[commands::Model]) -> Result<Vec<sea_orm::Statement>, sea_orm::DbErr> + Send>;
+
+/// The commands among the rows of the device path's SQLite connection, read as sea-orm
+/// reads them through the pool (the values as sqlx decodes them: sqlite_values.rs).
+fn written(rows: &[Row]) -> Result<Vec<commands::Model>, sea_orm::DbErr> {
+    use super::sqlite_values::FromSql;
+    use commands::Column as C;
+    use sea_orm::IdenStatic;
+    fn get<T: FromSql>(row: &Row, column: C) -> Result<T, sea_orm::DbErr> {
+        row.get(column.as_str())
     }
-    Ok(None)
+    rows.iter()
+        .map(|row| {
+            Ok(commands::Model {
+                seq: get(row, C::Seq)?,
+                uuid: get(row, C::Uuid)?,
+                device_id: get(row, C::DeviceId)?,
+                request_type: get(row, C::RequestType)?,
+                payload: get(row, C::Payload)?,
+                payload_sealed: get(row, C::PayloadSealed)?,
+                priority: get(row, C::Priority)?,
+                status: get(row, C::Status)?,
+                created_by: get(row, C::CreatedBy)?,
+                created_at: get(row, C::CreatedAt)?,
+                updated_at: get(row, C::UpdatedAt)?,
+                expires_at: get(row, C::ExpiresAt)?,
+                delivered_at: get(row, C::DeliveredAt)?,
+                completed_at: get(row, C::CompletedAt)?,
+                delivery_count: get(row, C::DeliveryCount)?,
+                not_now_count: get(row, C::NotNowCount)?,
+                result_raw: get(row, C::ResultRaw)?,
+                result: get(row, C::Result)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::entities::devices;
+    use sea_orm::{ActiveModelTrait, Statement};
+
+    /// What the device path's SQLite connection writes, the pool reads, and the other
+    /// way round: rows read through both are the same commands.
+    #[tokio::test]
+    async fn the_device_path_reads_commands_as_the_pool_does() {
+        let file = std::env::temp_dir().join(format!("mdm-queue-{}.db", uuid::Uuid::new_v4()));
+        let store = SqlStore::connect(&format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        let now = Utc::now();
+        devices::ActiveModel {
+            id: Set("d1".into()),
+            platform: Set("apple".into()),
+            os_family: Set("iOS".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&store.db)
+        .await
+        .unwrap();
+        let command = |n: u8, expires_at| NewCommand {
+            uuid: format!("c{n}"),
+            device_id: "d1".into(),
+            request_type: "DeviceInformation".into(),
+            payload: vec![0, n, 255],
+            payload_sealed: n == 2,
+            priority: n.into(),
+            expires_at,
+            created_by: "admin ż".into(),
+        };
+        let later = now + chrono::Duration::hours(1);
+        store
+            .enqueue(
+                vec![command(1, None), command(2, Some(later)), command(3, None)],
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        // Queued through the pool; taken, answered and the next one taken by the writer.
+        let nothing_follows = || -> FollowUpFn { Box::new(|_| FollowUp::default()) };
+        let taken = store
+            .report("d1", None, nothing_follows(), true, now)
+            .await
+            .unwrap();
+        assert_eq!(taken.next.map(|d| d.uuid).as_deref(), Some("c3"));
+        let result = ResultRecord {
+            status: CommandStatus::Acknowledged,
+            raw: b"<plist/>".to_vec(),
+            parsed: serde_json::json!({"Status": "Acknowledged"}),
+        };
+        let answered = store
+            .report("d1", Some(("c3", result)), nothing_follows(), false, now)
+            .await
+            .unwrap();
+        assert_eq!(answered.next.map(|d| d.uuid).as_deref(), Some("c2"));
+
+        let all = || Statement::from_string(DbBackend::Sqlite, "SELECT * FROM commands");
+        let writer = store.device_writer.as_ref().expect("a file database");
+        let mut by_writer = written(&writer.exchange(vec![all()], None).await.unwrap()).unwrap();
+        by_writer.sort_by_key(|m| m.seq);
+        let by_pool = commands::Entity::find()
+            .order_by_asc(commands::Column::Seq)
+            .all(&store.db)
+            .await
+            .unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+        assert_eq!(by_writer, by_pool);
+        let answered = &by_pool[2];
+        assert!(answered.result_raw.is_some() && answered.completed_at.is_some());
+        assert!(by_pool[1].delivered_at.is_some() && by_pool[1].expires_at.is_some());
+    }
 }

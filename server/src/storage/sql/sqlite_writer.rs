@@ -19,9 +19,14 @@
 //! transaction in one hand-off (one commit), and no test follows. Other writers (the
 //! API, maintenance) still use the pool and meet this one at SQLite's lock as before.
 //!
-//! The queue is drained by a thread of the writer's own. Turns taken by a mutex in
+//! The queue is drained by a thread of the writer's own, which drives SQLite itself
+//! (through rusqlite, on the same SQLite library as sqlx). Turns taken by a mutex in
 //! the requests' tasks left the connection idle from each answer until the busy HTTP
 //! worker polled the next request: half the cycles per second (docs/benchmarks.md).
+//! And an sqlx connection is a thread of the driver's, so each statement was one more
+//! hand-off there and back: its switches were about a seventh of the server's CPU.
+//! Values are bound and read exactly as sqlx does (sqlite_values.rs), since the pool
+//! reads and writes the same rows.
 //!
 //! An exchange may carry a continuation ([`Then`]): what to write next, made from the
 //! rows its statements returned. It runs on the writer's thread, inside the same
@@ -30,21 +35,28 @@
 //! without a hand-off back to the request between its two halves.
 //!
 //! A connection is reused only after an exchange that finished cleanly. One whose
-//! exchange failed is closed, which rolls back whatever it left open; the next
-//! exchange opens a fresh one. A request waits for its turn at most the busy timeout
-//! (then a 503, and its exchange is skipped); once started, it waits for the answer,
-//! so a 503 never hides a commit. An exchange runs to its end once started, even if
-//! its request went away meanwhile (as a statement already sent through the pool does).
+//! exchange failed is closed before the answer goes back, which rolls back whatever
+//! it left open; the next exchange opens a fresh one. A request waits for its turn at
+//! most the busy timeout (then a 503, and its exchange is skipped); once started, it
+//! waits for the answer, so a 503 never hides a commit. An exchange runs to its end
+//! once started, even if its request went away meanwhile (as a statement already sent
+//! through the pool does).
 
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
-use sea_orm::sqlx::{ConnectOptions as _, Executor as _};
-use sea_orm::{ConnAcquireErr, DbErr, QueryResult, RuntimeErr, Statement};
-use sea_query_binder::SqlxValues;
+use super::outage;
+use super::sqlite_values::to_sql;
+pub(super) use super::sqlite_values::Row;
+use crate::storage::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, Statement};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Exchanges waiting for their turn; more wait (in the sender) for room.
 const QUEUE: usize = 1024;
+/// Distinct statements kept prepared: the device path has about a dozen.
+const PREPARED: usize = 64;
 
 pub(super) struct SqliteWriter {
     queue: mpsc::Sender<Exchange>,
@@ -56,45 +68,49 @@ pub(super) struct SqliteWriter {
 
 /// Makes an exchange's second half from the rows of its first, on the writer's thread
 /// and inside its transaction; an error rolls back both halves.
-pub(super) type Then = Box<dyn FnOnce(&[QueryResult]) -> Result<Vec<Statement>, DbErr> + Send>;
+pub(super) type Then = Box<dyn FnOnce(&[Row]) -> Result<Vec<Statement>, DbErr> + Send>;
+
+type Answer = Result<Vec<Row>, StoreError>;
 
 struct Exchange {
     statements: Vec<Statement>,
     then: Option<Then>,
     /// Told when the exchange starts; closed by a request that gave up first.
     started: oneshot::Sender<()>,
-    answer: oneshot::Sender<Result<Vec<QueryResult>, DbErr>>,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// Where the writer's connection goes and how it behaves: the pool's database file,
+/// with the pool's settings (sqlite_pool.rs).
+#[derive(Clone, Debug)]
+pub(super) struct WriterDatabase {
+    pub(super) file: PathBuf,
+    /// How long a statement waits for SQLite's write lock held by another connection.
+    pub(super) busy_timeout: Duration,
 }
 
 impl SqliteWriter {
     /// Starts the writer's thread, which opens its connection at the first exchange.
-    pub(super) fn new(options: SqliteConnectOptions, wait: Duration) -> Self {
+    pub(super) fn new(database: WriterDatabase, wait: Duration) -> Self {
         let (queue, exchanges) = mpsc::channel(QUEUE);
         // Its own thread, not a task on the HTTP workers: the next exchange starts
         // as soon as the last one is answered, without waiting for a busy worker to
         // poll the request that sent it.
         std::thread::Builder::new()
             .name("mdm-sqlite-writer".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a current-thread runtime for the SQLite writer");
-                runtime.block_on(serve(options, exchanges));
-            })
+            .spawn(move || serve(database, exchanges))
             .expect("start the SQLite writer's thread");
         SqliteWriter { queue, wait }
     }
 
-    /// Runs the statements in order, in one hand-off to the connection's thread and,
-    /// when there are several or a continuation, in one transaction; returns the rows
-    /// they return, in order, then those of the continuation's statements.
-    /// Numbered parameters continue from one statement to the next.
+    /// Runs the statements in order and, when there are several or a continuation, in
+    /// one transaction; returns the rows they return, in order, then those of the
+    /// continuation's statements.
     pub(super) async fn exchange(
         &self,
         statements: Vec<Statement>,
         then: Option<Then>,
-    ) -> Result<Vec<QueryResult>, DbErr> {
+    ) -> Result<Vec<Row>, StoreError> {
         let (started, mut turn) = oneshot::channel();
         let (answer, answered) = oneshot::channel();
         let exchange = Exchange {
@@ -103,7 +119,8 @@ impl SqliteWriter {
             started,
             answer,
         };
-        let gone = || DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed);
+        let unavailable = |e: ConnAcquireErr| StoreError::from(DbErr::ConnectionAcquire(e));
+        let gone = || unavailable(ConnAcquireErr::ConnectionClosed);
         let waited = tokio::time::timeout(self.wait, async {
             self.queue.send(exchange).await.map_err(|_| gone())?;
             (&mut turn).await.map_err(|_| gone())
@@ -117,7 +134,7 @@ impl SqliteWriter {
                 // before (the exchange runs, and is waited for) or it will skip it.
                 turn.close();
                 if turn.try_recv().is_err() {
-                    return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+                    return Err(unavailable(ConnAcquireErr::Timeout));
                 }
             }
         }
@@ -128,97 +145,145 @@ impl SqliteWriter {
 /// The writer's loop: one exchange after another on one connection. A connection is
 /// reused only after an exchange that finished cleanly; a failed one is closed, which
 /// rolls back what it left open, and the next exchange opens a fresh one.
-async fn serve(options: SqliteConnectOptions, mut exchanges: mpsc::Receiver<Exchange>) {
-    let mut kept: Option<SqliteConnection> = None;
-    while let Some(exchange) = exchanges.recv().await {
+fn serve(database: WriterDatabase, mut exchanges: mpsc::Receiver<Exchange>) {
+    let mut kept: Option<Connection> = None;
+    while let Some(exchange) = exchanges.blocking_recv() {
         if exchange.started.send(()).is_err() {
             // The request gave up (or went away) before its turn: nothing was done.
             continue;
         }
         let mut connection = match kept.take() {
             Some(connection) => connection,
-            None => match options.connect().await {
+            None => match open(&database) {
                 Ok(connection) => connection,
                 Err(e) => {
-                    let _ = exchange
-                        .answer
-                        .send(Err(DbErr::Conn(RuntimeErr::SqlxError(e))));
+                    let _ = exchange.answer.send(Err(e));
                     continue;
                 }
             },
         };
-        let rows = run(&mut connection, exchange.statements, exchange.then).await;
-        if rows.is_ok() {
+        let rows = run(&mut connection, exchange.statements, exchange.then);
+        // Clean means answered with no transaction left open.
+        if rows.is_ok() && connection.is_autocommit() {
             kept = Some(connection);
+        } else if let Err((_, e)) = connection.close() {
+            // Still open (SQLite refused to close it): dropping it closes it when
+            // SQLite can, and this thread never uses it again.
+            tracing::warn!(error = %e, "closing the device path's SQLite connection");
         }
         let _ = exchange.answer.send(rows);
     }
 }
 
+/// Opens the writer's connection with the pool's settings (WAL, synchronous NORMAL,
+/// foreign keys, the busy timeout), as sqlx opens each of the pool's.
+fn open(database: &WriterDatabase) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_PRIVATE_CACHE;
+    let connection = Connection::open_with_flags(&database.file, flags).map_err(failed)?;
+    connection
+        .busy_timeout(database.busy_timeout)
+        .map_err(failed)?;
+    // Setting the journal mode answers with the mode now in force.
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(failed)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(DbErr::Custom(format!("the database stays in journal mode {mode}")).into());
+    }
+    connection
+        .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(failed)?;
+    connection.set_prepared_statement_cache_capacity(PREPARED);
+    Ok(connection)
+}
+
 /// One exchange on the connection: its statements, then its continuation's, in one
 /// transaction when there are several or a continuation. On an error the transaction
 /// is left open, and the caller closes the connection, which rolls it back.
-async fn run(
-    connection: &mut SqliteConnection,
-    statements: Vec<Statement>,
-    then: Option<Then>,
-) -> Result<Vec<QueryResult>, DbErr> {
-    let Some(then) = then else {
-        let (sql, values) = joined(statements, Wrap::Whole);
-        return fetch(connection, &sql, values).await;
-    };
-    let (sql, values) = joined(statements, Wrap::Begin);
-    let mut rows = fetch(connection, &sql, values).await?;
-    // The continuation is the server's code, but it reads what a device sent: a
-    // panic in it must not end the writer's thread (every later exchange would fail).
-    let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| then(&rows)))
-        .map_err(|_| DbErr::Custom("the continuation of a device exchange panicked".into()))??;
-    let (sql, values) = joined(next, Wrap::Commit);
-    rows.extend(fetch(connection, &sql, values).await?);
+fn run(connection: &mut Connection, statements: Vec<Statement>, then: Option<Then>) -> Answer {
+    // A transaction takes the write lock at once (a deferred one that reads first
+    // could fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
+    let transaction = then.is_some() || statements.len() > 1;
+    if transaction {
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(failed)?;
+    }
+    let mut rows = Vec::new();
+    for statement in statements {
+        query(connection, statement, &mut rows)?;
+    }
+    if let Some(then) = then {
+        // The continuation is the server's code, but it reads what a device sent: a
+        // panic in it must not end the writer's thread (every later exchange would fail).
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| then(&rows)))
+            .map_err(|_| {
+                DbErr::Custom("the continuation of a device exchange panicked".into())
+            })??;
+        for statement in next {
+            query(connection, statement, &mut rows)?;
+        }
+    }
+    if transaction {
+        connection.execute_batch("COMMIT").map_err(failed)?;
+    }
     Ok(rows)
 }
 
-async fn fetch(
-    connection: &mut SqliteConnection,
-    sql: &str,
-    values: sea_orm::Values,
-) -> Result<Vec<QueryResult>, DbErr> {
-    let rows: Vec<SqliteRow> = connection
-        .fetch_all(sea_orm::sqlx::query_with(sql, SqlxValues(values)))
-        .await
-        .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)))?;
-    Ok(rows.into_iter().map(QueryResult::from).collect())
+/// Runs one statement (prepared once per connection) and appends the rows it returns.
+fn query(
+    connection: &Connection,
+    statement: Statement,
+    rows: &mut Vec<Row>,
+) -> Result<(), StoreError> {
+    let mut prepared = connection.prepare_cached(&statement.sql).map_err(failed)?;
+    let values = statement.values.map(|v| v.0).unwrap_or_default();
+    if values.len() != prepared.parameter_count() {
+        return Err(DbErr::Custom(format!(
+            "{} values for {} parameters",
+            values.len(),
+            prepared.parameter_count()
+        ))
+        .into());
+    }
+    for (at, value) in (1..).zip(values) {
+        prepared
+            .raw_bind_parameter(at, to_sql(value)?)
+            .map_err(failed)?;
+    }
+    let names: Arc<[String]> = prepared
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut returned = prepared.raw_query();
+    while let Some(row) = returned.next().map_err(failed)? {
+        let values = (0..names.len())
+            .map(|at| row.get_ref(at).map(Into::into))
+            .collect::<Result<_, _>>()
+            .map_err(failed)?;
+        rows.push(Row {
+            names: names.clone(),
+            values,
+        });
+    }
+    Ok(())
 }
 
-/// Where a string of statements stands in its transaction.
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Wrap {
-    /// All of it: a transaction of its own when there are several statements.
-    Whole,
-    /// The first half of a transaction: it begins it.
-    Begin,
-    /// The second half: it commits it (even when it has no statements).
-    Commit,
-}
-
-/// One string of statements with their values, placed in their transaction (`wrap`).
-/// A transaction takes the write lock at once (a deferred one that reads first could
-/// fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
-fn joined(statements: Vec<Statement>, wrap: Wrap) -> (String, sea_orm::Values) {
-    let several = statements.len() > 1;
-    let mut parts = Vec::with_capacity(statements.len() + 2);
-    if wrap == Wrap::Begin || (wrap == Wrap::Whole && several) {
-        parts.push("BEGIN IMMEDIATE".to_owned());
+/// An SQLite error, told apart as the pool's are (outage.rs): busy, full and I/O
+/// errors are outages (503), the rest failures of the statement.
+fn failed(e: rusqlite::Error) -> StoreError {
+    let outage = e
+        .sqlite_error()
+        .and_then(|code| outage::sqlite_outage(code.extended_code));
+    let e = DbErr::Query(RuntimeErr::Internal(e.to_string()));
+    match outage {
+        Some(outage) => StoreError::Unavailable(outage, e),
+        None => StoreError::Db(e),
     }
-    let mut values = Vec::new();
-    for statement in statements {
-        parts.push(statement.sql);
-        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-    }
-    if wrap == Wrap::Commit || (wrap == Wrap::Whole && several) {
-        parts.push("COMMIT".to_owned());
-    }
-    (parts.join(";\n"), sea_orm::Values(values))
 }
 
 #[cfg(test)]
@@ -229,19 +294,12 @@ mod tests {
         Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, [value.into()])
     }
 
-    #[test]
-    fn one_statement_runs_alone() {
-        let (sql, values) = joined(vec![statement("SELECT ?", 1)], Wrap::Whole);
-        assert_eq!(sql, "SELECT ?");
-        assert_eq!(values.0.len(), 1);
-    }
-
     fn plain(sql: &str) -> Statement {
         Statement::from_string(sea_orm::DbBackend::Sqlite, sql)
     }
 
     /// A test's own database file, removed with its WAL files when dropped.
-    struct Scratch(std::path::PathBuf);
+    struct Scratch(PathBuf);
 
     impl Scratch {
         fn new() -> Self {
@@ -249,11 +307,11 @@ mod tests {
             Scratch(std::env::temp_dir().join(name))
         }
 
-        fn options(&self) -> SqliteConnectOptions {
-            SqliteConnectOptions::new()
-                .filename(&self.0)
-                .create_if_missing(true)
-                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        fn database(&self) -> WriterDatabase {
+            WriterDatabase {
+                file: self.0.clone(),
+                busy_timeout: Duration::from_secs(5),
+            }
         }
     }
 
@@ -266,8 +324,8 @@ mod tests {
     }
 
     /// A writer whose database has the tests' table `t`.
-    async fn writer_with_table(options: SqliteConnectOptions, wait: Duration) -> SqliteWriter {
-        let writer = SqliteWriter::new(options, wait);
+    async fn writer_with_table(database: WriterDatabase, wait: Duration) -> SqliteWriter {
+        let writer = SqliteWriter::new(database, wait);
         writer
             .exchange(vec![plain("CREATE TABLE t (v INTEGER NOT NULL)")], None)
             .await
@@ -278,11 +336,11 @@ mod tests {
     async fn values_in(writer: &SqliteWriter) -> String {
         let sql = "SELECT coalesce(group_concat(v), '') AS vs FROM t";
         let rows = writer.exchange(vec![plain(sql)], None).await.unwrap();
-        rows[0].try_get::<String>("", "vs").unwrap()
+        rows[0].get::<String>("vs").unwrap()
     }
 
-    fn count(rows: &[QueryResult]) -> i64 {
-        rows[0].try_get::<i64>("", "n").unwrap()
+    fn returned(rows: &[Row]) -> Vec<i64> {
+        rows.iter().map(|r| r.get("v").unwrap()).collect()
     }
 
     /// The statements of one exchange commit together or not at all, and a failed
@@ -290,8 +348,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_exchange_leaves_nothing_and_the_next_one_runs() {
         let scratch = Scratch::new();
-        let writer = writer_with_table(scratch.options(), Duration::from_secs(5)).await;
-        let counted = || plain("SELECT COUNT(*) AS n FROM t");
+        let writer = writer_with_table(scratch.database(), Duration::from_secs(5)).await;
 
         let failed = writer
             .exchange(
@@ -303,13 +360,10 @@ mod tests {
             )
             .await;
         assert!(
-            failed.is_err(),
-            "the NOT NULL column refuses the second row"
+            matches!(failed, Err(StoreError::Db(_))),
+            "the NOT NULL column refuses the second row, a failure and no outage: {failed:?}"
         );
-        assert_eq!(
-            count(&writer.exchange(vec![counted()], None).await.unwrap()),
-            0
-        );
+        assert_eq!(values_in(&writer).await, "");
 
         let rows = writer
             .exchange(
@@ -321,16 +375,23 @@ mod tests {
             )
             .await
             .unwrap();
-        let returned: Vec<i64> = rows.iter().map(|r| r.try_get("", "v").unwrap()).collect();
         assert_eq!(
-            returned,
+            returned(&rows),
             vec![2, 3],
             "the rows of both statements, in order"
         );
-        assert_eq!(
-            count(&writer.exchange(vec![counted()], None).await.unwrap()),
-            2
+        assert_eq!(values_in(&writer).await, "2,3");
+
+        let miscounted = Statement::from_sql_and_values(
+            sea_orm::DbBackend::Sqlite,
+            "INSERT INTO t (v) VALUES (?)",
+            [1i64.into(), 2i64.into()],
         );
+        assert!(
+            writer.exchange(vec![miscounted], None).await.is_err(),
+            "values that do not match the parameters are refused"
+        );
+        assert_eq!(values_in(&writer).await, "2,3");
     }
 
     /// A continuation sees its first half's rows and writes in the same transaction: its
@@ -338,11 +399,11 @@ mod tests {
     #[tokio::test]
     async fn a_continuation_shares_its_exchange_transaction() {
         let scratch = Scratch::new();
-        let writer = writer_with_table(scratch.options(), Duration::from_secs(5)).await;
+        let writer = writer_with_table(scratch.database(), Duration::from_secs(5)).await;
 
         // The second half is made from the first half's rows: twice what it returned.
         let doubled: Then = Box::new(|rows| {
-            let v: i64 = rows[0].try_get("", "v")?;
+            let v: i64 = rows[0].get("v")?;
             Ok(vec![statement(
                 "INSERT INTO t (v) VALUES (?) RETURNING v",
                 2 * v,
@@ -355,8 +416,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let returned: Vec<i64> = rows.iter().map(|r| r.try_get("", "v").unwrap()).collect();
-        assert_eq!(returned, vec![21, 42], "both halves' rows, in order");
+        assert_eq!(returned(&rows), vec![21, 42], "both halves' rows, in order");
         assert_eq!(values_in(&writer).await, "21,42");
 
         let second_halves: [(&str, Then); 3] = [
@@ -393,16 +453,14 @@ mod tests {
     /// one that started waits for its answer, however long SQLite's lock takes.
     #[tokio::test]
     async fn a_request_gives_up_only_before_its_turn() {
-        use sea_orm::sqlx::Connection as _;
         let scratch = Scratch::new();
-        let options = scratch.options().busy_timeout(Duration::from_secs(5));
         let writer = std::sync::Arc::new(
-            writer_with_table(options.clone(), Duration::from_millis(300)).await,
+            writer_with_table(scratch.database(), Duration::from_millis(300)).await,
         );
 
         // Another writer holds the lock for longer than the wait for a turn.
-        let mut holder = SqliteConnection::connect_with(&options).await.unwrap();
-        (&mut holder).execute("BEGIN IMMEDIATE").await.unwrap();
+        let holder = Connection::open(&scratch.0).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
         let first = tokio::spawn({
             let writer = writer.clone();
             async move {
@@ -418,12 +476,15 @@ mod tests {
         assert!(
             matches!(
                 second,
-                Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+                Err(StoreError::Unavailable(
+                    _,
+                    DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)
+                ))
             ),
             "the second never got its turn: {second:?}"
         );
         tokio::time::sleep(Duration::from_millis(700)).await;
-        (&mut holder).execute("ROLLBACK").await.unwrap();
+        holder.execute_batch("ROLLBACK").unwrap();
         first
             .await
             .unwrap()
@@ -436,13 +497,32 @@ mod tests {
         );
     }
 
-    #[test]
-    fn several_run_in_one_transaction_with_their_values_in_order() {
-        let (sql, values) = joined(
-            vec![statement("SELECT ?", 1), statement("SELECT ?", 2)],
-            Wrap::Whole,
+    /// SQLite's lock held past the busy timeout is an outage (a 503), not a failure.
+    #[tokio::test]
+    async fn a_lock_held_past_the_busy_timeout_is_an_outage() {
+        let scratch = Scratch::new();
+        let database = WriterDatabase {
+            busy_timeout: Duration::from_millis(100),
+            ..scratch.database()
+        };
+        let writer = writer_with_table(database, Duration::from_secs(5)).await;
+        let holder = Connection::open(&scratch.0).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let busy = writer
+            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 1)], None)
+            .await;
+        assert!(
+            matches!(
+                busy,
+                Err(StoreError::Unavailable(crate::storage::Outage::Busy, _))
+            ),
+            "{busy:?}"
         );
-        assert_eq!(sql, "BEGIN IMMEDIATE;\nSELECT ?;\nSELECT ?;\nCOMMIT");
-        assert_eq!(values.0, vec![1i64.into(), 2i64.into()]);
+        holder.execute_batch("ROLLBACK").unwrap();
+        writer
+            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 2)], None)
+            .await
+            .expect("the lock released, the writer goes on");
+        assert_eq!(values_in(&writer).await, "2");
     }
 }
