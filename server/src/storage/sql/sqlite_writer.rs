@@ -16,7 +16,7 @@
 //! Here the device path's writes take turns on one connection instead, in this
 //! process's queue rather than in SQLite's lock: its cache stays warm, nobody sleeps
 //! in the busy handler on its account, the statements of one exchange are one
-//! transaction in one hand-off (one commit), and no test follows. Other writers (the
+//! transaction (one commit), and no test follows. Other writers (the
 //! API, maintenance) still use the pool and meet this one at SQLite's lock as before.
 //!
 //! The queue is drained by a thread of the writer's own, which drives SQLite itself
@@ -294,6 +294,10 @@ mod tests {
         Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, [value.into()])
     }
 
+    fn insert(v: i64) -> Statement {
+        statement("INSERT INTO t (v) VALUES (?)", v)
+    }
+
     fn plain(sql: &str) -> Statement {
         Statement::from_string(sea_orm::DbBackend::Sqlite, sql)
     }
@@ -305,6 +309,13 @@ mod tests {
         fn new() -> Self {
             let name = format!("mdm-writer-{}.db", uuid::Uuid::new_v4());
             Scratch(std::env::temp_dir().join(name))
+        }
+
+        /// Another connection that holds SQLite's write lock until it rolls back.
+        fn lock_holder(&self) -> Connection {
+            let holder = Connection::open(&self.0).unwrap();
+            holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+            holder
         }
 
         fn database(&self) -> WriterDatabase {
@@ -352,10 +363,7 @@ mod tests {
 
         let failed = writer
             .exchange(
-                vec![
-                    statement("INSERT INTO t (v) VALUES (?)", 1),
-                    plain("INSERT INTO t (v) VALUES (NULL)"),
-                ],
+                vec![insert(1), plain("INSERT INTO t (v) VALUES (NULL)")],
                 None,
             )
             .await;
@@ -431,12 +439,7 @@ mod tests {
             ),
         ];
         for (v, (what, then)) in (1..).zip(second_halves) {
-            let failed = writer
-                .exchange(
-                    vec![statement("INSERT INTO t (v) VALUES (?)", v)],
-                    Some(then),
-                )
-                .await;
+            let failed = writer.exchange(vec![insert(v)], Some(then)).await;
             assert!(
                 failed.is_err(),
                 "{what} in the second half fails the exchange"
@@ -459,20 +462,13 @@ mod tests {
         );
 
         // Another writer holds the lock for longer than the wait for a turn.
-        let holder = Connection::open(&scratch.0).unwrap();
-        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let holder = scratch.lock_holder();
         let first = tokio::spawn({
             let writer = writer.clone();
-            async move {
-                writer
-                    .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 1)], None)
-                    .await
-            }
+            async move { writer.exchange(vec![insert(1)], None).await }
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let second = writer
-            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 2)], None)
-            .await;
+        let second = writer.exchange(vec![insert(2)], None).await;
         assert!(
             matches!(
                 second,
@@ -506,11 +502,8 @@ mod tests {
             ..scratch.database()
         };
         let writer = writer_with_table(database, Duration::from_secs(5)).await;
-        let holder = Connection::open(&scratch.0).unwrap();
-        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let busy = writer
-            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 1)], None)
-            .await;
+        let holder = scratch.lock_holder();
+        let busy = writer.exchange(vec![insert(1)], None).await;
         assert!(
             matches!(
                 busy,
@@ -520,7 +513,7 @@ mod tests {
         );
         holder.execute_batch("ROLLBACK").unwrap();
         writer
-            .exchange(vec![statement("INSERT INTO t (v) VALUES (?)", 2)], None)
+            .exchange(vec![insert(2)], None)
             .await
             .expect("the lock released, the writer goes on");
         assert_eq!(values_in(&writer).await, "2");
