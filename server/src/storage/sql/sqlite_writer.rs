@@ -162,9 +162,16 @@ fn serve(database: WriterDatabase, mut exchanges: mpsc::Receiver<Exchange>) {
                 }
             },
         };
-        let rows = run(&mut connection, exchange.statements, exchange.then);
-        // Clean means answered with no transaction left open.
-        if rows.is_ok() && connection.is_autocommit() {
+        // An exchange that leaves a transaction open failed: closing the connection
+        // rolls back what it wrote, so it must not be answered as written.
+        let rows = run(&mut connection, exchange.statements, exchange.then).and_then(|rows| {
+            if connection.is_autocommit() {
+                Ok(rows)
+            } else {
+                Err(DbErr::Custom("the exchange left a transaction open".into()).into())
+            }
+        });
+        if rows.is_ok() {
             kept = Some(connection);
         } else if let Err((_, e)) = connection.close() {
             // Still open (SQLite refused to close it): dropping it closes it when
@@ -400,6 +407,14 @@ mod tests {
             "values that do not match the parameters are refused"
         );
         assert_eq!(values_in(&writer).await, "2,3");
+
+        let left_open = writer.exchange(vec![plain("BEGIN")], None).await;
+        assert!(
+            left_open.is_err(),
+            "an exchange that leaves a transaction open is not answered as written"
+        );
+        writer.exchange(vec![insert(4)], None).await.unwrap();
+        assert_eq!(values_in(&writer).await, "2,3,4", "the writer goes on");
     }
 
     /// A continuation sees its first half's rows and writes in the same transaction: its
