@@ -587,6 +587,12 @@ pub mod testing {
         PKey::from_ec_key(EcKey::generate(&group).expect("EC keygen")).expect("EC key")
     }
 
+    /// The key a device makes for our enrollment profile: its SCEP payload asks for
+    /// "Key Type" RSA (the only one Apple's payload offers), Keysize 2048.
+    pub fn rsa_2048_key() -> PKey<Private> {
+        PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("RSA keygen")).expect("RSA key")
+    }
+
     fn builder(cn: &str, key: &PKey<Private>, days: u32) -> X509Builder {
         let mut name = X509NameBuilder::new().unwrap();
         name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
@@ -608,7 +614,16 @@ pub mod testing {
 
     impl TestCa {
         pub fn new(cn: &str) -> Self {
-            let key = p256_key();
+            Self::with_key(cn, p256_key())
+        }
+
+        /// A CA with an RSA 2048 key, as the server's own (`ca.rs`): benchmarks verify
+        /// devices' chains against what a real enrollment issues.
+        pub fn new_rsa(cn: &str) -> Self {
+            Self::with_key(cn, rsa_2048_key())
+        }
+
+        fn with_key(cn: &str, key: PKey<Private>) -> Self {
             let mut b = builder(cn, &key, 3650);
             let subject = {
                 let mut n = X509NameBuilder::new().unwrap();

@@ -19,7 +19,7 @@
 //! the command the server chose, is signed by the client inside the window, as a
 //! device would, so the client's signing shares the machine with the server.
 
-use enrollment::identity::testing::{p256_key, sign_detached};
+use enrollment::identity::testing::{rsa_2048_key, sign_detached};
 use mdm_server::storage::{AuthenticateRecord, DeviceStore};
 use mdm_tests::bench::{self, percentile, xml, ServerCpu};
 use mdm_tests::fake_apns::FakeApns;
@@ -125,6 +125,7 @@ async fn run(backend: Backend, n: usize, opts: &Options) {
                 "0".into(),
             ],
             workers: opts.workers,
+            rsa_device_ca: true,
             ..Default::default()
         },
     )
@@ -132,7 +133,10 @@ async fn run(backend: Backend, n: usize, opts: &Options) {
     server.upload_push_certificate_from(&apple_ca).await;
 
     let prepared = Instant::now();
-    let key = p256_key();
+    // What a real device holds: an RSA 2048 key from an RSA CA (see the fixture's
+    // `rsa_device_ca`). One key for the fleet, each device its own certificate: the
+    // server reads and verifies every certificate once, as for distinct keys.
+    let key = rsa_2048_key();
     let devices = Arc::new(make_devices(&server, &key, n));
     let records = devices
         .iter()

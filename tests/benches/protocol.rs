@@ -17,7 +17,9 @@
 //!       [--perf DIR] [--history 10000000]
 //!
 //! PostgreSQL needs MDM_TEST_POSTGRES_URL. Devices are enrolled directly in the store;
-//! `--active` of them hold real identity certificates and drive the requests. Bodies
+//! `--active` of them hold real identity certificates and drive the requests: RSA 2048
+//! keys from an RSA CA, what our enrollment profile has a real device make (one key
+//! shared by the simulated devices, each with its own certificate). Bodies
 //! are signed before the clock starts, so the client measures the server. `--perf DIR`
 //! records a CPU profile of each phase (`perf record -g`) into DIR instead of timing
 //! it faithfully (perf's own overhead lands in the figures of that run).
@@ -25,10 +27,10 @@
 //! evenly over its devices, so that the device path is measured against a long
 //! history as well as an empty one.
 
-use enrollment::identity::testing::sign_detached;
+use enrollment::identity::testing::{rsa_2048_key, sign_detached};
 use mdm_server::storage::{AuthenticateRecord, DeviceStore};
 use mdm_tests::bench::{arg, backends, fleet_sizes, percentile, queue_to_all, xml, ServerCpu};
-use mdm_tests::fixture::{Backend, TestServer};
+use mdm_tests::fixture::{Backend, ServerOptions, TestServer};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -374,7 +376,15 @@ async fn cycle_phase(bench: &Bench<'_>, devices: &[ActiveDevice]) -> Phase {
 }
 
 async fn bench(backend: Backend, fleet: usize, opts: &Options) {
-    let server = TestServer::start(backend.clone()).await;
+    let server = TestServer::start_with(
+        backend.clone(),
+        ServerOptions {
+            rsa_device_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = rsa_2048_key();
     let store = server.store().await;
     let active = opts.active.min(fleet);
     let mut records = Vec::with_capacity(fleet);
@@ -382,9 +392,9 @@ async fn bench(backend: Backend, fleet: usize, opts: &Options) {
     for i in 0..fleet {
         let udid = format!("BENCH-{i:07}");
         let fingerprint = if i < active {
-            let (key, cert) = server.ca.issue(&udid);
+            let cert = server.ca.issue_for(&udid, &key);
             let fp = enrollment::identity::fingerprint(&cert);
-            identities.push((udid.clone(), key, cert));
+            identities.push((udid.clone(), key.clone(), cert));
             fp
         } else {
             format!("{i:064}")

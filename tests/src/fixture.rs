@@ -126,6 +126,10 @@ pub struct ServerOptions {
     pub https_root: Option<PathBuf>,
     /// HTTP workers (`--workers`); one unless a benchmark asks for more.
     pub workers: usize,
+    /// The test device CA's key is RSA 2048, as the server's own CA's, instead of
+    /// P-256 (quicker to make): for benchmarks, whose devices must cost what real
+    /// ones do.
+    pub rsa_device_ca: bool,
 }
 
 impl Default for ServerOptions {
@@ -140,6 +144,7 @@ impl Default for ServerOptions {
             https: false,
             https_root: None,
             workers: 1,
+            rsa_device_ca: false,
         }
     }
 }
@@ -191,7 +196,11 @@ impl TestServer {
                 (with_database(url, &db), Some((url.clone(), db)))
             }
         };
-        let ca = TestCa::new("Test Device CA");
+        let ca = if options.rsa_device_ca {
+            TestCa::new_rsa("Test Device CA")
+        } else {
+            TestCa::new("Test Device CA")
+        };
         let ca_path = tmp.0.join("device-ca.pem");
         std::fs::write(&ca_path, ca.cert.to_pem().unwrap()).unwrap();
         let admin_token = format!("mdm_test_{}", random_hex(16));
