@@ -7,6 +7,7 @@ mod android_commands;
 mod android_devices;
 mod audit;
 mod deliveries;
+mod device_statements;
 mod devices;
 mod directory;
 mod enrollment;

@@ -1,14 +1,15 @@
 //! [`CommandQueue`] on sea-orm.
 
+use super::device_statements::{store_result, take_next};
 use super::sqlite_writer::{Row, Then};
 use super::*;
 use crate::cache::Change;
 use crate::domain::CommandStatus;
 use crate::storage::entities::commands;
 use crate::storage::*;
-use sea_orm::sea_query::{Expr, Order, Query, UpdateStatement};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
 
@@ -145,10 +146,8 @@ impl CommandQueue for SqlStore {
         // An Idle carries no result: taking the next command is its one statement,
         // which needs no transaction.
         let Some(result) = result else {
-            let take = take_next(device_id, new_exchange, None, now);
-            let rows = self
-                .exchange(&self.db, vec![self.backend().build(&take)], None)
-                .await?;
+            let take = take_next(self.backend(), device_id, new_exchange, None, now);
+            let rows = self.exchange(&self.db, vec![take], None).await?;
             return Ok(ReportOutcome {
                 recorded: None,
                 next: sent_among(rows),
@@ -260,29 +259,6 @@ impl CommandQueue for SqlStore {
     }
 }
 
-/// The first open command of a device in (priority, FIFO) order, expired ones
-/// skipped; `statuses` says which are open for this exchange.
-fn next_command(
-    device_id: &str,
-    statuses: &[&'static str],
-    now: DateTime<Utc>,
-) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(commands::Column::Seq)
-        .from(commands::Entity)
-        .and_where(commands::Column::DeviceId.eq(device_id))
-        .and_where(commands::Column::Status.is_in(statuses.iter().copied()))
-        .cond_where(
-            Condition::any()
-                .add(commands::Column::ExpiresAt.is_null())
-                .add(commands::Column::ExpiresAt.gt(now)),
-        )
-        .order_by(commands::Column::Priority, Order::Desc)
-        .order_by(commands::Column::Seq, Order::Asc)
-        .limit(1)
-        .to_owned()
-}
-
 fn delivery(m: commands::Model) -> Delivery {
     Delivery {
         uuid: m.uuid,
@@ -304,134 +280,6 @@ fn sent_among(rows: Vec<commands::Model>) -> Option<Delivery> {
         .map(delivery)
 }
 
-/// Takes the device's next command and marks it sent, in one statement (atomic, so
-/// two concurrent requests of one device cannot take the same command); returns
-/// the rows it changed.
-///
-/// Within an exchange, the first open command in (priority, FIFO) order; the
-/// NotNow'd ones wait for the next Idle. An Idle (`new_exchange`) starts a new
-/// exchange: what the device put off with NotNow during the last one is offered
-/// again, in its original place. So the first command among the pending, sent and
-/// NotNow'd ones is marked sent, and the other NotNow'd ones go back to pending.
-fn take_next(
-    device_id: &str,
-    new_exchange: bool,
-    reported: Option<&str>,
-    now: DateTime<Utc>,
-) -> UpdateStatement {
-    use sea_orm::sea_query::SimpleExpr;
-    let mut open = vec![
-        CommandStatus::Pending.as_str(),
-        CommandStatus::Sent.as_str(),
-    ];
-    if new_exchange {
-        open.push(CommandStatus::NotNow.as_str());
-    }
-    let mut next = next_command(device_id, &open, now);
-    if let Some(uuid) = reported {
-        next.and_where(commands::Column::Uuid.ne(uuid));
-    }
-    let is_next = || commands::Column::Seq.in_subquery(next.clone());
-    let when_next = |then: SimpleExpr, otherwise: SimpleExpr| -> SimpleExpr {
-        Expr::case(is_next(), then).finally(otherwise).into()
-    };
-    let update = if new_exchange {
-        commands::Entity::update_many()
-            .col_expr(
-                commands::Column::Status,
-                when_next(
-                    Expr::value(CommandStatus::Sent.as_str()),
-                    Expr::value(CommandStatus::Pending.as_str()),
-                ),
-            )
-            .col_expr(
-                commands::Column::DeliveredAt,
-                when_next(
-                    Expr::value(now),
-                    Expr::col(commands::Column::DeliveredAt).into(),
-                ),
-            )
-            .col_expr(
-                commands::Column::UpdatedAt,
-                when_next(
-                    Expr::value(now),
-                    Expr::col(commands::Column::UpdatedAt).into(),
-                ),
-            )
-            .col_expr(
-                commands::Column::DeliveryCount,
-                when_next(
-                    Expr::col(commands::Column::DeliveryCount).add(1),
-                    Expr::col(commands::Column::DeliveryCount).into(),
-                ),
-            )
-            .filter(commands::Column::DeviceId.eq(device_id))
-            .filter(reported.map_or(Condition::all(), |uuid| {
-                Condition::all().add(commands::Column::Uuid.ne(uuid))
-            }))
-            .filter(
-                Condition::any()
-                    .add(commands::Column::Status.eq(CommandStatus::NotNow.as_str()))
-                    .add(is_next()),
-            )
-    } else {
-        commands::Entity::update_many()
-            .col_expr(
-                commands::Column::Status,
-                Expr::value(CommandStatus::Sent.as_str()),
-            )
-            .col_expr(commands::Column::DeliveredAt, Expr::value(now))
-            .col_expr(commands::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                commands::Column::DeliveryCount,
-                Expr::col(commands::Column::DeliveryCount).add(1),
-            )
-            .filter(is_next())
-    };
-    returning_all(update)
-}
-
-fn returning_all(update: sea_orm::UpdateMany<commands::Entity>) -> UpdateStatement {
-    use sea_orm::QueryTrait;
-    let mut statement = update.into_query();
-    statement.returning_all();
-    statement
-}
-
-/// Stores a result: one conditional statement, so only an open command of this
-/// device takes it; a repeated or late report (cancelled, expired, already
-/// answered) changes nothing, the first answer stands. Returns the updated row.
-fn result_update(
-    device_id: &str,
-    uuid: &str,
-    result: ResultRecord,
-    now: DateTime<Utc>,
-) -> UpdateStatement {
-    let not_now = result.status == CommandStatus::NotNow;
-    let mut update = commands::Entity::update_many()
-        .col_expr(
-            commands::Column::Status,
-            Expr::value(result.status.as_str()),
-        )
-        .col_expr(commands::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            commands::Column::NotNowCount,
-            Expr::col(commands::Column::NotNowCount).add(i32::from(not_now)),
-        )
-        .col_expr(commands::Column::ResultRaw, Expr::value(result.raw))
-        .col_expr(
-            commands::Column::Result,
-            Expr::value(result.parsed.to_string()),
-        )
-        .filter(commands::Column::Uuid.eq(uuid))
-        .filter(commands::Column::DeviceId.eq(device_id))
-        .filter(commands::Column::Status.is_in(open_statuses()));
-    if !not_now {
-        update = update.col_expr(commands::Column::CompletedAt, Expr::value(now));
-    }
-    returning_all(update)
-}
-
 impl SqlStore {
     /// Stores a result and takes the next command, then writes what follows from a
     /// result this report completed (its event, the device's facts), in one exchange.
@@ -445,8 +293,16 @@ impl SqlStore {
         now: DateTime<Utc>,
     ) -> StoreResult<ReportOutcome> {
         let backend = db.get_database_backend();
-        let store = result_update(device_id, uuid, result, now);
-        let take = take_next(device_id, new_exchange, Some(uuid), now);
+        let store = store_result(
+            backend,
+            device_id,
+            uuid,
+            result.status,
+            result.raw,
+            &result.parsed,
+            now,
+        );
+        let take = take_next(backend, device_id, new_exchange, Some(uuid), now);
         let then: FollowWith = {
             let (device_id, uuid) = (device_id.to_owned(), uuid.to_owned());
             Box::new(move |rows| {
@@ -474,13 +330,7 @@ impl SqlStore {
         // What follows writes no rows back.
         // (On PostgreSQL one statement with both as data-modifying CTEs would save a
         // round trip; measured, it did not lower the CPU per cycle: docs/benchmarks.md.)
-        let rows = self
-            .exchange(
-                db,
-                vec![backend.build(&store), backend.build(&take)],
-                Some(then),
-            )
-            .await?;
+        let rows = self.exchange(db, vec![store, take], Some(then)).await?;
         let (stored, others): (Vec<_>, Vec<_>) = rows.into_iter().partition(|m| m.uuid == uuid);
         let next = sent_among(others);
         let recorded = match stored.into_iter().next() {
@@ -536,7 +386,7 @@ type FollowWith =
 
 /// The commands among the rows of the device path's SQLite connection, read as sea-orm
 /// reads them through the pool (the values as sqlx decodes them: sqlite_values.rs).
-fn written(rows: &[Row]) -> Result<Vec<commands::Model>, sea_orm::DbErr> {
+pub(super) fn written(rows: &[Row]) -> Result<Vec<commands::Model>, sea_orm::DbErr> {
     use super::sqlite_values::FromSql;
     use commands::Column as C;
     use sea_orm::IdenStatic;
