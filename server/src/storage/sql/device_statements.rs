@@ -68,17 +68,21 @@ fn take_next_text(new_exchange: bool, reported: bool) -> String {
         quoted(&[Pending, Sent])
     };
     let not_reported = if reported { r#" AND "uuid" <> $3"# } else { "" };
-    // The first open command in (priority, FIFO) order, expired ones skipped.
+    // The first open command in (priority, FIFO) order, expired ones skipped; compared
+    // with `=`, not `IN` (as sea-query wrote it): SQLite runs a scalar subquery once
+    // into a register, where `IN` fills a temporary b-tree every statement (opened,
+    // sized and freed: an eighth of the writer's samples). With no open command both
+    // are false in effect: `= NULL` is NULL, which WHERE and CASE take as false.
     let next = format!(
         r#"SELECT "seq" FROM "commands" WHERE "device_id" = $1 AND "status" IN ({open}) AND ("expires_at" IS NULL OR "expires_at" > $2){not_reported} ORDER BY "priority" DESC, "seq" ASC LIMIT 1"#
     );
     if !new_exchange {
         return format!(
-            r#"UPDATE "commands" SET "status" = '{sent}', "delivered_at" = $2, "updated_at" = $2, "delivery_count" = "delivery_count" + 1 WHERE "seq" IN ({next}) RETURNING *"#
+            r#"UPDATE "commands" SET "status" = '{sent}', "delivered_at" = $2, "updated_at" = $2, "delivery_count" = "delivery_count" + 1 WHERE "seq" = ({next}) RETURNING *"#
         );
     }
     // A new exchange: the next one is sent, the other NotNow'd ones go back to pending.
-    let is_next = format!(r#""seq" IN ({next})"#);
+    let is_next = format!(r#""seq" = ({next})"#);
     format!(
         r#"UPDATE "commands" SET "status" = CASE WHEN {is_next} THEN '{sent}' ELSE '{pending}' END, "delivered_at" = CASE WHEN {is_next} THEN $2 ELSE "delivered_at" END, "updated_at" = CASE WHEN {is_next} THEN $2 ELSE "updated_at" END, "delivery_count" = CASE WHEN {is_next} THEN "delivery_count" + 1 ELSE "delivery_count" END WHERE "device_id" = $1{not_reported} AND ("status" = '{not_now}' OR {is_next}) RETURNING *"#
     )

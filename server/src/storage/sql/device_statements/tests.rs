@@ -161,7 +161,7 @@ fn reference_result_update(
 /// One device's queue in every state a statement must tell apart, and another
 /// device's command that no statement of the first may touch.
 async fn seeded(store: &SqlStore, now: DateTime<Utc>) {
-    for id in ["d1", "d2"] {
+    for id in ["d1", "d2", "d3"] {
         devices::ActiveModel {
             id: Set(id.into()),
             platform: Set("apple".into()),
@@ -174,7 +174,8 @@ async fn seeded(store: &SqlStore, now: DateTime<Utc>) {
         .await
         .unwrap();
     }
-    let queue: [(&str, &str, CommandStatus, i32, Option<i64>); 7] = [
+    // d3 has nothing to take: its one NotNow'd command expired.
+    let queue: [(&str, &str, CommandStatus, i32, Option<i64>); 8] = [
         ("c1", "d1", CommandStatus::Pending, 0, None),
         ("c2", "d1", CommandStatus::NotNow, 0, None),
         ("c3", "d1", CommandStatus::Sent, 0, None),
@@ -182,6 +183,7 @@ async fn seeded(store: &SqlStore, now: DateTime<Utc>) {
         ("c5", "d1", CommandStatus::Pending, 1, Some(3600)),
         ("c6", "d1", CommandStatus::NotNow, 2, None),
         ("c7", "d2", CommandStatus::Pending, 9, None),
+        ("c8", "d3", CommandStatus::NotNow, 0, Some(-60)),
     ];
     for (uuid, device, status, priority, expires_in) in queue {
         commands::ActiveModel {
@@ -219,14 +221,23 @@ struct Case {
 
 fn cases(now: DateTime<Utc>) -> Vec<Case> {
     let mut cases = Vec::new();
+    let takes = [
+        ("d1", None),
+        ("d1", Some("c3")),
+        ("d1", Some("c6")),
+        ("d3", None),
+        ("d3", Some("c8")),
+    ];
     for new_exchange in [false, true] {
-        for reported in [None, Some("c3"), Some("c6")] {
+        for (device, reported) in takes {
             cases.push(Case {
-                name: format!("take_next new_exchange={new_exchange} reported={reported:?}"),
+                name: format!(
+                    "take_next {device} new_exchange={new_exchange} reported={reported:?}"
+                ),
                 reference: Box::new(move |b| {
-                    b.build(&reference_take_next("d1", new_exchange, reported, now))
+                    b.build(&reference_take_next(device, new_exchange, reported, now))
                 }),
-                written: Box::new(move |b| take_next(b, "d1", new_exchange, reported, now)),
+                written: Box::new(move |b| take_next(b, device, new_exchange, reported, now)),
             });
         }
     }
