@@ -141,3 +141,20 @@ impl SqlStore {
         &self.db
     }
 }
+
+/// An Apple device row with nothing but its id, for the storage tests' queues.
+#[cfg(test)]
+async fn test_device(store: &SqlStore, id: &str, now: chrono::DateTime<chrono::Utc>) {
+    use sea_orm::{ActiveModelTrait, Set};
+    crate::storage::entities::devices::ActiveModel {
+        id: Set(id.into()),
+        platform: Set("apple".into()),
+        os_family: Set("iOS".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&store.db)
+    .await
+    .unwrap();
+}

@@ -422,8 +422,7 @@ pub(super) fn written(rows: &[Row]) -> Result<Vec<commands::Model>, sea_orm::DbE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::entities::devices;
-    use sea_orm::{ActiveModelTrait, Statement};
+    use sea_orm::Statement;
 
     /// What the device path's SQLite connection writes, the pool reads, and the other
     /// way round: rows read through both are the same commands.
@@ -434,17 +433,7 @@ mod tests {
             .await
             .unwrap();
         let now = Utc::now();
-        devices::ActiveModel {
-            id: Set("d1".into()),
-            platform: Set("apple".into()),
-            os_family: Set("iOS".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&store.db)
-        .await
-        .unwrap();
+        super::test_device(&store, "d1", now).await;
         let command = |n: u8, expires_at| NewCommand {
             uuid: format!("c{n}"),
             device_id: "d1".into(),

@@ -7,7 +7,7 @@
 use super::super::queue::open_statuses;
 use super::{store_result, take_next};
 use crate::domain::CommandStatus;
-use crate::storage::entities::{commands, devices};
+use crate::storage::entities::commands;
 use crate::storage::sql::SqlStore;
 use crate::storage::ResultRecord;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -162,17 +162,7 @@ fn reference_result_update(
 /// device's command that no statement of the first may touch.
 async fn seeded(store: &SqlStore, now: DateTime<Utc>) {
     for id in ["d1", "d2", "d3"] {
-        devices::ActiveModel {
-            id: Set(id.into()),
-            platform: Set("apple".into()),
-            os_family: Set("iOS".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&store.db)
-        .await
-        .unwrap();
+        super::super::test_device(store, id, now).await;
     }
     // d3 has nothing to take: its one NotNow'd command expired.
     let queue: [(&str, &str, CommandStatus, i32, Option<i64>); 8] = [
