@@ -34,9 +34,16 @@
 //! event and the device's facts) is one transaction and one turn, as on PostgreSQL,
 //! without a hand-off back to the request between its two halves.
 //!
-//! A connection is reused only after an exchange that finished cleanly. One whose
-//! exchange failed is closed before the answer goes back, which rolls back whatever
-//! it left open; the next exchange opens a fresh one. A request waits for its turn at
+//! Exchanges that queue while one runs commit together (a group commit): the next
+//! turn takes all that wait, each in a savepoint of one transaction, and answers them
+//! after its commit. One commit per exchange wrote the pages they share (the queue's
+//! index, the events' last page) to the WAL once per exchange (docs/benchmarks.md). An exchange that fails is rolled
+//! back to its savepoint and answered with its error; the others still commit.
+//!
+//! A connection is reused only after a turn that finished cleanly. One whose
+//! exchange failed alone, or whose group's transaction broke, is closed before the
+//! answers go back, which rolls back whatever it left open; the next turn opens a
+//! fresh one. A request waits for its turn at
 //! most the busy timeout (then a 503, and its exchange is skipped); once started, it
 //! waits for the answer, so a 503 never hides a commit. An exchange runs to its end
 //! once started, even if its request went away meanwhile (as a statement already sent
@@ -57,6 +64,9 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE: usize = 1024;
 /// Distinct statements kept prepared: the device path has about a dozen.
 const PREPARED: usize = 64;
+/// The most exchanges one turn commits together: those already waiting when it
+/// starts, as many as a busy server's requests in flight.
+const GROUP: usize = 64;
 
 pub(super) struct SqliteWriter {
     queue: mpsc::Sender<Exchange>,
@@ -78,6 +88,25 @@ struct Exchange {
     /// Told when the exchange starts; closed by a request that gave up first.
     started: oneshot::Sender<()>,
     answer: oneshot::Sender<Answer>,
+}
+
+/// An exchange whose turn has come: what to run and where its answer goes.
+struct Started {
+    statements: Vec<Statement>,
+    then: Option<Then>,
+    answer: oneshot::Sender<Answer>,
+}
+
+impl Exchange {
+    /// Tells the request its turn has come; `None` if it gave up (or went away) first.
+    fn start(self) -> Option<Started> {
+        self.started.send(()).ok()?;
+        Some(Started {
+            statements: self.statements,
+            then: self.then,
+            answer: self.answer,
+        })
+    }
 }
 
 /// Where the writer's connection goes and how it behaves: the pool's database file,
@@ -140,16 +169,30 @@ impl SqliteWriter {
         }
         answered.await.map_err(|_| gone())?
     }
+
+    /// How many exchanges wait in the queue for a turn.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
 }
 
-/// The writer's loop: one exchange after another on one connection. A connection is
-/// reused only after an exchange that finished cleanly; a failed one is closed, which
-/// rolls back what it left open, and the next exchange opens a fresh one.
+/// The writer's loop: one turn after another on one connection. A turn takes the
+/// exchange that woke it and those already waiting behind it, up to [`GROUP`]: one
+/// alone runs as it is; several share one transaction (a group commit), each in a
+/// savepoint of its own. A connection is reused only after a turn that finished
+/// cleanly; otherwise it is closed, which rolls back what it left open, and the next
+/// turn opens a fresh one. Every answer goes back after the turn's commit.
 fn serve(database: WriterDatabase, mut exchanges: mpsc::Receiver<Exchange>) {
     let mut kept: Option<Connection> = None;
-    while let Some(exchange) = exchanges.blocking_recv() {
-        if exchange.started.send(()).is_err() {
-            // The request gave up (or went away) before its turn: nothing was done.
+    while let Some(first) = exchanges.blocking_recv() {
+        let waiting = std::iter::from_fn(|| exchanges.try_recv().ok()).take(GROUP - 1);
+        // A request that gave up (or went away) before its turn: nothing is done for it.
+        let turn: Vec<Started> = std::iter::once(first)
+            .chain(waiting)
+            .filter_map(Exchange::start)
+            .collect();
+        if turn.is_empty() {
             continue;
         }
         let mut connection = match kept.take() {
@@ -157,33 +200,57 @@ fn serve(database: WriterDatabase, mut exchanges: mpsc::Receiver<Exchange>) {
             None => match open(&database) {
                 Ok(connection) => connection,
                 Err(e) => {
-                    let _ = exchange.answer.send(Err(e));
+                    answer_all(turn, &e);
                     continue;
                 }
             },
         };
-        // An exchange that leaves a transaction open failed: closing the connection
-        // rolls back what it wrote, so it must not be answered as written.
-        let rows = run(&mut connection, exchange.statements, exchange.then).and_then(|rows| {
-            if connection.is_autocommit() {
-                Ok(rows)
-            } else {
-                Err(DbErr::Custom("the exchange left a transaction open".into()).into())
-            }
-        });
-        if rows.is_ok() {
+        let (work, answers): (Vec<_>, Vec<_>) = turn
+            .into_iter()
+            .map(|s| ((s.statements, s.then), s.answer))
+            .unzip();
+        let (results, clean) = if work.len() == 1 {
+            let (statements, then) = work.into_iter().next().expect("one exchange");
+            let result = run_alone(&mut connection, statements, then);
+            let clean = result.is_ok();
+            (vec![result], clean)
+        } else {
+            run_group(&mut connection, work)
+        };
+        if clean {
             kept = Some(connection);
         } else if let Err((_, e)) = connection.close() {
             // Still open (SQLite refused to close it): dropping it closes it when
             // SQLite can, and this thread never uses it again.
             tracing::warn!(error = %e, "closing the device path's SQLite connection");
         }
-        let _ = exchange.answer.send(rows);
+        for (answer, result) in answers.into_iter().zip(results) {
+            let _ = answer.send(result);
+        }
+    }
+}
+
+/// Answers every exchange of a turn that could not run with the same error.
+fn answer_all(turn: Vec<Started>, e: &StoreError) {
+    for started in turn {
+        let _ = started.answer.send(Err(again(e)));
+    }
+}
+
+/// The same error for another exchange of the turn it ended: of the same kind (an
+/// outage stays an outage, so each request answers as the first one does).
+fn again(e: &StoreError) -> StoreError {
+    let copy = |d: &DbErr| DbErr::Custom(d.to_string());
+    match e {
+        StoreError::Unavailable(outage, d) => StoreError::Unavailable(*outage, copy(d)),
+        StoreError::Db(d) => StoreError::Db(copy(d)),
+        other => StoreError::Db(DbErr::Custom(other.to_string())),
     }
 }
 
 /// Opens the writer's connection with the pool's settings (WAL, synchronous NORMAL,
-/// foreign keys, the busy timeout), as sqlx opens each of the pool's.
+/// foreign keys, temporary tables in memory, the busy timeout), as sqlx opens each of
+/// the pool's.
 fn open(database: &WriterDatabase) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -201,24 +268,119 @@ fn open(database: &WriterDatabase) -> Result<Connection, StoreError> {
         return Err(DbErr::Custom(format!("the database stays in journal mode {mode}")).into());
     }
     connection
-        .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        )
         .map_err(failed)?;
     connection.set_prepared_statement_cache_capacity(PREPARED);
     Ok(connection)
 }
 
-/// One exchange on the connection: its statements, then its continuation's, in one
-/// transaction when there are several or a continuation. On an error the transaction
-/// is left open, and the caller closes the connection, which rolls it back.
-fn run(connection: &mut Connection, statements: Vec<Statement>, then: Option<Then>) -> Answer {
+/// One exchange alone on the connection: its statements, then its continuation's, in
+/// one transaction when there are several or a continuation. On an error the
+/// transaction is left open, and the caller closes the connection, which rolls it back.
+fn run_alone(
+    connection: &mut Connection,
+    statements: Vec<Statement>,
+    then: Option<Then>,
+) -> Answer {
     // A transaction takes the write lock at once (a deferred one that reads first
     // could fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
     let transaction = then.is_some() || statements.len() > 1;
     if transaction {
-        connection
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(failed)?;
+        execute(connection, "BEGIN IMMEDIATE")?;
     }
+    let rows = run(connection, statements, then)?;
+    if transaction {
+        execute(connection, "COMMIT")?;
+    }
+    // An exchange that leaves a transaction open failed: closing the connection
+    // rolls back what it wrote, so it must not be answered as written.
+    if !connection.is_autocommit() {
+        return Err(DbErr::Custom("the exchange left a transaction open".into()).into());
+    }
+    Ok(rows)
+}
+
+/// Several exchanges in one transaction, each in a savepoint: one that fails is rolled
+/// back to its savepoint and answered with its error, the others commit together.
+/// Returns each exchange's answer, in order, and whether the connection is clean.
+///
+/// Why: under load, exchanges queue while one runs, and a commit per exchange wrote
+/// the pages they share (the queue's index, the events' last page, the WAL's header)
+/// once per exchange (docs/benchmarks.md). A savepoint costs no write of its own.
+///
+/// The group breaks when its transaction does: SQLite rolls a whole transaction back
+/// on some errors (a full disk, I/O), a savepoint may fail to roll back, an exchange
+/// may end the transaction itself (the device path sends no transaction control),
+/// or the commit fails. Then nothing of the group is answered as written: every
+/// exchange gets the error, and the connection is closed, which rolls back the rest.
+fn run_group(
+    connection: &mut Connection,
+    work: Vec<(Vec<Statement>, Option<Then>)>,
+) -> (Vec<Answer>, bool) {
+    let count = work.len();
+    let broken = |mut answers: Vec<Answer>, e: StoreError| {
+        let mut results: Vec<Answer> = answers
+            .drain(..)
+            .map(|answer| match answer {
+                Ok(_) => Err(again(&e)),
+                failed => failed,
+            })
+            .collect();
+        results.resize_with(count, || Err(again(&e)));
+        (results, false)
+    };
+    if let Err(e) = execute(connection, "BEGIN IMMEDIATE") {
+        return broken(Vec::new(), e);
+    }
+    let mut answers = Vec::with_capacity(count);
+    for (statements, then) in work {
+        if let Err(e) = execute(connection, "SAVEPOINT exchange") {
+            return broken(answers, e);
+        }
+        let answer = run(connection, statements, then);
+        if connection.is_autocommit() {
+            let e = DbErr::Custom("the group's transaction ended inside an exchange".into());
+            answers.push(answer);
+            return broken(answers, e.into());
+        }
+        let close = if answer.is_ok() {
+            execute(connection, "RELEASE exchange")
+        } else {
+            execute(connection, "ROLLBACK TO exchange")
+                .and_then(|()| execute(connection, "RELEASE exchange"))
+        };
+        answers.push(answer);
+        if let Err(e) = close {
+            return broken(answers, e);
+        }
+    }
+    if let Err(e) = execute(connection, "COMMIT") {
+        return broken(answers, e);
+    }
+    let clean = connection.is_autocommit();
+    if !clean {
+        return broken(
+            answers,
+            DbErr::Custom("the group's transaction stayed open".into()).into(),
+        );
+    }
+    (answers, true)
+}
+
+/// A statement of transaction control, prepared once per connection.
+fn execute(connection: &Connection, sql: &str) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.raw_execute())
+        .map(drop)
+        .map_err(failed)
+}
+
+/// One exchange's statements, then its continuation's, with no transaction control of
+/// its own; returns their rows, in order.
+fn run(connection: &Connection, statements: Vec<Statement>, then: Option<Then>) -> Answer {
     let mut rows = Vec::new();
     for statement in statements {
         query(connection, statement, &mut rows)?;
@@ -233,9 +395,6 @@ fn run(connection: &mut Connection, statements: Vec<Statement>, then: Option<The
         for statement in next {
             query(connection, statement, &mut rows)?;
         }
-    }
-    if transaction {
-        connection.execute_batch("COMMIT").map_err(failed)?;
     }
     Ok(rows)
 }
@@ -532,5 +691,148 @@ mod tests {
             .await
             .expect("the lock released, the writer goes on");
         assert_eq!(values_in(&writer).await, "2");
+    }
+
+    /// Sends these exchanges while the writer's thread is busy with another one, so
+    /// that they all wait for the same next turn; returns their answers.
+    async fn queued_together(
+        writer: &std::sync::Arc<SqliteWriter>,
+        exchanges: Vec<(Vec<Statement>, Option<Then>)>,
+    ) -> Vec<Answer> {
+        // The turn before: a continuation that holds the writer's thread until told.
+        let (running, is_running) = std::sync::mpsc::channel();
+        let (go, told) = std::sync::mpsc::channel::<()>();
+        let holds: Then = Box::new(move |_| {
+            running.send(()).unwrap();
+            told.recv().unwrap();
+            Ok(Vec::new())
+        });
+        let before = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.exchange(Vec::new(), Some(holds)).await }
+        });
+        while is_running.try_recv().is_err() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let count = exchanges.len();
+        let mut answers = Vec::new();
+        for (statements, then) in exchanges {
+            let writer = writer.clone();
+            answers.push(tokio::spawn(async move {
+                writer.exchange(statements, then).await
+            }));
+        }
+        while writer.waiting() < count {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        go.send(()).unwrap();
+        before.await.unwrap().unwrap();
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        results
+    }
+
+    /// The WAL's frames since the last checkpoint: what the commits since wrote.
+    fn wal_frames(scratch: &Scratch) -> i64 {
+        let reader = Connection::open(&scratch.0).unwrap();
+        reader
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+            .unwrap()
+    }
+
+    /// Exchanges that queue while one runs commit together: the page they share is
+    /// written to the WAL once for the group, not once for each of them.
+    #[tokio::test]
+    async fn exchanges_that_queue_commit_together() {
+        let scratch = Scratch::new();
+        let writer = std::sync::Arc::new(
+            writer_with_table(scratch.database(), Duration::from_secs(5)).await,
+        );
+        writer
+            .exchange(vec![plain("PRAGMA wal_checkpoint(TRUNCATE)")], None)
+            .await
+            .unwrap();
+        assert_eq!(wal_frames(&scratch), 0);
+        let exchanges = (1..=20).map(|v| (vec![insert(v)], None)).collect();
+        let answers = queued_together(&writer, exchanges).await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        let frames = wal_frames(&scratch);
+        assert!(
+            frames <= 2,
+            "20 single-row commits write the table's page at least 20 times, one group \
+             once: {frames} frames"
+        );
+        let expected: Vec<String> = (1..=20).map(|v| v.to_string()).collect();
+        assert_eq!(values_in(&writer).await, expected.join(","));
+    }
+
+    /// In a group, an exchange that fails (a statement, a continuation's error or
+    /// panic) is rolled back to its own savepoint and answered with its own error;
+    /// the others commit. One that ends the group's transaction fails the whole group:
+    /// nothing of it is answered as written, and the writer goes on.
+    #[tokio::test]
+    async fn in_a_group_a_failed_exchange_leaves_nothing_and_the_others_commit() {
+        let scratch = Scratch::new();
+        let writer = std::sync::Arc::new(
+            writer_with_table(scratch.database(), Duration::from_secs(5)).await,
+        );
+        let returning = |v| statement("INSERT INTO t (v) VALUES (?) RETURNING v", v);
+        let tenfold: Then = Box::new(move |rows| {
+            let v: i64 = rows[0].get("v")?;
+            Ok(vec![statement(
+                "INSERT INTO t (v) VALUES (?) RETURNING v",
+                10 * v,
+            )])
+        });
+        let panics: Then = Box::new(|_| panic!("a continuation that panics"));
+        let refuses: Then = Box::new(|_| Err(DbErr::Custom("no".into())));
+        let answers = queued_together(
+            &writer,
+            vec![
+                (vec![insert(1)], None),
+                (vec![returning(2), returning(3)], Some(tenfold)),
+                (
+                    vec![insert(4), plain("INSERT INTO t (v) VALUES (NULL)")],
+                    None,
+                ),
+                (vec![insert(5)], Some(panics)),
+                (vec![insert(6)], Some(refuses)),
+                (vec![returning(7)], None),
+            ],
+        )
+        .await;
+        let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, true, false, false, false, true], "{answers:?}");
+        assert!(
+            matches!(answers[2], Err(StoreError::Db(_))),
+            "the NOT NULL column's own error: {:?}",
+            answers[2]
+        );
+        assert_eq!(returned(answers[1].as_ref().unwrap()), vec![2, 3, 20]);
+        assert_eq!(returned(answers[5].as_ref().unwrap()), vec![7]);
+        assert_eq!(values_in(&writer).await, "1,2,3,20,7");
+
+        // An exchange that ends the transaction breaks its group: all of it fails.
+        let answers = queued_together(
+            &writer,
+            vec![
+                (vec![insert(8)], None),
+                (vec![insert(9)], None),
+                (vec![plain("ROLLBACK")], None),
+                (vec![insert(10)], None),
+            ],
+        )
+        .await;
+        let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [false; 4], "{answers:?}");
+        assert_eq!(values_in(&writer).await, "1,2,3,20,7");
+        writer.exchange(vec![insert(11)], None).await.unwrap();
+        assert_eq!(
+            values_in(&writer).await,
+            "1,2,3,20,7,11",
+            "the writer goes on"
+        );
     }
 }
