@@ -43,6 +43,10 @@ pub(super) async fn connect(
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(busy_timeout)
         .foreign_keys(true)
+        // The rows a RETURNING clause gives back wait in a temporary table: in memory,
+        // its pager opens no temporary file (which starts by looking for a directory
+        // to put it in: docs/benchmarks.md).
+        .pragma("temp_store", "memory")
         .create_if_missing(true)
         .disable_statement_logging();
     let pool: SqlitePool = options
