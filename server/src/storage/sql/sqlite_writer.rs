@@ -37,8 +37,9 @@
 //! Exchanges that queue while one runs commit together (a group commit): the next
 //! turn takes all that wait, each in a savepoint of one transaction, and answers them
 //! after its commit. One commit per exchange wrote the pages they share (the queue's
-//! index, the events' last page) to the WAL once per exchange (docs/benchmarks.md). An exchange that fails is rolled
-//! back to its savepoint and answered with its error; the others still commit.
+//! index, the events' last page) to the WAL once per exchange (docs/benchmarks.md).
+//! An exchange that fails is rolled back to its savepoint and answered with its
+//! error; the others still commit.
 //!
 //! A connection is reused only after a turn that finished cleanly. One whose
 //! exchange failed alone, or whose group's transaction broke, is closed before the
