@@ -24,8 +24,8 @@
 use super::super::{ServiceError, ServiceResult};
 use crate::domain::event::{Event, NewEvent};
 use crate::storage::{
-    audit_chain_hash, audit_chain_mac, AuditKey, AuditRecord, NewAuditRecord, Storage,
-    AUDIT_CHAIN_HMAC, AUDIT_CHAIN_SHA256,
+    audit_chain_hash, audit_chain_mac, AuditHeadState, AuditKey, AuditRecord, NewAuditRecord,
+    Storage, AUDIT_CHAIN_HMAC, AUDIT_CHAIN_SHA256,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -333,133 +333,223 @@ pub async fn verify(
     key: &AuditKey,
     anchor: Option<(i64, String)>,
 ) -> ServiceResult<Verification> {
-    let head = store.audit_head_state().await?;
-    let (head_seq, head_hash) = (head.last_seq, head.last_hash.clone());
-    let mut problems = Vec::new();
-    let mut prev_hash = "0".repeat(64);
-    let mut expected = 1i64;
-    let mut count = 0u64;
-    let mut keyed = 0u64;
-    let mut legacy = 0u64;
-    let mut after = 0i64;
-    // Seq 0 is the genesis link every chain starts from.
-    let mut anchor_seen: Option<bool> = anchor
-        .as_ref()
-        .filter(|(seq, _)| *seq == 0)
-        .map(|(_, hash)| *hash == "0".repeat(64));
-    let mut listed_all = true;
-    loop {
-        let page = store.audit_records(after, 1000).await?;
-        if page.is_empty() {
-            break;
+    verify_chain(&StoredChain(store), key, anchor).await
+}
+
+/// The two reads a verification makes: the store's in production; in the tests, a
+/// chain that grows between them.
+trait ChainSource {
+    async fn head(&self) -> ServiceResult<AuditHeadState>;
+    async fn records_after(&self, after: i64, limit: u64) -> ServiceResult<Vec<AuditRecord>>;
+}
+
+struct StoredChain<'a>(&'a dyn Storage);
+
+impl ChainSource for StoredChain<'_> {
+    async fn head(&self) -> ServiceResult<AuditHeadState> {
+        Ok(self.0.audit_head_state().await?)
+    }
+    async fn records_after(&self, after: i64, limit: u64) -> ServiceResult<Vec<AuditRecord>> {
+        Ok(self.0.audit_records(after, limit).await?)
+    }
+}
+
+/// Records and the head are committed together, but a verification reads them in
+/// several statements while admins keep acting. So the head is read after the walk:
+/// it names at least every record the walk saw (a head behind them is a finding).
+/// The records appended between the walk's last page and that read are then walked up
+/// to the head, and records appended after it are left to the next verification.
+async fn verify_chain<S: ChainSource>(
+    source: &S,
+    key: &AuditKey,
+    anchor: Option<(i64, String)>,
+) -> ServiceResult<Verification> {
+    let mut walk = ChainWalk::new(key, anchor.as_ref());
+    walk.through(source, i64::MAX).await?;
+    let head = source.head().await?;
+    if walk.listed_all && walk.after < head.last_seq {
+        walk.through(source, head.last_seq).await?;
+    }
+    Ok(walk.finish(head, anchor))
+}
+
+/// What the walk has seen so far.
+struct ChainWalk<'k> {
+    key: &'k AuditKey,
+    /// The anchor's seq and hash, to compare with the record of that seq.
+    anchor: Option<(i64, String)>,
+    problems: Vec<String>,
+    prev_hash: String,
+    expected: i64,
+    count: u64,
+    keyed: u64,
+    legacy: u64,
+    /// The last record's seq.
+    after: i64,
+    anchor_seen: Option<bool>,
+    /// False when the walk stopped early on too many problems.
+    listed_all: bool,
+}
+
+impl<'k> ChainWalk<'k> {
+    fn new(key: &'k AuditKey, anchor: Option<&(i64, String)>) -> Self {
+        let genesis = "0".repeat(64);
+        ChainWalk {
+            key,
+            anchor: anchor.cloned(),
+            problems: Vec::new(),
+            // Seq 0 is the genesis link every chain starts from.
+            anchor_seen: anchor
+                .filter(|(seq, _)| *seq == 0)
+                .map(|(_, hash)| *hash == genesis),
+            prev_hash: genesis,
+            expected: 1,
+            count: 0,
+            keyed: 0,
+            legacy: 0,
+            after: 0,
+            listed_all: true,
         }
-        for r in &page {
-            count += 1;
-            if r.seq != expected {
-                problems.push(format!(
-                    "record {} follows record {}: {} record(s) missing or reordered",
-                    r.seq,
-                    expected - 1,
-                    (r.seq - expected).abs()
-                ));
+    }
+
+    /// Checks the records after the last one seen, up to seq `last` or the end.
+    async fn through<S: ChainSource>(&mut self, source: &S, last: i64) -> ServiceResult<()> {
+        loop {
+            let page = source.records_after(self.after, 1000).await?;
+            let Some(end) = page.last().map(|r| r.seq) else {
+                return Ok(());
+            };
+            for r in page.iter().take_while(|r| r.seq <= last) {
+                self.check(r);
             }
-            if r.prev_hash != prev_hash {
+            if end > last {
+                return Ok(());
+            }
+            if self.problems.len() > 100 {
+                self.problems.push("more problems not listed".into());
+                self.listed_all = false;
+                return Ok(());
+            }
+        }
+    }
+
+    fn check(&mut self, r: &AuditRecord) {
+        let problems = &mut self.problems;
+        self.count += 1;
+        if r.seq != self.expected {
+            problems.push(format!(
+                "record {} follows record {}: {} record(s) missing or reordered",
+                r.seq,
+                self.expected - 1,
+                (r.seq - self.expected).abs()
+            ));
+        }
+        if r.prev_hash != self.prev_hash {
+            problems.push(format!(
+                "record {}: its previous-hash does not match the record before it (a record removed, inserted or reordered)",
+                r.seq
+            ));
+        }
+        let computed = match r.chain_version {
+            AUDIT_CHAIN_HMAC => {
+                self.keyed += 1;
+                Some(mac_of(self.key, r))
+            }
+            AUDIT_CHAIN_SHA256 if self.keyed == 0 => {
+                self.legacy += 1;
+                Some(hash_of(r))
+            }
+            AUDIT_CHAIN_SHA256 => {
                 problems.push(format!(
-                    "record {}: its previous-hash does not match the record before it (a record removed, inserted or reordered)",
+                    "record {}: hashed with plain SHA-256 after keyed records: the chain was rewritten by someone without the server's key",
                     r.seq
                 ));
+                None
             }
-            let computed = match r.chain_version {
-                AUDIT_CHAIN_HMAC => {
-                    keyed += 1;
-                    Some(mac_of(key, r))
-                }
-                AUDIT_CHAIN_SHA256 if keyed == 0 => {
-                    legacy += 1;
-                    Some(hash_of(r))
-                }
-                AUDIT_CHAIN_SHA256 => {
-                    problems.push(format!(
-                        "record {}: hashed with plain SHA-256 after keyed records: the chain was rewritten by someone without the server's key",
-                        r.seq
-                    ));
-                    None
-                }
-                other => {
-                    problems.push(format!("record {}: unknown chain version {other}", r.seq));
-                    None
-                }
-            };
-            if computed.is_some_and(|c| c != r.hash) {
-                problems.push(format!(
-                    "record {}: its content does not match its hash (altered{})",
-                    r.seq,
-                    if r.chain_version == AUDIT_CHAIN_HMAC {
-                        ", or its link was not computed with this server's key"
-                    } else {
-                        ""
-                    }
-                ));
+            other => {
+                problems.push(format!("record {}: unknown chain version {other}", r.seq));
+                None
             }
-            if let Some((seq, hash)) = &anchor {
-                if r.seq == *seq {
-                    anchor_seen = Some(r.hash == *hash);
+        };
+        if computed.is_some_and(|c| c != r.hash) {
+            problems.push(format!(
+                "record {}: its content does not match its hash (altered{})",
+                r.seq,
+                if r.chain_version == AUDIT_CHAIN_HMAC {
+                    ", or its link was not computed with this server's key"
+                } else {
+                    ""
                 }
+            ));
+        }
+        if let Some((seq, hash)) = &self.anchor {
+            if r.seq == *seq {
+                self.anchor_seen = Some(r.hash == *hash);
             }
-            prev_hash = r.hash.clone();
-            expected = r.seq + 1;
-            after = r.seq;
         }
-        if problems.len() > 100 {
-            problems.push("more problems not listed".into());
-            listed_all = false;
-            break;
+        self.prev_hash = r.hash.clone();
+        self.expected = r.seq + 1;
+        self.after = r.seq;
+    }
+
+    fn finish(self, head: AuditHeadState, anchor: Option<(i64, String)>) -> Verification {
+        let ChainWalk {
+            mut problems,
+            prev_hash,
+            count,
+            keyed,
+            legacy,
+            after,
+            anchor_seen,
+            listed_all,
+            ..
+        } = self;
+        let (head_seq, head_hash) = (head.last_seq, head.last_hash);
+        if listed_all && count > 0 && keyed == 0 {
+            problems.push(
+                "no record is linked with the server's key: every link is plain SHA-256, which anyone who can write the database can recompute (the chain was rewritten without the key)"
+                    .into(),
+            );
+        }
+        if listed_all && (after != head_seq || prev_hash != head_hash) {
+            problems.push(format!(
+                "the chain's head names record {head_seq}, the last record is {after}: records removed at the end, or the head altered"
+            ));
+        }
+        if head.anchored_seq > head_seq {
+            problems.push(format!(
+                "the last anchor published names record {}, beyond the chain's end ({head_seq}): records removed at the end",
+                head.anchored_seq
+            ));
+        }
+        let anchor = anchor.map(|(seq, hash)| {
+            match anchor_seen {
+                Some(true) => {}
+                Some(false) => problems.push(format!(
+                    "anchor {seq}: record {seq} no longer has the published hash {hash}: the chain was rewritten"
+                )),
+                None if listed_all => problems.push(format!(
+                    "anchor {seq}:{hash} is missing: the chain no longer reaches the record it published (cut off, or records removed)"
+                )),
+                None => {}
+            }
+            AnchorCheck {
+                seq,
+                hash,
+                found: anchor_seen == Some(true),
+            }
+        });
+        Verification {
+            intact: problems.is_empty(),
+            records: count,
+            keyed_records: keyed,
+            legacy_records: legacy,
+            head_seq,
+            head_hash,
+            anchor,
+            problems,
         }
     }
-    if listed_all && count > 0 && keyed == 0 {
-        problems.push(
-            "no record is linked with the server's key: every link is plain SHA-256, which anyone who can write the database can recompute (the chain was rewritten without the key)"
-                .into(),
-        );
-    }
-    if after != head_seq || prev_hash != head_hash {
-        problems.push(format!(
-            "the chain's head names record {head_seq}, the last record is {after}: records removed at the end, or the head altered"
-        ));
-    }
-    if head.anchored_seq > head_seq {
-        problems.push(format!(
-            "the last anchor published names record {}, beyond the chain's end ({head_seq}): records removed at the end",
-            head.anchored_seq
-        ));
-    }
-    let anchor = anchor.map(|(seq, hash)| {
-        match anchor_seen {
-            Some(true) => {}
-            Some(false) => problems.push(format!(
-                "anchor {seq}: record {seq} no longer has the published hash {hash}: the chain was rewritten"
-            )),
-            None if listed_all => problems.push(format!(
-                "anchor {seq}:{hash} is missing: the chain no longer reaches the record it published (cut off, or records removed)"
-            )),
-            None => {}
-        }
-        AnchorCheck {
-            seq,
-            hash,
-            found: anchor_seen == Some(true),
-        }
-    });
-    Ok(Verification {
-        intact: problems.is_empty(),
-        records: count,
-        keyed_records: keyed,
-        legacy_records: legacy,
-        head_seq,
-        head_hash,
-        anchor,
-        problems,
-    })
 }
 
 fn hash_of(r: &AuditRecord) -> String {
@@ -552,4 +642,133 @@ pub fn to_csv(records: &[AuditRecord]) -> ServiceResult<String> {
         .into_inner()
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A chain in memory whose admins keep acting while it is verified: one record is
+    /// appended (with the head, as the store commits them) at each moment the test
+    /// names.
+    struct GrowingChain {
+        key: AuditKey,
+        records: RefCell<Vec<AuditRecord>>,
+        head: RefCell<AuditHeadState>,
+        /// Append a record after the walk's first empty page.
+        on_end_of_walk: RefCell<u32>,
+        /// Append a record just before, and just after, the head is read.
+        around_head_read: bool,
+    }
+
+    impl GrowingChain {
+        fn new(records: i64) -> Self {
+            let chain = GrowingChain {
+                key: AuditKey::new([7; 32]),
+                records: RefCell::new(Vec::new()),
+                head: RefCell::new(AuditHeadState {
+                    last_seq: 0,
+                    last_hash: "0".repeat(64),
+                    anchored_seq: 0,
+                    anchored_at: None,
+                }),
+                on_end_of_walk: RefCell::new(0),
+                around_head_read: false,
+            };
+            for _ in 0..records {
+                chain.append();
+            }
+            chain
+        }
+
+        fn append(&self) {
+            let mut records = self.records.borrow_mut();
+            let seq = records.len() as i64 + 1;
+            let mut record = AuditRecord {
+                seq,
+                event_id: Some(seq),
+                at: DateTime::from_timestamp(1_700_000_000 + seq, 0).unwrap(),
+                actor: "admin:ops".into(),
+                address: Some("127.0.0.1".into()),
+                action: "device.lock".into(),
+                outcome: "ok".into(),
+                details: serde_json::json!({}),
+                details_raw: "{}".into(),
+                prev_hash: records
+                    .last()
+                    .map_or_else(|| "0".repeat(64), |r| r.hash.clone()),
+                hash: String::new(),
+                chain_version: AUDIT_CHAIN_HMAC,
+            };
+            record.hash = mac_of(&self.key, &record);
+            let mut head = self.head.borrow_mut();
+            head.last_seq = seq;
+            head.last_hash = record.hash.clone();
+            records.push(record);
+        }
+    }
+
+    impl ChainSource for GrowingChain {
+        async fn head(&self) -> ServiceResult<AuditHeadState> {
+            if self.around_head_read {
+                self.append();
+            }
+            let head = self.head.borrow().clone();
+            if self.around_head_read {
+                self.append();
+            }
+            Ok(head)
+        }
+
+        async fn records_after(&self, after: i64, limit: u64) -> ServiceResult<Vec<AuditRecord>> {
+            let page: Vec<AuditRecord> = self
+                .records
+                .borrow()
+                .iter()
+                .filter(|r| r.seq > after)
+                .take(limit as usize)
+                .cloned()
+                .collect();
+            let mut appends = self.on_end_of_walk.borrow_mut();
+            if page.is_empty() && *appends > 0 {
+                *appends -= 1;
+                drop(appends);
+                self.append();
+            }
+            Ok(page)
+        }
+    }
+
+    fn verify_now(chain: &GrowingChain) -> Verification {
+        let key = AuditKey::new([7; 32]);
+        futures::executor::block_on(verify_chain(chain, &key, None)).unwrap()
+    }
+
+    #[test]
+    fn records_appended_while_the_chain_is_walked_are_no_finding() {
+        // 2,500 records: the walk reads three pages and ends on an empty one.
+        let mut chain = GrowingChain::new(2_500);
+        *chain.on_end_of_walk.get_mut() = 1;
+        chain.around_head_read = true;
+        let report = verify_now(&chain);
+        assert!(report.intact, "{:?}", report.problems);
+        // The record appended after the last page and the one appended before the head
+        // was read are walked; the one appended after it is left for the next time.
+        assert_eq!(report.records, 2_502);
+        assert_eq!(report.head_seq, 2_502);
+        assert_eq!(chain.records.borrow().len(), 2_503);
+    }
+
+    #[test]
+    fn a_head_behind_the_records_is_still_found() {
+        let chain = GrowingChain::new(5);
+        chain.head.borrow_mut().last_seq = 4;
+        let report = verify_now(&chain);
+        assert!(!report.intact);
+        assert_eq!(
+            report.problems,
+            ["the chain's head names record 4, the last record is 5: records removed at the end, or the head altered"]
+        );
+    }
 }
