@@ -25,6 +25,8 @@ mod revocation;
 mod sqlite_pool;
 mod sqlite_values;
 mod sqlite_writer;
+#[cfg(test)]
+mod test_store;
 mod tokens;
 
 use super::StoreError;
@@ -140,21 +142,4 @@ impl SqlStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
-}
-
-/// An Apple device row with nothing but its id, for the storage tests' queues.
-#[cfg(test)]
-async fn test_device(store: &SqlStore, id: &str, now: chrono::DateTime<chrono::Utc>) {
-    use sea_orm::{ActiveModelTrait, Set};
-    crate::storage::entities::devices::ActiveModel {
-        id: Set(id.into()),
-        platform: Set("apple".into()),
-        os_family: Set("iOS".into()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&store.db)
-    .await
-    .unwrap();
 }

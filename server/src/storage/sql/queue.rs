@@ -428,12 +428,9 @@ mod tests {
     /// way round: rows read through both are the same commands.
     #[tokio::test]
     async fn the_device_path_reads_commands_as_the_pool_does() {
-        let file = std::env::temp_dir().join(format!("mdm-queue-{}.db", uuid::Uuid::new_v4()));
-        let store = SqlStore::connect(&format!("sqlite://{}?mode=rwc", file.display()))
-            .await
-            .unwrap();
+        let store = super::test_store::TempSqlite::open("queue").await;
         let now = Utc::now();
-        super::test_device(&store, "d1", now).await;
+        super::test_store::test_device(&store, "d1", now).await;
         let command = |n: u8, expires_at| NewCommand {
             uuid: format!("c{n}"),
             device_id: "d1".into(),
@@ -479,9 +476,6 @@ mod tests {
             .all(&store.db)
             .await
             .unwrap();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-        }
         assert_eq!(by_writer, by_pool);
         let answered = &by_pool[2];
         assert!(answered.result_raw.is_some() && answered.completed_at.is_some());

@@ -162,7 +162,7 @@ fn reference_result_update(
 /// device's command that no statement of the first may touch.
 async fn seeded(store: &SqlStore, now: DateTime<Utc>) {
     for id in ["d1", "d2", "d3"] {
-        super::super::test_device(store, id, now).await;
+        super::super::test_store::test_device(store, id, now).await;
     }
     // d3 has nothing to take: its one NotNow'd command expired.
     let queue: [(&str, &str, CommandStatus, i32, Option<i64>); 8] = [
@@ -322,16 +322,9 @@ async fn compare(store: &SqlStore, through_writer: bool) {
 
 #[tokio::test]
 async fn on_sqlite_the_written_statements_do_what_sea_query_built() {
-    let file = std::env::temp_dir().join(format!("mdm-statements-{}.db", uuid::Uuid::new_v4()));
-    let store = SqlStore::connect(&format!("sqlite://{}?mode=rwc", file.display()))
-        .await
-        .unwrap();
+    let store = super::super::test_store::TempSqlite::open("statements").await;
     compare(&store, true).await;
     compare(&store, false).await;
-    drop(store);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-    }
 }
 
 #[tokio::test]
