@@ -1117,7 +1117,9 @@ pub trait PolicyStore: Send + Sync {
     async fn users_for_policies(&self, usernames: &[String]) -> StoreResult<Vec<DirectoryUserRow>>;
     async fn policy_outputs(&self, device_ids: &[String]) -> StoreResult<Vec<PolicyOutputRow>>;
     /// Applies the changes whose expectation holds, with their commands and the
-    /// events, in one transaction; returns the changes applied.
+    /// events (when any change was applied), in one transaction. Returns the changes in
+    /// effect after it: those applied, and those a concurrent delivery already made
+    /// (the same output queued, the profile already removed), whose commands it queued.
     async fn apply_policy_outputs(
         &self,
         changes: Vec<OutputChange>,

@@ -403,16 +403,22 @@ impl Deliverer<'_> {
                     })),
                 );
             }
-            let applied = self.store.apply_policy_outputs(changes, events).await?;
-            // Another instance may have queued some of the same changes first.
-            report.apple_installs = applied
-                .iter()
-                .filter(|c| matches!(c, OutputChange::Install { .. }))
-                .count();
-            report.apple_removals = applied
-                .iter()
-                .filter(|c| matches!(c, OutputChange::Remove { .. }))
-                .count();
+            // What holds afterwards: a change another delivery made differently in the
+            // meantime (a newer version, say) is not reported; one it made the same is.
+            let in_effect = self.store.apply_policy_outputs(changes, events).await?;
+            let mut installed = Vec::new();
+            let mut removed = Vec::new();
+            for change in &in_effect {
+                match change {
+                    OutputChange::Install { row, .. } => installed.push(&row.device_id),
+                    OutputChange::Remove { device_id, .. } => removed.push(device_id),
+                    OutputChange::Refresh { .. } => {}
+                }
+            }
+            report.apple_installs = installed.len();
+            report.apple_removals = removed.len();
+            report.installed_on = installed.into_iter().take(LISTED).cloned().collect();
+            report.removed_from = removed.into_iter().take(LISTED).cloned().collect();
         }
         Ok(())
     }

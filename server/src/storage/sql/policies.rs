@@ -14,8 +14,8 @@ use crate::storage::entities::{
 use crate::storage::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use std::collections::HashMap;
 
@@ -543,7 +543,8 @@ impl PolicyStore for SqlStore {
     ) -> StoreResult<Vec<OutputChange>> {
         let now = Utc::now();
         let txn = self.begin_write().await?;
-        let mut applied = Vec::with_capacity(changes.len());
+        let mut in_effect = Vec::with_capacity(changes.len());
+        let mut any_took = false;
         let mut commands = Vec::with_capacity(changes.len());
         for change in changes {
             let took = match &change {
@@ -668,19 +669,20 @@ impl PolicyStore for SqlStore {
                     took
                 }
             };
-            if took {
-                applied.push(change);
+            any_took |= took;
+            if took || made_concurrently(&txn, &change).await? {
+                in_effect.push(change);
             }
         }
         let change = insert_commands(&txn, commands, now).await?;
-        if !applied.is_empty() {
+        if any_took {
             for event in events {
                 super::events::insert_event(&txn, event).await?;
             }
         }
         txn.commit().await?;
         self.changed(&change);
-        Ok(applied)
+        Ok(in_effect)
     }
 
     async fn policy_output_acknowledged(&self, command_uuid: &str) -> StoreResult<()> {
@@ -754,5 +756,154 @@ impl PolicyStore for SqlStore {
             .exec(self.connection())
             .await?;
         Ok(())
+    }
+}
+
+/// Whether a change whose expectation failed was already made by a concurrent
+/// delivery (the watcher's and an admin's, or two instances', compiled the same
+/// output): the device has that output queued, or the profile is gone. A refresh
+/// only records inputs, and is never reported.
+async fn made_concurrently(db: &DatabaseTransaction, change: &OutputChange) -> StoreResult<bool> {
+    let (device_id, policy_id) = match change {
+        OutputChange::Install { row, .. } => (&row.device_id, &row.policy_id),
+        OutputChange::Remove {
+            device_id,
+            policy_id,
+            ..
+        } => (device_id, policy_id),
+        OutputChange::Refresh { .. } => return Ok(false),
+    };
+    let current = device_policy_outputs::Entity::find()
+        .filter(device_policy_outputs::Column::DeviceId.eq(device_id.as_str()))
+        .filter(device_policy_outputs::Column::PolicyId.eq(policy_id.as_str()))
+        .one(db)
+        .await?;
+    Ok(match change {
+        OutputChange::Install { row, .. } => {
+            current.is_some_and(|c| c.output_hash == row.output_hash)
+        }
+        _ => current.is_none(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_store::{test_device, TempSqlite};
+    use super::*;
+    use crate::domain::event::kinds::POLICY_PROFILES_QUEUED;
+    use crate::storage::entities::{commands, events};
+    use sea_orm::PaginatorTrait;
+
+    fn command(uuid: &str, request_type: &str) -> crate::domain::NewCommand {
+        crate::domain::NewCommand {
+            uuid: uuid.into(),
+            device_id: "d1".into(),
+            request_type: request_type.into(),
+            payload: vec![1],
+            payload_sealed: false,
+            priority: 0,
+            expires_at: None,
+            created_by: "admin:ops".into(),
+        }
+    }
+
+    fn install(uuid: &str, output_hash: &str, expected: Option<&str>) -> OutputChange {
+        OutputChange::Install {
+            row: PolicyOutputRow {
+                device_id: "d1".into(),
+                policy_id: "staff".into(),
+                identifier: "org.example.staff".into(),
+                output_hash: output_hash.into(),
+                input_hash: format!("inputs of {output_hash}"),
+                policy_version: 1,
+                command_uuid: Some(uuid.into()),
+                status: "queued".into(),
+            },
+            expected: expected.map(Into::into),
+            command: command(uuid, "InstallProfile"),
+        }
+    }
+
+    fn remove(uuid: &str, expected: &str) -> OutputChange {
+        OutputChange::Remove {
+            device_id: "d1".into(),
+            policy_id: "staff".into(),
+            expected: expected.into(),
+            command: command(uuid, "RemoveProfile"),
+        }
+    }
+
+    /// The watcher's delivery and an admin's (or two instances') compile the same
+    /// change from the same state: the second finds it made. It reports the change,
+    /// as the device does get it, but queues no second command and no second event.
+    #[tokio::test]
+    async fn a_change_a_concurrent_delivery_made_the_same_is_in_effect_and_made_once() {
+        let store = TempSqlite::open("policy-outputs").await;
+        test_device(&store, "d1", Utc::now()).await;
+        let apply = |changes: Vec<OutputChange>| {
+            let event = NewEvent::new(POLICY_PROFILES_QUEUED, "policy profiles queued");
+            store.apply_policy_outputs(changes, vec![event])
+        };
+        let uuids = |changes: &[OutputChange]| -> Vec<String> {
+            changes
+                .iter()
+                .map(|c| match c {
+                    OutputChange::Install { command, .. }
+                    | OutputChange::Remove { command, .. } => command.uuid.clone(),
+                    OutputChange::Refresh { .. } => "refresh".into(),
+                })
+                .collect()
+        };
+
+        assert_eq!(
+            uuids(&apply(vec![install("c1", "h1", None)]).await.unwrap()),
+            ["c1"]
+        );
+        assert_eq!(
+            uuids(&apply(vec![install("c2", "h1", None)]).await.unwrap()),
+            ["c2"]
+        );
+        // Compiled from a state read before h1 was queued, to another output: the
+        // device does not get it, and it is not reported.
+        assert!(apply(vec![install("c3", "h2", None)])
+            .await
+            .unwrap()
+            .is_empty());
+        // A new version replacing h1, delivered twice.
+        assert_eq!(
+            uuids(&apply(vec![install("c4", "h3", Some("h1"))]).await.unwrap()),
+            ["c4"]
+        );
+        assert_eq!(
+            uuids(&apply(vec![install("c5", "h3", Some("h1"))]).await.unwrap()),
+            ["c5"]
+        );
+        // Removed twice; a removal of an output the device no longer has is not made
+        // by anyone when the device has another one.
+        assert!(apply(vec![remove("c6", "h1")]).await.unwrap().is_empty());
+        assert_eq!(
+            uuids(&apply(vec![remove("c7", "h3")]).await.unwrap()),
+            ["c7"]
+        );
+        assert_eq!(
+            uuids(&apply(vec![remove("c8", "h3")]).await.unwrap()),
+            ["c8"]
+        );
+
+        let mut queued: Vec<String> = commands::Entity::find()
+            .all(&store.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.uuid)
+            .collect();
+        queued.sort();
+        assert_eq!(queued, ["c1", "c4", "c7"]);
+        let reported = events::Entity::find()
+            .filter(events::Column::Kind.eq(POLICY_PROFILES_QUEUED))
+            .count(&store.db)
+            .await
+            .unwrap();
+        assert_eq!(reported, 3, "one event per delivery that queued something");
     }
 }
