@@ -342,9 +342,17 @@ fn run_group(
         }
         let answer = run(connection, statements, then);
         if connection.is_autocommit() {
-            let e = DbErr::Custom("the group's transaction ended inside an exchange".into());
+            // SQLite rolls the whole transaction back on a full disk or an I/O error:
+            // the exchange's own error is then the group's, and its class (an outage
+            // the devices retry after) holds for every member.
+            let e = match &answer {
+                Err(own) => again(own),
+                Ok(_) => {
+                    DbErr::Custom("the group's transaction ended inside an exchange".into()).into()
+                }
+            };
             answers.push(answer);
-            return broken(answers, e.into());
+            return broken(answers, e);
         }
         let close = if answer.is_ok() {
             execute(connection, "RELEASE exchange")
@@ -835,5 +843,56 @@ mod tests {
             "1,2,3,20,7,11",
             "the writer goes on"
         );
+    }
+
+    /// A full disk makes SQLite roll the whole transaction back (a single-row insert
+    /// keeps no statement journal to undo only itself): the group fails, and every
+    /// member is answered with the outage, which the device path turns into a 503 its
+    /// devices retry after, not a 500.
+    #[tokio::test]
+    async fn a_full_disk_in_a_group_is_an_outage_for_all_of_it() {
+        let scratch = Scratch::new();
+        let writer = std::sync::Arc::new(
+            writer_with_table(scratch.database(), Duration::from_secs(5)).await,
+        );
+        writer.exchange(vec![insert(1)], None).await.unwrap();
+        let rows = writer
+            .exchange(vec![plain("PRAGMA page_count")], None)
+            .await
+            .unwrap();
+        let pages: i64 = rows[0].get("page_count").unwrap();
+        // The database may not grow: the small inserts fit on the table's page, the
+        // large value needs pages of its own.
+        writer
+            .exchange(
+                vec![plain(&format!("PRAGMA max_page_count = {pages}"))],
+                None,
+            )
+            .await
+            .unwrap();
+        let answers = queued_together(
+            &writer,
+            vec![
+                (vec![insert(2)], None),
+                (
+                    vec![plain("INSERT INTO t (v) VALUES (zeroblob(100000))")],
+                    None,
+                ),
+                (vec![insert(3)], None),
+            ],
+        )
+        .await;
+        for answer in &answers {
+            assert!(
+                matches!(
+                    answer,
+                    Err(StoreError::Unavailable(crate::storage::Outage::Full, _))
+                ),
+                "{answers:?}"
+            );
+        }
+        // The connection was closed with the group; its successor has no such limit.
+        writer.exchange(vec![insert(4)], None).await.unwrap();
+        assert_eq!(values_in(&writer).await, "1,4");
     }
 }
