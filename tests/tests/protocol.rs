@@ -182,6 +182,16 @@ async fn not_now_does_not_block_or_loop(backend: Backend) {
         .collect();
     assert_eq!(outcomes, ["acknowledged", "acknowledged", "error"]);
     assert_eq!(results[2]["data"]["command_uuid"], b.as_str());
+
+    // A NotNow that ends an exchange with nothing else to send: the command still
+    // waits for the next Idle.
+    let d = server
+        .queue(&id, json!({ "type": "DeviceInformation" }))
+        .await;
+    assert_eq!(device.idle().await.unwrap().uuid, d);
+    assert!(device.not_now(&d).await.is_none());
+    assert_eq!(device.idle().await.unwrap().uuid, d);
+    assert!(device.acknowledge(&d).await.is_none());
 }
 
 async fn expired_commands_are_not_delivered(backend: Backend) {
@@ -760,6 +770,50 @@ async fn the_identity_row_knows_whether_a_command_waits(backend: Backend) {
     assert!(device.acknowledge(&a).await.is_none());
     assert_eq!(open().await, Some(false), "acknowledged");
     assert!(device.idle().await.is_none());
+}
+
+/// On SQLite (one instance), an exchange that ends with nothing left makes the queue
+/// known empty, so the device's next Idle is answered without the database. Seen by a
+/// command written into the database behind the server's back, which no instance
+/// would do: the next Idle does not find it, until a command queued through the
+/// server makes the queue unknown again.
+#[tokio::test]
+async fn an_exchange_ending_empty_is_remembered_on_sqlite() {
+    use mdm_server::domain::NewCommand;
+    use mdm_server::storage::CommandQueue;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (device, id) = enrolled(&server).await;
+    let a = server.queue(&id, json!({ "type": "ProfileList" })).await;
+    assert_eq!(device.idle().await.unwrap().uuid, a);
+    assert!(device.acknowledge(&a).await.is_none());
+
+    let behind = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let payload = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><plist version=\"1.0\"><dict>\
+         <key>CommandUUID</key><string>{behind}</string><key>Command</key><dict>\
+         <key>RequestType</key><string>CertificateList</string></dict></dict></plist>"
+    );
+    let store = server.store().await;
+    let command = NewCommand {
+        uuid: behind.clone(),
+        device_id: id.clone(),
+        request_type: "CertificateList".into(),
+        payload: payload.into_bytes(),
+        payload_sealed: false,
+        priority: 0,
+        expires_at: None,
+        created_by: "behind the server's back".into(),
+    };
+    store.enqueue(vec![command], Vec::new()).await.unwrap();
+    assert!(
+        device.idle().await.is_none(),
+        "the Idle after an exchange that ended empty asked the database"
+    );
+
+    let b = server.queue(&id, json!({ "type": "SecurityInfo" })).await;
+    assert_eq!(device.idle().await.unwrap().uuid, behind);
+    assert_eq!(device.acknowledge(&behind).await.unwrap().uuid, b);
+    assert!(device.acknowledge(&b).await.is_none());
 }
 
 on_every_backend!(

@@ -237,6 +237,11 @@ pub struct Delivery {
 pub struct ReportOutcome {
     pub recorded: Option<CommandRecord>,
     pub next: Option<Delivery>,
+    /// Whether commands the device put off with NotNow (other than the one this
+    /// report answered) wait for its next Idle, when the exchange read it: with a
+    /// result, on SQLite, whose one instance remembers empty queues. None where it
+    /// was not read.
+    pub put_off_waiting: Option<bool>,
 }
 
 /// What follows a result this report stored first, decided from the stored record

@@ -546,7 +546,14 @@ impl AppleService {
             .store
             .report(&device.id, result, follow_up, new_exchange, now)
             .await?;
-        if idle && outcome.next.is_none() {
+        // An exchange that ends with nothing left: no command to send now, none put
+        // off with NotNow for the next Idle (read where empty queues are remembered),
+        // and the one answered closed by its result.
+        let exchange_ended_empty = answered
+            && report.status != ReportStatus::NotNow
+            && outcome.next.is_none()
+            && outcome.put_off_waiting == Some(false);
+        if (idle && outcome.next.is_none()) || exchange_ended_empty {
             // Nothing to send, NotNow'd commands included: so it stays until a
             // command is queued for this device.
             self.cache.mark_queue_empty(&device.id, generation);

@@ -1,4 +1,5 @@
-//! The device path's two writes of the command queue, written out once.
+//! The device path's two writes of the command queue, and its one read, written out
+//! once.
 //!
 //! Every Idle and every result takes the next command, and every result is stored,
 //! with a statement of a handful of shapes whose text never changes: only the device,
@@ -49,6 +50,14 @@ static TAKE_NEXT: LazyLock<[Text; 4]> = LazyLock::new(|| {
 /// `store_result`'s shapes: a result that closes the command, and a NotNow.
 static STORE_RESULT: LazyLock<[Text; 2]> =
     LazyLock::new(|| [false, true].map(|not_now| Text::numbered(store_result_text(not_now))));
+
+/// `put_off_waiting`'s one shape.
+static PUT_OFF_WAITING: LazyLock<Text> = LazyLock::new(|| {
+    let not_now = CommandStatus::NotNow.as_str();
+    Text::numbered(format!(
+        r#"SELECT * FROM "commands" WHERE "device_id" = $1 AND "status" = '{not_now}' AND "uuid" <> $2 LIMIT 1"#
+    ))
+});
 
 fn quoted(statuses: &[CommandStatus]) -> String {
     statuses
@@ -151,6 +160,13 @@ pub(super) fn store_result(
             Value::from(device_id),
         ],
     )
+}
+
+/// A command of the device put off with NotNow, other than `reported`, if one waits
+/// for its next Idle: one seek on the queue's index (device, status, ...). Expired
+/// ones count too, which can only keep a queue from being taken for empty.
+pub(super) fn put_off_waiting(backend: DbBackend, device_id: &str, reported: &str) -> Statement {
+    PUT_OFF_WAITING.bind(backend, vec![Value::from(device_id), Value::from(reported)])
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! [`CommandQueue`] on sea-orm.
 
-use super::device_statements::{store_result, take_next};
+use super::device_statements::{put_off_waiting, store_result, take_next};
 use super::sqlite_writer::{Row, Then};
 use super::*;
 use crate::cache::Change;
@@ -151,6 +151,7 @@ impl CommandQueue for SqlStore {
             return Ok(ReportOutcome {
                 recorded: None,
                 next: sent_among(rows),
+                put_off_waiting: None,
             });
         };
         // The result, what follows from it and taking the next command are one
@@ -330,8 +331,23 @@ impl SqlStore {
         // What follows writes no rows back.
         // (On PostgreSQL one statement with both as data-modifying CTEs would save a
         // round trip; measured, it did not lower the CPU per cycle: docs/benchmarks.md.)
-        let rows = self.exchange(db, vec![store, take], Some(then)).await?;
+        let mut statements = vec![store, take];
+        // On SQLite (one instance: empty queues are remembered), whether commands put
+        // off with NotNow still wait, so that an exchange ending with nothing left is
+        // known empty and the device's next Idle stays off the database. With a shared
+        // PostgreSQL empty queues are never remembered: the read would be a round trip
+        // for nothing.
+        let reads_put_off = self.device_writer.is_some();
+        if reads_put_off {
+            statements.push(put_off_waiting(backend, device_id, uuid));
+        }
+        let rows = self.exchange(db, statements, Some(then)).await?;
         let (stored, others): (Vec<_>, Vec<_>) = rows.into_iter().partition(|m| m.uuid == uuid);
+        let put_off_waiting = reads_put_off.then(|| {
+            others
+                .iter()
+                .any(|m| m.status == CommandStatus::NotNow.as_str())
+        });
         let next = sent_among(others);
         let recorded = match stored.into_iter().next() {
             Some(m) => Some(command_from_row(m)),
@@ -342,7 +358,11 @@ impl SqlStore {
                 .await?
                 .map(command_from_row),
         };
-        Ok(ReportOutcome { recorded, next })
+        Ok(ReportOutcome {
+            recorded,
+            next,
+            put_off_waiting,
+        })
     }
 
     /// Runs the device path's statements in order, then those `then` makes of their
@@ -480,5 +500,90 @@ mod tests {
         let answered = &by_pool[2];
         assert!(answered.result_raw.is_some() && answered.completed_at.is_some());
         assert!(by_pool[1].delivered_at.is_some() && by_pool[1].expires_at.is_some());
+    }
+
+    /// A result's report tells whether commands put off with NotNow wait for the
+    /// next Idle: the one it answers with NotNow is not among them, another device's
+    /// are not, and once they are answered none waits.
+    #[tokio::test]
+    async fn a_result_tells_whether_put_off_commands_wait() {
+        let store = super::test_store::TempSqlite::open("put-off").await;
+        let now = Utc::now();
+        for device in ["d1", "d2"] {
+            super::test_store::test_device(&store, device, now).await;
+        }
+        let command = |uuid: &str, device: &str| NewCommand {
+            uuid: uuid.into(),
+            device_id: device.into(),
+            request_type: "ProfileList".into(),
+            payload: Vec::new(),
+            payload_sealed: false,
+            priority: 0,
+            expires_at: None,
+            created_by: "admin".into(),
+        };
+        let queued = vec![command("a", "d1"), command("b", "d1"), command("x", "d2")];
+        store.enqueue(queued, Vec::new()).await.unwrap();
+        let nothing_follows = || -> FollowUpFn { Box::new(|_| FollowUp::default()) };
+        let result = |status| ResultRecord {
+            status,
+            raw: b"<plist/>".to_vec(),
+            parsed: serde_json::json!({}),
+        };
+        // d1's reports: an Idle (no result) starts an exchange, a result goes on in it.
+        let report = |answer: Option<(&'static str, CommandStatus)>| {
+            let store = &store;
+            async move {
+                let new_exchange = answer.is_none();
+                let answer = answer.map(|(uuid, status)| (uuid, result(status)));
+                store
+                    .report("d1", answer, nothing_follows(), new_exchange, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        // d2's NotNow'd command is d2's alone.
+        store
+            .report("d2", None, nothing_follows(), true, now)
+            .await
+            .unwrap();
+        let x = store
+            .report(
+                "d2",
+                Some(("x", result(CommandStatus::NotNow))),
+                nothing_follows(),
+                false,
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            x.put_off_waiting,
+            Some(false),
+            "its own NotNow is not counted"
+        );
+
+        let idle = report(None).await;
+        assert_eq!(idle.next.map(|d| d.uuid).as_deref(), Some("a"));
+        assert_eq!(
+            idle.put_off_waiting, None,
+            "an Idle reads no more than its command"
+        );
+        let a = report(Some(("a", CommandStatus::NotNow))).await;
+        assert_eq!(a.next.map(|d| d.uuid).as_deref(), Some("b"));
+        assert_eq!(
+            a.put_off_waiting,
+            Some(false),
+            "the answered NotNow is not counted"
+        );
+        let b = report(Some(("b", CommandStatus::Acknowledged))).await;
+        assert!(b.next.is_none());
+        assert_eq!(b.put_off_waiting, Some(true), "a waits for the next Idle");
+
+        let idle = report(None).await;
+        assert_eq!(idle.next.map(|d| d.uuid).as_deref(), Some("a"));
+        let a = report(Some(("a", CommandStatus::Acknowledged))).await;
+        assert!(a.next.is_none());
+        assert_eq!(a.put_off_waiting, Some(false), "nothing left");
     }
 }
