@@ -19,3 +19,4 @@ pub mod serve;
 pub mod services;
 pub mod storage;
 pub mod tls;
+pub mod trust_roots;

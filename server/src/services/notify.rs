@@ -52,7 +52,7 @@ pub struct SyslogConfig {
     pub min_severity: i16,
     #[serde(default)]
     pub kinds: Vec<String>,
-    /// PEM CA the TLS receiver's certificate must chain to.
+    /// PEM CA to trust for the TLS receiver's certificate, besides the system's.
     pub ca_file: Option<std::path::PathBuf>,
     /// Syslog facility number. [default: 13, log audit]
     #[serde(default = "default_facility")]
@@ -251,15 +251,15 @@ pub fn receivers(
         let tls = if transport == Transport::Tls {
             let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
                 .map_err(|e| e.to_string())?;
+            // The system's roots, not OpenSSL's default paths: a vendored OpenSSL's
+            // point into its build prefix (trust_roots.rs).
+            let mut store = crate::trust_roots::system_store()?;
             if let Some(ca) = &s.ca_file {
-                let mut store =
-                    openssl::x509::store::X509StoreBuilder::new().map_err(|e| e.to_string())?;
-                store.set_default_paths().map_err(|e| e.to_string())?;
                 for cert in read_ca(ca).map_err(|e| format!("syslog {}: {e}", s.name))? {
                     store.add_cert(cert).map_err(|e| e.to_string())?;
                 }
-                b.set_cert_store(store.build());
             }
+            b.set_cert_store(store.build());
             Some(b.build())
         } else {
             None
@@ -531,5 +531,39 @@ mod tests {
             sig,
             format!("t=1700000000,v1={}", hex::encode(s.sign_to_vec().unwrap()))
         );
+    }
+
+    /// A syslog receiver over TLS with no CA file of its own trusts what the system
+    /// trusts (a vendored OpenSSL's default paths would give it nothing).
+    #[test]
+    fn a_tls_syslog_receiver_trusts_the_systems_roots() {
+        crate::trust_roots::without_ssl_env(
+            "services::notify::tests::a_tls_syslog_receiver_trusts_the_systems_roots",
+            syslog_roots,
+        );
+    }
+
+    fn syslog_roots() {
+        if openssl_probe::probe().cert_file.is_none() {
+            eprintln!(
+                "skipped: a_tls_syslog_receiver_trusts_the_systems_roots: this machine \
+                 has no CA bundle (Debian package ca-certificates)"
+            );
+            return;
+        }
+        let config = SyslogConfig {
+            name: "siem".into(),
+            address: "tls://siem.example:6514".into(),
+            min_severity: 0,
+            kinds: vec![],
+            ca_file: None,
+            facility: default_facility(),
+        };
+        let receivers = receivers(&[], &[config], &[]).unwrap();
+        let Some(Receiver::Syslog { tls: Some(tls), .. }) = receivers.first() else {
+            panic!("no TLS syslog receiver");
+        };
+        let roots = tls.context().cert_store().all_certificates();
+        assert!(!roots.is_empty(), "the receiver's TLS trusts no root");
     }
 }
