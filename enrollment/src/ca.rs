@@ -308,6 +308,7 @@ mod tests {
 
     fn csr_for(key: &PKey<Private>) -> X509Req {
         let mut b = X509ReqBuilder::new().unwrap();
+        b.set_version(0).unwrap();
         b.set_pubkey(key).unwrap();
         b.sign(key, MessageDigest::sha256()).unwrap();
         b.build()
@@ -379,6 +380,7 @@ mod tests {
         // A CSR whose signature was made by another key proves nothing.
         let rsa = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
         let mut b = X509ReqBuilder::new().unwrap();
+        b.set_version(0).unwrap();
         b.set_pubkey(&rsa).unwrap();
         b.sign(&ec, MessageDigest::sha256()).unwrap();
         assert!(matches!(

@@ -683,7 +683,6 @@ async fn postgres_restarted_while_devices_connect() {
     let pg = PrivatePostgres::start(&bin).expect("a private PostgreSQL");
     let url = create_postgres_database(&pg.url("postgres")).await;
     let mut server = RestartableServer::start(&url, None, true).await;
-    let db = server.store().await.connection().clone();
     let devices = enrolled_devices(&server, 6).await;
     let ids = ids_of(&server, &devices).await;
     let http = reqwest::Client::new();
@@ -755,6 +754,10 @@ async fn postgres_restarted_while_devices_connect() {
     assert!(server.is_running(), "the server survives the outage");
 
     pg.start_again().expect("start PostgreSQL again");
+    // The test's own look into the database, connected after the restart: one opened
+    // before it may hold a connection PostgreSQL terminated at shutdown (57P01 on its
+    // next query). The server's recovery is what is under test, not the test's pool.
+    let db = server.store().await.connection().clone();
     // Recovered without a restart: each device, retrying as devices do after a 503,
     // gets its waiting command and acknowledges it.
     for (d, uuid) in devices.iter().zip(&waiting) {

@@ -78,6 +78,8 @@ pub fn make_csr(key: &PKey<Private>, subject: &CsrSubject) -> Result<X509Req, Re
         name.append_entry_by_text("emailAddress", email)?;
     }
     let mut req = X509Req::builder()?;
+    // Version 1 (INTEGER 0, RFC 2986); unset, it is not even encoded as a number.
+    req.set_version(0)?;
     req.set_subject_name(&name.build())?;
     req.set_pubkey(key)?;
     req.sign(key, MessageDigest::sha256())?;
@@ -269,6 +271,12 @@ mod tests {
     fn signed_request_reads_back_and_verifies() {
         let push_key = generate_key().unwrap();
         let csr = make_csr(&push_key, &subject()).unwrap();
+        // Version 1 (INTEGER 0), as RFC 2986 requires: OpenSSL 3.6 refuses to verify
+        // a request whose version was never set.
+        assert!(csr.verify(&push_key).unwrap());
+        let parsed = X509Req::from_der(&csr.to_der().unwrap()).unwrap();
+        assert_eq!(parsed.version(), 0);
+        assert!(parsed.verify(&push_key).unwrap());
         let vendor_key = generate_key().unwrap();
         let vendor =
             VendorIdentity::new(vendor_key.clone(), vec![self_signed("Vendor", &vendor_key)])
