@@ -2,11 +2,11 @@
 //!
 //! The binary links OpenSSL built from source (the root Cargo.toml), and such an
 //! OpenSSL looks for its default roots under its own build prefix (/usr/local/ssl),
-//! which no system fills. So the roots are looked up
-//! where this system keeps them (openssl-probe: /etc/ssl/certs on Debian, or
-//! `SSL_CERT_FILE` / `SSL_CERT_DIR` when set), as native-tls already does for the
-//! clients built on it (APNs, Google's APIs, LDAP, SMTP, PostgreSQL). A private CA in
-//! the tests would never show a missing public root, hence the tests below.
+//! which no system fills. So the roots are looked up where this system keeps them
+//! (openssl-probe: /etc/ssl/certs on Debian, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when
+//! set), as native-tls already does for the clients built on it (APNs, Google's APIs,
+//! LDAP, SMTP, PostgreSQL). A private CA in the tests would never show a missing
+//! public root, hence the tests below.
 
 use openssl::ssl::SslFiletype;
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};

@@ -249,12 +249,12 @@ fn again(e: &StoreError) -> StoreError {
     }
 }
 
-/// Opens the writer's connection with the pool's settings (WAL, synchronous NORMAL,
-/// foreign keys, temporary tables in memory, the busy timeout), as sqlx opens each of
-/// the pool's.
 /// The writer's page cache, KiB (allocated as pages are read, up to this).
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
+/// Opens the writer's connection with the pool's settings (WAL, synchronous NORMAL,
+/// foreign keys, temporary tables in memory, the busy timeout), as sqlx opens each of
+/// the pool's, and a larger page cache of its own.
 fn open(database: &WriterDatabase) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
